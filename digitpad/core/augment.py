@@ -1,0 +1,95 @@
+"""On-device batch augmentation that makes MNIST look like other people's handwriting.
+
+Real digits that reach digitpad differ from MNIST in ways preprocessing cannot undo: pen
+thickness, hard binary edges, blocky low-resolution scans, slant, imperfect centring. Each
+batch gets a random affine warp (rotation, scale, shear, shift) and, for a random share of
+samples, one of: a thicker pen (dilation), a thinner pen (erosion), binarisation, or a
+low-resolution round trip. Everything is a batched tensor op, so it costs little beside the
+training step and runs on the GPU when training does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class AugmentSpec:
+    rotate_deg: float = 12.0
+    scale: tuple[float, float] = (0.85, 1.12)
+    shear: float = 0.25
+    shift_px: float = 2.5
+    p_thick: float = 0.15
+    p_thin: float = 0.10
+    p_binary: float = 0.15
+    p_lowres: float = 0.15
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _affine(x: torch.Tensor, spec: AugmentSpec, gen: torch.Generator | None) -> torch.Tensor:
+    n = x.shape[0]
+    dev = x.device
+
+    def uni(lo: float, hi: float) -> torch.Tensor:
+        return torch.rand(n, generator=gen, device=dev) * (hi - lo) + lo
+
+    ang = uni(-spec.rotate_deg, spec.rotate_deg) * (math.pi / 180.0)
+    scale = uni(*spec.scale)
+    shear = uni(-spec.shear, spec.shear)
+    # shift in normalised coords: 2/28 per pixel
+    tx = uni(-spec.shift_px, spec.shift_px) * (2.0 / 28.0)
+    ty = uni(-spec.shift_px, spec.shift_px) * (2.0 / 28.0)
+    cos, sin = torch.cos(ang), torch.sin(ang)
+    # affine_grid maps output -> input coords, so invert the scale (bigger digit = shrink grid)
+    inv = 1.0 / scale
+    theta = torch.empty(n, 2, 3, device=dev)
+    theta[:, 0, 0] = cos * inv
+    theta[:, 0, 1] = (-sin + shear * cos) * inv
+    theta[:, 1, 0] = sin * inv
+    theta[:, 1, 1] = (cos + shear * sin) * inv
+    theta[:, 0, 2] = tx
+    theta[:, 1, 2] = ty
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def _dilate(x: torch.Tensor) -> torch.Tensor:
+    return F.max_pool2d(x, 3, stride=1, padding=1)
+
+
+def _erode2(x: torch.Tensor) -> torch.Tensor:
+    # a 2x2 minimum thins MNIST's 2-3 px strokes without erasing them; pad keeps 28x28
+    return -F.max_pool2d(F.pad(-x, (0, 1, 0, 1), value=-1.0), 2, stride=1)
+
+
+def _lowres(x: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
+    size = int(torch.randint(13, 21, (1,), generator=gen, device="cpu" if gen is None else gen.device).item())
+    small = F.interpolate(x, size=(size, size), mode="area")
+    return F.interpolate(small, size=(28, 28), mode="bilinear", align_corners=False)
+
+
+def augment(x: torch.Tensor, spec: AugmentSpec = AugmentSpec(),
+            gen: torch.Generator | None = None) -> torch.Tensor:
+    """A randomly changed copy of a batch (N, 1, 28, 28) of [0, 1] images."""
+    if x.shape[0] == 0:
+        return x
+    n = x.shape[0]
+    dev = x.device
+    x = _affine(x, spec, gen)
+    pick = torch.rand(n, generator=gen, device=dev)
+    edges = torch.tensor([spec.p_thick, spec.p_thin, spec.p_binary, spec.p_lowres], device=dev).cumsum(0)
+    thick = (pick < edges[0]).view(n, 1, 1, 1)
+    thin = ((pick >= edges[0]) & (pick < edges[1])).view(n, 1, 1, 1)
+    binary = ((pick >= edges[1]) & (pick < edges[2])).view(n, 1, 1, 1)
+    lowres = ((pick >= edges[2]) & (pick < edges[3])).view(n, 1, 1, 1)
+    x = torch.where(thick, _dilate(x), x)
+    x = torch.where(thin, _erode2(x), x)
+    x = torch.where(binary, (x > 0.45).to(x.dtype), x)
+    x = torch.where(lowres, _lowres(x, gen if gen is None or gen.device.type == "cpu" else None), x)
+    return x.clamp_(0.0, 1.0)

@@ -1,0 +1,227 @@
+"""Model files: safetensors only, with metadata, validated on load, saved atomically.
+
+A checkpoint is a ``.safetensors`` file whose header metadata (string -> string) holds
+``format``, ``arch`` and a JSON ``meta`` blob: training config, preprocessing spec version,
+dataset, epochs, test accuracy, history summary, digitpad version and date. Pickle-based
+``.pt`` files are refused without being unpickled: loading one can run arbitrary code.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import struct
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .models import MODELS, DigitModel, create_model
+
+FORMAT = "digitpad-model-1"
+PREPROCESS_VERSION = 1
+
+
+class CheckpointError(Exception):
+    """A model file cannot be used; ``str(err)`` is a sentence a person understands."""
+
+    def __init__(self, message: str, path: str | os.PathLike | None = None, kind: str = "invalid"):
+        super().__init__(message)
+        self.path = None if path is None else Path(path)
+        self.kind = kind  # missing | unreadable | pickle | corrupt | architecture | shapes | invalid
+
+
+@dataclass
+class Checkpoint:
+    arch: str
+    state: dict[str, torch.Tensor]
+    meta: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def test_acc(self) -> float | None:
+        acc = self.meta.get("test_acc")
+        return float(acc) if acc is not None else None
+
+    @property
+    def name(self) -> str:
+        return self.meta.get("name") or (self.path.stem if self.path else self.arch)
+
+    def build(self) -> DigitModel:
+        model = create_model(self.arch)
+        model.load_state_dict(self.state)
+        return model.eval()
+
+
+def make_meta(arch: str, **extra) -> dict:
+    from .. import __version__
+
+    meta = {
+        "arch": arch,
+        "preprocess_version": PREPROCESS_VERSION,
+        "dataset": "MNIST",
+        "digitpad_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    meta.update({k: v for k, v in extra.items() if v is not None})
+    return meta
+
+
+def save_checkpoint(path: str | os.PathLike, arch: str, state: dict[str, torch.Tensor],
+                    meta: dict | None = None) -> Path:
+    """Write atomically: a temp file in the same folder, fsync, then os.replace.
+
+    A process killed at any point leaves either the old file or the new one, never a mix.
+    """
+    from safetensors.torch import save as st_save
+
+    path = Path(path)
+    if arch not in MODELS:
+        raise CheckpointError(f"Cannot save: unknown architecture {arch!r}.", path, "architecture")
+    _check_state(arch, state, path)
+    meta = dict(meta or make_meta(arch))
+    meta.setdefault("arch", arch)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+    header = {"format": FORMAT, "arch": arch, "meta": json.dumps(meta, sort_keys=True)}
+    blob = st_save(tensors, metadata=header)
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise CheckpointError(f"Cannot write to {folder}: {exc.strerror or exc}.", path, "unreadable") from exc
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(folder)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise CheckpointError(f"Saving {path.name} failed: {exc.strerror or exc}. "
+                                  "Any previous file there is unchanged.", path, "unreadable") from exc
+        raise
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+_PICKLE_MAGIC = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
+
+
+def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Read and validate a model file; any problem raises CheckpointError with a clear message."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load as st_load
+
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"Model file not found: {path}", path, "missing")
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a folder, not a model file.", path, "unreadable")
+    try:
+        blob = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"Cannot read {path}: {exc.strerror or exc}.", path, "unreadable") from exc
+    if blob.startswith(_PICKLE_MAGIC) or path.suffix.lower() in (".pt", ".pth", ".pkl", ".ckpt"):
+        raise CheckpointError(
+            f"{path.name} is a PyTorch pickle file. digitpad only opens .safetensors model files, "
+            "because loading a pickle can run arbitrary code.", path, "pickle")
+    header = _read_header(blob, path)
+    meta_raw = header.get("__metadata__") or {}
+    if meta_raw.get("format") != FORMAT:
+        raise CheckpointError(f"{path.name} is a safetensors file but not a digitpad model "
+                              "(its metadata has no digitpad format tag).", path, "invalid")
+    arch = meta_raw.get("arch", "")
+    if arch not in MODELS:
+        raise CheckpointError(f"{path.name} holds an unknown architecture {arch!r}; this digitpad "
+                              f"knows {', '.join(MODELS)}.", path, "architecture")
+    try:
+        meta = json.loads(meta_raw.get("meta", "{}"))
+        if not isinstance(meta, dict):
+            raise ValueError("not an object")
+    except ValueError as exc:
+        raise CheckpointError(f"{path.name} has damaged metadata ({exc}).", path, "corrupt") from exc
+    try:
+        state = st_load(blob)
+    except (SafetensorError, Exception) as exc:
+        raise CheckpointError(f"{path.name} is damaged or truncated and cannot be read ({exc}).",
+                              path, "corrupt") from exc
+    _check_state(arch, state, path)
+    return Checkpoint(arch=arch, state=state, meta=meta, path=path)
+
+
+def _read_header(blob: bytes, path: Path) -> dict:
+    bad = CheckpointError(f"{path.name} is not a valid model file: it is damaged, truncated or "
+                          "not a safetensors file at all.", path, "corrupt")
+    if len(blob) < 8:
+        raise bad
+    (n,) = struct.unpack("<Q", blob[:8])
+    if n <= 1 or n > min(len(blob) - 8, 100 * 1024 * 1024):
+        raise bad
+    try:
+        header = json.loads(blob[8:8 + n].decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise bad from None
+    if not isinstance(header, dict):
+        raise bad
+    end = 0
+    for key, info in header.items():
+        if key == "__metadata__":
+            continue
+        try:
+            end = max(end, int(info["data_offsets"][1]))
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise bad from None
+    if 8 + n + end > len(blob):
+        raise CheckpointError(f"{path.name} is truncated: it ends before its last tensor.", path, "corrupt")
+    return header
+
+
+def _check_state(arch: str, state: dict[str, torch.Tensor], path: Path | None) -> None:
+    expected = create_model(arch).state_dict()
+    name = path.name if path else "the model"
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {', '.join(missing[:4])}{' ...' if len(missing) > 4 else ''}")
+        if extra:
+            parts.append(f"unexpected {', '.join(extra[:4])}{' ...' if len(extra) > 4 else ''}")
+        raise CheckpointError(f"{name} does not match the {arch} architecture: {'; '.join(parts)}.",
+                              path, "architecture")
+    for key, ref in expected.items():
+        t = state[key]
+        if tuple(t.shape) != tuple(ref.shape):
+            raise CheckpointError(f"{name}: tensor {key} has shape {tuple(t.shape)}, but {arch} "
+                                  f"needs {tuple(ref.shape)}.", path, "shapes")
+        if t.dtype != ref.dtype:
+            raise CheckpointError(f"{name}: tensor {key} has type {t.dtype}, but {arch} needs "
+                                  f"{ref.dtype}.", path, "shapes")
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(f"{name}: tensor {key} holds NaN or infinite values.", path, "corrupt")
+
+
+def shipped_model_path(arch: str):
+    from .paths import resource_path
+
+    return resource_path(f"{arch}.safetensors")

@@ -1,0 +1,64 @@
+import pytest
+import torch
+
+from digitpad.core.models import MODELS, count_parameters, create_model, feature_shapes, UnknownModelError
+
+
+def test_lenet_has_exactly_the_lessons_parameter_count():
+    assert count_parameters(create_model("lenet")) == 44_426
+
+
+def test_dense_baseline_parameter_count():
+    assert count_parameters(create_model("dense")) == 669_706
+
+
+def test_digitnet_fits_in_two_megabytes():
+    m = create_model("digitnet")
+    nbytes = sum(t.numel() * t.element_size() for t in m.state_dict().values())
+    assert nbytes <= 2 * 1024 * 1024
+
+
+def test_lenet_intermediates_in_order():
+    assert list(feature_shapes("lenet").items()) == [
+        ("conv1", (6, 24, 24)), ("pool1", (6, 12, 12)), ("conv2", (16, 8, 8)),
+        ("pool2", (16, 4, 4)), ("fc1", (120,)), ("fc2", (84,)),
+    ]
+
+
+def test_dense_intermediates():
+    assert dict(feature_shapes("dense")) == {"fc1": (512,), "fc2": (512,)}
+
+
+def test_digitnet_exposes_every_conv_and_pool():
+    shapes = feature_shapes("digitnet")
+    names = list(shapes)
+    assert [n for n in names if n.startswith(("conv", "pool"))] == [
+        "conv1", "conv2", "pool1", "conv3", "conv4", "pool2", "conv5"]
+    assert shapes["pool1"][1:] == (14, 14) and shapes["pool2"][1:] == (7, 7)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_forward_matches_forward_features(name):
+    torch.manual_seed(0)
+    m = create_model(name).eval()
+    x = torch.rand(3, 1, 28, 28)
+    logits, feats = m.forward_features(x)
+    assert logits.shape == (3, 10)
+    assert torch.allclose(m(x), logits, atol=1e-5)
+    assert all(v.shape[0] == 3 for v in feats.values())
+
+
+def test_conv_maps_are_after_relu():
+    m = create_model("lenet").eval()
+    _, feats = m.forward_features(torch.rand(2, 1, 28, 28))
+    assert all((v >= 0).all() for v in feats.values())
+
+
+def test_lenet_kernels_match_conv_maps():
+    k = create_model("lenet").conv_kernels()
+    assert tuple(k["conv1"].shape) == (6, 1, 5, 5) and tuple(k["conv2"].shape) == (16, 6, 5, 5)
+
+
+def test_unknown_model_is_a_clear_error():
+    with pytest.raises(UnknownModelError, match="lenet"):
+        create_model("resnet")
