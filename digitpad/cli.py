@@ -1,0 +1,564 @@
+"""The ``digitpad`` command line: the desktop app (no arguments), train, eval, predict, info,
+download.
+
+Heavy imports (torch, the core modules) happen inside each command so ``--version`` and
+``--help`` answer at once, and Qt is imported only when the app is launched. Every expected
+problem (a missing MNIST folder, a damaged model file, an unreadable image, a bad option)
+ends as one line on stderr and a non-zero exit status; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from . import __version__
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+COMMANDS = ("app", "train", "eval", "predict", "info", "download")
+MODEL_NAMES = ("lenet", "dense", "digitnet")
+# What `predict DIR` picks up; a file named explicitly is always tried, whatever its suffix.
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+PREDICT_CHUNK = 256
+
+
+class CliError(Exception):
+    """A problem with what was asked for; the message is printed as it is."""
+
+
+# --- parser -------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="digitpad",
+        description="Draw a digit, watch a convolutional network see it, train it yourself. "
+                    "Without a command, the desktop app starts.")
+    p.add_argument("--version", action="version", version=f"digitpad {__version__}")
+    p.add_argument("--debug", action="store_true",
+                   help="show the full traceback when something fails (any position)")
+    p.add_argument("--self-test", action="store_true",
+                   help="start the app, check it works, and quit (used after packaging)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    a = sub.add_parser("app", help="start the desktop app (the default)")
+    a.add_argument("--self-test", action="store_true", default=argparse.SUPPRESS,
+                   help="start, check the app works, and quit")
+
+    t = sub.add_parser("train", help="train a model on MNIST and save the best epoch",
+                       description="Train on MNIST. The best epoch so far is saved (atomically) "
+                                   "each time it improves, so Ctrl+C never loses finished work.")
+    t.add_argument("--model", choices=MODEL_NAMES, default=None,
+                   help="architecture (default: digitnet, or the --resume file's)")
+    t.add_argument("--recipe", choices=("fast", "lesson"), default=None,
+                   help="fast: tuned defaults (default); lesson: the lesson's plain SGD, 100 epochs")
+    t.add_argument("--epochs", type=int, default=None)
+    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--lr", type=float, default=None, help="learning rate (peak rate for fast)")
+    t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    t.add_argument("--data", default=None, metavar="DIR",
+                   help="folder holding MNIST/raw (default: $DIGITPAD_DATA, else the user data dir)")
+    t.add_argument("--out", default=None, metavar="FILE",
+                   help="model file to write (default: <app data>/models/<model>-<time>.safetensors)")
+    t.add_argument("--resume", default=None, metavar="FILE",
+                   help="continue training from this model file")
+    t.add_argument("--seed", type=int, default=None)
+
+    e = sub.add_parser("eval", help="accuracy, per-class accuracy and confusion matrix on MNIST's test set")
+    e.add_argument("model", nargs="?", default=None, metavar="MODEL",
+                   help="model file or shipped name lenet / dense / digitnet (default: digitnet)")
+    e.add_argument("--data", default=None, metavar="DIR")
+    e.add_argument("--device", default="cpu", help="device to evaluate on (default cpu)")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+
+    r = sub.add_parser("predict", help="predict the digit in image files",
+                       description="Predict the digit in each image (PNG, JPEG, BMP, ...; any size, "
+                                   "dark ink on light paper or the reverse). A folder is searched "
+                                   "recursively for image files (hidden ones skipped), in sorted "
+                                   "order. Exit status 1 when any file could not be predicted.")
+    r.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders of them")
+    r.add_argument("--model", default=None, metavar="FILE|NAME",
+                   help="model file or shipped name (default: digitnet)")
+    r.add_argument("--json", action="store_true", help="print one JSON object per line")
+
+    i = sub.add_parser("info", help="show a model file's metadata")
+    i.add_argument("model", metavar="MODEL", help="model file or shipped name")
+    i.add_argument("--json", action="store_true")
+
+    d = sub.add_parser("download", help="download MNIST (about 11 MB)")
+    d.add_argument("--data", default=None, metavar="DIR", help="where to put it")
+    return p
+
+
+# --- entry --------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    parser = build_parser()
+    # Options the app may understand (Qt's own, e.g. -platform) pass through to it; any
+    # command other than the app rejects unknown options as usual.
+    args, extra = parser.parse_known_args(argv)
+    command = args.command or "app"
+    if extra and command != "app":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        if command == "app":
+            return cmd_app(args, extra)
+        return COMMAND_FUNCS[command](args)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("digitpad: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        if debug:
+            raise
+        if _is_expected(exc):
+            print(f"digitpad: error: {_one_line(exc)}", file=sys.stderr)
+        else:  # a bug: still one line, and how to get the details for a report
+            print(f"digitpad: unexpected error: {type(exc).__name__}: {_one_line(exc)} "
+                  "(run again with --debug for the traceback)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _is_expected(exc: BaseException) -> bool:
+    expected: tuple[type[BaseException], ...] = (CliError, ValueError, OSError)
+    try:
+        from .core.checkpoint import CheckpointError
+        from .core.data import DataError
+
+        expected += (CheckpointError, DataError)
+    except ImportError:
+        pass
+    try:
+        from .core.preprocess import ImageError
+
+        expected += (ImageError,)
+    except ImportError:
+        pass
+    return isinstance(exc, expected)
+
+
+def _one_line(exc: BaseException) -> str:
+    msg = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.strerror and exc.filename and str(exc.filename) not in msg:
+        msg = f"{exc.strerror}: {exc.filename}"
+    return msg
+
+
+# --- app ----------------------------------------------------------------------------------
+
+def cmd_app(args: argparse.Namespace, extra: list[str]) -> int:
+    app_argv = [sys.argv[0] if sys.argv and sys.argv[0] else "digitpad"]
+    if args.self_test:
+        app_argv.append("--self-test")
+    app_argv += extra
+    try:
+        app_main = importlib.import_module("digitpad.app.main")  # imports PySide6
+    except ModuleNotFoundError as exc:
+        if exc.name in ("digitpad.app.main", "digitpad.app"):
+            print("digitpad: the desktop app is not part of this build yet; the commands "
+                  "train, eval, predict, info and download work (see digitpad --help).",
+                  file=sys.stderr)
+            return EXIT_ERROR
+        if exc.name and exc.name.split(".")[0] in ("PySide6", "shiboken6", "pyqtgraph"):
+            print(f"digitpad: the desktop app needs {exc.name.split('.')[0]}, which is not "
+                  "installed (pip install 'PySide6-Essentials<6.12' pyqtgraph).", file=sys.stderr)
+            return EXIT_ERROR
+        raise
+    return int(app_main.run_app(app_argv) or 0)
+
+
+# --- shared helpers -----------------------------------------------------------------------
+
+def resolve_model_path(spec: str | None) -> Path:
+    """A model file, or a shipped name (lenet / dense / digitnet) -> the file's path."""
+    from .core.checkpoint import CheckpointError, shipped_model_path
+
+    if spec is None:
+        spec = "digitnet"
+    path = Path(spec).expanduser()
+    if spec in MODEL_NAMES and not path.exists():
+        shipped = Path(shipped_model_path(spec))
+        if not shipped.is_file():
+            raise CheckpointError(f"The shipped {spec} model is missing ({shipped}); "
+                                  "this installation is incomplete.", shipped, "missing")
+        return shipped
+    return path
+
+
+def _progress_bar(**kw):
+    from tqdm import tqdm
+
+    # disable=None: no bar when stderr is not a terminal (logs, pipes, tests stay clean)
+    return tqdm(file=sys.stderr, disable=None, dynamic_ncols=True, **kw)
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x * 100:.2f}%"
+
+
+# --- train --------------------------------------------------------------------------------
+
+def default_out_path(model: str) -> Path:
+    from .core.paths import models_dir
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return models_dir() / f"{model}-{stamp}.safetensors"
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .core.checkpoint import load_checkpoint, make_meta, save_checkpoint
+    from .core.data import load_mnist
+    from .core.devices import resolve_device
+    from .core.paths import resolve_data_dir
+    from .core.training import (BatchDone, EpochDone, Failed, Finished, History, Started,
+                                Stopped, TrainControl, recipe_config, run)
+
+    initial_state = None
+    resumed = None
+    model = args.model
+    recipe = args.recipe
+    if args.resume:
+        resumed = load_checkpoint(args.resume)
+        if model is not None and model != resumed.arch:
+            raise CliError(f"--resume {args.resume} holds a {resumed.arch} model, not {model}; "
+                           f"drop --model or use --model {resumed.arch}.")
+        model = resumed.arch
+        initial_state = resumed.state
+        recipe = recipe or (resumed.meta.get("config") or {}).get("recipe")
+    model = model or "digitnet"
+    recipe = recipe or "fast"
+    config = recipe_config(recipe, model, epochs=args.epochs, batch_size=args.batch_size,
+                           lr=args.lr, device=args.device, seed=args.seed)
+    device = resolve_device(config.device)  # fail on a bad device before reading MNIST
+    out = Path(args.out).expanduser() if args.out else default_out_path(model)
+    if out.suffix.lower() != ".safetensors":
+        raise CliError(f"--out must end in .safetensors (got {out.name}).")
+    if out.is_dir():
+        raise CliError(f"--out {out} is a folder; give a file name ending in .safetensors.")
+
+    root = resolve_data_dir(args.data)
+    data = load_mnist(root, device="cpu")
+    print(f"MNIST from {root}: {data.train_x.shape[0]:,} training, {data.test_x.shape[0]:,} test images",
+          flush=True)
+
+    control = TrainControl()
+    history = History()
+    saved_acc: float | None = None
+    saved_epoch = 0
+    bar = None
+    result = None
+    t0 = time.perf_counter()
+    previous_handler = _install_sigint(control)
+    try:
+        for ev in run(config, data, control, initial_state=initial_state):
+            if isinstance(ev, Started):
+                print(f"training {model} ({ev.parameters:,} parameters), recipe {recipe}, "
+                      f"{config.epochs} epochs, batch {config.batch_size}, lr {config.lr:g}, "
+                      f"on {ev.device}" + (f", resuming from {resumed.path}" if resumed else ""),
+                      flush=True)
+                print(f"best model -> {out}  (Ctrl+C stops and keeps it)", flush=True)
+            elif isinstance(ev, BatchDone):
+                if bar is None:
+                    bar = _progress_bar(total=ev.batches_per_epoch, unit="batch", leave=False,
+                                        desc=f"epoch {ev.epoch}/{config.epochs}")
+                bar.update(ev.batch - bar.n)
+                bar.set_postfix(loss=f"{ev.loss:.4f}", samples_s=f"{ev.samples_per_s:,.0f}",
+                                refresh=False)
+            elif isinstance(ev, EpochDone):
+                if bar is not None:
+                    bar.close()
+                    bar = None
+                history.add(ev)
+                note = ""
+                if saved_acc is None or ev.test_acc > saved_acc:
+                    meta = make_meta(model, name=out.stem, test_acc=round(ev.test_acc, 6),
+                                     epochs=ev.epoch, config=config.to_dict(),
+                                     history=history.to_dict(),
+                                     train_seconds=round(time.perf_counter() - t0, 1),
+                                     resumed_from=str(resumed.path) if resumed else None)
+                    save_checkpoint(out, model, ev.state, meta)
+                    saved_acc, saved_epoch = ev.test_acc, ev.epoch
+                    note = "  saved"
+                print(f"epoch {ev.epoch:3d}/{ev.epochs}  train loss {ev.train_loss:.4f}  "
+                      f"train acc {_pct(ev.train_acc)}  test acc {_pct(ev.test_acc)}  "
+                      f"{ev.seconds:6.1f}s{note}", flush=True)
+            elif isinstance(ev, (Finished, Stopped, Failed)):
+                result = ev
+    finally:
+        if bar is not None:
+            bar.close()
+        _restore_sigint(previous_handler)
+
+    if isinstance(result, Failed):
+        kept = (f" The best model so far ({_pct(saved_acc)}, epoch {saved_epoch}) is in {out}."
+                if saved_acc is not None else
+                (f" {out} was left unchanged." if out.exists() else ""))
+        print(f"digitpad: error: {_one_line(Exception(result.message))}{kept}", file=sys.stderr)
+        return EXIT_ERROR
+    if saved_acc is None:
+        print("stopped before the first epoch finished: nothing was saved", file=sys.stderr)
+        return EXIT_INTERRUPTED if isinstance(result, Stopped) else EXIT_ERROR
+    print(f"best test accuracy {_pct(saved_acc)} (epoch {saved_epoch}) -> {out}", flush=True)
+    return EXIT_INTERRUPTED if isinstance(result, Stopped) else EXIT_OK
+
+
+def _install_sigint(control):
+    """First Ctrl+C asks training to stop after the current batch; a second one aborts."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        if control.stop_requested:
+            raise KeyboardInterrupt
+        control.stop()
+        print("\nstopping after this batch (Ctrl+C again to abort)...", file=sys.stderr, flush=True)
+
+    try:
+        return signal.signal(signal.SIGINT, handler)
+    except (ValueError, OSError):
+        return None
+
+
+def _restore_sigint(previous) -> None:
+    if previous is not None:
+        try:
+            signal.signal(signal.SIGINT, previous)
+        except (ValueError, OSError):
+            pass
+
+
+# --- eval ---------------------------------------------------------------------------------
+
+def measure(model_spec: str | None, data_dir: str | os.PathLike | None = None,
+            device: str = "cpu"):
+    """(checkpoint, EvalReport) on MNIST's test set: what `digitpad eval` reports."""
+    from .core.checkpoint import load_checkpoint
+    from .core.data import load_test_set
+    from .core.devices import resolve_device
+    from .core.evaluation import evaluate_model
+
+    dev = resolve_device(device)
+    ckpt = load_checkpoint(resolve_model_path(model_spec))
+    x, y = load_test_set(data_dir)
+    model = ckpt.build().to(dev)
+    return ckpt, evaluate_model(model, x.to(dev), y.to(dev))
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .core.paths import resolve_data_dir
+
+    ckpt, report = measure(args.model, args.data, args.device)
+    if args.json:
+        doc = {"model": str(ckpt.path), "arch": ckpt.arch, "name": ckpt.name,
+               "data": str(resolve_data_dir(args.data)), **report.to_dict()}
+        print(json.dumps(_json_safe(doc)))
+        return EXIT_OK
+    print(f"model     {ckpt.name} ({ckpt.arch})  {ckpt.path}")
+    print(f"data      {resolve_data_dir(args.data)}  ({report.n:,} test images)")
+    print(f"accuracy  {_pct(report.accuracy)}   ({round(report.accuracy * report.n):,} of "
+          f"{report.n:,} right, loss {report.loss:.4f})")
+    if ckpt.test_acc is not None:
+        print(f"recorded  {_pct(ckpt.test_acc)} (in the file's metadata)")
+    print()
+    print(format_confusion(report.confusion, report.per_class))
+    return EXIT_OK
+
+
+def format_confusion(confusion: list[list[int]], per_class: list[float]) -> str:
+    """The confusion matrix as an aligned table, rows = true digit, with per-class accuracy."""
+    width = max(4, max((len(str(v)) for row in confusion for v in row), default=1) + 1)
+    lines = ["true\\pred" + "".join(f"{d:>{width}}" for d in range(10)) + "   accuracy"]
+    for t, row in enumerate(confusion):
+        acc = per_class[t]
+        lines.append(f"{t:>9}" + "".join(f"{v:>{width}}" for v in row)
+                     + f"   {'n/a' if math.isnan(acc) else f'{acc * 100:6.2f}%':>8}")
+    return "\n".join(lines)
+
+
+def _json_safe(obj):
+    """NaN is not JSON: a class absent from the data gets null."""
+    if isinstance(obj, float):
+        return None if not math.isfinite(obj) else obj
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
+# --- predict ------------------------------------------------------------------------------
+
+def iter_image_paths(paths: Iterable[str]) -> Iterator[Path]:
+    """Files as given; folders searched recursively for image files, sorted, hidden ones skipped."""
+    for raw in paths:
+        p = Path(raw).expanduser()
+        if p.is_dir():
+            found = []
+            for dirpath, dirnames, filenames in os.walk(p):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                found += [Path(dirpath) / f for f in filenames
+                          if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES]
+            yield from sorted(found)
+        else:
+            yield p  # a missing or unreadable file becomes an error line, not an abort
+
+
+def _chunks(items: Iterator[Path], n: int) -> Iterator[list[Path]]:
+    chunk: list[Path] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= n:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from .core.predict import Predictor
+    from .core.preprocess import load_image
+
+    predictor = Predictor.from_file(resolve_model_path(args.model))
+    failed = 0
+    total = 0
+    for chunk in _chunks(iter_image_paths(args.paths), PREDICT_CHUNK):
+        # Images are read here, one by one, so a damaged file costs one error line and the
+        # rest of the chunk still goes through the batched predictor.
+        results: list[dict | None] = [None] * len(chunk)
+        arrays, where = [], []
+        for k, path in enumerate(chunk):
+            try:
+                arrays.append(load_image(path))
+                where.append(k)
+            except Exception as exc:  # ImageError, OSError, a decoder's own complaint
+                results[k] = {"path": str(path), "digit": None, "error": _one_line(exc)}
+        if arrays:
+            for k, pred in zip(where, predictor.predict_batch(arrays)):
+                path = chunk[k]
+                if pred.empty or pred.digit is None:
+                    results[k] = {"path": str(path), "digit": None,
+                                  "error": "no ink found: the image is blank"}
+                else:
+                    results[k] = {"path": str(path), "digit": int(pred.digit),
+                                  "confidence": round(float(pred.confidence), 6),
+                                  "probs": [round(float(v), 6) for v in pred.probs]}
+        for res in results:
+            total += 1
+            if "error" in res:
+                failed += 1
+            if args.json:
+                print(json.dumps(res))
+            elif "error" in res:
+                print(f"{res['path']}: error: {res['error']}")
+            else:
+                print(f"{res['path']}: {res['digit']}  ({res['confidence'] * 100:.1f}%)")
+        sys.stdout.flush()
+    if total == 0:
+        raise CliError("no image files found in " + ", ".join(args.paths))
+    if failed:
+        print(f"digitpad: {failed} of {total} file(s) could not be predicted", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+# --- info ---------------------------------------------------------------------------------
+
+def model_info(spec: str) -> dict:
+    from .core.checkpoint import load_checkpoint
+    from .core.models import count_parameters
+
+    path = resolve_model_path(spec)
+    ckpt = load_checkpoint(path)
+    meta = ckpt.meta
+    return {
+        "path": str(path),
+        "arch": ckpt.arch,
+        "name": ckpt.name,
+        "test_acc": ckpt.test_acc,
+        "epochs": meta.get("epochs"),
+        "created": meta.get("created"),
+        "digitpad_version": meta.get("digitpad_version"),
+        "dataset": meta.get("dataset"),
+        "train_seconds": meta.get("train_seconds"),
+        "parameters": count_parameters(ckpt.build()),
+        "file_size": path.stat().st_size,
+        "config": meta.get("config"),
+        "meta": meta,
+    }
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    info = model_info(args.model)
+    if args.json:
+        print(json.dumps(_json_safe(info)))
+        return EXIT_OK
+    rows = [("file", info["path"]), ("name", info["name"]), ("architecture", info["arch"]),
+            ("test accuracy", _pct(info["test_acc"])),
+            ("epochs", info["epochs"]), ("created", info["created"]),
+            ("digitpad version", info["digitpad_version"]),
+            ("parameters", f"{info['parameters']:,}"),
+            ("file size", f"{info['file_size']:,} bytes"),
+            ("training time", None if info["train_seconds"] is None else f"{info['train_seconds']} s")]
+    for key, value in rows:
+        print(f"{key:<17} {'-' if value is None else value}")
+    if info["config"]:
+        cfg = info["config"]
+        print("config           " + ", ".join(f"{k}={v}" for k, v in cfg.items()))
+    return EXIT_OK
+
+
+# --- download -----------------------------------------------------------------------------
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from .core.data import download_mnist, has_mnist
+    from .core.paths import resolve_data_dir
+
+    root = resolve_data_dir(args.data)
+    if has_mnist(root):
+        print(f"MNIST is already in {root}")
+        return EXIT_OK
+    bars: dict = {}
+
+    def progress(name: str, done: int, total: int) -> None:
+        bar = bars.get(name)
+        if bar is None:
+            for old in bars.values():
+                old.close()
+            bar = bars[name] = _progress_bar(total=total or None, desc=name, unit="B",
+                                             unit_scale=True, unit_divisor=1024)
+        bar.update(done - bar.n)
+
+    print(f"downloading MNIST into {root} ...", flush=True)
+    try:
+        download_mnist(root, progress=progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    print(f"MNIST is ready in {root}")
+    return EXIT_OK
+
+
+COMMAND_FUNCS = {
+    "train": cmd_train,
+    "eval": cmd_eval,
+    "predict": cmd_predict,
+    "info": cmd_info,
+    "download": cmd_download,
+}
