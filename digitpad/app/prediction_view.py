@@ -1,0 +1,136 @@
+"""The answer: the top digit, its confidence, the ten probabilities, and what the network sees.
+
+The bar chart is one BarGraphItem created once and updated with ``setOpts``; the
+preprocessing previews are labels whose pixmaps are replaced in place.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QImage, QPixmap
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from . import theme
+
+EMPTY_TEXT = "Draw a digit"
+
+
+def array_to_pixmap(a: np.ndarray, size: int, paper: int, ink: int) -> QPixmap:
+    """A float image in [0, 1] (ink bright) as a pixmap of ``size`` px, pixels kept sharp."""
+    a = np.asarray(a, dtype=np.float32)
+    top = float(a.max()) if a.size else 0.0
+    if top > 1.0:
+        a = a / top
+    g = np.ascontiguousarray((paper + (ink - paper) * np.clip(a, 0, 1)).round().astype(np.uint8))
+    h, w = g.shape
+    img = QImage(g.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
+    return QPixmap.fromImage(img.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
+                                        Qt.TransformationMode.FastTransformation))
+
+
+class PredictionView(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._colors = theme.current()
+        self.digit_label = QLabel("–")
+        f = QFont(self.font())
+        f.setPointSize(54)
+        f.setBold(True)
+        self.digit_label.setFont(f)
+        self.digit_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.digit_label.setMinimumWidth(90)
+        self.digit_label.setAccessibleName("Predicted digit")
+        self.confidence_label = QLabel(EMPTY_TEXT)
+        self.confidence_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.confidence_label.setWordWrap(True)
+
+        self.plot = pg.PlotWidget()
+        self.plot.setMouseEnabled(False, False)
+        self.plot.hideButtons()
+        self.plot.setMenuEnabled(False)
+        self.plot.setYRange(0, 1, padding=0.02)
+        self.plot.setXRange(-0.6, 9.6, padding=0)
+        self.plot.getAxis("bottom").setTicks([[(i, str(i)) for i in range(10)]])
+        self.plot.getAxis("left").setTicks([[(0, "0"), (0.5, "50%"), (1, "100%")]])
+        self.plot.setMinimumHeight(120)
+        self.plot.setMaximumHeight(190)
+        self.plot.setToolTip("Probability the network gives each digit")
+        self.bars = pg.BarGraphItem(x=np.arange(10), height=np.zeros(10), width=0.7,
+                                    brush=self._colors.bar, pen=None)
+        self.plot.addItem(self.bars)
+        self.probs = np.zeros(10, dtype=np.float32)
+
+        top = QHBoxLayout()
+        left = QVBoxLayout()
+        left.addWidget(self.digit_label)
+        left.addWidget(self.confidence_label)
+        left.addStretch(1)
+        top.addLayout(left)
+        top.addWidget(self.plot, 1)
+
+        self.steps_title = QLabel("<b>What the network sees</b>")
+        self.steps_box = QGridLayout()
+        self.steps_box.setHorizontalSpacing(8)
+        self.steps_box.setVerticalSpacing(2)
+        self._step_images: list[QLabel] = []
+        self._step_titles: list[QLabel] = []
+        self._steps: list[tuple[str, np.ndarray]] = []
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(self.steps_title)
+        layout.addLayout(self.steps_box)
+        self.show_empty()
+
+    # --- updates ---------------------------------------------------------------------------
+
+    def show_empty(self) -> None:
+        self.digit_label.setText("–")
+        self.confidence_label.setText(EMPTY_TEXT)
+        self.probs = np.zeros(10, dtype=np.float32)
+        self.bars.setOpts(height=self.probs, brushes=[self._colors.bar] * 10)
+        self.set_steps([])
+
+    def show_prediction(self, digit: int, confidence: float, probs: np.ndarray) -> None:
+        self.digit_label.setText(str(int(digit)))
+        self.confidence_label.setText(f"{confidence * 100:.1f}% sure")
+        self.probs = np.asarray(probs, dtype=np.float32).copy()
+        brushes = [self._colors.accent if i == digit else self._colors.bar for i in range(10)]
+        self.bars.setOpts(height=self.probs, brushes=brushes)
+
+    def set_steps(self, steps: list[tuple[str, np.ndarray]]) -> None:
+        """Show the preprocessing steps (skipping the full-size input: the canvas shows it)."""
+        steps = [(t, a) for t, a in steps if t != "input"]
+        self._steps = steps
+        while len(self._step_images) < len(steps):
+            col = len(self._step_images)
+            img, title = QLabel(), QLabel()
+            img.setFixedSize(72, 72)
+            img.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            title.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+            title.setWordWrap(True)
+            self.steps_box.addWidget(img, 0, col)
+            self.steps_box.addWidget(title, 1, col)
+            self._step_images.append(img)
+            self._step_titles.append(title)
+        for i, (img, title) in enumerate(zip(self._step_images, self._step_titles)):
+            if i < len(steps):
+                name, arr = steps[i]
+                img.setPixmap(array_to_pixmap(arr, 72, self._colors.paper, self._colors.ink))
+                h, w = np.shape(arr)[:2]
+                title.setText(f"{name}\n{w}×{h}")
+                img.setToolTip(f"{name}: {w}×{h} pixels")
+            else:
+                img.clear()
+                title.setText("" if steps or i else "nothing drawn yet")
+                img.setToolTip("")
+
+    def apply_theme(self, colors: theme.Colors) -> None:
+        self._colors = colors
+        self.plot.setBackground(colors.plot_bg)
+        digit = int(np.argmax(self.probs)) if self.probs.any() else -1
+        self.bars.setOpts(brushes=[colors.accent if i == digit else colors.bar for i in range(10)])
+        self.set_steps(list(self._steps))
