@@ -130,6 +130,15 @@ class WorkerHandle(QObject):
     def thread_object(self) -> QThread | None:
         return self._thread
 
+    def report(self, item: object) -> None:
+        """Emit ``item`` as if yielded; for callbacks of blocking calls inside the work.
+
+        Safe from the worker thread (that is its point): it is delivered queued, in order.
+        """
+        worker = self._worker
+        if worker is not None:
+            worker.yielded.emit(item)
+
     def stop(self) -> None:
         """Ask the generator to end itself (training yields Stopped with its best epoch)."""
         self.control.stop()

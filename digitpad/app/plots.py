@@ -1,0 +1,114 @@
+"""Live training plots: loss per reported batch (raw + EMA) and accuracy per epoch.
+
+Plot items are created once and only ever updated with ``setData``. Points are appended to
+Python lists as events arrive; a timer redraws at most ``MAX_FPS`` times a second, so a fast
+GPU that reports hundreds of batches a second costs a handful of redraws.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+MAX_FPS = 20
+EMA_ALPHA = 0.1  # weight of the newest point in the smoothed loss
+
+_LOSS = (31, 119, 180)
+_TRAIN = (255, 127, 14)
+_TEST = (44, 160, 44)
+
+
+class TrainingPlots(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.view = pg.GraphicsLayoutWidget()
+        self.view.setMinimumSize(320, 320)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.view)
+
+        self.loss_plot = self.view.addPlot(row=0, col=0, title="Training loss")
+        self.loss_plot.setLabel("bottom", "batch")
+        self.loss_plot.setLabel("left", "loss")
+        self.loss_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.loss_plot.addLegend(offset=(-10, 10))
+        self.loss_raw = self.loss_plot.plot([], [], name="per batch",
+                                            pen=pg.mkPen((*_LOSS, 70), width=1))
+        self.loss_ema = self.loss_plot.plot([], [], name="smoothed",
+                                            pen=pg.mkPen(_LOSS, width=2))
+
+        self.acc_plot = self.view.addPlot(row=1, col=0, title="Accuracy")
+        self.acc_plot.setLabel("bottom", "epoch")
+        self.acc_plot.setLabel("left", "accuracy", units="%")
+        self.acc_plot.showGrid(x=True, y=True, alpha=0.2)
+        self.acc_plot.addLegend(offset=(-10, -10))
+        self.train_acc = self.acc_plot.plot([], [], name="train", pen=pg.mkPen(_TRAIN, width=2),
+                                            symbol="o", symbolSize=6, symbolBrush=_TRAIN)
+        self.test_acc = self.acc_plot.plot([], [], name="test", pen=pg.mkPen(_TEST, width=2),
+                                           symbol="s", symbolSize=6, symbolBrush=_TEST)
+
+        self._steps: list[float] = []
+        self._losses: list[float] = []
+        self._ema: list[float] = []
+        self._epochs: list[float] = []
+        self._train: list[float] = []
+        self._test: list[float] = []
+        self._dirty = False
+        self.redraws = 0  # how many times the curves were actually redrawn
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(1000 // MAX_FPS)
+        self._timer.timeout.connect(self.flush)
+
+    # --- feeding -----------------------------------------------------------------------
+
+    def add_loss(self, step: int, loss: float) -> None:
+        self._steps.append(float(step))
+        self._losses.append(float(loss))
+        prev = self._ema[-1] if self._ema else float(loss)
+        self._ema.append(prev + EMA_ALPHA * (float(loss) - prev))
+        self._schedule()
+
+    def add_epoch(self, epoch: int, train_acc: float, test_acc: float) -> None:
+        self._epochs.append(float(epoch))
+        self._train.append(100.0 * float(train_acc))
+        self._test.append(100.0 * float(test_acc))
+        self._schedule()
+
+    def clear(self) -> None:
+        """Forget the previous run; the plot items stay, emptied."""
+        for points in (self._steps, self._losses, self._ema, self._epochs, self._train, self._test):
+            points.clear()
+        self._dirty = True
+        self.flush()
+
+    def _schedule(self) -> None:
+        self._dirty = True
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def flush(self) -> None:
+        """Redraw now if anything changed (the timer calls this; so does a run's end)."""
+        self._timer.stop()
+        if not self._dirty:
+            return
+        self._dirty = False
+        self.redraws += 1
+        steps = np.asarray(self._steps, dtype=float)
+        self.loss_raw.setData(steps, np.asarray(self._losses, dtype=float))
+        self.loss_ema.setData(steps, np.asarray(self._ema, dtype=float))
+        epochs = np.asarray(self._epochs, dtype=float)
+        self.train_acc.setData(epochs, np.asarray(self._train, dtype=float))
+        self.test_acc.setData(epochs, np.asarray(self._test, dtype=float))
+
+    # --- reading (tests, summaries) ---------------------------------------------------
+
+    @property
+    def loss_points(self) -> int:
+        return len(self._steps)
+
+    @property
+    def epoch_points(self) -> int:
+        return len(self._epochs)
