@@ -431,6 +431,23 @@ def _chunks(items: Iterator[Path], n: int) -> Iterator[list[Path]]:
         yield chunk
 
 
+def _predict_each(predictor, arrays: list) -> list:
+    """Predictions in order; if the batch fails (one odd image), each image alone, so the
+    failure lands on that image only."""
+    if not arrays:
+        return []
+    try:
+        return list(predictor.predict_batch(arrays))
+    except Exception:
+        out: list = []
+        for a in arrays:
+            try:
+                out.append(predictor.predict(a))
+            except Exception as exc:
+                out.append(exc)
+        return out
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     from .core.predict import Predictor
     from .core.preprocess import load_image
@@ -449,16 +466,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 where.append(k)
             except Exception as exc:  # ImageError, OSError, a decoder's own complaint
                 results[k] = {"path": str(path), "digit": None, "error": _one_line(exc)}
-        if arrays:
-            for k, pred in zip(where, predictor.predict_batch(arrays)):
-                path = chunk[k]
-                if pred.empty or pred.digit is None:
-                    results[k] = {"path": str(path), "digit": None,
-                                  "error": "no ink found: the image is blank"}
-                else:
-                    results[k] = {"path": str(path), "digit": int(pred.digit),
-                                  "confidence": round(float(pred.confidence), 6),
-                                  "probs": [round(float(v), 6) for v in pred.probs]}
+        for k, pred in zip(where, _predict_each(predictor, arrays)):
+            path = chunk[k]
+            if isinstance(pred, Exception):
+                results[k] = {"path": str(path), "digit": None, "error": _one_line(pred)}
+                continue
+            if pred.empty or pred.digit is None:
+                results[k] = {"path": str(path), "digit": None,
+                              "error": "no ink found: the image is blank"}
+            else:
+                results[k] = {"path": str(path), "digit": int(pred.digit),
+                              "confidence": round(float(pred.confidence), 6),
+                              "probs": [round(float(v), 6) for v in pred.probs]}
         for res in results:
             total += 1
             if "error" in res:
