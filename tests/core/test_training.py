@@ -1,0 +1,192 @@
+"""The training generator: it learns, reports in order, honours stop and pause, fails clearly."""
+
+import threading
+
+import pytest
+import torch
+
+from digitpad.core import training
+from digitpad.core.data import load_mnist
+from digitpad.core.devices import DeviceError, resolve_device
+from digitpad.core.models import create_model
+from digitpad.core.training import (BatchDone, EpochDone, Failed, Finished, Started, Stopped,
+                                    TrainConfig, TrainControl, recipe_config, run)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tiny_mnist):
+    return load_mnist(tiny_mnist)
+
+
+def small_config(**kw) -> TrainConfig:
+    base = dict(epochs=2, batch_size=32, device="cpu", report_every=1, seed=0)
+    base.update(kw)
+    return recipe_config("fast", kw.pop("model", "lenet"), **{k: v for k, v in base.items() if k != "model"})
+
+
+def test_a_few_steps_lower_the_loss(tiny_data):
+    events = list(run(small_config(epochs=3, lr=5e-3), tiny_data))
+    epochs = [e for e in events if isinstance(e, EpochDone)]
+    assert len(epochs) == 3
+    assert epochs[-1].train_loss < 0.8 * epochs[0].train_loss
+    batches = [e.loss for e in events if isinstance(e, BatchDone)]
+    assert sum(batches[-5:]) / 5 < sum(batches[:5]) / 5
+    assert isinstance(events[-1], Finished)
+
+
+def test_event_order(tiny_data):
+    cfg = small_config(epochs=2)
+    events = list(run(cfg, tiny_data))
+    kinds = "".join({Started: "S", BatchDone: "b", EpochDone: "E", Finished: "F"}[type(e)]
+                    for e in events)
+    per_epoch = 10  # 300 images / batch 32, every batch reported
+    assert kinds == "S" + ("b" * per_epoch + "E") * 2 + "F"
+    started, fin = events[0], events[-1]
+    assert started.train_size == 300 and started.test_size == 100
+    assert started.batches_per_epoch == per_epoch and started.parameters == 44_426
+    steps = [e.step for e in events if isinstance(e, BatchDone)]
+    assert steps == list(range(1, 2 * per_epoch + 1))
+    epoch_events = [e for e in events if isinstance(e, EpochDone)]
+    assert [e.epoch for e in epoch_events] == [1, 2]
+    assert fin.history.epochs == [1, 2] and fin.best_state is not None
+    assert fin.best_acc == max(e.test_acc for e in epoch_events)
+    assert all(t.device.type == "cpu" for t in epoch_events[0].state.values())
+
+
+def test_stop_after_the_first_batch(tiny_data):
+    control = TrainControl()
+    events = []
+    for ev in run(small_config(epochs=5), tiny_data, control):
+        events.append(ev)
+        if isinstance(ev, BatchDone):
+            control.stop()
+    assert isinstance(events[-1], Stopped)
+    assert sum(isinstance(e, BatchDone) for e in events) == 1
+    assert not any(isinstance(e, (EpochDone, Finished)) for e in events)
+    assert events[-1].best_state is None and events[-1].epoch == 0
+
+
+def test_stop_after_an_epoch_keeps_the_best(tiny_data):
+    control = TrainControl()
+    events = []
+    for ev in run(small_config(epochs=5), tiny_data, control):
+        events.append(ev)
+        if isinstance(ev, EpochDone):
+            control.stop()
+    stopped = events[-1]
+    assert isinstance(stopped, Stopped) and stopped.epoch == 1 and stopped.best_epoch == 1
+    assert stopped.best_state is not None
+
+
+def test_pause_blocks_and_resume_continues(tiny_data):
+    control = TrainControl()
+    events: list = []
+    first_batch = threading.Event()
+    paused_ack = threading.Event()
+
+    def consume():
+        for ev in run(small_config(epochs=1), tiny_data, control):
+            events.append(ev)
+            if isinstance(ev, BatchDone) and not first_batch.is_set():
+                first_batch.set()
+                paused_ack.wait(30)
+
+    worker = threading.Thread(target=consume, daemon=True)
+    worker.start()
+    assert first_batch.wait(60)
+    control.pause()
+    assert control.paused
+    paused_ack.set()
+    worker.join(0.5)  # plenty of time for several batches, were it running
+    assert worker.is_alive()
+    assert sum(isinstance(e, BatchDone) for e in events) == 1
+    control.resume()
+    worker.join(60)
+    assert not worker.is_alive()
+    assert isinstance(events[-1], Finished)
+    assert sum(isinstance(e, BatchDone) for e in events) == 10
+
+
+def test_stop_wakes_a_paused_run(tiny_data):
+    control = TrainControl()
+    control.pause()
+    events: list = []
+    worker = threading.Thread(target=lambda: events.extend(run(small_config(), tiny_data, control)),
+                              daemon=True)
+    worker.start()
+    worker.join(0.5)
+    assert worker.is_alive() and not any(isinstance(e, BatchDone) for e in events)
+    control.stop()
+    worker.join(60)
+    assert not worker.is_alive() and isinstance(events[-1], Stopped)
+
+
+def test_huge_learning_rate_fails_clearly(tiny_data):
+    events = list(run(small_config(lr=1e12), tiny_data))
+    assert isinstance(events[-1], Failed)
+    assert "diverged" in events[-1].message and "learning rate" in events[-1].message
+    assert not any(isinstance(e, Finished) for e in events)
+
+
+def test_non_finite_loss_fails(tiny_data, monkeypatch):
+    real = training.F.cross_entropy
+
+    def nan_loss(*args, **kwargs):
+        return real(*args, **kwargs) * float("nan")
+
+    monkeypatch.setattr(training.F, "cross_entropy", nan_loss)
+    events = list(run(small_config(), tiny_data))
+    assert isinstance(events[-1], Failed) and "nan" in events[-1].message
+    assert not any(isinstance(e, (Finished, EpochDone)) for e in events)
+
+
+def test_resume_starts_from_the_given_weights(tiny_data):
+    torch.manual_seed(123)
+    start = create_model("lenet").state_dict()
+    cfg = recipe_config("lesson", "lenet", epochs=1, lr=1e-9, device="cpu", report_every=1)
+    events = list(run(cfg, tiny_data, initial_state=start))
+    after = [e for e in events if isinstance(e, EpochDone)][0].state
+    assert all(torch.allclose(after[k], start[k], atol=1e-6) for k in start)
+    fresh = [e for e in run(cfg, tiny_data) if isinstance(e, EpochDone)][0].state
+    assert not torch.allclose(fresh["conv1.weight"], start["conv1.weight"])
+
+
+def test_lesson_recipe_is_the_lessons():
+    cfg = recipe_config("lesson", "lenet")
+    assert (cfg.optimizer, cfg.lr, cfg.batch_size, cfg.epochs, cfg.schedule) == ("sgd", 1e-3, 64, 100, "constant")
+    assert cfg.momentum == 0.0 and cfg.weight_decay == 0.0 and not cfg.augment
+    assert recipe_config("lesson", "lenet", epochs=5).epochs == 5
+
+
+def test_config_survives_json():
+    cfg = recipe_config("fast", "digitnet", epochs=3)
+    assert TrainConfig.from_dict(cfg.to_dict() | {"unknown_future_key": 1}) == cfg
+
+
+@pytest.mark.parametrize("kwargs, words", [
+    (dict(recipe="fast", model="resnet"), "resnet"),
+    (dict(recipe="slow", model="lenet"), "slow"),
+    (dict(recipe="fast", model="lenet", epochs=0), "epochs"),
+    (dict(recipe="fast", model="lenet", batch_size=0), "batch size"),
+    (dict(recipe="fast", model="lenet", lr=-1.0), "learning rate"),
+    (dict(recipe="fast", model="lenet", lr=float("nan")), "learning rate"),
+    (dict(recipe="fast", model="lenet", optimizer="adam9"), "optimizer"),
+])
+def test_invalid_config_is_a_clear_value_error(kwargs, words):
+    recipe, model = kwargs.pop("recipe"), kwargs.pop("model")
+    with pytest.raises(ValueError, match=words):
+        recipe_config(recipe, model, **kwargs)
+
+
+def test_invalid_config_given_to_run_fails(tiny_data):
+    events = list(run(TrainConfig(model="lenet", epochs=0, device="cpu"), tiny_data))
+    assert len(events) == 1 and isinstance(events[0], Failed) and "epochs" in events[0].message
+
+
+@pytest.mark.parametrize("device", ["cuda:99", "banana", "tpu"])
+def test_bad_device(tiny_data, device):
+    with pytest.raises(DeviceError):
+        resolve_device(device)
+    events = list(run(small_config(device=device), tiny_data))
+    assert len(events) == 1 and isinstance(events[0], Failed)
+    assert device.split(":")[0] in events[0].message.lower() or "cuda" in events[0].message.lower()
