@@ -1,0 +1,634 @@
+"""The Training tab: set up a run, watch it live, keep (use / save) the result.
+
+The run itself is ``core.training.run`` in a :class:`~digitpad.app.workers.WorkerHandle`;
+MNIST is loaded inside that generator, so nothing here blocks the GUI. Each event arrives
+as one queued signal and updates the plots, the progress bar and the result panel. Nothing
+is written to disk unless the person clicks Save as….
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, QFormLayout,
+                               QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
+                               QProgressBar, QPushButton, QRadioButton, QScrollArea, QSizePolicy,
+                               QSpinBox, QVBoxLayout, QWidget)
+
+from digitpad.core import training
+from digitpad.core.checkpoint import Checkpoint, CheckpointError, make_meta, save_checkpoint
+from digitpad.core.data import MnistTensors, has_mnist
+from digitpad.core.devices import list_devices
+from digitpad.core.models import MODELS
+from digitpad.core.paths import models_dir, resolve_data_dir
+from digitpad.core.training import (BatchDone, EpochDone, Failed, Finished, Started, Stopped,
+                                    TrainConfig, TrainControl)
+
+from . import settings as keys
+from .download_dialog import DownloadDialog
+from .plots import TrainingPlots
+from .workers import WorkerHandle
+
+log = logging.getLogger(__name__)
+
+# The GUI reports more often than the CLI so that small runs still draw a curve; the plots
+# coalesce redraws, so a fast GPU costs no more than ~20 redraws a second.
+GUI_REPORT_EVERY = 5
+RECIPE_LABELS = {"fast": "fast (AdamW, one-cycle)", "lesson": "lesson (plain SGD, as taught)"}
+_ERROR_STYLE = "color: #c62828;"
+_OK_STYLE = "color: #2e7d32;"
+_WARN_STYLE = "background: #fff3cd; color: #5c4400; border: 1px solid #e0c36a; border-radius: 4px;"
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    if h:
+        return f"{h} h {m:02d} min"
+    if m:
+        return f"{m} min {s:02d} s"
+    return f"{s} s"
+
+
+def find_mnist_root(folder: str | Path) -> Path | None:
+    """The folder ``has_mnist`` accepts, also when the person picked MNIST/ or MNIST/raw/."""
+    p = Path(folder).expanduser()
+    for candidate in (p, p.parent, p.parent.parent):
+        if has_mnist(candidate):
+            return candidate
+    return None
+
+
+class TrainingTab(QWidget):
+    use_model = Signal(object)  # Checkpoint (path None) the person chose to use
+    live_weights = Signal(object)  # Checkpoint snapshot at each epoch end, when "live" is on
+    status_message = Signal(str)
+    running_changed = Signal(bool)
+
+    def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings
+        self._handle: WorkerHandle | None = None
+        self._current: Checkpoint | None = None  # the app's model: what "continue" starts from
+        self._trained: Checkpoint | None = None  # the last run's best model
+        self._unsaved = False
+        self._run_config: TrainConfig | None = None
+        self._run_started_from: str | None = None
+        self._started: Started | None = None
+        self._t0 = 0.0
+        self._paused_since: float | None = None
+        self._paused_total = 0.0
+        self._last_step = 0
+        self.batches_seen = 0  # BatchDone events received in the current run
+        self.epochs_seen = 0
+        self._build()
+        self._fill_recipe_defaults()
+        self._check_data_dir()
+        self._update_continue()
+        self._set_running(False)
+
+    # --- layout ----------------------------------------------------------------------
+
+    def _build(self) -> None:
+        # Setup form ------------------------------------------------------------------
+        self.arch_combo = QComboBox()
+        for name, info in MODELS.items():
+            self.arch_combo.addItem(name, name)
+            self.arch_combo.setItemData(self.arch_combo.count() - 1, info.description,
+                                        Qt.ItemDataRole.ToolTipRole)
+        self.arch_combo.setCurrentIndex(max(0, self.arch_combo.findData("digitnet")))
+        self.recipe_combo = QComboBox()
+        for name in training.RECIPES:
+            self.recipe_combo.addItem(RECIPE_LABELS.get(name, name), name)
+        self.epochs_spin = QSpinBox()
+        self.epochs_spin.setRange(1, 1000)
+        self.batch_spin = QSpinBox()
+        self.batch_spin.setRange(1, 8192)
+        self.lr_edit = QLineEdit()
+        self.lr_edit.setToolTip("Learning rate, e.g. 0.003 or 3e-3")
+        self.device_combo = QComboBox()
+        for dev in list_devices():
+            self.device_combo.addItem(dev.label, dev.key)
+        saved_dev = self.settings.value(keys.TRAIN_DEVICE, "", type=str)
+        i = self.device_combo.findData(saved_dev) if saved_dev else -1
+        self.device_combo.setCurrentIndex(i if i >= 0 else 0)  # list_devices puts CUDA first
+
+        self.data_edit = QLineEdit()
+        saved_data = self.settings.value(keys.DATA_DIR, "", type=str)
+        self.data_edit.setText(saved_data or str(resolve_data_dir()))
+        self.browse_button = QPushButton("Browse…")
+        data_row = QHBoxLayout()
+        data_row.setContentsMargins(0, 0, 0, 0)
+        data_row.addWidget(self.data_edit, 1)
+        data_row.addWidget(self.browse_button)
+
+        self.data_banner = QFrame()
+        self.data_banner.setStyleSheet(_WARN_STYLE)
+        self.data_banner_label = QLabel()
+        self.data_banner_label.setWordWrap(True)
+        self.data_banner_label.setStyleSheet("border: none;")
+        self.download_button = QPushButton("Download MNIST…")
+        self.choose_button = QPushButton("Choose folder…")
+        banner = QVBoxLayout(self.data_banner)
+        banner.setContentsMargins(8, 6, 8, 6)
+        banner.addWidget(self.data_banner_label)
+        banner_buttons = QHBoxLayout()
+        banner_buttons.addWidget(self.download_button)
+        banner_buttons.addWidget(self.choose_button)
+        banner_buttons.addStretch(1)
+        banner.addLayout(banner_buttons)
+
+        self.scratch_radio = QRadioButton("From scratch")
+        self.continue_radio = QRadioButton("Continue the current model")
+        self.start_group = QButtonGroup(self)
+        self.start_group.addButton(self.scratch_radio)
+        self.start_group.addButton(self.continue_radio)
+        self.scratch_radio.setChecked(True)
+        self.continue_note = QLabel()
+        self.continue_note.setWordWrap(True)
+        self.continue_note.setStyleSheet("color: palette(mid);")
+
+        self.live_check = QCheckBox("Draw tab uses the live weights")
+        self.live_check.setToolTip("After every epoch the Draw tab predicts with the newest weights.")
+
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.addRow("Architecture", self.arch_combo)
+        form.addRow("Recipe", self.recipe_combo)
+        form.addRow("Epochs", self.epochs_spin)
+        form.addRow("Batch size", self.batch_spin)
+        form.addRow("Learning rate", self.lr_edit)
+        form.addRow("Device", self.device_combo)
+        form.addRow("Data folder", data_row)
+        start_box = QVBoxLayout()
+        start_box.setSpacing(2)
+        start_box.addWidget(self.scratch_radio)
+        start_box.addWidget(self.continue_radio)
+        start_box.addWidget(self.continue_note)
+        form.addRow("Start", start_box)
+
+        self.setup_box = QGroupBox("Setup")
+        setup = QVBoxLayout(self.setup_box)
+        setup.addLayout(form)
+        setup.addWidget(self.data_banner)
+        setup.addWidget(self.live_check)
+
+        # Run controls ----------------------------------------------------------------
+        self.start_button = QPushButton("Start")
+        self.start_button.setDefault(True)
+        self.pause_button = QPushButton("Pause")
+        self.stop_button = QPushButton("Stop")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.pause_button)
+        buttons.addWidget(self.stop_button)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.progress.setFormat("Not started")
+        self.progress.setTextVisible(True)
+        self.speed_label = QLabel(" ")
+        self.run_box = QGroupBox("Run")
+        run = QVBoxLayout(self.run_box)
+        run.addLayout(buttons)
+        run.addWidget(self.progress)
+        run.addWidget(self.speed_label)
+
+        # Result ----------------------------------------------------------------------
+        self.result_label = QLabel("No run yet.")
+        self.result_label.setWordWrap(True)
+        self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.use_button = QPushButton("Use this model")
+        self.use_button.setToolTip("Load the best epoch of this run into the Draw tab")
+        self.save_button = QPushButton("Save as…")
+        result_buttons = QHBoxLayout()
+        result_buttons.addWidget(self.use_button)
+        result_buttons.addWidget(self.save_button)
+        self.result_box = QGroupBox("Result")
+        result = QVBoxLayout(self.result_box)
+        result.addWidget(self.result_label)
+        result.addLayout(result_buttons)
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.setup_box)
+        left_layout.addWidget(self.run_box)
+        left_layout.addWidget(self.result_box)
+        left_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(left)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(360)
+        scroll.setMaximumWidth(460)
+        scroll.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+
+        self.plots = TrainingPlots()
+        outer = QHBoxLayout(self)
+        outer.addWidget(scroll)
+        outer.addWidget(self.plots, 1)
+
+        # Wiring ----------------------------------------------------------------------
+        self.arch_combo.currentIndexChanged.connect(self._on_arch_changed)
+        self.recipe_combo.currentIndexChanged.connect(self._fill_recipe_defaults)
+        self.device_combo.currentIndexChanged.connect(self._remember_device)
+        self.data_edit.textChanged.connect(self._check_data_dir)
+        self.data_edit.editingFinished.connect(self._remember_data_dir)
+        self.browse_button.clicked.connect(self.choose_data_dir)
+        self.choose_button.clicked.connect(self.choose_data_dir)
+        self.download_button.clicked.connect(self.download_mnist)
+        self.continue_radio.toggled.connect(self._update_continue)
+        self.start_button.clicked.connect(self._on_start_clicked)
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stop_button.clicked.connect(self.stop)
+        self.use_button.clicked.connect(self._on_use)
+        self.save_button.clicked.connect(lambda: self.save_trained_model(self))
+
+    # --- setup -------------------------------------------------------------------------
+
+    def _on_arch_changed(self) -> None:
+        self._fill_recipe_defaults()  # "fast" differs per architecture
+        self._update_continue()
+
+    def _fill_recipe_defaults(self) -> None:
+        cfg = training.recipe_config(self.recipe_combo.currentData(), self.arch_combo.currentData())
+        self.epochs_spin.setValue(cfg.epochs)
+        self.batch_spin.setValue(cfg.batch_size)
+        self.lr_edit.setText(f"{cfg.lr:g}")
+
+    def _remember_device(self) -> None:
+        self.settings.setValue(keys.TRAIN_DEVICE, self.device_combo.currentData())
+
+    def _remember_data_dir(self) -> None:
+        self.settings.setValue(keys.DATA_DIR, self.data_edit.text().strip())
+
+    def data_dir(self) -> Path:
+        text = self.data_edit.text().strip()
+        return Path(text).expanduser() if text else resolve_data_dir()
+
+    def _check_data_dir(self) -> bool:
+        """Show the banner when the folder holds no MNIST; True when it does."""
+        folder = self.data_dir()
+        ok = has_mnist(folder)
+        if not ok:
+            self.data_banner_label.setText(
+                f"MNIST is not in {folder} (it needs MNIST/raw/*-ubyte). Download it there "
+                "(about 11 MB), or choose a folder that already holds it.")
+        self.data_banner.setVisible(not ok)
+        return ok
+
+    def choose_data_dir(self) -> None:
+        start = self.data_edit.text().strip() or str(resolve_data_dir())
+        folder = QFileDialog.getExistingDirectory(self, "Folder holding MNIST", start)
+        if not folder:
+            return
+        root = find_mnist_root(folder) or Path(folder)
+        self.data_edit.setText(str(root))
+        self._remember_data_dir()
+
+    def download_mnist(self) -> bool:
+        dialog = DownloadDialog(self.data_dir(), self)
+        accepted = dialog.exec() == DownloadDialog.DialogCode.Accepted
+        dialog.shutdown()
+        if accepted:
+            self._remember_data_dir()
+            self.status_message.emit(f"MNIST downloaded to {self.data_dir()}")
+        self._check_data_dir()
+        dialog.deleteLater()
+        return accepted
+
+    # --- continuing the current model ----------------------------------------------------
+
+    def set_current_model(self, ckpt: Checkpoint | None) -> None:
+        self._current = ckpt
+        self._update_continue()
+
+    def _update_continue(self) -> None:
+        arch = self.arch_combo.currentData()
+        cur = self._current
+        if cur is None:
+            ok, note = False, "There is no current model to continue."
+        elif cur.arch != arch:
+            ok, note = False, (f"The current model ({cur.name}) is a {cur.arch}; choose "
+                               f"{cur.arch} above to continue training it.")
+        else:
+            acc = f", {100 * cur.test_acc:.2f} %" if cur.test_acc is not None else ""
+            ok, note = True, f"Starts from {cur.name}{acc}."
+        self.continue_radio.setEnabled(ok and not self.is_running())
+        if not ok and self.continue_radio.isChecked():
+            self.scratch_radio.setChecked(True)
+        self.continue_note.setText(note if (self.continue_radio.isChecked() or not ok) else
+                                   f"Or continue: {note[0].lower()}{note[1:]}")
+
+    # --- starting and controlling a run ---------------------------------------------------
+
+    def build_config(self) -> TrainConfig:
+        """The run the form describes; ValueError with a readable message if it is invalid."""
+        try:
+            lr = float(self.lr_edit.text().strip())
+        except ValueError:
+            raise ValueError(f"The learning rate {self.lr_edit.text()!r} is not a number.") from None
+        return training.recipe_config(
+            self.recipe_combo.currentData(), self.arch_combo.currentData(),
+            epochs=self.epochs_spin.value(), batch_size=self.batch_spin.value(), lr=lr,
+            device=self.device_combo.currentData(), report_every=GUI_REPORT_EVERY)
+
+    def _on_start_clicked(self) -> None:
+        if self.is_running():
+            return
+        try:
+            config = self.build_config()
+        except ValueError as exc:
+            self._show_failure(str(exc))
+            return
+        if not self._check_data_dir():
+            self._show_failure(f"MNIST is not in {self.data_dir()}: download it or choose the "
+                               "folder that holds it.")
+            return
+        if self._unsaved and self._trained is not None:
+            answer = QMessageBox.question(
+                self, "Unsaved model",
+                f"The model from the last run ({self._trained.name}) is not saved. "
+                "Start a new run anyway? (It stays available until the new run produces one.)",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        self._remember_data_dir()
+        self._remember_device()
+        self.start_training(config)
+
+    def start_training(self, config: TrainConfig, data: MnistTensors | None = None) -> None:
+        """Start a run with ``config``; ``data`` preloaded or read from the data folder."""
+        if self.is_running():
+            raise RuntimeError("A training run is already in progress.")
+        initial = None
+        from_name = None
+        if self.continue_radio.isChecked() and self._current is not None:
+            if self._current.arch == config.model:
+                initial = self._current.state
+                from_name = self._current.name
+        data_dir = None if data is not None else str(self.data_dir())
+        self._run_config = config
+        self._run_started_from = from_name
+        self._started = None
+        self._paused_since = None
+        self._paused_total = 0.0
+        self._last_step = 0
+        self.batches_seen = 0
+        self.epochs_seen = 0
+        self.plots.clear()
+        self.progress.setRange(0, 0)  # busy while MNIST loads in the worker
+        self.progress.setFormat("Loading MNIST…")
+        self.speed_label.setText(" ")
+        self.result_label.setStyleSheet("")
+        self.result_label.setText(
+            f"Training {config.model} ({config.recipe}) "
+            + (f"from {from_name}…" if from_name else "from scratch…"))
+
+        def work(control: TrainControl):
+            return training.run(config, data, control, initial_state=initial, data_dir=data_dir)
+
+        handle = WorkerHandle(work, parent=self, name="digitpad-training")
+        handle.yielded.connect(self._on_event)
+        handle.errored.connect(self._on_error)
+        handle.finished.connect(self._on_finished)
+        self._handle = handle
+        self._t0 = time.perf_counter()
+        self._set_running(True)
+        handle.start()
+        self.status_message.emit(f"Training {config.model} started")
+
+    def is_running(self) -> bool:
+        return self._handle is not None
+
+    def is_paused(self) -> bool:
+        return self._handle is not None and self._handle.paused
+
+    def toggle_pause(self) -> None:
+        if self._handle is None:
+            return
+        if self._handle.paused:
+            self.resume()
+        else:
+            self.pause()
+
+    def pause(self) -> None:
+        if self._handle is None or self._handle.paused:
+            return
+        self._handle.pause()
+        self._paused_since = time.perf_counter()
+        self.pause_button.setText("Resume")
+        self.speed_label.setText("Paused (the current batch finishes first).")
+        self.status_message.emit("Training paused")
+
+    def resume(self) -> None:
+        if self._handle is None or not self._handle.paused:
+            return
+        self._handle.resume()
+        if self._paused_since is not None:
+            self._paused_total += time.perf_counter() - self._paused_since
+            self._paused_since = None
+        self.pause_button.setText("Pause")
+        self.speed_label.setText("Resuming…")
+        self.status_message.emit("Training resumed")
+
+    def stop(self) -> None:
+        """Stop after the current batch; the best completed epoch is kept."""
+        if self._handle is None:
+            return
+        self._handle.stop()
+        self.stop_button.setEnabled(False)
+        self.pause_button.setEnabled(False)
+        self.speed_label.setText("Stopping after the current batch…")
+
+    def shutdown(self, timeout_ms: int = 1000) -> None:
+        """Stop and join the worker thread (window closing); results still queued are dropped."""
+        handle = self._handle
+        if handle is None:
+            return
+        handle.finished.disconnect(self._on_finished)
+        handle.shutdown(timeout_ms)
+        self._handle = None
+        self._set_running(False)
+        self.progress.setRange(0, 1)
+        self.progress.setFormat("Stopped")
+
+    def _set_running(self, running: bool) -> None:
+        self.start_button.setEnabled(not running)
+        self.pause_button.setEnabled(running)
+        self.pause_button.setText("Pause")
+        self.stop_button.setEnabled(running)
+        for w in (self.arch_combo, self.recipe_combo, self.epochs_spin, self.batch_spin,
+                  self.lr_edit, self.device_combo, self.data_edit, self.browse_button,
+                  self.download_button, self.choose_button, self.scratch_radio):
+            w.setEnabled(not running)
+        has_result = self._trained is not None and not running
+        self.use_button.setEnabled(has_result)
+        self.save_button.setEnabled(has_result)
+        self._update_continue()
+        self.running_changed.emit(running)
+
+    # --- events from the worker -----------------------------------------------------------
+
+    def _active_seconds(self) -> float:
+        paused = self._paused_total
+        if self._paused_since is not None:
+            paused += time.perf_counter() - self._paused_since
+        return max(1e-6, time.perf_counter() - self._t0 - paused)
+
+    def _on_event(self, ev: object) -> None:
+        if isinstance(ev, BatchDone):
+            self._on_batch(ev)
+        elif isinstance(ev, EpochDone):
+            self._on_epoch(ev)
+        elif isinstance(ev, Started):
+            self._on_started(ev)
+        elif isinstance(ev, (Finished, Stopped)):
+            self._on_done(ev)
+        elif isinstance(ev, Failed):
+            self._show_failure(ev.message)
+
+    def _on_started(self, ev: Started) -> None:
+        self._started = ev
+        self._t0 = time.perf_counter()  # ETA counts from here, not from loading the data
+        self._paused_total = 0.0
+        if self._paused_since is not None:
+            self._paused_since = self._t0
+        total = ev.config.epochs * ev.batches_per_epoch
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(0)
+        self.progress.setFormat(f"Epoch 1/{ev.config.epochs} · batch 0/{ev.batches_per_epoch}")
+        self.speed_label.setText(f"{ev.train_size:,} training images · {ev.parameters:,} "
+                                 f"parameters · {ev.device}")
+
+    def _on_batch(self, ev: BatchDone) -> None:
+        self.batches_seen += 1
+        self._last_step = ev.step
+        self.plots.add_loss(ev.step, ev.loss)
+        if self._started is None:
+            return
+        epochs = self._started.config.epochs
+        total = epochs * ev.batches_per_epoch
+        self.progress.setValue(min(ev.step, total))
+        self.progress.setFormat(f"Epoch {ev.epoch}/{epochs} · batch {ev.batch}/{ev.batches_per_epoch}"
+                                f" · {100 * ev.step / max(1, total):.0f} %")
+        if self.is_paused():
+            return
+        eta = self._active_seconds() / ev.step * max(0, total - ev.step)
+        self.speed_label.setText(f"{ev.samples_per_s:,.0f} samples/s · loss {ev.loss:.4f} · "
+                                 f"ETA {format_duration(eta)}")
+
+    def _on_epoch(self, ev: EpochDone) -> None:
+        self.epochs_seen += 1
+        self.plots.add_epoch(ev.epoch, ev.train_acc, ev.test_acc)
+        self.status_message.emit(f"Epoch {ev.epoch}/{ev.epochs}: test accuracy "
+                                 f"{100 * ev.test_acc:.2f} %")
+        if self.live_check.isChecked() and self._run_config is not None:
+            cfg = self._run_config
+            meta = make_meta(cfg.model, name=f"{cfg.model} (training, epoch {ev.epoch})",
+                             test_acc=round(ev.test_acc, 5), epochs=ev.epoch,
+                             config=cfg.to_dict(), live=True)
+            self.live_weights.emit(Checkpoint(cfg.model, ev.state, meta))
+
+    def _on_done(self, ev: Finished | Stopped) -> None:
+        self.plots.flush()
+        cfg = ev.config
+        if ev.best_state is None:
+            self.result_label.setStyleSheet("")
+            self.result_label.setText("Stopped before the first epoch finished: there is no "
+                                      "new model to keep. The current model is unchanged.")
+            self.status_message.emit("Training stopped; no epoch completed")
+            return
+        stamp = _dt.datetime.now().strftime("%H:%M")
+        name = f"{cfg.model} trained {stamp}"
+        meta = make_meta(cfg.model, name=name, test_acc=round(ev.best_acc, 5),
+                         epochs=ev.best_epoch, config=cfg.to_dict(), history=ev.history.to_dict(),
+                         seconds=round(ev.seconds, 1), started_from=self._run_started_from,
+                         stopped_early=isinstance(ev, Stopped) or None)
+        self._trained = Checkpoint(cfg.model, ev.best_state, meta)
+        self._unsaved = True
+        ran = len(ev.history.epochs)
+        how = (f"Finished {ran} epochs" if isinstance(ev, Finished)
+               else f"Stopped after {ran} of {cfg.epochs} epochs")
+        self.result_label.setStyleSheet(_OK_STYLE)
+        self.result_label.setText(
+            f"{how} in {format_duration(ev.seconds)}.\nBest test accuracy "
+            f"{100 * ev.best_acc:.2f} % at epoch {ev.best_epoch}. Not saved yet.")
+        self.status_message.emit(f"{how}: best test accuracy {100 * ev.best_acc:.2f} %")
+
+    def _show_failure(self, message: str) -> None:
+        self.result_label.setStyleSheet(_ERROR_STYLE)
+        self.result_label.setText(f"Training failed: {message}")
+        self.status_message.emit(f"Training failed: {message}")
+
+    def _on_error(self, exc: object) -> None:
+        log.error("training worker raised: %r", exc)
+        self._show_failure(str(exc) or type(exc).__name__)
+
+    def _on_finished(self) -> None:
+        self.plots.flush()
+        self._handle = None
+        self._paused_since = None
+        if self.progress.maximum() == 0:  # ended before Started (failed while loading)
+            self.progress.setRange(0, 1)
+            self.progress.setValue(0)
+            self.progress.setFormat("Not started")
+        elif self._started is not None:
+            self.progress.setFormat(self.progress.format().split(" · ")[0] + " · done")
+        self._set_running(False)
+
+    # --- the result ------------------------------------------------------------------------
+
+    def trained_model(self) -> Checkpoint | None:
+        return self._trained
+
+    def has_unsaved_model(self) -> bool:
+        return self._unsaved and self._trained is not None
+
+    def _on_use(self) -> None:
+        if self._trained is None:
+            return
+        self.use_model.emit(self._trained)
+        self.status_message.emit(f"Using {self._trained.name} in the Draw tab")
+
+    def save_trained_model(self, parent: QWidget | None = None) -> bool:
+        """Save as… dialog, then an atomic save; True when the model was written."""
+        ckpt = self._trained
+        if ckpt is None:
+            return False
+        folder = models_dir()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            folder = Path.home()
+        acc = f"-{100 * ckpt.test_acc:.2f}" if ckpt.test_acc is not None else ""
+        suggested = folder / f"{ckpt.arch}{acc}.safetensors"
+        path, _ = QFileDialog.getSaveFileName(parent or self, "Save trained model",
+                                              str(suggested), "digitpad models (*.safetensors)")
+        if not path:
+            return False
+        path = Path(path)
+        if path.suffix.lower() != ".safetensors":
+            path = path.with_name(path.name + ".safetensors")
+        meta = dict(ckpt.meta)
+        meta["name"] = path.stem
+        try:
+            saved = save_checkpoint(path, ckpt.arch, ckpt.state, meta)
+        except CheckpointError as exc:
+            self.result_label.setStyleSheet(_ERROR_STYLE)
+            self.result_label.setText(f"Saving failed: {exc}")
+            self.status_message.emit(f"Saving failed: {exc}")
+            return False
+        self._trained = Checkpoint(ckpt.arch, ckpt.state, meta, saved)
+        self._unsaved = False
+        text = self.result_label.text().replace(" Not saved yet.", "")
+        self.result_label.setText(f"{text}\nSaved to {saved}")
+        self.status_message.emit(f"Saved {saved}")
+        return True
