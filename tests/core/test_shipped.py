@@ -1,0 +1,39 @@
+"""The models shipped in resources/ hold their promised accuracy on the real MNIST test set,
+measured by the same code as `digitpad eval`, and their files record that number honestly."""
+
+import pytest
+
+from digitpad.cli import measure
+from digitpad.core.checkpoint import load_checkpoint, shipped_model_path
+
+pytestmark = pytest.mark.mnist
+
+PROMISED = {"lenet": 0.993, "digitnet": 0.996}
+
+
+def shipped_or_skip(arch: str):
+    path = shipped_model_path(arch)
+    if not path.is_file():
+        pytest.skip(f"{path} does not exist yet (scripts/train_shipped.py writes it)")
+    return path
+
+
+@pytest.mark.parametrize("arch", sorted(PROMISED))
+def test_shipped_model_accuracy(shared_mnist, arch):
+    path = shipped_or_skip(arch)
+    ckpt, report = measure(arch, shared_mnist)  # the shipped name, as `digitpad eval lenet`
+    assert ckpt.path == path and ckpt.arch == arch
+    assert report.n == 10_000
+    assert report.accuracy >= PROMISED[arch], f"{arch}: {report.accuracy:.4%}"
+    assert ckpt.test_acc is not None, "the file does not record its test accuracy"
+    assert abs(report.accuracy - ckpt.test_acc) <= 1e-4, (report.accuracy, ckpt.test_acc)
+
+
+@pytest.mark.parametrize("arch", ["lenet", "dense", "digitnet"])
+def test_shipped_file_metadata(arch):
+    path = shipped_or_skip(arch)
+    ckpt = load_checkpoint(path)
+    assert ckpt.arch == arch
+    for key in ("test_acc", "epochs", "config", "history", "digitpad_version", "created"):
+        assert ckpt.meta.get(key) is not None, key
+    assert ckpt.meta["config"]["model"] == arch
