@@ -1,0 +1,336 @@
+"""The Draw tab: canvas, live prediction, what the network sees, and its feature maps.
+
+Prediction is coalesced: every canvas change only sets a dirty flag and (re)starts a 0 ms
+single-shot timer, so however fast a stroke arrives at most one prediction is pending and it
+always reads the newest canvas. A LeNet prediction takes a couple of milliseconds, so it runs
+on the GUI thread (a worker would cost more in hand-offs than it saves).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMessageBox, QSlider, QSplitter,
+                               QToolButton, QVBoxLayout, QWidget)
+
+from digitpad.core.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from digitpad.core.models import MODELS, create_model, feature_shapes
+from digitpad.core.predict import Predictor
+
+from . import theme
+from .canvas import DEFAULT_BRUSH, MAX_BRUSH, MIN_BRUSH, DrawingCanvas
+from .feature_maps import FeatureMapView
+from .prediction_view import PredictionView
+
+log = logging.getLogger("digitpad.app")
+
+SHIPPED_ORDER = ("digitnet", "lenet", "dense")
+LIVE_KEY = "live"
+
+
+@dataclass
+class ModelEntry:
+    key: str  # "digitnet" for a shipped model, a file path, "trained:N" or "live"
+    label: str  # what the picker shows
+    predictor: Predictor
+    source: str  # shipped | untrained | file | trained | live
+    checkpoint: Checkpoint | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def arch(self) -> str:
+        return self.predictor.arch
+
+    @property
+    def accuracy(self) -> float | None:
+        acc = getattr(self.predictor, "test_acc", None)
+        return float(acc) if acc is not None else None
+
+    def to_checkpoint(self) -> Checkpoint:
+        state = {k: v.detach().cpu() for k, v in self.predictor.state_dict().items()} \
+            if hasattr(self.predictor, "state_dict") else self.checkpoint.state
+        return Checkpoint(self.arch, state, dict(self.predictor.meta or {}), None)
+
+
+def untrained_predictor(arch: str, seed: int = 0) -> Predictor:
+    """A seeded random model, so the app works before any model file exists."""
+    torch.manual_seed(seed)
+    model = create_model(arch)
+    meta = {"name": f"{arch} (untrained)", "untrained": True}
+    return Predictor(arch, model.state_dict(), meta=meta, name=f"{arch} (untrained)")
+
+
+def entry_label(name: str, source: str, acc: float | None) -> str:
+    tail = {"shipped": "shipped", "untrained": "untrained, random weights", "file": "file",
+            "trained": "trained here", "live": "training, live"}.get(source, source)
+    if acc is not None:
+        tail += f", {acc * 100:.2f}%"
+    return f"{name} ({tail})"
+
+
+class DrawTab(QWidget):
+    model_changed = Signal(object)  # the ModelEntry now drawn with
+    status_message = Signal(str)
+    prediction_shown = Signal()  # after bars, steps and maps were updated (bench, tests)
+
+    def __init__(self, parent: QWidget | None = None, device: str = "cpu") -> None:
+        super().__init__(parent)
+        self.device = device
+        self.entries: dict[str, ModelEntry] = {}
+        self._current: ModelEntry | None = None
+        self._trained_count = 0
+        self._dirty = False
+        self.last_prediction = None
+        self.last_predict_ms = 0.0
+
+        self.canvas = DrawingCanvas()
+        self.prediction = PredictionView()
+        self.maps = FeatureMapView()
+
+        self.model_box = QComboBox()
+        self.model_box.setToolTip("Which network reads your drawing")
+        self.model_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.model_box.currentIndexChanged.connect(self._on_model_index)
+        self.brush = QSlider(Qt.Orientation.Horizontal)
+        self.brush.setRange(MIN_BRUSH, MAX_BRUSH)
+        self.brush.setValue(DEFAULT_BRUSH)
+        self.brush.setToolTip("Brush size")
+        self.brush.setMaximumWidth(140)
+        self.brush.valueChanged.connect(self.canvas.set_brush_size)
+        self.undo_button = self._tool("Undo", self.canvas.undo, "Undo the last stroke")
+        self.redo_button = self._tool("Redo", self.canvas.redo, "Redo the stroke you undid")
+        self.clear_button = self._tool("Clear", self.canvas.clear, "Start a new drawing")
+
+        model_row = QHBoxLayout()
+        model_row.addWidget(QLabel("Model:"))
+        model_row.addWidget(self.model_box, 1)
+        tools = QHBoxLayout()
+        tools.addWidget(QLabel("Brush"))
+        tools.addWidget(self.brush)
+        tools.addStretch(1)
+        for b in (self.undo_button, self.redo_button, self.clear_button):
+            tools.addWidget(b)
+
+        left = QWidget()
+        lv = QVBoxLayout(left)
+        lv.setContentsMargins(6, 6, 6, 6)
+        lv.addLayout(model_row)
+        lv.addWidget(self.canvas, 3)
+        lv.addLayout(tools)
+        lv.addWidget(self.prediction, 0)
+        left.setMinimumWidth(300)
+
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.setContentsMargins(6, 6, 6, 6)
+        rv.addWidget(self.maps)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 2)
+        self.splitter.setStretchFactor(1, 3)
+        self.splitter.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.splitter)
+
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self._predict_now)
+        self.canvas.changed.connect(self.request_prediction)
+        self.canvas.history_changed.connect(self._update_buttons)
+        self._update_buttons()
+        self.apply_theme(theme.current())
+
+    def _tool(self, text: str, slot, tip: str) -> QToolButton:
+        b = QToolButton()
+        b.setText(text)
+        b.setToolTip(tip)
+        b.clicked.connect(slot)
+        return b
+
+    def _update_buttons(self) -> None:
+        self.undo_button.setEnabled(self.canvas.can_undo())
+        self.redo_button.setEnabled(self.canvas.can_redo())
+
+    # --- models ----------------------------------------------------------------------------
+
+    def load_shipped_models(self) -> list[str]:
+        """Add digitnet, lenet and dense; a missing file gives a seeded untrained stand-in.
+
+        Returns the names that had to fall back, so the window can say so once.
+        """
+        missing = []
+        for arch in SHIPPED_ORDER:
+            if arch in self.entries:
+                continue
+            try:
+                pred = Predictor.shipped(arch)
+                pred_source = "shipped"
+            except CheckpointError as exc:
+                if exc.kind != "missing":
+                    log.warning("shipped model %s unusable: %s", arch, exc)
+                missing.append(arch)
+                pred, pred_source = untrained_predictor(arch), "untrained"
+            self._add_entry(ModelEntry(arch, entry_label(arch, pred_source, pred.test_acc),
+                                       pred, pred_source), select=False)
+        return missing
+
+    def _add_entry(self, entry: ModelEntry, select: bool = True) -> ModelEntry:
+        if entry.key in self.entries:
+            i = self.model_box.findData(entry.key)
+            self.entries[entry.key] = entry
+            self.model_box.setItemText(i, entry.label)
+            if entry is not self._current and self._current is not None \
+                    and self._current.key == entry.key:
+                self._activate(entry)
+        else:
+            self.entries[entry.key] = entry
+            self.model_box.addItem(entry.label, entry.key)
+            self.model_box.setItemData(self.model_box.count() - 1,
+                                       MODELS[entry.arch].description, Qt.ItemDataRole.ToolTipRole)
+        if select:
+            self.select_model(entry.key)
+        return entry
+
+    def add_checkpoint(self, ckpt: Checkpoint, source: str = "trained", select: bool = True) -> ModelEntry:
+        """A model from a file or from training: add it to the picker (and draw with it)."""
+        pred = Predictor.from_checkpoint(ckpt)
+        if source == "file" and ckpt.path is not None:
+            key = str(ckpt.path)
+            name = ckpt.path.name
+        else:
+            self._trained_count += 1
+            key = f"trained:{self._trained_count}"
+            name = f"{ckpt.arch} #{self._trained_count}"
+            pred.meta = dict(pred.meta or {})
+            pred.meta.setdefault("name", name)
+        entry = ModelEntry(key, entry_label(name, source, pred.test_acc), pred, source, ckpt)
+        return self._add_entry(entry, select)
+
+    def open_model_file(self, path: str) -> bool:
+        """Load a model file; any problem shows the core's message and keeps the current model."""
+        try:
+            ckpt = load_checkpoint(path)
+            self.add_checkpoint(ckpt, source="file")
+        except CheckpointError as exc:
+            log.warning("could not open model %s: %s", path, exc)
+            QMessageBox.warning(self, "Cannot open model", str(exc))
+            return False
+        except Exception as exc:  # anything else a strange file can cause
+            log.exception("unexpected error opening %s", path)
+            QMessageBox.warning(self, "Cannot open model",
+                                f"{path} could not be used as a model: {exc}")
+            return False
+        self.status_message.emit(f"Opened {path}")
+        return True
+
+    def select_model(self, key: str) -> bool:
+        i = self.model_box.findData(key)
+        if i < 0:
+            return False
+        if i == self.model_box.currentIndex():
+            self._on_model_index(i)
+        else:
+            self.model_box.setCurrentIndex(i)
+        return True
+
+    def _on_model_index(self, index: int) -> None:
+        key = self.model_box.itemData(index)
+        entry = self.entries.get(key)
+        if entry is None or entry is self._current:
+            return
+        self._activate(entry)
+
+    def _activate(self, entry: ModelEntry) -> None:
+        self._current = entry
+        pred = entry.predictor
+        self.maps.set_model(feature_shapes(pred.arch), _numpy_kernels(pred))
+        self.model_changed.emit(entry)
+        self._predict_now()
+
+    def current_entry(self) -> ModelEntry | None:
+        return self._current
+
+    def current_predictor(self) -> Predictor | None:
+        return self._current.predictor if self._current else None
+
+    def set_live_weights(self, ckpt: Checkpoint) -> None:
+        """Training finished an epoch: refresh the "live" entry (and redraw if it is shown)."""
+        live = self.entries.get(LIVE_KEY)
+        if live is not None and live.arch == ckpt.arch:
+            live.predictor.set_state(ckpt.state)
+            live.predictor.meta = dict(ckpt.meta or {})
+            live.checkpoint = ckpt
+            label = entry_label(f"{ckpt.arch} being trained", "live", ckpt.test_acc)
+            self.model_box.setItemText(self.model_box.findData(LIVE_KEY), label)
+            live.label = label
+            if live is self._current:
+                self.maps.set_kernels(_numpy_kernels(live.predictor))
+                self.model_changed.emit(live)
+                self._predict_now()
+            return
+        pred = Predictor.from_checkpoint(ckpt)
+        entry = ModelEntry(LIVE_KEY, entry_label(f"{ckpt.arch} being trained", "live", ckpt.test_acc),
+                           pred, "live", ckpt)
+        self._add_entry(entry, select=False)
+
+    def key_for_settings(self) -> str | None:
+        """What to remember as the last model: a shipped name or a file path."""
+        e = self._current
+        if e is None or e.source in ("trained", "live"):
+            return None
+        return e.key
+
+    # --- prediction ------------------------------------------------------------------------
+
+    def request_prediction(self) -> None:
+        self._dirty = True
+        if not self._timer.isActive():
+            self._timer.start()
+
+    def _predict_now(self) -> None:
+        self._timer.stop()
+        self._dirty = False
+        if self._current is None:
+            return
+        t0 = time.perf_counter()
+        try:
+            pred = self._current.predictor.predict(self.canvas.to_array())
+        except Exception:
+            log.exception("prediction failed")
+            self.status_message.emit("Prediction failed; details are in the log file.")
+            return
+        self.last_prediction = pred
+        self.last_predict_ms = (time.perf_counter() - t0) * 1000
+        if pred.empty:
+            self.prediction.show_empty()
+            self.maps.clear_maps()
+        else:
+            self.prediction.show_prediction(pred.digit, pred.confidence, pred.probs)
+            self.prediction.set_steps(list(pred.steps))
+            self.maps.update_maps(pred.maps)
+        self.prediction_shown.emit()
+
+    # --- theme -----------------------------------------------------------------------------
+
+    def apply_theme(self, colors: theme.Colors) -> None:
+        self.canvas.set_colors(colors.paper, colors.ink)
+        self.prediction.apply_theme(colors)
+        self.maps.apply_theme(colors)
+
+
+def _numpy_kernels(pred: Predictor) -> dict[str, np.ndarray]:
+    try:
+        ks = pred.kernels()
+    except Exception:
+        log.exception("could not read kernels")
+        return {}
+    return {k: (v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)) for k, v in ks.items()}

@@ -1,0 +1,350 @@
+"""The main window: Draw and Training tabs, menus, status bar, remembered settings."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (QApplication, QDialog, QDialogButtonBox, QFileDialog, QLabel,
+                               QMainWindow, QMessageBox, QTabWidget, QTextBrowser, QVBoxLayout,
+                               QWidget)
+
+from digitpad.core.checkpoint import CheckpointError, make_meta, save_checkpoint
+from digitpad.core.paths import models_dir
+
+from . import settings as keys
+from . import theme
+from .draw_tab import DrawTab, ModelEntry
+from .help_text import about_html, how_this_works_html
+from .preferences import BRUSH_SIZE, Preferences, PreferencesDialog
+
+log = logging.getLogger("digitpad.app")
+
+MODEL_FILTER = "digitpad models (*.safetensors);;All files (*)"
+MAX_RECENT = 8
+
+
+def _make_training_tab(settings: QSettings) -> tuple[QWidget, bool]:
+    """The Training tab, or a note in its place if it cannot be built (the Draw tab still works)."""
+    try:
+        from .training_tab import TrainingTab
+    except ImportError as exc:
+        log.warning("Training tab unavailable: %s", exc)
+        note = QLabel("Training is not available in this build.")
+        note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        return note, False
+    return TrainingTab(settings), True
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: QSettings | None = None, device: str = "cpu") -> None:
+        super().__init__()
+        from .settings import make_settings
+
+        self.settings = settings if settings is not None else make_settings()
+        self.prefs = Preferences.load(self.settings)
+        self.setWindowTitle("digitpad")
+        self._closing = False
+
+        self.draw_tab = DrawTab(device=device)
+        self.training_tab, self.has_training = _make_training_tab(self.settings)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.draw_tab, "Draw")
+        self.tabs.addTab(self.training_tab, "Training")
+        self.setCentralWidget(self.tabs)
+
+        self.model_label = QLabel()
+        self.device_label = QLabel(f"device: {device}")
+        self.acc_label = QLabel()
+        for w in (self.model_label, self.device_label, self.acc_label):
+            w.setContentsMargins(6, 0, 6, 0)
+            self.statusBar().addPermanentWidget(w)
+
+        self._build_menus()
+        self.draw_tab.model_changed.connect(self._on_model_changed)
+        self.draw_tab.status_message.connect(self._show_status)
+        self.draw_tab.canvas.history_changed.connect(self._update_edit_actions)
+        self.draw_tab.maps.shared_box.toggled.connect(self._remember_shared_scale)
+        if self.has_training:
+            t = self.training_tab
+            t.use_model.connect(self._use_trained_model)
+            t.live_weights.connect(self.draw_tab.set_live_weights)
+            t.status_message.connect(self._show_status)
+
+        app = QApplication.instance()
+        if app is not None:
+            try:
+                app.styleHints().colorSchemeChanged.connect(self._system_scheme_changed)
+            except AttributeError:
+                pass
+        self.apply_preferences(self.prefs, save=False)
+        missing = self.draw_tab.load_shipped_models()
+        self._restore_last_model()
+        if missing:
+            self._show_status(f"No trained file for {', '.join(missing)} yet: using untrained "
+                              "stand-ins. Train one in the Training tab.", 10000)
+        self._restore_geometry()
+        self._update_edit_actions()
+
+    # --- menus -----------------------------------------------------------------------------
+
+    def _action(self, menu, text: str, slot, key=None, tip: str = "") -> QAction:
+        act = QAction(text, self)
+        if key is not None:
+            seqs = key if isinstance(key, list) else [key]
+            shortcuts = []
+            for k in seqs:
+                shortcuts += QKeySequence.keyBindings(k) if isinstance(k, QKeySequence.StandardKey) \
+                    else [QKeySequence(k)]
+            act.setShortcuts([s for s in shortcuts if not s.isEmpty()])
+        if tip:
+            act.setStatusTip(tip)
+        act.triggered.connect(slot)
+        menu.addAction(act)
+        return act
+
+    def _build_menus(self) -> None:
+        SK = QKeySequence.StandardKey
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        self.open_action = self._action(f, "&Open model…", self.open_model_dialog, SK.Open,
+                                        "Open a .safetensors model file")
+        self.recent_menu = f.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.save_action = self._action(f, "&Save model…", self.save_model_dialog, [SK.Save, SK.SaveAs],
+                                        "Save the model you are drawing with")
+        f.addSeparator()
+        self.quit_action = self._action(f, "&Quit", self.close, [SK.Quit, "Ctrl+Q"])
+        e = mb.addMenu("&Edit")
+        c = self.draw_tab.canvas
+        self.undo_action = self._action(e, "&Undo stroke", c.undo, SK.Undo)
+        self.redo_action = self._action(e, "&Redo stroke", c.redo, SK.Redo)
+        self.clear_action = self._action(e, "&Clear drawing", c.clear, [SK.Delete, "Ctrl+L"])
+        s = mb.addMenu("&Settings")
+        self.prefs_action = self._action(s, "&Preferences…", self.preferences_dialog,
+                                         [SK.Preferences, "Ctrl+,"])
+        h = mb.addMenu("&Help")
+        self._action(h, "&How this works", self.show_help, SK.HelpContents)
+        self._action(h, "&About digitpad", self.show_about)
+
+    def _update_edit_actions(self) -> None:
+        c = self.draw_tab.canvas
+        self.undo_action.setEnabled(c.can_undo())
+        self.redo_action.setEnabled(c.can_redo())
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = self._recent()
+        if not recent:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+        for path in recent:
+            act = self.recent_menu.addAction(path)
+            act.triggered.connect(lambda _=False, p=path: self.open_model(p))
+
+    def _recent(self) -> list[str]:
+        v = self.settings.value(keys.RECENT_MODELS, [])
+        if isinstance(v, str):
+            v = [v] if v else []
+        return [str(p) for p in (v or [])]
+
+    def _add_recent(self, path: str) -> None:
+        recent = [p for p in self._recent() if p != path]
+        self.settings.setValue(keys.RECENT_MODELS, ([path] + recent)[:MAX_RECENT])
+
+    # --- models ----------------------------------------------------------------------------
+
+    def open_model_dialog(self) -> None:
+        start = str(models_dir()) if models_dir().is_dir() else str(Path.home())
+        path, _ = QFileDialog.getOpenFileName(self, "Open model", start, MODEL_FILTER)
+        if path:
+            self.open_model(path)
+
+    def open_model(self, path: str) -> bool:
+        ok = self.draw_tab.open_model_file(path)
+        if ok:
+            self._add_recent(str(Path(path)))
+            self.tabs.setCurrentWidget(self.draw_tab)
+        return ok
+
+    def save_model_dialog(self) -> bool:
+        entry = self.draw_tab.current_entry()
+        if entry is None:
+            return False
+        folder = models_dir()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            folder = Path.home()
+        name = str(entry.predictor.name or entry.arch).split(" (")[0].replace(" ", "-").replace("#", "")
+        path, _ = QFileDialog.getSaveFileName(self, "Save model", str(folder / f"{name}.safetensors"),
+                                              MODEL_FILTER)
+        if not path:
+            return False
+        if not path.endswith(".safetensors"):
+            path += ".safetensors"
+        return self.save_model(path, entry)
+
+    def save_model(self, path: str, entry: ModelEntry | None = None) -> bool:
+        entry = entry or self.draw_tab.current_entry()
+        if entry is None:
+            return False
+        ckpt = entry.to_checkpoint()
+        meta = dict(ckpt.meta) if ckpt.meta else make_meta(ckpt.arch)
+        meta["name"] = Path(path).stem
+        try:
+            save_checkpoint(path, ckpt.arch, ckpt.state, meta)
+        except CheckpointError as exc:
+            QMessageBox.warning(self, "Cannot save model", str(exc))
+            return False
+        self._add_recent(str(Path(path)))
+        self._show_status(f"Saved {path}")
+        return True
+
+    def _use_trained_model(self, ckpt) -> None:
+        try:
+            self.draw_tab.add_checkpoint(ckpt, source="trained", select=True)
+        except Exception as exc:
+            log.exception("could not use the trained model")
+            QMessageBox.warning(self, "Cannot use model", f"The trained model could not be loaded: {exc}")
+            return
+        self.tabs.setCurrentWidget(self.draw_tab)
+        self._show_status("Drawing with the model you just trained.")
+
+    def _on_model_changed(self, entry: ModelEntry) -> None:
+        pred = entry.predictor
+        self.model_label.setText(f"model: {entry.label.split(' (')[0]}")
+        self.model_label.setToolTip(entry.label)
+        acc = entry.accuracy
+        self.acc_label.setText("test accuracy: " + (f"{acc * 100:.2f}%" if acc is not None else
+                                                   "untrained" if entry.source == "untrained" else "n/a"))
+        self.device_label.setText(f"device: {getattr(pred, 'device', 'cpu')}")
+        key = self.draw_tab.key_for_settings()
+        if key is not None:
+            self.settings.setValue(keys.LAST_MODEL, key)
+        if self.has_training and entry.source != "live":
+            try:
+                self.training_tab.set_current_model(entry.to_checkpoint())
+            except Exception:
+                log.exception("could not hand the model to the Training tab")
+
+    def _restore_last_model(self) -> None:
+        last = str(self.settings.value(keys.LAST_MODEL, "") or "")
+        if last and last in self.draw_tab.entries:
+            self.draw_tab.select_model(last)
+        elif last and Path(last).is_file():
+            from digitpad.core.checkpoint import load_checkpoint
+
+            try:
+                self.draw_tab.add_checkpoint(load_checkpoint(last), source="file", select=True)
+            except Exception as exc:
+                log.warning("last model %s not reopened: %s", last, exc)
+        if self.draw_tab.current_entry() is None:
+            self.draw_tab.select_model("digitnet")
+
+    # --- settings and theme ----------------------------------------------------------------
+
+    def apply_preferences(self, prefs: Preferences, save: bool = True) -> None:
+        self.prefs = prefs
+        app = QApplication.instance()
+        colors = theme.apply_theme(app, prefs.theme) if app is not None else theme.current()
+        theme.restyle_plots(self, colors)
+        self.draw_tab.apply_theme(colors)
+        self.draw_tab.brush.setValue(prefs.brush)
+        self.draw_tab.maps.set_shared_scale(prefs.shared_scale)
+        if save:
+            prefs.save(self.settings)
+
+    def _system_scheme_changed(self, *_args) -> None:
+        if self.prefs.theme == "system":
+            self.apply_preferences(self.prefs, save=False)
+
+    def _remember_shared_scale(self, on: bool) -> None:
+        self.prefs.shared_scale = bool(on)
+        self.settings.setValue(keys.SHARED_SCALE, bool(on))
+
+    def preferences_dialog(self) -> None:
+        self.prefs.brush = int(self.draw_tab.canvas.brush_size())
+        dlg = PreferencesDialog(self.prefs, self)
+        if dlg.exec() == QDialog.DialogCode.Accepted:
+            self.apply_preferences(dlg.preferences())
+
+    def _restore_geometry(self) -> None:
+        geo = self.settings.value(keys.WINDOW_GEOMETRY)
+        if isinstance(geo, QByteArray) and not geo.isEmpty() and self.restoreGeometry(geo):
+            state = self.settings.value(keys.WINDOW_STATE)
+            if isinstance(state, QByteArray):
+                self.restoreState(state)
+            return
+        screen = QApplication.primaryScreen()
+        avail = screen.availableGeometry() if screen else None
+        w, h = 1280, 820
+        if avail is not None:
+            w, h = min(w, avail.width() - 40), min(h, avail.height() - 40)
+        self.resize(max(w, 800), max(h, 560))
+
+    def save_settings(self) -> None:
+        self.settings.setValue(keys.WINDOW_GEOMETRY, self.saveGeometry())
+        self.settings.setValue(keys.WINDOW_STATE, self.saveState())
+        self.settings.setValue(BRUSH_SIZE, int(self.draw_tab.canvas.brush_size()))
+        key = self.draw_tab.key_for_settings()
+        if key is not None:
+            self.settings.setValue(keys.LAST_MODEL, key)
+        self.settings.sync()
+
+    # --- help ------------------------------------------------------------------------------
+
+    def _html_dialog(self, title: str, html: str) -> QDialog:
+        dlg = QDialog(self)
+        dlg.setWindowTitle(title)
+        view = QTextBrowser()
+        view.setOpenExternalLinks(True)
+        view.setHtml(html)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(dlg.reject)
+        lay = QVBoxLayout(dlg)
+        lay.addWidget(view)
+        lay.addWidget(buttons)
+        dlg.resize(620, 640)
+        return dlg
+
+    def show_help(self) -> None:
+        self._help = self._html_dialog("How this works", how_this_works_html())
+        self._help.show()
+
+    def show_about(self) -> None:
+        dlg = self._html_dialog("About digitpad", about_html(self.draw_tab.device))
+        dlg.resize(560, 380)
+        dlg.exec()
+
+    def _show_status(self, text: str, ms: int = 5000) -> None:
+        self.statusBar().showMessage(text, ms)
+
+    # --- closing ---------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.has_training and not self._closing:
+            t = self.training_tab
+            try:
+                unsaved = t.has_unsaved_model()
+            except Exception:
+                unsaved = False
+            if unsaved:
+                B = QMessageBox.StandardButton
+                answer = QMessageBox.question(
+                    self, "Save the trained model?",
+                    "You trained a model that is not saved yet. Save it before quitting?",
+                    B.Save | B.Discard | B.Cancel, B.Save)
+                if answer == B.Cancel or (answer == B.Save and not t.save_trained_model(self)):
+                    event.ignore()
+                    return
+        self._closing = True
+        if self.has_training:
+            try:
+                self.training_tab.shutdown(1000)
+            except Exception:
+                log.exception("stopping training on close failed")
+        self.draw_tab._timer.stop()
+        self.save_settings()
+        event.accept()

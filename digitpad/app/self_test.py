@@ -1,0 +1,176 @@
+"""``digitpad --self-test``: open the real window, draw, predict, train one tiny step, report.
+
+It checks the installation end to end (Qt platform plugin, torch, pyqtgraph, the models) and
+prints one line per check. Settings go to a throw-away file, so the person's window size and
+last model are untouched.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+TRAIN_TIMEOUT_S = 120.0
+
+
+class SelfTestFailure(Exception):
+    pass
+
+
+def _wait(app, done, timeout_s: float) -> bool:
+    end = time.monotonic() + timeout_s
+    while not done():
+        if time.monotonic() > end:
+            return False
+        app.processEvents()
+        time.sleep(0.005)
+    return True
+
+
+def synthetic_mnist(n_train: int = 64, n_test: int = 32, seed: int = 0):
+    """Small in-memory MnistTensors: blurred bars whose position says the label."""
+    import torch
+
+    from digitpad.core.data import MnistTensors
+
+    g = torch.Generator().manual_seed(seed)
+
+    def make(n: int):
+        y = torch.arange(n) % 10
+        x = torch.zeros(n, 1, 28, 28)
+        for i, label in enumerate(y.tolist()):
+            col = 4 + 2 * label
+            top = int(torch.randint(3, 8, (1,), generator=g))
+            x[i, 0, top:top + 16, col:col + 3] = 1.0
+        return x, y
+
+    tx, ty = make(n_train)
+    vx, vy = make(n_test)
+    return MnistTensors(tx, ty, vx, vy, Path("<in memory>"))
+
+
+def run_self_test(app, out=print) -> int:
+    from PySide6.QtCore import QSettings
+
+    from digitpad.core.models import feature_shapes
+
+    from .canvas import synthetic_digit_strokes
+    from .main_window import MainWindow
+
+    lines: list[str] = []
+
+    def ok(msg: str) -> None:
+        lines.append(f"  ok    {msg}")
+        out(lines[-1])
+
+    out(f"digitpad self-test (Qt platform: {app.platformName()})")
+    window = None
+    tmp = tempfile.TemporaryDirectory(prefix="digitpad-selftest-")
+    try:
+        settings = QSettings(str(Path(tmp.name) / "settings.ini"), QSettings.Format.IniFormat)
+        window = MainWindow(settings=settings)
+        window.show()
+        app.processEvents()
+        draw = window.draw_tab
+        entry = draw.current_entry()
+        if entry is None:
+            raise SelfTestFailure("no model is loaded in the Draw tab")
+        ok(f"window opened; drawing with {entry.label}")
+
+        if draw.prediction.confidence_label.text() != "Draw a digit":
+            raise SelfTestFailure("an empty canvas does not say 'Draw a digit'")
+        for stroke in synthetic_digit_strokes(7, draw.canvas.canvas_size):
+            draw.canvas.draw_stroke(stroke)
+        _wait(app, lambda: not draw._timer.isActive(), 5)
+        pred = draw.last_prediction
+        if pred is None or pred.empty:
+            raise SelfTestFailure("drawing a digit gave no prediction")
+        probs = np.asarray(pred.probs, dtype=np.float64)
+        if probs.shape != (10,) or not np.isfinite(probs).all() or abs(probs.sum() - 1) > 1e-3:
+            raise SelfTestFailure(f"the probabilities are not a finite distribution: {probs}")
+        ok(f"prediction: {pred.digit} with {pred.confidence * 100:.1f}% "
+           f"({draw.last_predict_ms:.1f} ms)")
+
+        shapes = feature_shapes(entry.arch)
+        spatial = [n for n, s in shapes.items() if len(s) == 3]
+        n_maps = 0
+        for name in shapes:
+            if name not in pred.maps:
+                raise SelfTestFailure(f"no feature maps for layer {name}")
+            m = np.asarray(pred.maps[name])
+            if not np.isfinite(m).all():
+                raise SelfTestFailure(f"layer {name} has non-finite values")
+            lv = draw.maps.layers.get(name)
+            if lv is None or lv.mosaic is None:
+                raise SelfTestFailure(f"layer {name} is not shown")
+            n_maps += m.shape[0] if m.ndim == 3 else 0
+        ok(f"feature maps: {len(spatial)} conv/pool layers, {n_maps} maps, all finite")
+
+        if window.has_training:
+            from digitpad.core.training import recipe_config
+
+            tab = window.training_tab
+            cfg = recipe_config("fast", "lenet", epochs=1, batch_size=32, device="cpu",
+                                augment=False, report_every=1, eval_batch_size=64)
+            t0 = time.perf_counter()
+            tab.start_training(cfg, synthetic_mnist())
+            if not _wait(app, lambda: not tab.is_running(), TRAIN_TIMEOUT_S):
+                raise SelfTestFailure(f"one tiny training epoch did not end within {TRAIN_TIMEOUT_S:.0f} s")
+            trained = tab.trained_model()
+            if trained is None:
+                raise SelfTestFailure("training ended without a model: "
+                                      + tab.result_label.text().replace("\n", " "))
+            bad = [k for k, v in trained.state.items() if v.is_floating_point() and
+                   not bool(v.isfinite().all())]
+            if bad:
+                raise SelfTestFailure(f"trained weights are not finite: {bad[:3]}")
+            ok(f"training: 1 epoch of lenet on 64 synthetic images in {time.perf_counter() - t0:.1f} s "
+               f"(test accuracy {trained.test_acc * 100:.0f}%)")
+        else:
+            _train_directly()
+            ok("training: 1 step with the core loop (the Training tab is not in this build)")
+
+        window._closing = True  # skip the "save the trained model?" question
+        window.close()
+        app.processEvents()
+        if window.isVisible():
+            raise SelfTestFailure("the window did not close")
+        ok("window closed, worker threads joined")
+        out("self-test passed")
+        return 0
+    except SelfTestFailure as exc:
+        out(f"  FAIL  {exc}")
+        out("self-test FAILED")
+        return 1
+    except Exception as exc:
+        out(f"  FAIL  unexpected error: {exc}")
+        out(traceback.format_exc())
+        out("self-test FAILED")
+        return 1
+    finally:
+        if window is not None:
+            if window.has_training:
+                window.training_tab.shutdown(1000)
+            window._closing = True
+            window.close()
+            window.deleteLater()
+            app.processEvents()
+        tmp.cleanup()
+
+
+def _train_directly() -> None:
+    from digitpad.core.training import Failed, Finished, recipe_config, run
+
+    cfg = recipe_config("fast", "lenet", epochs=1, batch_size=32, device="cpu", augment=False)
+    last = None
+    for ev in run(cfg, synthetic_mnist()):
+        last = ev
+    if isinstance(last, Failed):
+        raise SelfTestFailure(f"training failed: {last.message}")
+    if not isinstance(last, Finished) or not math.isfinite(last.best_acc):
+        raise SelfTestFailure("training did not finish")
