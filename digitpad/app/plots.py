@@ -13,7 +13,7 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 MAX_FPS = 20
-EMA_ALPHA = 0.1  # weight of the newest point in the smoothed loss
+EMA_ALPHA = 0.3  # weight of the newest point in the smoothed loss (points are already 5-batch means)
 
 _LOSS = (31, 119, 180)
 _TRAIN = (255, 127, 14)
@@ -35,13 +35,13 @@ class TrainingPlots(QWidget):
         self.loss_plot.showGrid(x=True, y=True, alpha=0.2)
         self.loss_plot.addLegend(offset=(-10, 10))
         self.loss_raw = self.loss_plot.plot([], [], name="per batch",
-                                            pen=pg.mkPen((*_LOSS, 70), width=1))
-        self.loss_ema = self.loss_plot.plot([], [], name="smoothed",
+                                            pen=pg.mkPen((*_LOSS, 140), width=1))
+        self.loss_ema = self.loss_plot.plot([], [], name=f"smoothed (EMA {EMA_ALPHA:g})",
                                             pen=pg.mkPen(_LOSS, width=2))
 
         self.acc_plot = self.view.addPlot(row=1, col=0, title="Accuracy")
         self.acc_plot.setLabel("bottom", "epoch")
-        self.acc_plot.setLabel("left", "accuracy", units="%")
+        self.acc_plot.setLabel("left", "accuracy (%)")  # no units=: pyqtgraph would SI-scale
         self.acc_plot.showGrid(x=True, y=True, alpha=0.2)
         self.acc_plot.addLegend(offset=(-10, -10))
         self.train_acc = self.acc_plot.plot([], [], name="train", pen=pg.mkPen(_TRAIN, width=2),
@@ -77,10 +77,18 @@ class TrainingPlots(QWidget):
         self._test.append(100.0 * float(test_acc))
         self._schedule()
 
-    def clear(self) -> None:
-        """Forget the previous run; the plot items stay, emptied."""
+    def clear(self, epochs: int | None = None) -> None:
+        """Forget the previous run; the plot items stay, emptied.
+
+        ``epochs`` fixes the accuracy plot's x axis to the run's length, so points fill it
+        left to right instead of the axis rescaling at every epoch.
+        """
         for points in (self._steps, self._losses, self._ema, self._epochs, self._train, self._test):
             points.clear()
+        if epochs:
+            self.acc_plot.setXRange(0.5, max(epochs, 2) + 0.5, padding=0)
+            self.acc_plot.setYRange(0, 100, padding=0.02)
+            self.acc_plot.enableAutoRange(y=True)
         self._dirty = True
         self.flush()
 

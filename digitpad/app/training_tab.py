@@ -383,7 +383,7 @@ class TrainingTab(QWidget):
         self._last_step = 0
         self.batches_seen = 0
         self.epochs_seen = 0
-        self.plots.clear()
+        self.plots.clear(config.epochs)
         self.progress.setRange(0, 0)  # busy while MNIST loads in the worker
         self.progress.setFormat("Loading MNIST…")
         self.speed_label.setText(" ")
@@ -581,7 +581,9 @@ class TrainingTab(QWidget):
             self.progress.setValue(0)
             self.progress.setFormat("Not started")
         elif self._started is not None:
-            self.progress.setFormat(self.progress.format().split(" · ")[0] + " · done")
+            self.progress.setFormat(self.progress.format().split(" · ")[0] + " · ended")
+            self.speed_label.setText(f"Ran {format_duration(self._active_seconds())} "
+                                     f"({self._last_step:,} batches)")
         self._set_running(False)
 
     # --- the result ------------------------------------------------------------------------

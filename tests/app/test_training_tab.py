@@ -135,6 +135,9 @@ def test_pause_holds_resume_continues_stop_ends_cleanly(qtbot, tab, tiny_mnist):
     qtbot.mouseClick(tab.pause_button, LEFT)
     assert not tab.is_paused() and tab.pause_button.text() == "Pause"
     qtbot.waitUntil(lambda: tab.batches_seen > held + 2, timeout=20_000)
+    assert "samples/s" in tab.speed_label.text() and "ETA" in tab.speed_label.text()
+    assert tab.progress.format().startswith("Epoch ") and "batch" in tab.progress.format()
+    assert 0 < tab.progress.value() < tab.progress.maximum()
     qtbot.waitUntil(lambda: tab.epochs_seen >= 1, timeout=20_000)
     qtbot.mouseClick(tab.stop_button, LEFT)
     assert not tab.stop_button.isEnabled()
@@ -278,3 +281,26 @@ def test_shutdown_during_training_joins_quickly(qtbot, settings, tiny_mnist):
     qtbot.wait(100)  # events still queued at shutdown are dropped quietly
     assert used == [] and not tab.has_unsaved_model()
     tab.close()
+
+
+def test_plots_coalesce_fast_events_and_clear_keeps_items(qtbot):
+    from digitpad.app.plots import TrainingPlots
+
+    plots = TrainingPlots()
+    qtbot.addWidget(plots)
+    raw_item, ema_item = plots.loss_raw, plots.loss_ema
+    for step in range(1, 2001):
+        plots.add_loss(step, 2.0 / step)
+    plots.add_epoch(1, 0.5, 0.6)
+    assert plots.redraws == 0  # nothing drawn synchronously per event
+    qtbot.waitUntil(lambda: plots.redraws >= 1, timeout=2000)
+    assert plots.redraws == 1  # 2,001 events, one redraw
+    x, y = plots.loss_raw.getData()
+    assert len(x) == 2000 and y[0] == 2.0 and y[-1] == pytest.approx(0.001)
+    _, ema = plots.loss_ema.getData()
+    assert ema[-1] > y[-1]  # smoothed lags a falling loss
+    assert list(plots.test_acc.getData()[1]) == [60.0]
+    plots.clear(epochs=5)
+    assert plots.loss_raw is raw_item and plots.loss_ema is ema_item
+    assert plots.loss_points == 0 and plots.epoch_points == 0
+    assert len(plots.loss_raw.getData()[0] if plots.loss_raw.getData()[0] is not None else []) == 0
