@@ -324,8 +324,7 @@ class TrainingTab(QWidget):
         self.continue_radio.setEnabled(ok and not self.is_running())
         if not ok and self.continue_radio.isChecked():
             self.scratch_radio.setChecked(True)
-        self.continue_note.setText(note if (self.continue_radio.isChecked() or not ok) else
-                                   f"Or continue: {note[0].lower()}{note[1:]}")
+        self.continue_note.setText(note)
 
     # --- starting and controlling a run ---------------------------------------------------
 
@@ -455,6 +454,7 @@ class TrainingTab(QWidget):
             return
         handle.finished.disconnect(self._on_finished)
         handle.shutdown(timeout_ms)
+        handle.deleteLater()
         self._handle = None
         self._set_running(False)
         self.progress.setRange(0, 1)
@@ -574,6 +574,8 @@ class TrainingTab(QWidget):
 
     def _on_finished(self) -> None:
         self.plots.flush()
+        if self._handle is not None:
+            self._handle.deleteLater()  # its thread is joined; the QObject can go
         self._handle = None
         self._paused_since = None
         if self.progress.maximum() == 0:  # ended before Started (failed while loading)
