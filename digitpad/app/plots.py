@@ -49,6 +49,12 @@ class TrainingPlots(QWidget):
         self.test_acc = self.acc_plot.plot([], [], name="test", pen=pg.mkPen(_TEST, width=2),
                                            symbol="s", symbolSize=6, symbolBrush=_TEST)
 
+        # sensible empty axes until the first run says how long it is
+        self.loss_plot.setRange(xRange=(0, 100), yRange=(0, 2.5), padding=0.02)
+        self.loss_plot.enableAutoRange()
+        self.acc_plot.setRange(xRange=(0.5, 10.5), yRange=(0, 100), padding=0.02)
+        self.acc_plot.enableAutoRange(y=True)
+
         self._steps: list[float] = []
         self._losses: list[float] = []
         self._ema: list[float] = []

@@ -128,10 +128,11 @@ class TrainingTab(QWidget):
         data_row.addWidget(self.browse_button)
 
         self.data_banner = QFrame()
-        self.data_banner.setStyleSheet(_WARN_STYLE)
+        self.data_banner.setObjectName("mnistBanner")
+        self.data_banner.setStyleSheet(f"#mnistBanner {{ {_WARN_STYLE} }}")  # not its buttons
         self.data_banner_label = QLabel()
         self.data_banner_label.setWordWrap(True)
-        self.data_banner_label.setStyleSheet("border: none;")
+        self.data_banner_label.setStyleSheet("color: #5c4400;")
         self.download_button = QPushButton("Download MNIST…")
         self.choose_button = QPushButton("Choose folder…")
         banner = QVBoxLayout(self.data_banner)
