@@ -252,6 +252,13 @@ class DrawTab(QWidget):
     def _activate(self, entry: ModelEntry) -> None:
         self._current = entry
         pred = entry.predictor
+        if not entry.extra.get("warm"):
+            # torch's first forward pass is slow (~0.3 s); pay it now, not in the first stroke
+            try:
+                pred.predict(_WARMUP)
+            except Exception:
+                log.exception("warm-up prediction failed")
+            entry.extra["warm"] = True
         self.maps.set_model(feature_shapes(pred.arch), _numpy_kernels(pred))
         self.model_changed.emit(entry)
         self._predict_now()
@@ -325,6 +332,10 @@ class DrawTab(QWidget):
         self.canvas.set_colors(colors.paper, colors.ink)
         self.prediction.apply_theme(colors)
         self.maps.apply_theme(colors)
+
+
+_WARMUP = np.zeros((56, 56), dtype=np.uint8)
+_WARMUP[10:46, 24:32] = 255
 
 
 def _numpy_kernels(pred: Predictor) -> dict[str, np.ndarray]:

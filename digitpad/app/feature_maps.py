@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QHBoxLayout, QLabel, QScrollArea, QSizePolicy,
+from PySide6.QtWidgets import (QCheckBox, QGraphicsRectItem, QHBoxLayout, QLabel, QScrollArea,
                                QVBoxLayout, QWidget)
 
 from . import theme
@@ -67,6 +67,7 @@ class LayerView:
     image: "MosaicImage"
     viewbox: pg.ViewBox
     label: pg.LabelItem
+    marker: QGraphicsRectItem  # outlines the selected tile
     source_conv: str | None = None  # the conv whose kernels made these maps (pool: the one before)
     data: np.ndarray | None = None  # last raw maps (C, H, W) or (N,)
     mosaic: np.ndarray | None = None  # last image given to setImage
@@ -88,6 +89,11 @@ class LayerView:
             return None
         ch = row * self.cols + col
         return ch if ch < self.channels else None
+
+    def tile_rect(self, ch: int) -> QRectF:
+        gap = GAP if self.kind == "maps" else 0
+        row, col = divmod(ch, self.cols)
+        return QRectF(col * (self.tile_w + gap), row * (self.tile_h + gap), self.tile_w, self.tile_h)
 
 
 class MosaicImage(pg.ImageItem):
@@ -220,7 +226,12 @@ class FeatureMapView(QWidget):
             img = MosaicImage(self, name)
             img.setColorMap(MAP_CMAP)
             vb.addItem(img)
-            lv = LayerView(name, shape, kind, cols, th, tw, img, vb, label, source)
+            marker = QGraphicsRectItem()
+            marker.setPen(pg.mkPen(self._colors.accent, width=2, cosmetic=True))
+            marker.setZValue(10)
+            marker.hide()
+            vb.addItem(marker, ignoreBounds=True)
+            lv = LayerView(name, shape, kind, cols, th, tw, img, vb, label, marker, source)
             zeros = np.zeros(shape if kind == "maps" else (int(np.prod(shape)),), dtype=np.float32)
             lv.mosaic = self._compose(lv, zeros)
             lv.extent = lv.mosaic.shape
@@ -291,6 +302,12 @@ class FeatureMapView(QWidget):
 
     def _update_detail(self) -> None:
         sel = self.selected()
+        for lv in self.layers.values():
+            if sel is not None and sel[0] == lv.name:
+                lv.marker.setRect(lv.tile_rect(sel[1]))
+                lv.marker.show()
+            else:
+                lv.marker.hide()
         if sel is None or sel[0] not in self.layers or self.layers[sel[0]].data is None:
             self.detail_map.clear()
             self.detail_kernel.clear()
@@ -371,3 +388,4 @@ class FeatureMapView(QWidget):
             glw.setBackground(colors.plot_bg)
         for lv in self.layers.values():
             lv.label.setText(lv.label.text, color=colors.plot_fg)
+            lv.marker.setPen(pg.mkPen(colors.accent, width=2, cosmetic=True))

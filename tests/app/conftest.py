@@ -1,0 +1,98 @@
+"""App fixtures: a main window with isolated settings, closed and joined after each test,
+and helpers that draw with REAL mouse events (press, moves with the button held, release)."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QMessageBox
+
+
+@pytest.fixture
+def make_window(qtbot):
+    """Factory for MainWindows on the test's own settings file; all are closed at teardown."""
+    from digitpad.app.main_window import MainWindow
+    from digitpad.app.settings import make_settings
+
+    windows = []
+
+    def make(**kwargs):
+        w = MainWindow(settings=kwargs.pop("settings", None) or make_settings(), **kwargs)
+        qtbot.addWidget(w)
+        w.show()
+        qtbot.waitExposed(w)
+        windows.append(w)
+        return w
+
+    yield make
+    for w in windows:
+        if w.has_training:
+            w.training_tab.shutdown(2000)
+            assert not w.training_tab.is_running()
+        w._closing = True  # no "save the trained model?" question at teardown
+        w.close()
+
+
+@pytest.fixture
+def window(make_window):
+    return make_window()
+
+
+@pytest.fixture
+def lenet_window(window, qtbot):
+    """A window drawing with LeNet (fast; shipped weights if present, else seeded random)."""
+    assert window.draw_tab.select_model("lenet")
+    return window
+
+
+@pytest.fixture
+def recorded_dialogs(monkeypatch):
+    """QMessageBox calls are recorded instead of blocking; answers can be queued."""
+    calls: list[tuple[str, str, str]] = []
+    answers: list = []
+
+    def fake(kind):
+        def f(parent, title, text, *args, **kwargs):
+            calls.append((kind, title, text))
+            if answers:
+                return answers.pop(0)
+            return QMessageBox.StandardButton.Ok
+        return staticmethod(f)
+
+    for kind in ("warning", "critical", "information", "question"):
+        monkeypatch.setattr(QMessageBox, kind, fake(kind))
+    calls.answers = answers  # type: ignore[attr-defined]
+    return calls
+
+
+def canvas_point(canvas, x: float, y: float) -> QPoint:
+    """Widget coordinates of canvas image point (x, y)."""
+    side = min(canvas.width(), canvas.height())
+    ox, oy = (canvas.width() - side) / 2, (canvas.height() - side) / 2
+    s = side / canvas.canvas_size
+    return QPoint(round(ox + x * s), round(oy + y * s))
+
+
+def mouse_stroke(qtbot, canvas, points) -> None:
+    """Press at the first point, move through the rest with the left button held, release."""
+    pts = [canvas_point(canvas, x, y) for x, y in points]
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=pts[0])
+    for p in pts[1:]:
+        qtbot.mouseMove(canvas, p)
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=pts[-1])
+
+
+SEVEN = [(80, 60), (140, 60), (200, 60), (185, 95), (170, 130), (155, 170), (140, 210), (130, 235)]
+BAR = [(60, 140), (110, 140), (160, 140), (220, 140)]
+
+
+@pytest.fixture
+def stroke(qtbot):
+    """stroke(canvas, points): draw through canvas image points with real mouse events."""
+    return lambda canvas, points: mouse_stroke(qtbot, canvas, points)
+
+
+@pytest.fixture
+def to_widget():
+    """to_widget(canvas, x, y): widget coordinates of a canvas image point."""
+    return canvas_point

@@ -1,0 +1,163 @@
+"""The Draw tab in a real window: live prediction, feature maps, model switching, coalescing."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from digitpad.core.models import feature_shapes
+
+SEVEN = [(80, 60), (140, 60), (200, 60), (185, 95), (170, 130), (155, 170), (140, 210), (130, 235)]
+ZERO = [(140, 50), (95, 80), (85, 140), (95, 200), (140, 230), (185, 200), (195, 140), (185, 80),
+        (140, 52)]
+
+
+def spatial_layers(arch):
+    return {n: s for n, s in feature_shapes(arch).items() if len(s) == 3}
+
+
+def snapshot(tab):
+    return ({n: lv.mosaic.copy() for n, lv in tab.maps.layers.items()},
+            tab.prediction.probs.copy())
+
+
+def test_empty_canvas_says_draw_a_digit(lenet_window):
+    tab = lenet_window.draw_tab
+    assert tab.prediction.confidence_label.text() == "Draw a digit"
+    assert not tab.prediction.probs.any()
+    assert all(lv.data is not None and not lv.data.any() for lv in tab.maps.layers.values())
+
+
+def test_prediction_updates_while_the_button_is_still_held(lenet_window, to_widget, qtbot):
+    from PySide6.QtCore import Qt
+
+    tab = lenet_window.draw_tab
+    c = tab.canvas
+    qtbot.mousePress(c, Qt.MouseButton.LeftButton, pos=to_widget(c, *SEVEN[0]))
+    for p in SEVEN[1:4]:
+        qtbot.mouseMove(c, to_widget(c, *p))
+    qtbot.waitUntil(lambda: tab.last_prediction is not None and not tab.last_prediction.empty)
+    mid = tab.prediction.probs.copy()
+    for p in SEVEN[4:]:
+        qtbot.mouseMove(c, to_widget(c, *p))
+    qtbot.waitUntil(lambda: not np.array_equal(tab.prediction.probs, mid))
+    assert c._drawing  # still mid-stroke
+    qtbot.mouseRelease(c, Qt.MouseButton.LeftButton, pos=to_widget(c, *SEVEN[-1]))
+    assert not c._drawing
+
+
+def test_drawing_changes_prediction_and_maps(lenet_window, stroke, qtbot):
+    tab = lenet_window.draw_tab
+    stroke(tab.canvas, SEVEN)
+    qtbot.waitUntil(lambda: not tab._timer.isActive())
+    maps1, probs1 = snapshot(tab)
+    assert probs1.shape == (10,) and np.isclose(probs1.sum(), 1, atol=1e-4)
+    assert tab.prediction.digit_label.text() == str(int(np.argmax(probs1)))
+    assert "sure" in tab.prediction.confidence_label.text()
+    assert all(np.isfinite(m[~np.isnan(m)]).all() and np.nanmax(m) > 0 for m in maps1.values())
+    # the preview of what the network sees: crop, 20 px, centred 28x28
+    assert [t for t, _ in tab.prediction._steps][-1].startswith("centred")
+
+    tab.canvas.clear()
+    stroke(tab.canvas, ZERO)
+    qtbot.waitUntil(lambda: not tab._timer.isActive())
+    maps2, probs2 = snapshot(tab)
+    assert not np.allclose(probs1, probs2)
+    for name in maps1:
+        assert not np.array_equal(np.nan_to_num(maps1[name]), np.nan_to_num(maps2[name])), name
+
+
+def test_one_tile_per_channel_of_every_conv_and_pool_layer(lenet_window, stroke, qtbot):
+    tab = lenet_window.draw_tab
+    stroke(tab.canvas, SEVEN)
+    qtbot.waitUntil(lambda: not tab._timer.isActive())
+    layers = tab.maps.layers
+    expected = spatial_layers("lenet")
+    assert set(expected) == {"conv1", "pool1", "conv2", "pool2"}
+    for name, (c, h, w) in expected.items():
+        lv = layers[name]
+        assert lv.kind == "maps" and lv.channels == c
+        tiles = {lv.channel_at(lv.tile_rect(ch).center().x(), lv.tile_rect(ch).center().y())
+                 for ch in range(c)}
+        assert tiles == set(range(c))
+        assert int((~np.isnan(lv.mosaic)).sum()) == c * h * w  # every pixel of every map, no more
+        for ch in range(c):  # each tile shows its own channel
+            r = lv.tile_rect(ch)
+            tile = lv.mosaic[int(r.y()):int(r.y()) + h, int(r.x()):int(r.x()) + w]
+            m = lv.data[ch]
+            assert np.allclose(tile, m / m.max() if m.max() > 0 else m)
+    # dense layers as strips
+    assert layers["fc1"].kind == "units" and layers["fc1"].channels == 120
+
+
+def test_switching_model_rebuilds_the_layer_view(lenet_window, stroke, qtbot):
+    tab = lenet_window.draw_tab
+    stroke(tab.canvas, SEVEN)
+    token = tab.maps.model_token
+    items = {n: lv.image for n, lv in tab.maps.layers.items()}
+    tab.update_count = 0
+    assert tab.select_model("digitnet")
+    assert tab.maps.model_token == token + 1
+    assert list(tab.maps.layers) == list(feature_shapes("digitnet"))
+    assert tab.maps.layers["conv3"].channels == 64
+    assert tab.last_prediction is not None and not tab.last_prediction.empty  # redrawn at once
+    assert lenet_window.model_label.text() == "model: digitnet"
+    # the same model again keeps its items: created once, only updated
+    before = {n: lv.image for n, lv in tab.maps.layers.items()}
+    stroke(tab.canvas, ZERO)
+    qtbot.waitUntil(lambda: not tab._timer.isActive())
+    assert all(tab.maps.layers[n].image is before[n] for n in before)
+    assert items["conv1"] is not before["conv1"]
+    tab.model_box.setCurrentIndex(tab.model_box.findData("dense"))
+    assert set(tab.maps.layers) == {"fc1", "fc2"}
+
+
+def test_predictions_are_coalesced(lenet_window, qtbot):
+    tab = lenet_window.draw_tab
+    count = []
+    tab.prediction_shown.connect(lambda: count.append(1))
+    tab.canvas.draw_stroke(SEVEN)  # emits many changes without returning to the event loop
+    for _ in range(50):
+        tab.request_prediction()
+    qtbot.waitUntil(lambda: not tab._timer.isActive())
+    qtbot.wait(20)
+    assert len(count) == 1  # one prediction, of the newest canvas
+    assert not tab.last_prediction.empty
+
+
+def test_hover_shows_map_with_its_kernel(lenet_window, stroke, qtbot):
+    tab = lenet_window.draw_tab
+    stroke(tab.canvas, SEVEN)
+    qtbot.waitUntil(lambda: not tab._timer.isActive())
+    maps = tab.maps
+    maps._hover("conv2", 3)
+    text = maps.detail_text.text()
+    assert "conv2" in text and "map 3 of 16" in text and "6 kernels" in text and "values" in text
+    assert maps.detail_kernel.image is not None and maps.detail_kernel.image.shape == (5, 6 * 6 - 1)  # 6 kernels side by side
+    maps._hover("pool1", 2)  # pool: the conv kernel before it
+    assert "max-pool of conv1 map 2" in maps.detail_text.text()
+    assert maps.detail_kernel.image.shape == (5, 5)
+    maps._hover("pool1", None)
+    assert "Hover" in maps.detail_text.text()
+    maps.pin("conv1", 1)
+    assert "conv1" in maps.detail_text.text() and maps.layers["conv1"].marker.isVisible()
+
+
+def test_shared_colour_scale_option(lenet_window, stroke, qtbot):
+    tab = lenet_window.draw_tab
+    stroke(tab.canvas, SEVEN)
+    qtbot.waitUntil(lambda: not tab._timer.isActive())
+    lv = tab.maps.layers["conv1"]
+    tab.maps.set_shared_scale(False)
+    per_map = [np.nanmax(lv.mosaic[r]) for r in [slice(None)]]
+    tile_max = [lv.data[c].max() for c in range(lv.channels)]
+    tab.maps.set_shared_scale(True)
+    assert tab.maps.shared_box.isChecked()
+    shared = lv.mosaic.copy()
+    # with one scale per layer only the strongest map reaches 1; per map, every non-zero map does
+    assert np.isclose(np.nanmax(shared), 1.0)
+    reaching = sum(np.isclose(np.nanmax(shared[int(lv.tile_rect(c).y()):int(lv.tile_rect(c).bottom()),
+                                               int(lv.tile_rect(c).x()):int(lv.tile_rect(c).right())]), 1.0)
+                   for c in range(lv.channels))
+    assert reaching < sum(1 for t in tile_max if t > 0)
+    assert per_map[0] == pytest.approx(1.0)
