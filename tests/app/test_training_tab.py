@@ -191,7 +191,7 @@ def test_non_finite_loss_fails_with_the_reason_and_no_model(qtbot, tab, tiny_mni
 
 def test_missing_data_folder_shows_banner_and_reason(qtbot, tab, tmp_path):
     empty = tmp_path / "nothing-here"
-    _setup(tab, tiny_mnist_path := empty)
+    _setup(tab, empty)
     assert tab.data_banner.isVisible()
     assert "MNIST is not in" in tab.data_banner_label.text()
     assert tab.download_button.isVisible() and tab.choose_button.isVisible()
@@ -200,7 +200,7 @@ def test_missing_data_folder_shows_banner_and_reason(qtbot, tab, tmp_path):
     qtbot.mouseClick(tab.start_button, LEFT)
     assert not tab.is_running()
     assert "Training failed" in tab.result_label.text()
-    assert str(tiny_mnist_path) in tab.result_label.text()
+    assert str(empty) in tab.result_label.text()
     assert used == []
 
 
@@ -303,4 +303,4 @@ def test_plots_coalesce_fast_events_and_clear_keeps_items(qtbot):
     plots.clear(epochs=5)
     assert plots.loss_raw is raw_item and plots.loss_ema is ema_item
     assert plots.loss_points == 0 and plots.epoch_points == 0
-    assert len(plots.loss_raw.getData()[0] if plots.loss_raw.getData()[0] is not None else []) == 0
+    assert plots.loss_raw.xData is None or len(plots.loss_raw.xData) == 0
