@@ -1,0 +1,268 @@
+"""From a drawing to a digit, its probabilities and every feature map on the way.
+
+A :class:`Predictor` owns a private copy of a model's weights, so the app can keep predicting
+while a training run changes its own model, and swapping weights (:meth:`Predictor.set_state`)
+is one atomic reference change under a lock. Single predictions are tuned for latency:
+
+- batch norm is folded into the preceding convolution, and conv models run channels-last
+  (same outputs to ~1e-6, a third fewer operations);
+- the forward pass runs on one intra-op thread. For a single 28x28 image, splitting each op
+  across threads costs more than it saves, and when the cores are busy (training in the
+  background) OpenMP's hand-offs make it 10-20x slower. The thread count is set only for the
+  calling thread and only for the duration of the call, never at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, shipped_model_path
+from .models import MODELS, DigitModel, create_model
+from .preprocess import ImageInput, Preprocessed, preprocess
+
+__all__ = ["Prediction", "Predictor"]
+
+
+@dataclass
+class Prediction:
+    """What the model made of one image.
+
+    ``empty`` means nothing was drawn: then ``digit`` is None, ``confidence`` 0 and ``probs``
+    all zero, and ``maps`` is empty. ``maps`` holds each intermediate of the model's
+    ``forward_features`` for this one image (no batch axis), as float32 arrays.
+    """
+
+    empty: bool
+    digit: int | None
+    confidence: float
+    probs: np.ndarray
+    steps: list[tuple[str, np.ndarray]] = field(default_factory=list)
+    image: np.ndarray | None = None
+    maps: "OrderedDict[str, np.ndarray]" = field(default_factory=OrderedDict)
+
+
+@contextlib.contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    """Run the block with n intra-op threads in this thread, then restore the old count."""
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    if old == n:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def _fold_batch_norm(model: nn.Module) -> nn.Module:
+    """Fold every eval-mode BatchNorm2d that directly follows a Conv2d in a Sequential."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    for module in model.modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        children = list(module.named_children())
+        for (name_a, a), (name_b, b) in zip(children, children[1:]):
+            if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d) and b.track_running_stats:
+                setattr(module, name_a, fuse_conv_bn_eval(a, b))
+                setattr(module, name_b, nn.Identity())
+    return model
+
+
+class _Compiled:
+    """One immutable set of weights ready to run: swapped whole by set_state."""
+
+    def __init__(self, arch: str, state: dict[str, torch.Tensor], device: torch.device) -> None:
+        plain = create_model(arch)
+        # load_state_dict copies into the model's own tensors: later changes to ``state``
+        # (a training run's model) never reach this predictor
+        plain.load_state_dict(state)
+        plain.eval()
+        self.state = {k: v.detach().to("cpu", copy=True) for k, v in plain.state_dict().items()}
+        self.kernels = {k: v.detach().to("cpu", copy=True).float().numpy()
+                        for k, v in plain.conv_kernels().items()}
+        fast = _fold_batch_norm(copy.deepcopy(plain)).eval()
+        self.conv = any(isinstance(m, nn.Conv2d) for m in fast.modules())
+        self.memory_format = torch.channels_last if self.conv else torch.contiguous_format
+        self.model: DigitModel = fast.to(device=device, memory_format=self.memory_format)
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+
+class Predictor:
+    """A model ready to predict, holding its own copy of the weights.
+
+    ``threads`` is the intra-op thread count for :meth:`predict` (None: leave torch's setting);
+    batches (:meth:`predict_batch`) use torch's own setting.
+    """
+
+    def __init__(self, arch: str, state: dict[str, torch.Tensor], meta: dict | None = None,
+                 name: str | None = None, device: str | torch.device = "cpu",
+                 threads: int | None = 1) -> None:
+        if arch not in MODELS:
+            raise CheckpointError(f"Unknown architecture {arch!r}; digitpad knows {', '.join(MODELS)}.",
+                                  None, "architecture")
+        from .devices import resolve_device
+
+        self._arch = arch
+        self._device = resolve_device(device)
+        self.meta: dict = dict(meta or {})
+        self._name = name
+        self.threads = threads if self._device.type == "cpu" else None
+        self._lock = threading.Lock()
+        self._compiled = _Compiled(arch, state, self._device)
+
+    # --- construction ---------------------------------------------------------------------
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: Checkpoint, device: str | torch.device = "cpu") -> "Predictor":
+        return cls(ckpt.arch, ckpt.state, meta=ckpt.meta, name=ckpt.name, device=device)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> "Predictor":
+        """Load a .safetensors model file; any problem raises CheckpointError."""
+        return cls.from_checkpoint(load_checkpoint(path), device=device)
+
+    @classmethod
+    def shipped(cls, arch: str = "digitnet", device: str | torch.device = "cpu") -> "Predictor":
+        """The model that ships with digitpad (resources/<arch>.safetensors)."""
+        if arch not in MODELS:
+            raise CheckpointError(f"Unknown architecture {arch!r}; digitpad knows {', '.join(MODELS)}.",
+                                  None, "architecture")
+        path = shipped_model_path(arch)
+        if not os.path.exists(path):
+            raise CheckpointError(
+                f"The shipped {arch} model is not installed (expected {path}). Train it with "
+                f"scripts/train_shipped.py --models {arch}, or open a model file instead.",
+                path, "missing")
+        return cls.from_file(path, device=device)
+
+    # --- properties ---------------------------------------------------------------------
+
+    @property
+    def arch(self) -> str:
+        return self._arch
+
+    @property
+    def name(self) -> str:
+        return self._name or self.meta.get("name") or self._arch
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        self._name = value
+
+    @property
+    def test_acc(self) -> float | None:
+        acc = self.meta.get("test_acc")
+        return float(acc) if acc is not None else None
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    # --- weights --------------------------------------------------------------------------
+
+    def set_state(self, state: dict[str, torch.Tensor], meta: dict | None = None) -> None:
+        """Use new weights (copied). A prediction running meanwhile finishes with the old ones."""
+        compiled = _Compiled(self._arch, state, self._device)  # built outside the lock
+        with self._lock:
+            self._compiled = compiled
+            if meta is not None:
+                self.meta = dict(meta)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """A copy of the weights as given (batch norm not folded), on the CPU."""
+        with self._lock:
+            compiled = self._compiled
+        return {k: v.clone() for k, v in compiled.state.items()}
+
+    def kernels(self) -> dict[str, np.ndarray]:
+        """Conv layer name -> weight (out, in, kh, kw) as float32 arrays (a copy)."""
+        with self._lock:
+            compiled = self._compiled
+        return {k: v.copy() for k, v in compiled.kernels.items()}
+
+    def _current(self) -> _Compiled:
+        with self._lock:
+            return self._compiled
+
+    # --- predicting -----------------------------------------------------------------------
+
+    def predict(self, image: ImageInput | Preprocessed, with_maps: bool = True) -> Prediction:
+        """Preprocess ``image`` (unless it already is) and predict, with every feature map."""
+        pre = image if isinstance(image, Preprocessed) else preprocess(image)
+        if pre.empty or pre.image is None:
+            return _empty(pre)
+        c = self._current()
+        x = torch.from_numpy(np.ascontiguousarray(pre.image, dtype=np.float32)).view(1, 1, 28, 28)
+        with _threads(self.threads), torch.inference_mode():
+            x = x.to(self._device)
+            if with_maps:
+                logits, feats = c.model.forward_features(x)
+            else:
+                logits, feats = c.model.logits(x), {}
+            probs = torch.softmax(logits.float(), dim=1)[0].cpu().numpy()
+            maps = OrderedDict((k, _to_numpy(v[0])) for k, v in feats.items())
+        return _result(pre, probs, maps)
+
+    def predict_batch(self, images: Iterable[ImageInput | Preprocessed],
+                      batch_size: int = 256) -> list[Prediction]:
+        """Predictions for many images, in order; the forward pass is batched.
+
+        Feature maps and preprocessing steps are left out (they would cost memory per image).
+        An unreadable image raises (ImageError) like :meth:`predict` does.
+        """
+        pres = [im if isinstance(im, Preprocessed) else preprocess(im, keep_steps=False) for im in images]
+        todo = [i for i, p in enumerate(pres) if not (p.empty or p.image is None)]
+        out: list[Prediction | None] = [None] * len(pres)
+        for i, p in enumerate(pres):
+            if p.empty or p.image is None:
+                out[i] = _empty(p, steps=False)
+        if todo:
+            c = self._current()
+            batch_size = max(1, int(batch_size))
+            with torch.inference_mode():
+                for start in range(0, len(todo), batch_size):
+                    idx = todo[start:start + batch_size]
+                    x = torch.from_numpy(np.stack([pres[i].image for i in idx]).astype(np.float32, copy=False))
+                    x = x.unsqueeze(1).to(self._device).contiguous(memory_format=c.memory_format)
+                    probs = torch.softmax(c.model.logits(x).float(), dim=1).cpu().numpy()
+                    for row, i in enumerate(idx):
+                        out[i] = _result(pres[i], probs[row], OrderedDict(), steps=False)
+        return out  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        acc = f", test_acc={self.test_acc:.4f}" if self.test_acc is not None else ""
+        return f"Predictor({self._arch!r}, name={self.name!r}{acc}, device={str(self._device)!r})"
+
+
+def _to_numpy(t: torch.Tensor) -> np.ndarray:
+    # channels-last maps come back as strided views; the app wants plain C-ordered arrays
+    return t.detach().to("cpu").float().contiguous().numpy()
+
+
+def _empty(pre: Preprocessed, steps: bool = True) -> Prediction:
+    return Prediction(True, None, 0.0, np.zeros(10, dtype=np.float32),
+                      list(pre.steps) if steps else [], None, OrderedDict())
+
+
+def _result(pre: Preprocessed, probs: np.ndarray, maps: "OrderedDict[str, np.ndarray]",
+            steps: bool = True) -> Prediction:
+    probs = np.ascontiguousarray(probs, dtype=np.float32)
+    digit = int(probs.argmax())
+    return Prediction(False, digit, float(probs[digit]), probs, list(pre.steps) if steps else [],
+                      pre.image, maps)
