@@ -193,7 +193,10 @@ class DrawTab(QWidget):
                 self._activate(entry)
         else:
             self.entries[entry.key] = entry
+            # the first item becomes current by itself; activation waits for select_model
+            blocked = self.model_box.blockSignals(not select or self._current is None)
             self.model_box.addItem(entry.label, entry.key)
+            self.model_box.blockSignals(blocked)
             self.model_box.setItemData(self.model_box.count() - 1,
                                        MODELS[entry.arch].description, Qt.ItemDataRole.ToolTipRole)
         if select:
@@ -273,8 +276,7 @@ class DrawTab(QWidget):
         """Training finished an epoch: refresh the "live" entry (and redraw if it is shown)."""
         live = self.entries.get(LIVE_KEY)
         if live is not None and live.arch == ckpt.arch:
-            live.predictor.set_state(ckpt.state)
-            live.predictor.meta = dict(ckpt.meta or {})
+            live.predictor.set_state(ckpt.state, dict(ckpt.meta or {}))
             live.checkpoint = ckpt
             label = entry_label(f"{ckpt.arch} being trained", "live", ckpt.test_acc)
             self.model_box.setItemText(self.model_box.findData(LIVE_KEY), label)

@@ -80,8 +80,9 @@ class MainWindow(QMainWindow):
             except AttributeError:
                 pass
         self.apply_preferences(self.prefs, save=False)
+        last = str(self.settings.value(keys.LAST_MODEL, "") or "")
         missing = self.draw_tab.load_shipped_models()
-        self._restore_last_model()
+        self._restore_last_model(last)
         if missing:
             self._show_status(f"No trained file for {', '.join(missing)} yet: using untrained "
                               "stand-ins. Train one in the Training tab.", 10000)
@@ -229,8 +230,7 @@ class MainWindow(QMainWindow):
             except Exception:
                 log.exception("could not hand the model to the Training tab")
 
-    def _restore_last_model(self) -> None:
-        last = str(self.settings.value(keys.LAST_MODEL, "") or "")
+    def _restore_last_model(self, last: str) -> None:
         if last and last in self.draw_tab.entries:
             self.draw_tab.select_model(last)
         elif last and Path(last).is_file():

@@ -48,7 +48,10 @@ def lenet_window(window, qtbot):
 @pytest.fixture
 def recorded_dialogs(monkeypatch):
     """QMessageBox calls are recorded instead of blocking; answers can be queued."""
-    calls: list[tuple[str, str, str]] = []
+    class Calls(list):
+        answers: list
+
+    calls = Calls()
     answers: list = []
 
     def fake(kind):
@@ -61,7 +64,7 @@ def recorded_dialogs(monkeypatch):
 
     for kind in ("warning", "critical", "information", "question"):
         monkeypatch.setattr(QMessageBox, kind, fake(kind))
-    calls.answers = answers  # type: ignore[attr-defined]
+    calls.answers = answers
     return calls
 
 
