@@ -223,7 +223,7 @@ def _supported(mask: np.ndarray, i: int, axis: int) -> bool:
     if at.size == 0:
         return False
     a, b = max(int(at[0]) - 1, 0), int(at[-1]) + 2
-    counts = np.convolve(mask[max(i - 1, 0):i + 2, a:b].sum(axis=0, dtype=np.uint8), _ONES3, "same")
+    counts = np.convolve(mask[max(i - 1, 0):i + 2, a:b].sum(axis=0, dtype=np.uint8), _ONES3)[1:-1]
     return bool((mask[i, a:b] & (counts >= MIN_NEIGHBOURS)).any())
 
 
