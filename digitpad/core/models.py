@@ -84,8 +84,19 @@ class LeNet(DigitModel):
         return self.fc3(x), f
 
     def logits(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(_normalise(x))), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = _normalise(x)
+        if x.device.type == "cpu" and x.shape[0] >= 16:
+            # CPU batches: conv1 + pool1 as one strided convolution over the four pool phases
+            # (see _phase_weight), which oneDNN runs about twice as fast as a 6-channel conv
+            # followed by max_pool2d; conv2 runs channels-last, where max_pool2d is vectorised.
+            y = F.conv2d(x.contiguous(), _phase_weight(self.conv1.weight),
+                         self.conv1.bias.repeat(4), stride=2)
+            x = _PhaseMaxReLU.apply(y.contiguous(), 4)
+            x = self.conv2(x.contiguous(memory_format=torch.channels_last))
+        else:
+            x = self.conv2(F.relu(F.max_pool2d(self.conv1(x), 2)))
+        # Pool before ReLU: the same values (ReLU is monotone) with a quarter of the ReLU work.
+        x = F.relu(F.max_pool2d(x, 2))
         x = F.relu(self.fc1(torch.flatten(x, 1)))
         return self.fc3(F.relu(self.fc2(x)))
 
@@ -94,6 +105,38 @@ class LeNet(DigitModel):
 
     def conv_kernels(self):
         return {"conv1": self.conv1.weight, "conv2": self.conv2.weight}
+
+
+def _phase_weight(w: torch.Tensor) -> torch.Tensor:
+    """(C, 1, k, k) kernels -> (4C, 1, k+1, k+1): one copy per 2x2 pool position.
+
+    Phase (a, b) is the kernel shifted by (a, b) inside a (k+1)x(k+1) window, so a stride-2
+    convolution with it gives exactly the stride-1 output at rows 2i+a, columns 2j+b. The max
+    over the four phases is then the 2x2 max pool, taken over contiguous channel blocks.
+    """
+    return torch.cat([F.pad(w, (b, 1 - b, a, 1 - a)) for a in (0, 1) for b in (0, 1)], 0)
+
+
+class _PhaseMaxReLU(torch.autograd.Function):
+    """relu(max over ``groups`` channel blocks): the pool of :func:`_phase_weight` outputs.
+
+    Written out because autograd's amax backward (an equality mask, a count and a division)
+    costs more than the convolution it follows; the gradient goes to the maximal phase.
+    """
+
+    @staticmethod
+    def forward(ctx, y: torch.Tensor, groups: int) -> torch.Tensor:
+        phases = y.unflatten(1, (groups, -1))
+        out = phases.amax(1).clamp_min_(0)
+        ctx.save_for_backward(phases, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        phases, out = ctx.saved_tensors
+        # Where the max was negative ``out`` is 0, no phase equals it and ReLU's gradient is 0.
+        mask = (phases == out.unsqueeze(1)).to(grad.dtype)
+        return mask.mul_(grad.unsqueeze(1)).flatten(1, 2), None
 
 
 class DenseNet(DigitModel):
