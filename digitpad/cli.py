@@ -268,7 +268,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         for ev in run(config, data, control, initial_state=initial_state):
             if isinstance(ev, Started):
                 print(f"training {model} ({ev.parameters:,} parameters), recipe {recipe}, "
-                      f"{config.epochs} epochs, batch {config.batch_size}, lr {config.lr:g}, "
+                      f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}, batch {config.batch_size}, lr {config.lr:g}, "
                       f"on {ev.device}" + (f", resuming from {resumed.path}" if resumed else ""),
                       flush=True)
                 print(f"best model -> {out}  (Ctrl+C stops and keeps it)", flush=True)
