@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QGraphicsRectItem, QHBoxLayout, QLabel, QScrollArea,
+from PySide6.QtWidgets import (QCheckBox, QGraphicsRectItem, QGraphicsView, QHBoxLayout, QLabel, QScrollArea,
                                QVBoxLayout, QWidget)
 
 from . import theme
@@ -133,6 +133,7 @@ class FeatureMapView(QWidget):
         self._hovered: tuple[str, int] | None = None
         self._pinned: tuple[str, int] | None = None
         self.model_token = 0  # bumps on every rebuild (tests check it)
+        self._detail_blank = False
 
         self.title = QLabel("<b>Feature maps</b>")
         self.shared_box = QCheckBox("One colour scale per layer")
@@ -147,6 +148,9 @@ class FeatureMapView(QWidget):
         self.glw = pg.GraphicsLayoutWidget()
         self.glw.ci.setContentsMargins(4, 4, 4, 4)
         self.glw.ci.setSpacing(2)
+        # maps are shown as crisp pixels: no smoothing, which is also far cheaper to paint
+        self.glw.setAntialiasing(False)
+        self.glw.setCacheMode(QGraphicsView.CacheModeFlag.CacheNone)
         self.glw.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.glw.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.scroll = QScrollArea()
@@ -158,6 +162,7 @@ class FeatureMapView(QWidget):
         # close-up: the map enlarged, the kernel that produced it, and the numbers
         self.detail_glw = pg.GraphicsLayoutWidget()
         self.detail_glw.setFixedHeight(150)
+        self.detail_glw.setAntialiasing(False)
         self.detail_glw.ci.setContentsMargins(2, 2, 2, 2)
         self.detail_map_vb = self._make_viewbox(self.detail_glw, 0, 0)
         self.detail_map = pg.ImageItem(axisOrder="row-major")
@@ -203,6 +208,7 @@ class FeatureMapView(QWidget):
         self.layers.clear()
         self.kernels = {k: np.asarray(v, dtype=np.float32) for k, v in (kernels or {}).items()}
         self._hovered = self._pinned = None
+        self._detail_blank = False
         self.model_token += 1
         last_conv: str | None = None
         row = 0
@@ -302,6 +308,9 @@ class FeatureMapView(QWidget):
 
     def _update_detail(self) -> None:
         sel = self.selected()
+        if sel is None and self._detail_blank:
+            return  # nothing shown and nothing to show: leave the close-up alone (no repaint)
+        self._detail_blank = sel is None
         for lv in self.layers.values():
             if sel is not None and sel[0] == lv.name:
                 lv.marker.setRect(lv.tile_rect(sel[1]))

@@ -40,11 +40,12 @@ class PredictionView(QWidget):
         f.setBold(True)
         self.digit_label.setFont(f)
         self.digit_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.digit_label.setMinimumWidth(90)
+        # fixed sizes: a changing text must not relayout (and repaint) the whole window
+        self.digit_label.setFixedSize(110, 86)
         self.digit_label.setAccessibleName("Predicted digit")
         self.confidence_label = QLabel(EMPTY_TEXT)
         self.confidence_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.confidence_label.setWordWrap(True)
+        self.confidence_label.setFixedWidth(110)
 
         self.plot = pg.PlotWidget()
         self.plot.setMouseEnabled(False, False)
@@ -108,10 +109,10 @@ class PredictionView(QWidget):
         while len(self._step_images) < len(steps):
             col = len(self._step_images)
             img, title = QLabel(), QLabel()
-            img.setFixedSize(72, 72)
+            img.setFixedSize(96, 72)
             img.setAlignment(Qt.AlignmentFlag.AlignCenter)
             title.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
-            title.setWordWrap(True)
+            title.setFixedSize(96, 34)
             self.steps_box.addWidget(img, 0, col)
             self.steps_box.addWidget(title, 1, col)
             self._step_images.append(img)
