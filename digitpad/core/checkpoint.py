@@ -93,6 +93,8 @@ def save_checkpoint(path: str | os.PathLike, arch: str, state: dict[str, torch.T
     except OSError as exc:
         raise CheckpointError(f"Cannot write to {folder}: {exc.strerror or exc}.", path, "unreadable") from exc
     try:
+        # mkstemp makes 0600 files; a model file is an ordinary document (0644 under umask 022)
+        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as f:
             f.write(blob)
             f.flush()
@@ -109,6 +111,16 @@ def save_checkpoint(path: str | os.PathLike, arch: str, state: dict[str, torch.T
                                   "Any previous file there is unchanged.", path, "unreadable") from exc
         raise
     return path
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# read once at import: os.umask can only be read by setting it, which is not thread-safe later
+_UMASK = _read_umask()
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -219,3 +219,17 @@ def test_killed_mid_save_leaves_the_old_file(tmp_path, kill_at):
     assert leftovers, "the kill hook never ran"  # the temp file was written before the kill
     # whatever the kill left behind is hidden and cannot be mistaken for a model
     assert all(n.startswith(".") and n.endswith(".tmp") for n in leftovers), leftovers
+
+
+def test_saved_model_gets_ordinary_file_permissions(tmp_path):
+    """mkstemp creates 0600 files; a saved model must get what any document gets (umask)."""
+    import os
+    import stat
+
+    from digitpad.core.checkpoint import save_checkpoint
+    from digitpad.core.models import create_model
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    path = save_checkpoint(tmp_path / "m.safetensors", "lenet", create_model("lenet").state_dict())
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~mask
