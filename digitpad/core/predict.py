@@ -5,7 +5,8 @@ while a training run changes its own model, and swapping weights (:meth:`Predict
 is one atomic reference change under a lock. Single predictions are tuned for latency:
 
 - batch norm is folded into the preceding convolution, and conv models run channels-last
-  (same outputs to ~1e-6, a third fewer operations);
+  (same outputs to ~1e-6, a third fewer operations); convs larger than 3x3 run one image as
+  im2col + a matrix product instead of oneDNN's costly setup;
 - the forward pass runs on one intra-op thread. For a single 28x28 image, splitting each op
   across threads costs more than it saves, and when the cores are busy (training in the
   background) OpenMP's hand-offs make it 10-20x slower. The thread count is set only for the
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, shipped_model_path
@@ -83,6 +85,49 @@ def _fold_batch_norm(model: nn.Module) -> nn.Module:
     return model
 
 
+class _MatmulConv(nn.Module):
+    """A Conv2d that computes one image as im2col + one matrix product.
+
+    For a single small image with a kernel larger than 3x3, PyTorch picks oneDNN, whose
+    per-call setup costs more than the arithmetic (LeNet's 5x5 convs: ~2x slower). Batches
+    still go through F.conv2d. Same results to float rounding.
+    """
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        self.conv = conv
+        self.weight2d = conv.weight.detach().reshape(conv.out_channels, -1).clone()
+        self.bias2d = None if conv.bias is None else conv.bias.detach().reshape(-1, 1).clone()
+
+    def __getattr__(self, name: str):
+        # model code may read conv attributes directly (weight, bias, out_channels, ...)
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(super().__getattr__("conv"), name)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.conv
+        if x.shape[0] != 1 or x.device.type != "cpu":
+            return c(x)
+        kh, kw = c.kernel_size
+        ph, pw = c.padding
+        oh = (x.shape[2] + 2 * ph - c.dilation[0] * (kh - 1) - 1) // c.stride[0] + 1
+        ow = (x.shape[3] + 2 * pw - c.dilation[1] * (kw - 1) - 1) // c.stride[1] + 1
+        cols = F.unfold(x, c.kernel_size, c.dilation, c.padding, c.stride)[0]
+        y = self.weight2d @ cols if self.bias2d is None else torch.addmm(self.bias2d, self.weight2d, cols)
+        return y.view(1, c.out_channels, oh, ow)
+
+
+def _small_image_convs(model: nn.Module) -> nn.Module:
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if (isinstance(child, nn.Conv2d) and child.groups == 1 and isinstance(child.padding, tuple)
+                    and min(child.kernel_size) > 3):
+                setattr(module, name, _MatmulConv(child))
+    return model
+
+
 class _Compiled:
     """One immutable set of weights ready to run: swapped whole by set_state."""
 
@@ -95,7 +140,7 @@ class _Compiled:
         self.state = {k: v.detach().to("cpu", copy=True) for k, v in plain.state_dict().items()}
         self.kernels = {k: v.detach().to("cpu", copy=True).float().numpy()
                         for k, v in plain.conv_kernels().items()}
-        fast = _fold_batch_norm(copy.deepcopy(plain)).eval()
+        fast = _small_image_convs(_fold_batch_norm(copy.deepcopy(plain))).eval()
         self.conv = any(isinstance(m, nn.Conv2d) for m in fast.modules())
         self.memory_format = torch.channels_last if self.conv else torch.contiguous_format
         self.model: DigitModel = fast.to(device=device, memory_format=self.memory_format)
