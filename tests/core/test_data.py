@@ -25,10 +25,7 @@ def test_load_mnist_reads_the_idx_files(tiny_mnist):
 
 
 def test_labels_survive_the_round_trip(tiny_mnist, tmp_path):
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from conftest import render_digits
+    from synthetic_digits import render_digits
 
     images, labels = render_digits(100, seed=2)  # how the fixture made its test split
     x, y = load_split(tiny_mnist, train=False)
