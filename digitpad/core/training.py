@@ -276,11 +276,24 @@ def _make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Opt
 
 
 def _make_schedule(cfg: TrainConfig, opt: torch.optim.Optimizer, total_steps: int):
-    if cfg.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg.lr, total_steps=max(1, total_steps), pct_start=cfg.warmup,
-            div_factor=10.0, final_div_factor=100.0)
-    return None
+    """One-cycle: warm up from lr/10 to lr, then cosine down to lr/1000.
+
+    Written as a LambdaLR because torch's OneCycleLR divides by zero when a run has only a
+    handful of steps (a tiny data set, one epoch), which the app and tests do.
+    """
+    if cfg.schedule != "onecycle":
+        return None
+    total = max(1, total_steps)
+    warm = max(1, round(cfg.warmup * total))
+    start, final = 0.1, 0.001
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return start + (1.0 - start) * step / warm
+        progress = min(1.0, (step - warm) / max(1, total - warm))
+        return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
 
 
 class _Forward:

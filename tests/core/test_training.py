@@ -190,3 +190,23 @@ def test_bad_device(tiny_data, device):
     events = list(run(small_config(device=device), tiny_data))
     assert len(events) == 1 and isinstance(events[0], Failed)
     assert device.split(":")[0] in events[0].message.lower() or "cuda" in events[0].message.lower()
+
+
+def test_one_cycle_schedule_survives_runs_of_a_few_steps():
+    """torch's OneCycleLR divides by zero for tiny step counts; ours must not, and must cycle."""
+    from digitpad.core.training import _make_schedule
+
+    for total in (1, 2, 3, 10, 1000):
+        cfg = recipe_config("fast", "lenet", lr=0.01)
+        model = torch.nn.Linear(2, 2)
+        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
+        sched = _make_schedule(cfg, opt, total)
+        lrs = [opt.param_groups[0]["lr"]]
+        for _ in range(total):
+            opt.step()
+            sched.step()
+            lrs.append(opt.param_groups[0]["lr"])
+        assert lrs[0] == pytest.approx(0.001)  # starts at lr / 10
+        assert max(lrs) == pytest.approx(0.01)  # peaks at lr
+        if total >= 3:
+            assert lrs[-1] < 0.001  # ends far below the start
