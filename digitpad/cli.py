@@ -289,7 +289,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                     meta = make_meta(model, name=out.stem, test_acc=round(ev.test_acc, 6),
                                      epochs=ev.epoch, config=config.to_dict(),
                                      history=history.to_dict(),
-                                     train_seconds=round(time.perf_counter() - t0, 1),
+                                     train_seconds=round(time.perf_counter() - t0, 3),
                                      resumed_from=str(resumed.path) if resumed else None)
                     save_checkpoint(out, model, ev.state, meta)
                     saved_acc, saved_epoch = ev.test_acc, ev.epoch
