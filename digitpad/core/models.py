@@ -120,25 +120,29 @@ def _phase_weight(w: torch.Tensor) -> torch.Tensor:
 class _PhaseMaxReLU(torch.autograd.Function):
     """relu(max over ``groups`` channel blocks): the pool of :func:`_phase_weight` outputs.
 
-    Written out because autograd's amax backward (an equality mask, a count and a division)
-    costs more than the convolution it follows; the gradient goes to the maximal phase.
+    The gradient goes to the FIRST maximal phase, exactly as max_pool2d's backward does (it
+    keeps the first maximum in scan order, and the phases are in scan order). Ties are the
+    rule, not the exception: on MNIST's flat background all four phases are equal, and a
+    mask-based backward would send the gradient to all four of them (4x too much). Written
+    out because autograd's amax backward costs more than the convolution it follows.
     """
 
     @staticmethod
     def forward(ctx, y: torch.Tensor, groups: int) -> torch.Tensor:
         phases = y.unflatten(1, (groups, -1))
-        out = phases.amax(1).clamp_min_(0)
-        ctx.save_for_backward(phases, out)
+        out, idx = phases.max(1)  # first occurrence on ties
+        out.clamp_min_(0)
+        ctx.save_for_backward(idx, out)
+        ctx.groups = groups
         return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        phases, out = ctx.saved_tensors
-        # Where the max was negative ``out`` is 0, no phase equals it and ReLU's gradient is 0.
-        # eq straight into a float tensor: a bool mask converted afterwards costs 5x more here.
-        mask = torch.empty_like(phases, dtype=grad.dtype)
-        torch.eq(phases, out.unsqueeze(1), out=mask)
-        return mask.mul_(grad.unsqueeze(1)).flatten(1, 2), None
+        idx, out = ctx.saved_tensors
+        g = grad.masked_fill(out <= 0, 0.0)  # ReLU
+        res = grad.new_zeros((grad.shape[0], ctx.groups) + tuple(grad.shape[1:]))
+        res.scatter_(1, idx.unsqueeze(1), g.unsqueeze(1))
+        return res.flatten(1, 2), None
 
 
 class DenseNet(DigitModel):

@@ -62,3 +62,29 @@ def test_lenet_kernels_match_conv_maps():
 def test_unknown_model_is_a_clear_error():
     with pytest.raises(UnknownModelError, match="lenet"):
         create_model("resnet")
+
+
+def test_lenet_cpu_batch_fast_path_matches_the_plain_layers_in_value_and_gradient():
+    """Training batches (>= 16 on the CPU) take LeNet's fused conv1+pool path; it must give the
+    same logits and the same gradients as the plain layers, on MNIST-like images whose flat
+    background makes every 2x2 pool window a tie."""
+    from synthetic_digits import render_digits
+
+    torch.manual_seed(0)
+    images, labels = render_digits(64, seed=5)
+    x = torch.from_numpy(images).float().div(255).unsqueeze(1)
+    y = torch.from_numpy(labels).long()
+    m = create_model("lenet")
+
+    def grads(fn):
+        m.zero_grad()
+        out = fn(x)
+        torch.nn.functional.cross_entropy(out, y).backward()
+        return out.detach(), {k: p.grad.clone() for k, p in m.named_parameters()}
+
+    ref_out, ref = grads(lambda t: m.forward_features(t)[0])
+    fast_out, fast = grads(m)
+    assert torch.allclose(fast_out, ref_out, atol=1e-5)
+    for name in ref:
+        scale = ref[name].abs().max().clamp_min(1e-12)
+        assert float((fast[name] - ref[name]).abs().max() / scale) < 1e-4, name
