@@ -24,9 +24,9 @@ class AugmentSpec:
     shear: float = 0.25
     shift_px: float = 2.5
     p_thick: float = 0.15
-    p_thin: float = 0.10
-    p_binary: float = 0.15
-    p_lowres: float = 0.15
+    p_thin: float = 0.20
+    p_binary: float = 0.12
+    p_lowres: float = 0.12
 
     def to_dict(self) -> dict:
         return asdict(self)
