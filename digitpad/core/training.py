@@ -45,7 +45,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     seed: int = 0
     device: str = "auto"
-    eval_batch_size: int = 2000
+    eval_batch_size: int = 1000
     report_every: int = 20  # batches between BatchDone events (the last batch always reports)
     channels_last: bool = True
     # torch.compile the training forward pass. Off by default: on a small CPU the compile
@@ -238,14 +238,24 @@ def cpu_state(model: torch.nn.Module) -> dict:
     return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
 
 
+class StopRequested(Exception):
+    """Raised by :func:`evaluate` when its ``should_stop`` says so between batches."""
+
+
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
-             batch_size: int = 2000) -> tuple[float, float, torch.Tensor]:
-    """Mean loss, accuracy and predictions over (x, y); the model is left in eval mode."""
+             batch_size: int = 1000, should_stop=None) -> tuple[float, float, torch.Tensor]:
+    """Mean loss, accuracy and predictions over (x, y); the model is left in eval mode.
+
+    ``should_stop`` is checked between batches: scoring 10,000 images with digitnet on a busy
+    CPU takes seconds, and a closing window must not wait for it.
+    """
     model.eval()
     with torch.inference_mode():
         total_loss = torch.zeros((), device=x.device)
         preds = []
         for i in range(0, x.shape[0], batch_size):
+            if should_stop is not None and should_stop():
+                raise StopRequested()
             logits = model(x[i:i + batch_size])
             total_loss += F.cross_entropy(logits, y[i:i + batch_size], reduction="sum")
             preds.append(logits.argmax(1))
@@ -452,7 +462,11 @@ def run(config: TrainConfig, data: MnistTensors | None = None,
                     yield item
             if stopped:
                 break
-            test_loss, test_acc, _ = evaluate(model, data.test_x, data.test_y, config.eval_batch_size)
+            test_loss, test_acc, _ = evaluate(model, data.test_x, data.test_y, config.eval_batch_size,
+                                              should_stop=lambda: control.stop_requested)
+        except StopRequested:
+            stopped = True
+            break
         except Exception as exc:
             yield Failed(_describe(exc), epoch)
             return

@@ -210,3 +210,32 @@ def test_one_cycle_schedule_survives_runs_of_a_few_steps():
         assert max(lrs) == pytest.approx(0.01)  # peaks at lr
         if total >= 3:
             assert lrs[-1] < 0.001  # ends far below the start
+
+
+def test_stop_during_evaluation_ends_the_run_without_waiting_for_the_scores(tiny_mnist):
+    """A window closed while the epoch's test set is being scored must not wait for it."""
+    data = load_mnist(tiny_mnist)
+    control = TrainControl()
+    cfg = recipe_config("fast", "lenet", epochs=3, batch_size=64, eval_batch_size=10, device="cpu")
+    calls = {"n": 0}
+    real = training.evaluate
+
+    def evaluate_then_stop(*args, **kwargs):
+        stop = kwargs["should_stop"]
+
+        def stop_after_two_batches():
+            calls["n"] += 1
+            if calls["n"] == 2:
+                control.stop()
+            return stop()
+
+        kwargs["should_stop"] = stop_after_two_batches
+        return real(*args, **kwargs)
+
+    import unittest.mock as mock
+
+    with mock.patch.object(training, "evaluate", evaluate_then_stop):
+        events = list(training.run(cfg, data, control))
+    assert not any(isinstance(e, EpochDone) for e in events)
+    assert isinstance(events[-1], Stopped) and events[-1].best_state is None
+    assert calls["n"] == 2  # the remaining batches of the test set were never scored
