@@ -364,10 +364,27 @@ class TrainingTab(QWidget):
         self._remember_device()
         self.start_training(config)
 
+    def _show_config(self, config: TrainConfig) -> None:
+        """Make the form show the run's settings (a programmatic start may differ from it)."""
+        widgets = (self.arch_combo, self.recipe_combo, self.epochs_spin, self.batch_spin, self.lr_edit)
+        for w in widgets:
+            w.blockSignals(True)
+        try:
+            self.arch_combo.setCurrentIndex(max(0, self.arch_combo.findData(config.model)))
+            self.recipe_combo.setCurrentIndex(max(0, self.recipe_combo.findData(config.recipe)))
+            self.epochs_spin.setValue(config.epochs)
+            self.batch_spin.setValue(config.batch_size)
+            self.lr_edit.setText(f"{config.lr:g}")
+        finally:
+            for w in widgets:
+                w.blockSignals(False)
+        self._update_continue()
+
     def start_training(self, config: TrainConfig, data: MnistTensors | None = None) -> None:
         """Start a run with ``config``; ``data`` preloaded or read from the data folder."""
         if self.is_running():
             raise RuntimeError("A training run is already in progress.")
+        self._show_config(config)
         initial = None
         from_name = None
         if self.continue_radio.isChecked() and self._current is not None:

@@ -304,3 +304,13 @@ def test_plots_coalesce_fast_events_and_clear_keeps_items(qtbot):
     assert plots.loss_raw is raw_item and plots.loss_ema is ema_item
     assert plots.loss_points == 0 and plots.epoch_points == 0
     assert plots.loss_raw.xData is None or len(plots.loss_raw.xData) == 0
+
+
+def test_a_programmatic_start_shows_its_settings_in_the_form(qtbot, tab, tiny_mnist):
+    tab.data_edit.setText(str(tiny_mnist))
+    assert tab.arch_combo.currentData() == "digitnet"
+    tab.start_training(recipe_config("lesson", "lenet", epochs=1, batch_size=50, lr=0.002, device="cpu"))
+    assert tab.arch_combo.currentData() == "lenet" and tab.recipe_combo.currentData() == "lesson"
+    assert (tab.epochs_spin.value(), tab.batch_spin.value(), tab.lr_edit.text()) == (1, 50, "0.002")
+    _wait_done(qtbot, tab)
+    assert "Finished 1 epoch" in tab.result_label.text(), tab.result_label.text()
