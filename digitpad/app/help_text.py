@@ -10,6 +10,7 @@ import platform
 from collections import OrderedDict
 from html import escape
 
+from digitpad.core.lesson import LESSON_RESULTS
 from digitpad.core.models import count_parameters, create_model
 
 
@@ -33,6 +34,42 @@ def parameters_by_layer(arch: str) -> "OrderedDict[str, int]":
 def _size_line(in_: int, k: int, pad: int = 0, stride: int = 1) -> str:
     out = output_size(in_, k, pad, stride)
     return (f"({in_} − {k} + 2·{pad}) / {stride} + 1 = <b>{out}</b>")
+
+
+def _ex() -> dict:
+    from digitpad.core.lesson import worked_examples
+
+    return worked_examples()
+
+
+def _kernel(name: str) -> list[list[float]]:
+    from digitpad.core.lesson import KERNELS
+
+    return KERNELS[name].tolist()
+
+
+def _matrix(rows) -> str:
+    def fmt(v):
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    body = "".join("<tr>" + "".join(f"<td align='right'>&nbsp;{fmt(v)}&nbsp;</td>" for v in r) + "</tr>"
+                   for r in rows)
+    return f"<table border='1' cellspacing='0' cellpadding='1'>{body}</table>"
+
+
+def _row(*parts: str) -> str:
+    """Matrices and words side by side (Qt's rich text cannot put a table inside a line)."""
+    cells = "".join(f"<td valign='middle'>&nbsp;{p}&nbsp;</td>" for p in parts)
+    return f"<table cellspacing='0' cellpadding='2'><tr>{cells}</tr></table>"
+
+
+def _worked_example_html() -> str:
+    ex = _ex()
+    return (_row(_matrix(ex["image"]), "cross-correlated with", _matrix(ex["kernel"]), "=",
+                 _matrix(ex["conv"]))
+            + f"<p>At the top-left position {ex['first_window_sum']} = <b>{ex['conv'][0][0]}</b>; "
+            "then the kernel slides one step at a time. (Computed just now with the same "
+            "<code>conv2d</code> the models use.)</p>")
 
 
 def how_this_works_html() -> str:
@@ -63,6 +100,8 @@ matches a vertical edge gives high values where the drawing has vertical edges. 
 input channels, each input gets its own kernel and the results are summed. The network
 <i>learns</i> its kernels; hover over a map in the Draw tab to see the kernel that made it.</p>
 
+<h3>A worked example</h3>
+{_worked_example_html()}
 <h3>How big is a feature map?</h3>
 <p>output = (input − kernel + 2·padding) / stride + 1, rounded down:</p>
 <ul>
@@ -70,11 +109,23 @@ input channels, each input gets its own kernel and the results are summed. The n
 <li>the same with padding 2: {_size_line(28, 5, 2)} (the size is kept)</li>
 <li>a 3×3 kernel with padding 1: {_size_line(28, 3, 1)}</li>
 <li>stride 2 with a 3×3 kernel: {_size_line(28, 3, 0, 2)}</li>
+<li>a 7×7 kernel on a 640×480 photo: {_ex()["photo_7x7"][0]}×{_ex()["photo_7x7"][1]}</li>
 </ul>
+<h3>Kernels people made by hand</h3>
+<p>Before networks learned their kernels, people designed them: a <b>box blur</b> averages a
+3×3 neighbourhood (all weights 1/9), <b>sharpen</b> boosts a pixel against its neighbours, and
+the <b>Sobel</b> edge kernel responds where brightness changes from left to right. A trained
+conv1 often ends up with kernels that look like these.</p>
+{_row("box blur", _matrix([["1/9"] * 3] * 3), "sharpen", _matrix(_kernel("sharpen")),
+      "Sobel x", _matrix(_kernel("sobel x")))}
 
 <h3>Pooling</h3>
-<p>Max-pooling with a 2×2 window and stride 2 keeps the largest value of each 2×2 block:
-{_size_line(s1, 2, 0, 2)}. The map halves, keeping where a feature was found roughly but
+<p>Max-pooling keeps the largest value in each window. On the 3×3 image above, a 2×2 window
+with stride 1 gives:</p>
+{_row(_matrix(_ex()["image"]), "2×2 max-pool, stride 1 →", _matrix(_ex()["pool"]))}
+<p>With a 2×2 window and stride 2 each 2×2 block
+becomes one value: {_size_line(s1, 2, 0, 2)}; a 3×3 conv then a 2×2 pool on 28×28 gives
+{_ex()["conv3_pool2"][0]}×{_ex()["conv3_pool2"][0]} → {_ex()["conv3_pool2"][1]}×{_ex()["conv3_pool2"][1]}. The map halves, keeping where a feature was found roughly but
 not exactly, which makes the network tolerant of small shifts. It has no weights.</p>
 
 <h3>LeNet, layer by layer</h3>
@@ -93,8 +144,17 @@ into the probabilities shown as bars.</li>
 <h3>Why the dense network needs ~{dense_total // 1000}k parameters</h3>
 <p>The dense baseline connects every one of the 784 pixels to each of 512 units: its first
 layer alone has 784 × 512 + 512 = {dense.get('fc1', 0):,} parameters, and {dense_total:,} in all.
-A convolution instead re-uses one small kernel at every position (weight sharing), so LeNet
-gets by with {lenet_total:,} and still handles digits drawn a little off-centre better.</p>
+It has no notion of which pixels are neighbours, and a digit shifted by a few pixels looks
+entirely new to it. A convolution instead re-uses one small kernel at every position (weight
+sharing), so LeNet gets by with {lenet_total:,} and still handles digits drawn a little
+off-centre better. (In the lesson the dense net reached {LESSON_RESULTS["dense_10_epochs"]:.1%} after
+10 epochs.)</p>
+<h3>Why the lesson's training was slow</h3>
+<p>The lesson trained LeNet with plain SGD, learning rate 0.001, batches of 64: {LESSON_RESULTS["lenet_sgd_5_epochs"]:.1%}
+after 5 epochs and {LESSON_RESULTS["lenet_sgd_100_epochs"]:.1%} after 100. Such a small step size barely moves
+the weights at first. The Training tab's <i>lesson</i> recipe reproduces it; the <i>fast</i>
+recipe (AdamW, a one-cycle learning-rate schedule, bigger batches, the data kept as one
+tensor) passes 99 % within a few epochs.</p>
 <p>The <b>digitnet</b> default uses 3×3 kernels, batch normalisation and global average
 pooling; its last conv layer's maps are averaged into one number each before the final
 layer.</p>

@@ -77,3 +77,15 @@ def test_classic_kernels_do_what_their_names_say():
     flat = torch.full((4, 4), 0.5)
     assert torch.allclose(apply_kernel(flat, KERNELS["box blur"]), torch.full((2, 2), 0.5))
     assert torch.allclose(apply_kernel(flat, KERNELS["sharpen"]), torch.full((2, 2), 0.5))
+
+
+def test_worked_examples_for_the_help_page_are_computed_right():
+    from digitpad.core.lesson import worked_examples
+
+    ex = worked_examples()
+    # 0*0 + 1*1 + 3*2 + 4*3 = 19 in the top-left window
+    assert ex["conv"] == [[19, 25], [37, 43]]
+    assert ex["first_window_sum"] == "0·0 + 1·1 + 3·2 + 4·3"
+    assert ex["pool"] == [[4, 5], [7, 8]]
+    assert ex["photo_7x7"] == (634, 474)
+    assert ex["conv3_pool2"] == (26, 13)
