@@ -18,11 +18,11 @@ from . import settings as keys
 from . import theme
 from .draw_tab import DrawTab, ModelEntry
 from .help_text import about_html, how_this_works_html
+from .model_files import MODEL_FILTER, ask_save_path
 from .preferences import BRUSH_SIZE, Preferences, PreferencesDialog
 
 log = logging.getLogger("digitpad.app")
 
-MODEL_FILTER = "digitpad models (*.safetensors);;All files (*)"
 MAX_RECENT = 8
 
 
@@ -173,19 +173,11 @@ class MainWindow(QMainWindow):
         entry = self.draw_tab.current_entry()
         if entry is None:
             return False
-        folder = models_dir()
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            folder = Path.home()
         name = str(entry.predictor.name or entry.arch).split(" (")[0].replace(" ", "-").replace("#", "")
-        path, _ = QFileDialog.getSaveFileName(self, "Save model", str(folder / f"{name}.safetensors"),
-                                              MODEL_FILTER)
-        if not path:
+        path = ask_save_path(self, "Save model", name)
+        if path is None:
             return False
-        if not path.endswith(".safetensors"):
-            path += ".safetensors"
-        return self.save_model(path, entry)
+        return self.save_model(str(path), entry)
 
     def save_model(self, path: str, entry: ModelEntry | None = None) -> bool:
         entry = entry or self.draw_tab.current_entry()

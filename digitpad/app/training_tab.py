@@ -24,12 +24,13 @@ from digitpad.core.checkpoint import Checkpoint, CheckpointError, make_meta, sav
 from digitpad.core.data import MnistTensors, has_mnist
 from digitpad.core.devices import list_devices
 from digitpad.core.models import MODELS
-from digitpad.core.paths import models_dir, resolve_data_dir
+from digitpad.core.paths import resolve_data_dir
 from digitpad.core.training import (BatchDone, EpochDone, Failed, Finished, Started, Stopped,
                                     TrainConfig, TrainControl)
 
 from . import settings as keys
 from .download_dialog import DownloadDialog
+from .model_files import ask_save_path
 from .plots import TrainingPlots
 from .workers import WorkerHandle
 
@@ -625,20 +626,10 @@ class TrainingTab(QWidget):
         ckpt = self._trained
         if ckpt is None:
             return False
-        folder = models_dir()
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            folder = Path.home()
         acc = f"-{100 * ckpt.test_acc:.2f}" if ckpt.test_acc is not None else ""
-        suggested = folder / f"{ckpt.arch}{acc}.safetensors"
-        path, _ = QFileDialog.getSaveFileName(parent or self, "Save trained model",
-                                              str(suggested), "digitpad models (*.safetensors)")
-        if not path:
+        path = ask_save_path(parent or self, "Save trained model", f"{ckpt.arch}{acc}")
+        if path is None:
             return False
-        path = Path(path)
-        if path.suffix.lower() != ".safetensors":
-            path = path.with_name(path.name + ".safetensors")
         meta = dict(ckpt.meta)
         meta["name"] = path.stem
         try:
