@@ -39,7 +39,14 @@ def load_predictors(files: list[str] | None):
         out = []
         for f in files:
             p = Predictor.from_file(f)
-            out.append((f"{p.arch}:{Path(f).stem}" if Path(f).stem != p.arch else p.arch, p))
+            label = f"{p.arch}:{Path(f).stem}" if Path(f).stem != p.arch else p.arch
+            taken = {lb for lb, _ in out}
+            if label in taken:  # same file name in two folders: tell them apart by the folder
+                label = f"{p.arch}:{Path(f).parent.name}"
+            n = 2
+            while label in taken:
+                label, n = f"{label}#{n}", n + 1
+            out.append((label, p))
         return out
     return [(arch, Predictor.from_file(path)) for arch, path in shipped_files().items()]
 
