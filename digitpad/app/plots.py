@@ -13,7 +13,8 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 MAX_FPS = 20
-EMA_ALPHA = 0.3  # weight of the newest point in the smoothed loss (points are already 5-batch means)
+EMA_ALPHA = 0.5  # weight of the newest point in the smoothed loss (points are already means of
+# report_every batches, so light smoothing suffices; heavier lagged far behind the early drop)
 
 _LOSS = (31, 119, 180)
 _TRAIN = (255, 127, 14)
@@ -93,6 +94,9 @@ class TrainingPlots(QWidget):
             points.clear()
         if epochs:
             self.acc_plot.setXRange(0.5, max(epochs, 2) + 0.5, padding=0)
+            # whole epochs only: "epoch 2.5" means nothing; about ten labels at most
+            step = max(1, -(-epochs // 10))
+            self.acc_plot.getAxis("bottom").setTickSpacing(step, step)
             self.acc_plot.setYRange(0, 100, padding=0.02)
             self.acc_plot.enableAutoRange(y=True)
         self._dirty = True
