@@ -9,7 +9,6 @@ pause are flags in :class:`TrainControl`, checked between batches.
 
 from __future__ import annotations
 
-import copy
 import math
 import threading
 import time
@@ -498,7 +497,3 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in msg.lower():
         return "The device ran out of memory: try a smaller batch size or the CPU."
     return msg
-
-
-def clone_state(state: dict) -> dict:
-    return copy.deepcopy(state)
