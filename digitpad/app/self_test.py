@@ -115,7 +115,8 @@ def run_self_test(app, out=print) -> int:
             from digitpad.core.training import recipe_config
 
             tab = window.training_tab
-            cfg = recipe_config("fast", "lenet", epochs=1, batch_size=32, device="cpu",
+            # "auto": on a machine with a GPU the self-test checks the GPU path too
+            cfg = recipe_config("fast", "lenet", epochs=1, batch_size=32, device="auto",
                                 augment=False, report_every=1, eval_batch_size=64)
             t0 = time.perf_counter()
             tab.start_training(cfg, synthetic_mnist())
@@ -129,7 +130,10 @@ def run_self_test(app, out=print) -> int:
                    not bool(v.isfinite().all())]
             if bad:
                 raise SelfTestFailure(f"trained weights are not finite: {bad[:3]}")
-            ok(f"training: 1 epoch of lenet on 64 synthetic images in {time.perf_counter() - t0:.1f} s "
+            from digitpad.core.devices import resolve_device
+
+            ok(f"training: 1 epoch of lenet on 64 synthetic images on {resolve_device('auto')} "
+               f"in {time.perf_counter() - t0:.1f} s "
                f"(test accuracy {trained.test_acc * 100:.0f}%)")
         else:
             _train_directly()
