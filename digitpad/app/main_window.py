@@ -16,26 +16,15 @@ from digitpad.core.paths import models_dir
 
 from . import settings as keys
 from . import theme
-from .draw_tab import DrawTab, ModelEntry
-from .help_text import about_html, how_this_works_html
-from .model_files import MODEL_FILTER, ask_save_path
-from .preferences import BRUSH_SIZE, Preferences, PreferencesDialog
+from .draw.tab import DrawTab, ModelEntry
+from .training.tab import TrainingTab
+from .widgets.help_text import about_html, how_this_works_html
+from .widgets.model_files import MODEL_FILTER, ask_save_path
+from .widgets.preferences import BRUSH_SIZE, Preferences, PreferencesDialog
 
 log = logging.getLogger("digitpad.app")
 
 MAX_RECENT = 8
-
-
-def _make_training_tab(settings: QSettings) -> tuple[QWidget, bool]:
-    """The Training tab, or a note in its place if it cannot be built (the Draw tab still works)."""
-    try:
-        from .training_tab import TrainingTab
-    except ImportError as exc:
-        log.warning("Training tab unavailable: %s", exc)
-        note = QLabel("Training is not available in this build.")
-        note.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        return note, False
-    return TrainingTab(settings), True
 
 
 class MainWindow(QMainWindow):
@@ -49,8 +38,9 @@ class MainWindow(QMainWindow):
         self._closing = False
 
         self.draw_tab = DrawTab(device=device)
-        self.training_tab, self.has_training = _make_training_tab(self.settings)
+        self.training_tab = TrainingTab(self.settings)
         self.tabs = QTabWidget()
+        # One tab per room of digitpad/app/<tab>/; each is built here and wired below.
         self.tabs.addTab(self.draw_tab, "Draw")
         self.tabs.addTab(self.training_tab, "Training")
         self.setCentralWidget(self.tabs)
@@ -67,11 +57,10 @@ class MainWindow(QMainWindow):
         self.draw_tab.status_message.connect(self._show_status)
         self.draw_tab.canvas.history_changed.connect(self._update_edit_actions)
         self.draw_tab.maps.shared_box.toggled.connect(self._remember_shared_scale)
-        if self.has_training:
-            t = self.training_tab
-            t.use_model.connect(self._use_trained_model)
-            t.live_weights.connect(self.draw_tab.set_live_weights)
-            t.status_message.connect(self._show_status)
+        t = self.training_tab
+        t.use_model.connect(self._use_trained_model)
+        t.live_weights.connect(self.draw_tab.set_live_weights)
+        t.status_message.connect(self._show_status)
 
         app = QApplication.instance()
         if app is not None:
@@ -216,7 +205,7 @@ class MainWindow(QMainWindow):
         key = self.draw_tab.key_for_settings()
         if key is not None:
             self.settings.setValue(keys.LAST_MODEL, key)
-        if self.has_training and entry.source != "live":
+        if entry.source != "live":
             try:
                 self.training_tab.set_current_model(entry.to_checkpoint())
             except Exception:
@@ -316,7 +305,7 @@ class MainWindow(QMainWindow):
     # --- closing ---------------------------------------------------------------------------
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        if self.has_training and not self._closing:
+        if not self._closing:
             t = self.training_tab
             try:
                 unsaved = t.has_unsaved_model()
@@ -332,11 +321,10 @@ class MainWindow(QMainWindow):
                     event.ignore()
                     return
         self._closing = True
-        if self.has_training:
-            try:
-                self.training_tab.shutdown(1000)
-            except Exception:
-                log.exception("stopping training on close failed")
+        try:
+            self.training_tab.shutdown(1000)
+        except Exception:
+            log.exception("stopping training on close failed")
         self.draw_tab._timer.stop()
         self.save_settings()
         event.accept()

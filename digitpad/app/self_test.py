@@ -7,7 +7,6 @@ last model are untouched.
 
 from __future__ import annotations
 
-import math
 import tempfile
 import time
 import traceback
@@ -59,7 +58,7 @@ def run_self_test(app, out=print) -> int:
 
     from digitpad.core.models import feature_shapes
 
-    from .canvas import synthetic_digit_strokes
+    from .widgets.canvas import synthetic_digit_strokes
     from .main_window import MainWindow
 
     lines: list[str] = []
@@ -111,33 +110,29 @@ def run_self_test(app, out=print) -> int:
             n_maps += m.shape[0] if m.ndim == 3 else 0
         ok(f"feature maps: {len(spatial)} conv/pool layers, {n_maps} maps, all finite")
 
-        if window.has_training:
-            from digitpad.core.training import recipe_config
+        from digitpad.core.training import recipe_config
 
-            tab = window.training_tab
-            # "auto": on a machine with a GPU the self-test checks the GPU path too
-            cfg = recipe_config("fast", "lenet", epochs=1, batch_size=32, device="auto",
-                                augment=False, report_every=1, eval_batch_size=64)
-            t0 = time.perf_counter()
-            tab.start_training(cfg, synthetic_mnist())
-            if not _wait(app, lambda: not tab.is_running(), TRAIN_TIMEOUT_S):
-                raise SelfTestFailure(f"one tiny training epoch did not end within {TRAIN_TIMEOUT_S:.0f} s")
-            trained = tab.trained_model()
-            if trained is None:
-                raise SelfTestFailure("training ended without a model: "
-                                      + tab.result_label.text().replace("\n", " "))
-            bad = [k for k, v in trained.state.items() if v.is_floating_point() and
-                   not bool(v.isfinite().all())]
-            if bad:
-                raise SelfTestFailure(f"trained weights are not finite: {bad[:3]}")
-            from digitpad.core.devices import resolve_device
+        tab = window.training_tab
+        # "auto": on a machine with a GPU the self-test checks the GPU path too
+        cfg = recipe_config("fast", "lenet", epochs=1, batch_size=32, device="auto",
+                            augment=False, report_every=1, eval_batch_size=64)
+        t0 = time.perf_counter()
+        tab.start_training(cfg, synthetic_mnist())
+        if not _wait(app, lambda: not tab.is_running(), TRAIN_TIMEOUT_S):
+            raise SelfTestFailure(f"one tiny training epoch did not end within {TRAIN_TIMEOUT_S:.0f} s")
+        trained = tab.trained_model()
+        if trained is None:
+            raise SelfTestFailure("training ended without a model: "
+                                  + tab.result_label.text().replace("\n", " "))
+        bad = [k for k, v in trained.state.items() if v.is_floating_point() and
+               not bool(v.isfinite().all())]
+        if bad:
+            raise SelfTestFailure(f"trained weights are not finite: {bad[:3]}")
+        from digitpad.core.devices import resolve_device
 
-            ok(f"training: 1 epoch of lenet on 64 synthetic images on {resolve_device('auto')} "
-               f"in {time.perf_counter() - t0:.1f} s "
-               f"(test accuracy {trained.test_acc * 100:.0f}%)")
-        else:
-            _train_directly()
-            ok("training: 1 step with the core loop (the Training tab is not in this build)")
+        ok(f"training: 1 epoch of lenet on 64 synthetic images on {resolve_device('auto')} "
+           f"in {time.perf_counter() - t0:.1f} s "
+           f"(test accuracy {trained.test_acc * 100:.0f}%)")
 
         window._closing = True  # skip the "save the trained model?" question
         window.close()
@@ -158,23 +153,9 @@ def run_self_test(app, out=print) -> int:
         return 1
     finally:
         if window is not None:
-            if window.has_training:
-                window.training_tab.shutdown(1000)
+            window.training_tab.shutdown(1000)
             window._closing = True
             window.close()
             window.deleteLater()
             app.processEvents()
         tmp.cleanup()
-
-
-def _train_directly() -> None:
-    from digitpad.core.training import Failed, Finished, recipe_config, run
-
-    cfg = recipe_config("fast", "lenet", epochs=1, batch_size=32, device="cpu", augment=False)
-    last = None
-    for ev in run(cfg, synthetic_mnist()):
-        last = ev
-    if isinstance(last, Failed):
-        raise SelfTestFailure(f"training failed: {last.message}")
-    if not isinstance(last, Finished) or not math.isfinite(last.best_acc):
-        raise SelfTestFailure("training did not finish")

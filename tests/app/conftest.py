@@ -26,9 +26,8 @@ def make_window(qtbot):
 
     yield make
     for w in windows:
-        if w.has_training:
-            w.training_tab.shutdown(2000)
-            assert not w.training_tab.is_running()
+        w.training_tab.shutdown(2000)
+        assert not w.training_tab.is_running()
         w._closing = True  # no "save the trained model?" question at teardown
         w.close()
 

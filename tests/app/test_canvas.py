@@ -8,7 +8,7 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QPointingDevice, QTabletEvent
 from PySide6.QtWidgets import QApplication
 
-from digitpad.app.canvas import DrawingCanvas
+from digitpad.app.widgets.canvas import DrawingCanvas
 
 SEVEN = [(80, 60), (140, 60), (200, 60), (185, 95), (170, 130), (155, 170), (140, 210), (130, 235)]
 BAR = [(60, 140), (110, 140), (160, 140), (220, 140)]

@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog
 
-from digitpad.app.download_dialog import DownloadDialog
+from digitpad.app.widgets.download_dialog import DownloadDialog
 from digitpad.core import data as core_data
 
 

@@ -119,8 +119,6 @@ def test_settings_persist_across_windows(make_window, tmp_path):
 
 
 def test_use_model_from_training_hot_swaps_into_draw_tab(window, qtbot):
-    if not window.has_training:
-        pytest.skip("no Training tab in this build")
     tab = window.draw_tab
     window.tabs.setCurrentIndex(1)
     ckpt = lenet_checkpoint(5, 0.42)
@@ -151,8 +149,6 @@ def test_live_weights_update_the_live_entry(window, stroke, qtbot):
 def test_close_asks_about_unsaved_model_and_joins_training(make_window, tiny_mnist, recorded_dialogs,
                                                            qtbot, monkeypatch):
     w = make_window()
-    if not w.has_training:
-        pytest.skip("no Training tab in this build")
     from digitpad.core.data import load_mnist
     from digitpad.core.training import recipe_config
 
@@ -171,7 +167,7 @@ def test_close_asks_about_unsaved_model_and_joins_training(make_window, tiny_mni
 
 
 def test_help_text_numbers_come_from_the_core():
-    from digitpad.app.help_text import about_html, how_this_works_html
+    from digitpad.app.widgets.help_text import about_html, how_this_works_html
 
     html = how_this_works_html()
     assert "44,426" in html and "669,706" in html and "401,920" in html
@@ -182,7 +178,7 @@ def test_help_text_numbers_come_from_the_core():
 
 
 def test_theme_preference_recolours_plots(window):
-    from digitpad.app.preferences import Preferences
+    from digitpad.app.widgets.preferences import Preferences
 
     prefs = Preferences.load(window.settings)
     prefs.theme = "dark"

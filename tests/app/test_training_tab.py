@@ -9,7 +9,7 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QFileDialog
 
 from digitpad.app import settings as keys
-from digitpad.app.training_tab import TrainingTab, find_mnist_root
+from digitpad.app.training.tab import TrainingTab, find_mnist_root
 from digitpad.core.checkpoint import Checkpoint, load_checkpoint
 from digitpad.core.models import create_model
 from digitpad.core.training import recipe_config
@@ -284,7 +284,7 @@ def test_shutdown_during_training_joins_quickly(qtbot, settings, tiny_mnist):
 
 
 def test_plots_coalesce_fast_events_and_clear_keeps_items(qtbot):
-    from digitpad.app.plots import TrainingPlots
+    from digitpad.app.widgets.plots import TrainingPlots
 
     plots = TrainingPlots()
     qtbot.addWidget(plots)

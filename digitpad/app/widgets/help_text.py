@@ -170,7 +170,7 @@ def about_html(device: str = "cpu") -> str:
     from digitpad.core.devices import list_devices
     from digitpad.core.paths import app_data_dir
 
-    from .errors import log_file
+    from ..errors import log_file
 
     devices = ", ".join(escape(d.label) for d in list_devices())
     return f"""

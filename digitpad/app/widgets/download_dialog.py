@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QProgressBar, 
 from digitpad.core import data as core_data
 from digitpad.core.training import TrainControl
 
-from .workers import WorkerHandle
+from ..workers import WorkerHandle
 
 PROBE_TIMEOUT_S = 4.0  # per mirror; torchvision has two, so offline is known within ~8 s
 _PROGRESS_INTERVAL_S = 0.05

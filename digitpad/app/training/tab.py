@@ -28,11 +28,11 @@ from digitpad.core.paths import resolve_data_dir
 from digitpad.core.training import (BatchDone, EpochDone, Failed, Finished, Started, Stopped,
                                     TrainConfig, TrainControl)
 
-from . import settings as keys
-from .download_dialog import DownloadDialog
-from .model_files import ask_save_path
-from .plots import TrainingPlots
-from .workers import WorkerHandle
+from .. import settings as keys
+from ..widgets.download_dialog import DownloadDialog
+from ..widgets.model_files import ask_save_path
+from ..widgets.plots import TrainingPlots
+from ..workers import WorkerHandle
 
 log = logging.getLogger(__name__)
 

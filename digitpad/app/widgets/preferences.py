@@ -11,9 +11,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 
 from digitpad.core.paths import resolve_data_dir
 
-from . import settings as keys
+from .. import settings as keys
 from .canvas import DEFAULT_BRUSH, MAX_BRUSH, MIN_BRUSH
-from .theme import THEMES
+from ..theme import THEMES
 
 BRUSH_SIZE = "draw/brush"  # only the Draw tab reads it, so it lives here rather than settings.py
 

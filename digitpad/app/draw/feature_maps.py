@@ -18,7 +18,7 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QGraphicsRectItem, QGraphicsView, QHBoxLayout, QLabel, QScrollArea,
                                QVBoxLayout, QWidget)
 
-from . import theme
+from .. import theme
 
 GAP = 1  # pixels of transparent gap between tiles
 STRIP_COLS = 64  # dense layers wrap into rows of this many units

@@ -22,8 +22,8 @@ from digitpad.core.checkpoint import Checkpoint, CheckpointError, load_checkpoin
 from digitpad.core.models import MODELS, create_model, feature_shapes
 from digitpad.core.predict import Predictor
 
-from . import theme
-from .canvas import DEFAULT_BRUSH, MAX_BRUSH, MIN_BRUSH, DrawingCanvas
+from .. import theme
+from ..widgets.canvas import DEFAULT_BRUSH, MAX_BRUSH, MIN_BRUSH, DrawingCanvas
 from .feature_maps import FeatureMapView
 from .prediction_view import PredictionView
 

@@ -1,0 +1,1 @@
+"""The Draw tab: canvas, live prediction, preprocessing steps and feature maps."""

@@ -1,0 +1,1 @@
+"""The Training tab: train or retrain a model with live plots."""
