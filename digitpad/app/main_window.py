@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDialog, QDialogButtonBox, QFileDialog, QLabel,
                                QMainWindow, QMessageBox, QTabWidget, QTextBrowser, QVBoxLayout,
                                QWidget)
@@ -84,11 +84,15 @@ class MainWindow(QMainWindow):
         act = QAction(text, self)
         if key is not None:
             seqs = key if isinstance(key, list) else [key]
-            shortcuts = []
+            shortcuts: list[QKeySequence] = []
             for k in seqs:
-                shortcuts += QKeySequence.keyBindings(k) if isinstance(k, QKeySequence.StandardKey) \
-                    else [QKeySequence(k)]
-            act.setShortcuts([s for s in shortcuts if not s.isEmpty()])
+                for seq in (QKeySequence.keyBindings(k) if isinstance(k, QKeySequence.StandardKey)
+                            else [QKeySequence(k)]):
+                    # the same key twice on one action (or on two) is "ambiguous" to Qt: dropped
+                    if not seq.isEmpty() and seq not in shortcuts and seq not in self._taken_keys:
+                        shortcuts.append(seq)
+            self._taken_keys.update(shortcuts)
+            act.setShortcuts(shortcuts)
         if tip:
             act.setStatusTip(tip)
         act.triggered.connect(slot)
@@ -97,6 +101,7 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         SK = QKeySequence.StandardKey
+        self._taken_keys: set[QKeySequence] = set()
         mb = self.menuBar()
         f = mb.addMenu("&File")
         self.open_action = self._action(f, "&Open model…", self.open_model_dialog, SK.Open,
@@ -106,12 +111,25 @@ class MainWindow(QMainWindow):
         self.save_action = self._action(f, "&Save model…", self.save_model_dialog, [SK.Save, SK.SaveAs],
                                         "Save the model you are drawing with")
         f.addSeparator()
+        # one binding per key: StandardKey.Quit is already Ctrl+Q on Linux and Windows, and a
+        # second "Ctrl+Q" made Qt report an ambiguous shortcut and do nothing
         self.quit_action = self._action(f, "&Quit", self.close, [SK.Quit, "Ctrl+Q"])
         e = mb.addMenu("&Edit")
         c = self.draw_tab.canvas
         self.undo_action = self._action(e, "&Undo stroke", c.undo, SK.Undo)
-        self.redo_action = self._action(e, "&Redo stroke", c.redo, SK.Redo)
+        self.redo_action = self._action(e, "&Redo stroke", c.redo, [SK.Redo, "Ctrl+Y", "Ctrl+Shift+Z"])
         self.clear_action = self._action(e, "&Clear drawing", c.clear, [SK.Delete, "Ctrl+L"])
+        v = mb.addMenu("&View")
+        theme_menu = v.addMenu("&Theme")
+        self.theme_group = QActionGroup(self)
+        self.theme_actions: dict[str, QAction] = {}
+        for name in theme.THEMES:
+            act = theme_menu.addAction(name.capitalize())
+            act.setCheckable(True)
+            act.setData(name)
+            self.theme_group.addAction(act)
+            act.triggered.connect(lambda _=False, n=name: self.set_theme(n))
+            self.theme_actions[name] = act
         s = mb.addMenu("&Settings")
         self.prefs_action = self._action(s, "&Preferences…", self.preferences_dialog,
                                          [SK.Preferences, "Ctrl+,"])
@@ -228,6 +246,9 @@ class MainWindow(QMainWindow):
 
     def apply_preferences(self, prefs: Preferences, save: bool = True) -> None:
         self.prefs = prefs
+        act = self.theme_actions.get(prefs.theme)
+        if act is not None:
+            act.setChecked(True)
         app = QApplication.instance()
         colors = theme.apply_theme(app, prefs.theme) if app is not None else theme.current()
         theme.restyle_plots(self, colors)
@@ -236,6 +257,13 @@ class MainWindow(QMainWindow):
         self.draw_tab.maps.set_shared_scale(prefs.shared_scale)
         if save:
             prefs.save(self.settings)
+
+    def set_theme(self, name: str) -> None:
+        """View > Theme: the same setting as in Preferences."""
+        if name in theme.THEMES:
+            self.prefs.brush = int(self.draw_tab.canvas.brush_size())
+            self.prefs.theme = name
+            self.apply_preferences(self.prefs)
 
     def _system_scheme_changed(self, *_args) -> None:
         if self.prefs.theme == "system":
