@@ -70,11 +70,13 @@ def run_app(argv: list[str] | None = None) -> int:
             print("digitpad: no display and no Qt offscreen plugin, so the self-test cannot open "
                   "its window.", file=sys.stderr)
             return EXIT_NO_DISPLAY
-        else:
-            print("digitpad: no display found (DISPLAY / WAYLAND_DISPLAY are not set), so the "
-                  "window cannot open.\nRun it from a desktop session, or check the installation "
-                  "with: digitpad --self-test", file=sys.stderr)
-            return EXIT_NO_DISPLAY
+    # Qt aborts the process (SIGABRT) when no platform plugin starts; ask first, and say why.
+    from .platform_check import check, message
+
+    problem = check(qt_args)
+    if problem is not None:
+        print(message(problem), file=sys.stderr)
+        return EXIT_NO_DISPLAY
 
     from PySide6.QtWidgets import QApplication
 

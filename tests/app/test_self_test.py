@@ -31,4 +31,5 @@ def test_no_display_gives_a_readable_message(monkeypatch, capsys):
     monkeypatch.setattr(sys, "platform", "linux")
     assert run_app(["digitpad"]) == EXIT_NO_DISPLAY
     err = capsys.readouterr().err
-    assert "no display" in err and "--self-test" in err
+    assert "no X display" in err and "--self-test" in err
+    assert err.count("\n") == 1  # one line
