@@ -126,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             raise
-        if _is_expected(exc):
+        if _is_allocation_failure(exc):
+            print(f"digitpad: error: {_allocation_message(exc)}", file=sys.stderr)
+        elif _is_expected(exc):
             print(f"digitpad: error: {_one_line(exc)}", file=sys.stderr)
         else:  # a bug: still one line, and how to get the details for a report
             print(f"digitpad: unexpected error: {type(exc).__name__}: {_one_line(exc)} "
@@ -134,29 +136,62 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
 
 
+# OS errors that mean "this path you named cannot be used", not a bug.
+_USER_PATH_ERRNOS = {"ENOENT", "EACCES", "EPERM", "EISDIR", "ENOTDIR", "ENOSPC", "EROFS",
+                     "EDQUOT", "ENAMETOOLONG", "ELOOP", "EEXIST", "ETXTBSY", "EFBIG", "ENXIO"}
+
+
 def _is_expected(exc: BaseException) -> bool:
-    expected: tuple[type[BaseException], ...] = (CliError, ValueError, OSError)
-    try:
-        from .core.checkpoint import CheckpointError
-        from .core.data import DataError
+    """Our typed errors and specific OS errors on a named path; anything else is a bug and
+    is reported as unexpected (``--debug`` shows its traceback)."""
+    import errno
 
-        expected += (CheckpointError, DataError)
+    expected: tuple[type[BaseException], ...] = (CliError,)
+    try:
+        from .core.files import DigitpadError
+
+        expected += (DigitpadError,)
     except ImportError:
         pass
-    try:
-        from .core.preprocess import ImageError
+    for module, name in ((".core.training", "ConfigError"), (".core.devices", "DeviceError")):
+        try:
+            expected += (getattr(importlib.import_module(module, __package__), name),)
+        except (ImportError, AttributeError):
+            pass
+    if isinstance(exc, expected):
+        return True
+    if isinstance(exc, OSError) and exc.filename is not None and exc.errno is not None:
+        return errno.errorcode.get(exc.errno) in _USER_PATH_ERRNOS
+    return False
 
-        expected += (ImageError,)
+
+def _is_allocation_failure(exc: BaseException) -> bool:
+    try:
+        from .core.files import is_allocation_failure
     except ImportError:
-        pass
-    return isinstance(exc, expected)
+        return isinstance(exc, MemoryError)
+    return is_allocation_failure(exc)
+
+
+def _allocation_message(exc: BaseException) -> str:
+    from .core.files import allocation_message
+
+    return allocation_message(exc)
 
 
 def _one_line(exc: BaseException) -> str:
     msg = " ".join(str(exc).split()) or type(exc).__name__
-    if isinstance(exc, OSError) and exc.strerror and exc.filename and str(exc.filename) not in msg:
+    if isinstance(exc, OSError) and exc.strerror and exc.filename and (
+            str(exc.filename) not in msg or msg.startswith("[Errno")):
         msg = f"{exc.strerror}: {exc.filename}"
-    return msg
+    return _printable(msg)
+
+
+def _printable(value) -> str:
+    """Text from files and paths with control characters escaped (no terminal escapes)."""
+    from .core.files import printable
+
+    return printable(value)
 
 
 # --- app ----------------------------------------------------------------------------------
@@ -285,17 +320,19 @@ def cmd_train(args: argparse.Namespace) -> int:
                     bar = None
                 history.add(ev)
                 note = ""
-                if saved_acc is None or ev.test_acc > saved_acc:
-                    meta = make_meta(model, name=out.stem, test_acc=round(ev.test_acc, 6),
+                if saved_acc is None or ev.val_acc > saved_acc:
+                    # the test set is scored once, at the end; until then the file holds
+                    # only the validation figure its epoch was chosen by
+                    meta = make_meta(model, name=out.stem, val_acc=round(ev.val_acc, 6),
                                      epochs=ev.epoch, config=config.to_dict(),
                                      history=history.to_dict(),
                                      train_seconds=round(time.perf_counter() - t0, 3),
                                      resumed_from=str(resumed.path) if resumed else None)
                     save_checkpoint(out, model, ev.state, meta)
-                    saved_acc, saved_epoch = ev.test_acc, ev.epoch
+                    saved_acc, saved_epoch = ev.val_acc, ev.epoch
                     note = "  saved"
                 print(f"epoch {ev.epoch:3d}/{ev.epochs}  train loss {ev.train_loss:.4f}  "
-                      f"train acc {_pct(ev.train_acc)}  test acc {_pct(ev.test_acc)}  "
+                      f"train acc {_pct(ev.train_acc)}  val acc {_pct(ev.val_acc)}  "
                       f"{ev.seconds:6.1f}s{note}", flush=True)
             elif isinstance(ev, (Finished, Stopped, Failed)):
                 result = ev
@@ -313,7 +350,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     if saved_acc is None:
         print("stopped before the first epoch finished: nothing was saved", file=sys.stderr)
         return EXIT_INTERRUPTED if isinstance(result, Stopped) else EXIT_ERROR
-    print(f"best test accuracy {_pct(saved_acc)} (epoch {saved_epoch}) -> {out}", flush=True)
+    if isinstance(result, Finished):
+        meta = make_meta(model, name=out.stem, test_acc=round(result.test_acc, 6),
+                         val_acc=round(result.best_val_acc, 6), epochs=result.best_epoch,
+                         config=config.to_dict(), history=history.to_dict(),
+                         train_seconds=round(result.seconds, 3),
+                         resumed_from=str(resumed.path) if resumed else None)
+        save_checkpoint(out, model, result.best_state, meta)
+        print(f"best validation accuracy {_pct(saved_acc)} (epoch {saved_epoch}), "
+              f"test accuracy {_pct(result.test_acc)} -> {out}", flush=True)
+    else:
+        print(f"best validation accuracy {_pct(saved_acc)} (epoch {saved_epoch}) -> {out} "
+              "(stopped: the test set was not scored; `digitpad eval` scores it)", flush=True)
     return EXIT_INTERRUPTED if isinstance(result, Stopped) else EXIT_OK
 
 
@@ -370,7 +418,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
                "data": str(resolve_data_dir(args.data)), **report.to_dict()}
         print(json.dumps(_json_safe(doc)))
         return EXIT_OK
-    print(f"model     {ckpt.name} ({ckpt.arch})  {ckpt.path}")
+    print(f"model     {_printable(ckpt.name)} ({ckpt.arch})  {_printable(ckpt.path)}")
+    for note in ckpt.notes:
+        print(f"note      {_printable(note)}")
     print(f"data      {resolve_data_dir(args.data)}  ({report.n:,} test images)")
     print(f"accuracy  {_pct(report.accuracy)}   ({round(report.accuracy * report.n):,} of "
           f"{report.n:,} right, loss {report.loss:.4f})")
@@ -407,14 +457,26 @@ def _json_safe(obj):
 
 def iter_image_paths(paths: Iterable[str]) -> Iterator[Path]:
     """Files as given; folders searched recursively for image files, sorted, hidden ones skipped."""
+    from .core.files import not_regular_reason
+
     for raw in paths:
+        if not str(raw).strip():
+            # Path("") is ".": an empty argument (an unset shell variable) must not scan cwd
+            raise CliError("an empty path was given; name image files or folders.")
         p = Path(raw).expanduser()
         if p.is_dir():
             found = []
             for dirpath, dirnames, filenames in os.walk(p):
                 dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                found += [Path(dirpath) / f for f in filenames
-                          if not f.startswith(".") and Path(f).suffix.lower() in IMAGE_SUFFIXES]
+                for f in filenames:
+                    if f.startswith(".") or Path(f).suffix.lower() not in IMAGE_SUFFIXES:
+                        continue
+                    reason = not_regular_reason(Path(dirpath) / f)
+                    if reason:  # a FIFO named like an image would hang the reader: skip it
+                        print(f"digitpad: skipping {_printable(Path(dirpath) / f)}: {reason}, "
+                              "not an image file", file=sys.stderr)
+                        continue
+                    found.append(Path(dirpath) / f)
             yield from sorted(found)
         else:
             yield p  # a missing or unreadable file becomes an error line, not an abort
@@ -483,14 +545,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if "error" in res:
                 failed += 1
             if args.json:
-                print(json.dumps(res))
+                print(json.dumps(res))  # JSON escapes control characters itself
             elif "error" in res:
-                print(f"{res['path']}: error: {res['error']}")
+                print(f"{_printable(res['path'])}: error: {_printable(res['error'])}")
             else:
-                print(f"{res['path']}: {res['digit']}  ({res['confidence'] * 100:.1f}%)")
+                print(f"{_printable(res['path'])}: {res['digit']}  ({res['confidence'] * 100:.1f}%)")
         sys.stdout.flush()
     if total == 0:
-        raise CliError("no image files found in " + ", ".join(args.paths))
+        raise CliError("no image files found in " + ", ".join(map(_printable, args.paths)))
     if failed:
         print(f"digitpad: {failed} of {total} file(s) could not be predicted", file=sys.stderr)
         return EXIT_ERROR
@@ -519,6 +581,7 @@ def model_info(spec: str) -> dict:
         "parameters": count_parameters(ckpt.build()),
         "file_size": path.stat().st_size,
         "config": meta.get("config"),
+        "notes": list(ckpt.notes),
         "meta": meta,
     }
 
@@ -536,10 +599,12 @@ def cmd_info(args: argparse.Namespace) -> int:
             ("file size", f"{info['file_size']:,} bytes"),
             ("training time", None if info["train_seconds"] is None else f"{info['train_seconds']} s")]
     for key, value in rows:
-        print(f"{key:<17} {'-' if value is None else value}")
+        print(f"{key:<17} {'-' if value is None else _printable(value)}")
     if info["config"]:
         cfg = info["config"]
-        print("config           " + ", ".join(f"{k}={v}" for k, v in cfg.items()))
+        print("config           " + _printable(", ".join(f"{k}={v}" for k, v in cfg.items())))
+    for note in info["notes"]:
+        print(f"note             {_printable(note)}")
     return EXIT_OK
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import struct
 import tempfile
@@ -18,13 +19,14 @@ from pathlib import Path
 
 import torch
 
+from .files import MAX_MODEL_BYTES, DigitpadError, read_regular_file
 from .models import MODELS, DigitModel, create_model
 
 FORMAT = "digitpad-model-1"
 PREPROCESS_VERSION = 1
 
 
-class CheckpointError(Exception):
+class CheckpointError(DigitpadError):
     """A model file cannot be used; ``str(err)`` is a sentence a person understands."""
 
     def __init__(self, message: str, path: str | os.PathLike | None = None, kind: str = "invalid"):
@@ -39,15 +41,22 @@ class Checkpoint:
     state: dict[str, torch.Tensor]
     meta: dict = field(default_factory=dict)
     path: Path | None = None
+    # metadata fields that were ignored on load because of a wrong type or value
+    notes: list[str] = field(default_factory=list)
 
     @property
     def test_acc(self) -> float | None:
-        acc = self.meta.get("test_acc")
-        return float(acc) if acc is not None else None
+        return _fraction(self.meta.get("test_acc"))
+
+    @property
+    def val_acc(self) -> float | None:
+        """Validation accuracy of the saved weights, when the file records one."""
+        return _fraction(self.meta.get("val_acc"))
 
     @property
     def name(self) -> str:
-        return self.meta.get("name") or (self.path.stem if self.path else self.arch)
+        name = self.meta.get("name")
+        return name if isinstance(name, str) and name else (self.path.stem if self.path else self.arch)
 
     def build(self) -> DigitModel:
         model = create_model(self.arch)
@@ -145,14 +154,12 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     from safetensors.torch import load as st_load
 
     path = Path(path)
-    if not path.exists():
+    if not os.path.lexists(path):
         raise CheckpointError(f"Model file not found: {path}", path, "missing")
-    if path.is_dir():
-        raise CheckpointError(f"{path} is a folder, not a model file.", path, "unreadable")
-    try:
-        blob = path.read_bytes()
-    except OSError as exc:
-        raise CheckpointError(f"Cannot read {path}: {exc.strerror or exc}.", path, "unreadable") from exc
+    # a regular file of at most MAX_MODEL_BYTES, checked before reading: a FIFO, a device
+    # (/dev/zero) or a 1 GB file is refused at once instead of hanging or filling memory
+    blob = read_regular_file(path, MAX_MODEL_BYTES,
+                             lambda msg: CheckpointError(msg, path, "unreadable"), "model file")
     if blob.startswith(_PICKLE_MAGIC) or path.suffix.lower() in (".pt", ".pth", ".pkl", ".ckpt"):
         raise CheckpointError(
             f"{path.name} is a PyTorch pickle file. digitpad only opens .safetensors model files, "
@@ -178,7 +185,56 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise CheckpointError(f"{path.name} is damaged or truncated and cannot be read ({exc}).",
                               path, "corrupt") from exc
     _check_state(arch, state, path)
-    return Checkpoint(arch=arch, state=state, meta=meta, path=path)
+    meta, notes = clean_meta(meta)
+    return Checkpoint(arch=arch, state=state, meta=meta, path=path, notes=notes)
+
+
+def _fraction(value) -> float | None:
+    """A recorded accuracy: a real number in [0, 1], else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if 0.0 <= value <= 1.0 else None
+
+
+# What the known metadata fields must hold; anything else in a file is kept as it is.
+_FRACTIONS = ("test_acc", "val_acc", "best_val_acc")
+_TYPES = {"name": str, "created": str, "digitpad_version": str, "dataset": str, "arch": str,
+          "resumed_from": str, "config": dict, "history": dict, "epochs": int,
+          "preprocess_version": int, "train_seconds": (int, float)}
+
+
+def clean_meta(meta: dict) -> tuple[dict, list[str]]:
+    """(meta without the fields whose type or value is wrong, one note per dropped field).
+
+    A file written by hand or by another tool may say ``"test_acc": "lots"``; such a field is
+    ignored with a note rather than failing later with "could not convert string to float".
+    """
+    clean, notes = {}, []
+    for key, value in meta.items():
+        if value is None:
+            continue
+        if key in _FRACTIONS:
+            if _fraction(value) is None:
+                notes.append(f"ignored {key}: {_short(value)} is not an accuracy between 0 and 1")
+                continue
+        elif key in _TYPES:
+            want = _TYPES[key]
+            ok = isinstance(value, want) and not isinstance(value, bool)
+            if ok and key in ("epochs", "train_seconds") and value < 0:
+                ok = False
+            if ok and key == "train_seconds" and not math.isfinite(value):
+                ok = False
+            if not ok:
+                notes.append(f"ignored {key}: {_short(value)} is not a valid {key.replace('_', ' ')}")
+                continue
+        clean[key] = value
+    return clean, notes
+
+
+def _short(value) -> str:
+    text = json.dumps(value) if not isinstance(value, float) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _read_header(blob: bytes, path: Path) -> dict:

@@ -17,6 +17,7 @@ from typing import Callable
 
 import torch
 
+from .files import DigitpadError
 from .paths import resolve_data_dir
 
 RAW_FILES = {
@@ -27,7 +28,7 @@ RAW_FILES = {
 }
 
 
-class DataError(RuntimeError):
+class DataError(DigitpadError, RuntimeError):
     """MNIST is missing, unreadable or could not be downloaded; the message says what to do."""
 
 

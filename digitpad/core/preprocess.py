@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from .checkpoint import PREPROCESS_VERSION
+from .files import MAX_IMAGE_BYTES, DigitpadError, read_regular_file
 
 __all__ = ["PREPROCESS_VERSION", "ImageError", "Preprocessed", "load_image", "preprocess",
            "BOX", "FIELD", "CENTRE"]
@@ -39,7 +40,7 @@ ImageInput = Union[np.ndarray, str, os.PathLike]
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
-class ImageError(ValueError):
+class ImageError(DigitpadError, ValueError):
     """An image that cannot be used: unreadable, corrupt, not an image, or an odd array."""
 
 
@@ -69,13 +70,15 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     """
     from PIL import UnidentifiedImageError
 
+    import io
+
     name = os.fspath(path)
-    if not os.path.exists(name):
-        raise ImageError(f"Image file not found: {name}")
-    if os.path.isdir(name):
-        raise ImageError(f"{name} is a folder, not an image file.")
+    if not name:
+        raise ImageError("An empty path is not an image file.")
+    # a regular file of bounded size, checked before reading: a FIFO or a device never hangs
+    blob = read_regular_file(name, MAX_IMAGE_BYTES, ImageError, "image file")
     try:
-        with Image.open(name) as im:
+        with Image.open(io.BytesIO(blob)) as im:
             im.load()  # decode now: a truncated file fails here, not later
             return _pil_to_array(im)
     except UnidentifiedImageError:

@@ -25,6 +25,13 @@ from .devices import resolve_device
 from .models import MODELS, DigitModel, create_model
 
 RECIPES = ("fast", "lesson")
+# The validation images are the same for every run, whatever its seed: a model continued from
+# another (resume, teach) must never have trained on the images that select its best epoch.
+SPLIT_SEED = 20_260_607
+
+
+class ConfigError(ValueError):
+    """A training setting that cannot work (epochs 0, an unknown model, ...); a user error."""
 
 
 @dataclass
@@ -52,6 +59,13 @@ class TrainConfig:
     # cannot compile at all; when compiling fails, training carries on uncompiled.
     compile: bool = False
     warmup: float = 0.2  # share of the one-cycle schedule spent raising the learning rate
+    # Held out of the training set to choose the best epoch (at most 10 % of a small set);
+    # the test set is scored once, at the end, on that epoch's weights.
+    val_size: int = 5000
+    # Share of each training batch replaced by synthesised handwriting (core.styles), drawn
+    # from a pool of at most synth_pool digits rendered once per run from the run's seed.
+    synth_share: float = 0.0
+    synth_pool: int = 20000
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,21 +77,27 @@ class TrainConfig:
 
     def validate(self) -> None:
         if self.model not in MODELS:
-            raise ValueError(f"Unknown model {self.model!r}; choose one of: {', '.join(MODELS)}")
+            raise ConfigError(f"Unknown model {self.model!r}; choose one of: {', '.join(MODELS)}")
         if self.recipe not in RECIPES:
-            raise ValueError(f"Unknown recipe {self.recipe!r}; choose one of: {', '.join(RECIPES)}")
+            raise ConfigError(f"Unknown recipe {self.recipe!r}; choose one of: {', '.join(RECIPES)}")
         if self.epochs < 1:
-            raise ValueError("epochs must be at least 1")
+            raise ConfigError("epochs must be at least 1")
         if self.batch_size < 1:
-            raise ValueError("batch size must be at least 1")
+            raise ConfigError("batch size must be at least 1")
         if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError("learning rate must be a positive number")
+            raise ConfigError("learning rate must be a positive number")
         if self.optimizer not in ("adamw", "sgd"):
-            raise ValueError("optimizer must be adamw or sgd")
+            raise ConfigError("optimizer must be adamw or sgd")
         if self.schedule not in ("onecycle", "constant"):
-            raise ValueError("schedule must be onecycle or constant")
+            raise ConfigError("schedule must be onecycle or constant")
         if not 0.0 < self.warmup < 1.0:
-            raise ValueError("warmup must be a share of the schedule between 0 and 1")
+            raise ConfigError("warmup must be a share of the schedule between 0 and 1")
+        if self.val_size < 1:
+            raise ConfigError("the validation split needs at least 1 image")
+        if not 0.0 <= self.synth_share < 1.0:
+            raise ConfigError("synth_share must be a share of the batch from 0 up to (not including) 1")
+        if self.synth_pool < 1:
+            raise ConfigError("synth_pool must hold at least 1 digit")
 
 
 # What "fast" means per architecture: the settings that reach high accuracy quickest here.
@@ -104,10 +124,10 @@ def recipe_config(recipe: str = "fast", model: str = "digitnet", **overrides) ->
                            augment=False, channels_last=False)
     elif recipe == "fast":
         if model not in _FAST:
-            raise ValueError(f"Unknown model {model!r}; choose one of: {', '.join(MODELS)}")
+            raise ConfigError(f"Unknown model {model!r}; choose one of: {', '.join(MODELS)}")
         base = TrainConfig(model=model, recipe="fast", **_FAST[model])
     else:
-        raise ValueError(f"Unknown recipe {recipe!r}; choose one of: {', '.join(RECIPES)}")
+        raise ConfigError(f"Unknown recipe {recipe!r}; choose one of: {', '.join(RECIPES)}")
     cfg = replace(base, **overrides)
     cfg.validate()
     return cfg
@@ -123,6 +143,7 @@ class Started:
     test_size: int
     batches_per_epoch: int
     parameters: int
+    val_size: int = 0
 
 
 @dataclass
@@ -142,8 +163,8 @@ class EpochDone:
     epochs: int
     train_loss: float
     train_acc: float
-    test_loss: float
-    test_acc: float
+    val_loss: float  # on the validation split held out of the training set
+    val_acc: float
     seconds: float  # wall time of this epoch, evaluation included
     is_best: bool
     state: dict  # CPU copy of the weights after this epoch
@@ -154,15 +175,15 @@ class History:
     epochs: list[int] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
     train_acc: list[float] = field(default_factory=list)
-    test_loss: list[float] = field(default_factory=list)
-    test_acc: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
 
     def add(self, ev: EpochDone) -> None:
         self.epochs.append(ev.epoch)
         self.train_loss.append(round(ev.train_loss, 5))
         self.train_acc.append(round(ev.train_acc, 5))
-        self.test_loss.append(round(ev.test_loss, 5))
-        self.test_acc.append(round(ev.test_acc, 5))
+        self.val_loss.append(round(ev.val_loss, 5))
+        self.val_acc.append(round(ev.val_acc, 5))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -170,25 +191,31 @@ class History:
 
 @dataclass
 class Finished:
-    best_acc: float
+    """``best_state`` is the epoch with the best validation accuracy; ``test_acc`` is that
+    model's accuracy on the test set, measured once, after training."""
+
+    best_val_acc: float
     best_epoch: int
     best_state: dict
     history: History
     seconds: float
     config: TrainConfig
+    test_acc: float
 
 
 @dataclass
 class Stopped:
-    """Stopped on request; ``best_state`` is None when no epoch completed."""
+    """Stopped on request; ``best_state`` is None when no epoch completed. ``test_acc`` is
+    None: scoring the test set would hold up the stop (``digitpad eval`` scores a saved model)."""
 
     epoch: int
-    best_acc: float
+    best_val_acc: float
     best_epoch: int
     best_state: dict | None
     history: History
     seconds: float
     config: TrainConfig
+    test_acc: float | None = None
 
 
 @dataclass
@@ -335,10 +362,12 @@ def _compile_failed(exc: BaseException) -> None:
 def train_one_epoch(model: DigitModel, opt, sched, x: torch.Tensor, y: torch.Tensor,
                     cfg: TrainConfig, gen: torch.Generator, epoch: int, step0: int,
                     control: TrainControl, aug_spec: AugmentSpec | None,
-                    forward=None) -> Iterator[BatchDone | Failed | tuple]:
+                    forward=None, synth: tuple | None = None) -> Iterator[BatchDone | Failed | tuple]:
     """Yields BatchDone events; the last item is a tuple (train_loss, train_acc, steps, stopped).
 
     ``forward`` replaces ``model(x)`` for the training step (run passes a compiled one).
+    ``synth`` = (images, labels) on x's device: ``cfg.synth_share`` of every batch is drawn
+    from it instead of from x.
     Nothing waits for the device between reports: losses and hits add up on the device.
     """
     forward = model if forward is None else forward
@@ -366,6 +395,8 @@ def train_one_epoch(model: DigitModel, opt, sched, x: torch.Tensor, y: torch.Ten
             return
         idx = perm[b * bs:(b + 1) * bs]
         xb, yb = x[idx], y[idx]
+        if synth is not None:
+            xb, yb = _mix_synth(xb, yb, synth, cfg.synth_share, gen)
         if aug_spec is not None:
             xb = augment(xb, aug_spec, gen if x.device.type == "cpu" else None)
         xb = xb.contiguous(memory_format=mem)
@@ -401,6 +432,39 @@ def train_one_epoch(model: DigitModel, opt, sched, x: torch.Tensor, y: torch.Ten
     yield (loss_sum.item() / max(1, seen), correct.item() / max(1, seen), step, False)
 
 
+def _mix_synth(xb: torch.Tensor, yb: torch.Tensor, synth: tuple, share: float,
+               gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch with its first round(share * len) samples replaced by random pool digits."""
+    k = round(share * xb.shape[0])
+    if k == 0:
+        return xb, yb
+    sx, sy = synth
+    pick = torch.randint(sx.shape[0], (k,), generator=gen, device="cpu").to(sx.device)
+    return torch.cat([sx[pick], xb[k:]]), torch.cat([sy[pick], yb[k:]])
+
+
+def split_validation(n: int, val_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train indices, validation indices) of a training set of n images.
+
+    The validation split has ``val_size`` images, but at most a tenth of a small set (at
+    least 1, and never all of it); the same n and val_size always give the same split.
+    """
+    if n < 2:
+        raise ValueError("training needs at least 2 images (one is held out for validation)")
+    k = max(1, min(val_size, n // 10))
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(SPLIT_SEED))
+    return perm[k:].sort().values, perm[:k].sort().values
+
+
+def synth_needed(config: TrainConfig, train_size: int) -> int:
+    """How many synthesised digits a run draws (so small runs render a small pool)."""
+    if config.synth_share <= 0:
+        return 0
+    bs = min(config.batch_size, train_size)
+    per_epoch = sum(round(config.synth_share * min(bs, train_size - i)) for i in range(0, train_size, bs))
+    return min(config.synth_pool, per_epoch * config.epochs)
+
+
 def run(config: TrainConfig, data: MnistTensors | None = None,
         control: TrainControl | None = None, initial_state: dict | None = None,
         data_dir: str | None = None) -> Iterator[Event]:
@@ -408,7 +472,9 @@ def run(config: TrainConfig, data: MnistTensors | None = None,
 
     ``initial_state`` continues from existing weights (a loaded checkpoint); otherwise the
     model starts from the seed's random initialisation. ``data`` may be preloaded (on any
-    device); otherwise MNIST is read from ``data_dir``.
+    device); otherwise MNIST is read from ``data_dir``. The best epoch is chosen on a
+    validation split of the training set (:func:`split_validation`); the test set is scored
+    once, after the last epoch, with the best epoch's weights.
     """
     control = control or TrainControl()
     t0 = time.perf_counter()
@@ -429,19 +495,27 @@ def run(config: TrainConfig, data: MnistTensors | None = None,
         if device.type == "cuda":
             # fixed batch shapes: let cuDNN pick the fastest convolution once
             torch.backends.cudnn.benchmark = True
+        train_idx, val_idx = split_validation(data.train_x.shape[0], config.val_size)
+        dev_train, dev_val = train_idx.to(device), val_idx.to(device)
+        train_x, train_y = data.train_x[dev_train], data.train_y[dev_train]
+        val_x, val_y = data.train_x[dev_val], data.train_y[dev_val]
+        synth = None
+        if config.synth_share > 0:
+            from .styles import synth_pool
+            synth = synth_pool(synth_needed(config, train_x.shape[0]), config.seed, device)
     except Exception as exc:  # every setup problem ends as one readable Failed event
         yield Failed(_describe(exc))
         return
 
     gen = torch.Generator(device="cpu").manual_seed(config.seed)
-    n = data.train_x.shape[0]
+    n = train_x.shape[0]
     batches = math.ceil(n / min(config.batch_size, n))
     opt = _make_optimizer(config, model)
     sched = _make_schedule(config, opt, batches * config.epochs)
     aug_spec = AugmentSpec() if config.augment else None
     forward = _Forward(model, config.compile)
     yield Started(config, str(device), n, data.test_x.shape[0], batches,
-                  sum(p.numel() for p in model.parameters()))
+                  sum(p.numel() for p in model.parameters()), val_x.shape[0])
 
     history = History()
     best_acc, best_epoch, best_state = -1.0, 0, None
@@ -450,8 +524,8 @@ def run(config: TrainConfig, data: MnistTensors | None = None,
         t_epoch = time.perf_counter()
         stopped = False
         try:
-            for item in train_one_epoch(model, opt, sched, data.train_x, data.train_y, config,
-                                        gen, epoch, step, control, aug_spec, forward):
+            for item in train_one_epoch(model, opt, sched, train_x, train_y, config,
+                                        gen, epoch, step, control, aug_spec, forward, synth):
                 if isinstance(item, tuple):
                     train_loss, train_acc, step, stopped = item
                 elif isinstance(item, Failed):
@@ -461,39 +535,48 @@ def run(config: TrainConfig, data: MnistTensors | None = None,
                     yield item
             if stopped:
                 break
-            test_loss, test_acc, _ = evaluate(model, data.test_x, data.test_y, config.eval_batch_size,
-                                              should_stop=lambda: control.stop_requested)
+            val_loss, val_acc, _ = evaluate(model, val_x, val_y, config.eval_batch_size,
+                                            should_stop=lambda: control.stop_requested)
         except StopRequested:
             stopped = True
             break
         except Exception as exc:
             yield Failed(_describe(exc), epoch)
             return
-        if not math.isfinite(test_loss):
-            yield Failed(f"Training diverged: the test loss became {test_loss} in epoch {epoch}. "
+        if not math.isfinite(val_loss):
+            yield Failed(f"Training diverged: the validation loss became {val_loss} in epoch {epoch}. "
                          "Try a smaller learning rate. The previous model is kept.", epoch)
             return
         state = cpu_state(model)
-        is_best = test_acc > best_acc
+        is_best = val_acc > best_acc
         if is_best:
-            best_acc, best_epoch, best_state = test_acc, epoch, state
-        ev = EpochDone(epoch, config.epochs, train_loss, train_acc, test_loss, test_acc,
+            best_acc, best_epoch, best_state = val_acc, epoch, state
+        ev = EpochDone(epoch, config.epochs, train_loss, train_acc, val_loss, val_acc,
                        time.perf_counter() - t_epoch, is_best, state)
         history.add(ev)
         yield ev
         if control.stop_requested:
             stopped = True
             break
-    seconds = time.perf_counter() - t0
     if stopped:
         yield Stopped(len(history.epochs), max(best_acc, 0.0), best_epoch, best_state, history,
-                      seconds, config)
-    else:
-        yield Finished(best_acc, best_epoch, best_state, history, seconds, config)
+                      time.perf_counter() - t0, config)
+        return
+    try:  # the test set, once, on the chosen weights
+        model.load_state_dict(best_state)
+        _, test_acc, _ = evaluate(model, data.test_x, data.test_y, config.eval_batch_size)
+    except Exception as exc:
+        yield Failed(_describe(exc), len(history.epochs))
+        return
+    yield Finished(best_acc, best_epoch, best_state, history, time.perf_counter() - t0, config, test_acc)
 
 
 def _describe(exc: BaseException) -> str:
+    from .files import allocation_message, is_allocation_failure
+
     msg = str(exc).strip() or type(exc).__name__
     if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in msg.lower():
         return "The device ran out of memory: try a smaller batch size or the CPU."
+    if is_allocation_failure(exc):
+        return allocation_message(exc)
     return msg
