@@ -1,0 +1,215 @@
+"""The convolution lab: the lesson's arithmetic taken one window at a time.
+
+Every number here comes from torch's ``conv2d`` / ``max_pool2d``, the code the models run; the
+per-window products are listed beside it so a learner can follow the sum. torch (like every
+deep-learning library) slides the kernel unflipped, i.e. computes cross-correlation; the
+lesson's formula flips it (true convolution). :func:`correlate_steps` does both: ``flip=True``
+is the same sliding with the kernel rotated by 180 degrees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .lesson import KERNELS, output_size
+
+__all__ = ["Step", "LabResult", "correlate_steps", "pool_steps", "SizeLayer", "chain_sizes",
+           "SIZE_PRESETS", "lenet_parameters", "kernel_presets", "filter_image",
+           "WORKED_IMAGE", "WORKED_KERNEL", "FLIP_NOTE"]
+
+WORKED_IMAGE = np.arange(9, dtype=np.float32).reshape(3, 3)
+WORKED_KERNEL = np.array([[0.0, 1.0], [2.0, 3.0]], dtype=np.float32)
+
+FLIP_NOTE = (
+    "Networks (torch's Conv2d included) slide the kernel as it is: cross-correlation. True "
+    "convolution rotates the kernel by 180 degrees first. For a learned kernel it makes no "
+    "difference: training would simply learn the rotated weights, and the network computes the "
+    "same function. It only matters when you hand-write a kernel from a textbook formula.")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One window position: output cell (row, col), window top-left in the padded image."""
+
+    row: int
+    col: int
+    top: int
+    left: int
+    patch: np.ndarray  # the window's values (kh, kw); -inf where pool padding is
+    products: np.ndarray | None  # patch * kernel for a convolution, None for a pool
+    value: float  # the output cell, from torch
+    formula: str  # "0·0 + 1·1 + 3·2 + 4·3 = 19", or "max(0, 1, 3, 4) = 4"
+
+
+def _num(v: float) -> str:
+    if np.isneginf(v):
+        return "-∞"
+    return str(int(v)) if float(v).is_integer() else f"{v:.3g}"
+
+
+@dataclass
+class LabResult:
+    """A whole sliding: the padded input, the kernel actually slid, the output, every step."""
+
+    kind: str  # "cross-correlation", "convolution" or "max-pool"
+    padded: np.ndarray
+    kernel: np.ndarray | None  # as slid (already flipped for a true convolution)
+    size: tuple[int, int]  # window (kh, kw)
+    padding: int
+    stride: int
+    output: np.ndarray
+    steps: list[Step] = field(default_factory=list)
+
+
+def _as_2d(a, name: str) -> np.ndarray:
+    a = np.asarray(a, dtype=np.float32)
+    if a.ndim != 2 or 0 in a.shape:
+        raise ValueError(f"the {name} must be a non-empty 2-D grid of numbers")
+    return a
+
+
+def _check(image: np.ndarray, kh: int, kw: int, padding: int, stride: int) -> tuple[int, int]:
+    return (output_size(image.shape[0], kh, padding, stride),
+            output_size(image.shape[1], kw, padding, stride))
+
+
+def correlate_steps(image, kernel, padding: int = 0, stride: int = 1, flip: bool = False) -> LabResult:
+    """Slide ``kernel`` over ``image`` (zero padding), listing each window, products and sum.
+
+    ``flip=False`` is what networks compute (cross-correlation); ``flip=True`` is the lesson's
+    true convolution. The output is torch's ``conv2d``; the steps' sums match it.
+    """
+    img = _as_2d(image, "image")
+    ker = _as_2d(kernel, "kernel")
+    if flip:
+        ker = ker[::-1, ::-1].copy()
+    kh, kw = ker.shape
+    _check(img, kh, kw, padding, stride)
+    out = F.conv2d(torch.from_numpy(img)[None, None], torch.from_numpy(ker)[None, None],
+                   padding=padding, stride=stride)[0, 0].numpy()
+    padded = np.pad(img, padding)
+    steps = []
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            top, left = r * stride, c * stride
+            patch = padded[top:top + kh, left:left + kw].copy()
+            value = float(out[r, c])
+            text = " + ".join(f"{_num(a)}·{_num(b)}" for a, b in zip(patch.ravel(), ker.ravel()))
+            steps.append(Step(r, c, top, left, patch, patch * ker, value, f"{text} = {_num(value)}"))
+    kind = "convolution" if flip else "cross-correlation"
+    return LabResult(kind, padded, ker, (kh, kw), padding, stride, out, steps)
+
+
+def pool_steps(image, size: int = 2, stride: int | None = None, padding: int = 0) -> LabResult:
+    """Max-pool ``image`` with a size x size window; padding counts as -inf, as in torch."""
+    img = _as_2d(image, "image")
+    stride = size if stride is None else stride
+    if padding > size // 2:
+        raise ValueError("pool padding can be at most half the window (as in torch)")
+    _check(img, size, size, padding, stride)
+    out = F.max_pool2d(torch.from_numpy(img)[None, None], size, stride=stride,
+                       padding=padding)[0, 0].numpy()
+    padded = np.pad(img, padding, constant_values=-np.inf)
+    steps = []
+    for r in range(out.shape[0]):
+        for c in range(out.shape[1]):
+            top, left = r * stride, c * stride
+            patch = padded[top:top + size, left:left + size].copy()
+            value = float(out[r, c])
+            text = f"max({', '.join(_num(v) for v in patch.ravel())}) = {_num(value)}"
+            steps.append(Step(r, c, top, left, patch, None, value, text))
+    return LabResult("max-pool", padded, None, (size, size), padding, stride, out, steps)
+
+
+# --- output sizes ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SizeLayer:
+    kind: str  # "conv" or "pool"
+    k: int
+    pad: int = 0
+    stride: int = 1
+    channels: int | None = None  # conv output channels, for showing shapes
+
+    def label(self) -> str:
+        extra = (f" pad {self.pad}" if self.pad else "") + (f" stride {self.stride}" if self.stride != 1 else "")
+        return f"{self.kind} {self.k}x{self.k}{extra}"
+
+
+def chain_sizes(height: int, width: int, layers: list[SizeLayer]) -> list[tuple[str, int, int]]:
+    """[(label, h, w)]: the input, then each layer's output; ValueError where a window won't fit."""
+    rows = [("input", height, width)]
+    h, w = height, width
+    for layer in layers:
+        try:
+            h = output_size(h, layer.k, layer.pad, layer.stride)
+            w = output_size(w, layer.k, layer.pad, layer.stride)
+        except ValueError as exc:
+            raise ValueError(f"{layer.label()}: {exc}") from None
+        rows.append((layer.label(), h, w))
+    return rows
+
+
+def _conv(k, pad=0, stride=1, ch=None):
+    return SizeLayer("conv", k, pad, stride, ch)
+
+
+def _pool(k=2, stride=2):
+    return SizeLayer("pool", k, 0, stride)
+
+
+# The lesson's cases and the two CNNs, as (input height, input width, layers).
+SIZE_PRESETS: dict[str, tuple[int, int, list[SizeLayer]]] = {
+    "7x7 kernel on a 640x480 photo": (480, 640, [_conv(7)]),
+    "3x3 conv then 2x2 pool on 28x28": (28, 28, [_conv(3), _pool()]),
+    "LeNet": (28, 28, [_conv(5, ch=6), _pool(), _conv(5, ch=16), _pool()]),
+    "digitnet": (28, 28, [_conv(3, 1, ch=32), _conv(3, 1, ch=32), _pool(), _conv(3, 1, ch=64),
+                          _conv(3, 1, ch=64), _pool(), _conv(3, ch=128)]),
+}
+
+
+def lenet_parameters() -> list[tuple[str, str, int]]:
+    """LeNet's parameters per layer as (layer, arithmetic, count), from the layer sizes alone."""
+    side = 28
+    rows = []
+    cin = 1
+    for name, cout, k in (("conv1", 6, 5), ("conv2", 16, 5)):
+        rows.append((name, f"{cin}·{k}·{k}·{cout} weights + {cout} biases", cin * k * k * cout + cout))
+        side = output_size(output_size(side, k), 2, stride=2)
+        cin = cout
+    fin = cin * side * side
+    for name, fout in (("fc1", 120), ("fc2", 84), ("fc3", 10)):
+        rows.append((name, f"{fin}·{fout} weights + {fout} biases", fin * fout + fout))
+        fin = fout
+    return rows
+
+
+# --- kernels on images ----------------------------------------------------------------------
+
+def kernel_presets(size: int = 3) -> dict[str, np.ndarray]:
+    """The classic kernels (box blur, sharpen, Sobel x/y) at 3x3, or centred in a 5x5 grid."""
+    out = {}
+    for name, k in KERNELS.items():
+        k = k.numpy().astype(np.float32)
+        if size == 5:
+            k = np.full((5, 5), 1 / 25, np.float32) if name == "box blur" else np.pad(k, 1)
+        elif size != 3:
+            raise ValueError("kernel presets come in 3x3 and 5x5")
+        out[name] = k
+    return out
+
+
+def filter_image(image, kernel, same: bool = True) -> np.ndarray:
+    """A 2-D image filtered by a kernel (cross-correlation, as a conv layer does).
+
+    ``same`` zero-pads so the result keeps the image's size (odd kernels).
+    """
+    img = _as_2d(image, "image")
+    ker = _as_2d(kernel, "kernel")
+    pad = (ker.shape[0] // 2, ker.shape[1] // 2) if same else 0
+    return F.conv2d(torch.from_numpy(img)[None, None], torch.from_numpy(ker.copy())[None, None],
+                    padding=pad)[0, 0].numpy()
