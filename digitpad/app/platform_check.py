@@ -135,7 +135,12 @@ def _missing_libraries(plugin: Path) -> tuple[str, ...]:
         listed = re.findall(r"^\s*(\S+) => not found", out, flags=re.M)
     except (OSError, subprocess.SubprocessError):
         listed = []
-    seen: dict[str, None] = dict.fromkeys(listed + first)
+    seen = list(dict.fromkeys(listed + first))
+    if getattr(sys, "frozen", False):
+        # A bundle keeps Qt's own libraries beside the executable, where dlopen from the
+        # plugin's folder may not look; only system libraries are the person's to install.
+        seen = [s for s in seen if not s.startswith(("libQt6", "libicu", "libpyside", "libshiboken"))]
+        return tuple(seen)
     return tuple(seen) or ("(unknown library)",)
 
 
