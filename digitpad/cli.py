@@ -27,7 +27,7 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
-COMMANDS = ("app", "train", "eval", "predict", "info", "download")
+COMMANDS = ("app", "train", "eval", "predict", "info", "download", "lesson")
 MODEL_NAMES = ("lenet", "dense", "digitnet")
 # What `predict DIR` picks up; a file named explicitly is always tried, whatever its suffix.
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", default=None, metavar="DIR")
     e.add_argument("--device", default="cpu", help="device to evaluate on (default cpu)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument("--report", default=None, metavar="DIR",
+                   help="also write confusion.png, worst.png (the surest mistakes) and report.json")
 
     r = sub.add_parser("predict", help="predict the digit in image files",
                        description="Predict the digit in each image (PNG, JPEG, BMP, ...; any size, "
@@ -95,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="show a model file's metadata")
     i.add_argument("model", metavar="MODEL", help="model file or shipped name")
     i.add_argument("--json", action="store_true")
+
+    ls = sub.add_parser("lesson", help="the lesson's worked examples, computed (check your homework)")
+    ls.add_argument("--json", action="store_true", help="print one JSON object")
 
     d = sub.add_parser("download", help="download MNIST (about 11 MB)")
     d.add_argument("--data", default=None, metavar="DIR", help="where to put it")
@@ -413,6 +418,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .core.paths import resolve_data_dir
 
     ckpt, report = measure(args.model, args.data, args.device)
+    written = write_eval_report(args.report, ckpt, args.data) if getattr(args, "report", None) else {}
     if args.json:
         doc = {"model": str(ckpt.path), "arch": ckpt.arch, "name": ckpt.name,
                "data": str(resolve_data_dir(args.data)), **report.to_dict()}
@@ -428,6 +434,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"recorded  {_pct(ckpt.test_acc)} (in the file's metadata)")
     print()
     print(format_confusion(report.confusion, report.per_class))
+    if written:
+        print("\nreport    " + ", ".join(str(p) for p in written.values()))
     return EXIT_OK
 
 
@@ -639,10 +647,34 @@ def cmd_download(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- lesson and eval --report -------------------------------------------------------------
+
+def cmd_lesson(args: argparse.Namespace) -> int:
+    from .core.lab import lesson_report, lesson_text
+
+    doc = lesson_report()
+    print(json.dumps(doc) if args.json else lesson_text(doc))
+    return EXIT_OK
+
+
+def write_eval_report(folder: str, ckpt, data_dir) -> dict:
+    """Every test prediction (cached by the model file's hash) -> PNGs and JSON in ``folder``."""
+    from .core.data import load_test_set
+    from .core.mistakes import compute, file_key
+    from .core.report import write_report
+
+    x, y = load_test_set(data_dir)
+    key = file_key(ckpt.path) if ckpt.path else None
+    m = compute(ckpt.build(), x, y, key).mistakes
+    return write_report(Path(folder).expanduser(), m, x[:, 0].numpy(),
+                        {"model": str(ckpt.path), "arch": ckpt.arch, "name": ckpt.name})
+
+
 COMMAND_FUNCS = {
     "train": cmd_train,
     "eval": cmd_eval,
     "predict": cmd_predict,
     "info": cmd_info,
     "download": cmd_download,
+    "lesson": cmd_lesson,
 }

@@ -213,3 +213,61 @@ def filter_image(image, kernel, same: bool = True) -> np.ndarray:
     pad = (ker.shape[0] // 2, ker.shape[1] // 2) if same else 0
     return F.conv2d(torch.from_numpy(img)[None, None], torch.from_numpy(ker.copy())[None, None],
                     padding=pad)[0, 0].numpy()
+
+
+# --- the lesson as a document (`digitpad lesson`) -------------------------------------------
+
+def lesson_report() -> dict:
+    """The lesson's worked examples, computed: what `digitpad lesson --json` prints."""
+    corr = correlate_steps(WORKED_IMAGE, WORKED_KERNEL)
+    conv = correlate_steps(WORKED_IMAGE, WORKED_KERNEL, flip=True)
+    pool = pool_steps(WORKED_IMAGE, 2, stride=1)
+
+    def part(res: LabResult) -> dict:
+        return {"output": _ints(res.output), "steps": [s.formula for s in res.steps]}
+
+    params = lenet_parameters()
+    return {
+        "image": _ints(WORKED_IMAGE),
+        "kernel": _ints(WORKED_KERNEL),
+        "cross_correlation": part(corr),
+        "convolution": {"flipped_kernel": _ints(conv.kernel), **part(conv)},
+        "max_pool": {"size": 2, "stride": 1, **part(pool)},
+        "which_networks_use": FLIP_NOTE,
+        "output_sizes": {name: [{"layer": label, "height": h, "width": w}
+                                for label, h, w in chain_sizes(hh, ww, layers)]
+                         for name, (hh, ww, layers) in SIZE_PRESETS.items()},
+        "lenet_parameters": {"layers": [{"layer": n, "arithmetic": a, "count": c} for n, a, c in params],
+                             "total": sum(c for *_, c in params)},
+    }
+
+
+def _ints(a: np.ndarray) -> list:
+    return [[int(v) if float(v).is_integer() else float(v) for v in row] for row in a]
+
+
+def lesson_text(doc: dict) -> str:
+    """The report as the lesson would write it on the board."""
+    def grid(rows: list) -> list[str]:
+        width = max(len(str(v)) for r in rows for v in r)
+        return ["  " + " ".join(f"{v:>{width}}" for v in r) for r in rows]
+
+    out = ["The 3x3 image 0..8:", *grid(doc["image"]), "the 2x2 kernel:", *grid(doc["kernel"]), ""]
+    for key, title in (("cross_correlation", "Cross-correlation (what torch's Conv2d computes)"),
+                       ("convolution", "True convolution (the kernel rotated 180 degrees first)")):
+        part = doc[key]
+        out.append(title + ":")
+        if "flipped_kernel" in part:
+            out += ["  kernel as slid:", *("  " + line for line in grid(part["flipped_kernel"]))]
+        out += [f"  {s}" for s in part["steps"]] + ["  output:", *("  " + line for line in grid(part["output"]))] + [""]
+    out += ["Max-pool 2x2, stride 1:", *(f"  {s}" for s in doc["max_pool"]["steps"]),
+            "  output:", *("  " + line for line in grid(doc["max_pool"]["output"])), ""]
+    out += ["Which one networks use: " + doc["which_networks_use"], ""]
+    out.append("Output sizes (width x height), (in - k + 2*pad) / stride + 1:")
+    for name, rows in doc["output_sizes"].items():
+        out.append(f"  {name}: " + " -> ".join(f"{r['width']}x{r['height']}" for r in rows))
+    out += ["", "LeNet's parameters:"]
+    for r in doc["lenet_parameters"]["layers"]:
+        out.append(f"  {r['layer']:<6}{r['arithmetic']:<34}{r['count']:>8,}")
+    out.append(f"  {'total':<40}{doc['lenet_parameters']['total']:>8,}")
+    return "\n".join(out)
