@@ -127,10 +127,10 @@ def time_to_accuracy(root: Path, target: float, device: str, epochs: int) -> tup
     reached, epoch, acc = None, 0, 0.0
     for ev in run(cfg, control=control, data_dir=str(root)):
         if isinstance(ev, EpochDone):
-            epoch, acc = ev.epoch, ev.test_acc
-            print(f"    epoch {ev.epoch:2d}/{ev.epochs}  test {ev.test_acc * 100:.2f} %  "
+            epoch, acc = ev.epoch, ev.val_acc
+            print(f"    epoch {ev.epoch:2d}/{ev.epochs}  validation {ev.val_acc * 100:.2f} %  "
                   f"at {time.perf_counter() - t0:5.1f} s", flush=True)
-            if ev.test_acc >= target:
+            if ev.val_acc >= target:
                 reached = time.perf_counter() - t0
                 control.stop()
         elif isinstance(ev, Failed):
@@ -142,7 +142,7 @@ def final_accuracy(data, device: str) -> Finished:
     cfg = recipe_config("fast", "lenet", device=device)
     for ev in run(cfg, data):
         if isinstance(ev, EpochDone):
-            print(f"    epoch {ev.epoch:2d}/{ev.epochs}  test {ev.test_acc * 100:.2f} %  "
+            print(f"    epoch {ev.epoch:2d}/{ev.epochs}  validation {ev.val_acc * 100:.2f} %  "
                   f"{ev.seconds:4.1f} s", flush=True)
         elif isinstance(ev, (Failed, Stopped)):
             raise SystemExit(f"digitpad training did not finish: {ev}")
@@ -230,8 +230,8 @@ def main() -> int:
                   f"goal <= {TIME_GOAL_S:g} s   epoch {epoch}, {acc * 100:.2f} %   "
                   f"{verdict(reached <= TIME_GOAL_S)}")
     if fin is not None:
-        print(f"{f'fast recipe, {cfg.epochs} epochs':{w}} {fin.history.test_acc[-1] * 100:11.2f} % "
-              f"  final (best {fin.best_acc * 100:.2f} % at epoch {fin.best_epoch}), "
+        print(f"{f'fast recipe, {cfg.epochs} epochs':{w}} {fin.test_acc * 100:11.2f} % "
+              f"  test, once (best validation {fin.best_val_acc * 100:.2f} % at epoch {fin.best_epoch}), "
               f"{fin.seconds:.1f} s")
     print("-" * 78)
     return 0

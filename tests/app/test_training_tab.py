@@ -59,15 +59,18 @@ def test_training_through_the_gui_plots_and_enables_use_and_save(qtbot, tab, tin
     assert running == [True, False]
     assert "Finished 2 epochs" in tab.result_label.text(), tab.result_label.text()
 
-    # 300 images / batch 32 = 10 batches per epoch, reported every 5 (and at the last)
+    # 300 images less 30 for validation / batch 32 = 9 batches per epoch, reported every 5
+    # (and at the last)
     x, y = tab.plots.loss_raw.getData()
     assert len(x) == tab.batches_seen == 4
-    assert list(x) == [5, 10, 15, 20]
+    assert list(x) == [5, 9, 14, 18]
     assert np.all(np.isfinite(y)) and np.all(y > 0)
     ex, ey = tab.plots.loss_ema.getData()
     assert len(ex) == 4 and ey[0] == y[0]
-    ax, ay = tab.plots.test_acc.getData()
+    ax, ay = tab.plots.val_acc.getData()
     assert list(ax) == [1, 2] and np.all((ay >= 0) & (ay <= 100))
+    tx, ty = tab.plots.test_point.getData()  # the test set, scored once at the best epoch
+    assert len(tx) == 1 and 0 <= ty[0] <= 100 and "test accuracy" in tab.result_label.text()
     assert len(tab.plots.train_acc.getData()[0]) == 2
     assert tab.start_button.isEnabled() and not tab.stop_button.isEnabled()
     assert tab.use_button.isEnabled() and tab.save_button.isEnabled()
@@ -299,7 +302,7 @@ def test_plots_coalesce_fast_events_and_clear_keeps_items(qtbot):
     assert len(x) == 2000 and y[0] == 2.0 and y[-1] == pytest.approx(0.001)
     _, ema = plots.loss_ema.getData()
     assert ema[-1] > y[-1]  # smoothed lags a falling loss
-    assert list(plots.test_acc.getData()[1]) == [60.0]
+    assert list(plots.val_acc.getData()[1]) == [60.0]
     plots.clear(epochs=5)
     assert plots.loss_raw is raw_item and plots.loss_ema is ema_item
     assert plots.loss_points == 0 and plots.epoch_points == 0

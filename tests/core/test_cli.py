@@ -74,7 +74,8 @@ def test_train_writes_a_model_with_metadata(trained, tiny_mnist):
     assert ckpt.meta["history"]["epochs"] == [1]
     assert ckpt.meta["name"] == "lenet-tiny" and ckpt.meta["train_seconds"] > 0
     assert 0.0 <= ckpt.test_acc <= 1.0
-    assert "epoch   1/1" in trained.stdout and "test acc" in trained.stdout
+    assert "epoch   1/1" in trained.stdout and "val acc" in trained.stdout
+    assert 0.0 <= ckpt.meta["val_acc"] <= 1.0 and "test accuracy" in trained.stdout
     assert "Traceback" not in trained.stderr
     assert [p.name for p in trained.path.parent.glob("*.safetensors")] == [trained.path.name]
 

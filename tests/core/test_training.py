@@ -39,17 +39,18 @@ def test_event_order(tiny_data):
     events = list(run(cfg, tiny_data))
     kinds = "".join({Started: "S", BatchDone: "b", EpochDone: "E", Finished: "F"}[type(e)]
                     for e in events)
-    per_epoch = 10  # 300 images / batch 32, every batch reported
+    per_epoch = 9  # 300 images less 30 held out for validation / batch 32, every batch reported
     assert kinds == "S" + ("b" * per_epoch + "E") * 2 + "F"
     started, fin = events[0], events[-1]
-    assert started.train_size == 300 and started.test_size == 100
+    assert started.train_size == 270 and started.val_size == 30 and started.test_size == 100
     assert started.batches_per_epoch == per_epoch and started.parameters == 44_426
     steps = [e.step for e in events if isinstance(e, BatchDone)]
     assert steps == list(range(1, 2 * per_epoch + 1))
     epoch_events = [e for e in events if isinstance(e, EpochDone)]
     assert [e.epoch for e in epoch_events] == [1, 2]
     assert fin.history.epochs == [1, 2] and fin.best_state is not None
-    assert fin.best_acc == max(e.test_acc for e in epoch_events)
+    assert fin.best_val_acc == max(e.val_acc for e in epoch_events)
+    assert 0.0 <= fin.test_acc <= 1.0
     assert all(t.device.type == "cpu" for t in epoch_events[0].state.values())
 
 
@@ -104,7 +105,7 @@ def test_pause_blocks_and_resume_continues(tiny_data):
     worker.join(60)
     assert not worker.is_alive()
     assert isinstance(events[-1], Finished)
-    assert sum(isinstance(e, BatchDone) for e in events) == 10
+    assert sum(isinstance(e, BatchDone) for e in events) == 9
 
 
 def test_stop_wakes_a_paused_run(tiny_data):
@@ -213,7 +214,7 @@ def test_one_cycle_schedule_survives_runs_of_a_few_steps():
 
 
 def test_stop_during_evaluation_ends_the_run_without_waiting_for_the_scores(tiny_mnist):
-    """A window closed while the epoch's test set is being scored must not wait for it."""
+    """A window closed while the epoch's validation set is being scored must not wait for it."""
     data = load_mnist(tiny_mnist)
     control = TrainControl()
     cfg = recipe_config("fast", "lenet", epochs=3, batch_size=64, eval_batch_size=10, device="cpu")
@@ -238,4 +239,4 @@ def test_stop_during_evaluation_ends_the_run_without_waiting_for_the_scores(tiny
         events = list(training.run(cfg, data, control))
     assert not any(isinstance(e, EpochDone) for e in events)
     assert isinstance(events[-1], Stopped) and events[-1].best_state is None
-    assert calls["n"] == 2  # the remaining batches of the test set were never scored
+    assert calls["n"] == 2  # the remaining batches of the validation set were never scored

@@ -1,5 +1,8 @@
 """Live training plots: loss per reported batch (raw + EMA) and accuracy per epoch.
 
+Accuracy per epoch is on the training batches and on the validation split (which chooses the
+best epoch); the test set is scored once, after the run, and shown as one point.
+
 Plot items are created once and only ever updated with ``setData``. Points are appended to
 Python lists as events arrive; a timer redraws at most ``MAX_FPS`` times a second, so a fast
 GPU that reports hundreds of batches a second costs a handful of redraws.
@@ -19,6 +22,7 @@ EMA_ALPHA = 0.5  # weight of the newest point in the smoothed loss (points are a
 _LOSS = (31, 119, 180)
 _TRAIN = (255, 127, 14)
 _TEST = (44, 160, 44)
+_FINAL = (214, 39, 40)
 
 
 class TrainingPlots(QWidget):
@@ -47,8 +51,10 @@ class TrainingPlots(QWidget):
         self.acc_plot.addLegend(offset=(-10, -10))
         self.train_acc = self.acc_plot.plot([], [], name="train", pen=pg.mkPen(_TRAIN, width=2),
                                             symbol="o", symbolSize=6, symbolBrush=_TRAIN)
-        self.test_acc = self.acc_plot.plot([], [], name="test", pen=pg.mkPen(_TEST, width=2),
-                                           symbol="s", symbolSize=6, symbolBrush=_TEST)
+        self.val_acc = self.acc_plot.plot([], [], name="validation", pen=pg.mkPen(_TEST, width=2),
+                                          symbol="s", symbolSize=6, symbolBrush=_TEST)
+        self.test_point = self.acc_plot.plot([], [], name="test (once, best epoch)", pen=None,
+                                             symbol="star", symbolSize=14, symbolBrush=_FINAL)
 
         # sensible empty axes until the first run says how long it is
         self.loss_plot.setRange(xRange=(0, 100), yRange=(0, 2.5), padding=0.02)
@@ -61,7 +67,8 @@ class TrainingPlots(QWidget):
         self._ema: list[float] = []
         self._epochs: list[float] = []
         self._train: list[float] = []
-        self._test: list[float] = []
+        self._val: list[float] = []
+        self._test: list[float] = []  # [epoch, accuracy] once the run has been scored
         self._dirty = False
         self.redraws = 0  # how many times the curves were actually redrawn
         self._timer = QTimer(self)
@@ -78,10 +85,15 @@ class TrainingPlots(QWidget):
         self._ema.append(prev + EMA_ALPHA * (float(loss) - prev))
         self._schedule()
 
-    def add_epoch(self, epoch: int, train_acc: float, test_acc: float) -> None:
+    def add_epoch(self, epoch: int, train_acc: float, val_acc: float) -> None:
         self._epochs.append(float(epoch))
         self._train.append(100.0 * float(train_acc))
-        self._test.append(100.0 * float(test_acc))
+        self._val.append(100.0 * float(val_acc))
+        self._schedule()
+
+    def set_test(self, epoch: int, test_acc: float) -> None:
+        """The run's one test-set figure, at the epoch whose weights were scored."""
+        self._test[:] = [float(epoch), 100.0 * float(test_acc)]
         self._schedule()
 
     def clear(self, epochs: int | None = None) -> None:
@@ -90,7 +102,8 @@ class TrainingPlots(QWidget):
         ``epochs`` fixes the accuracy plot's x axis to the run's length, so points fill it
         left to right instead of the axis rescaling at every epoch.
         """
-        for points in (self._steps, self._losses, self._ema, self._epochs, self._train, self._test):
+        for points in (self._steps, self._losses, self._ema, self._epochs, self._train, self._val,
+                       self._test):
             points.clear()
         if epochs:
             self.acc_plot.setXRange(0.5, max(epochs, 2) + 0.5, padding=0)
@@ -119,7 +132,8 @@ class TrainingPlots(QWidget):
         self.loss_ema.setData(steps, np.asarray(self._ema, dtype=float))
         epochs = np.asarray(self._epochs, dtype=float)
         self.train_acc.setData(epochs, np.asarray(self._train, dtype=float))
-        self.test_acc.setData(epochs, np.asarray(self._test, dtype=float))
+        self.val_acc.setData(epochs, np.asarray(self._val, dtype=float))
+        self.test_point.setData(self._test[:1], self._test[1:])
 
     # --- reading (tests, summaries) ---------------------------------------------------
 
