@@ -546,13 +546,13 @@ class TrainingTab(QWidget):
 
     def _on_epoch(self, ev: EpochDone) -> None:
         self.epochs_seen += 1
-        self.plots.add_epoch(ev.epoch, ev.train_acc, ev.test_acc)
-        self.status_message.emit(f"Epoch {ev.epoch}/{ev.epochs}: test accuracy "
-                                 f"{100 * ev.test_acc:.2f} %")
+        self.plots.add_epoch(ev.epoch, ev.train_acc, ev.val_acc)
+        self.status_message.emit(f"Epoch {ev.epoch}/{ev.epochs}: validation accuracy "
+                                 f"{100 * ev.val_acc:.2f} %")
         if self.live_check.isChecked() and self._run_config is not None:
             cfg = self._run_config
             meta = make_meta(cfg.model, name=f"{cfg.model} (training, epoch {ev.epoch})",
-                             test_acc=round(ev.test_acc, 5), epochs=ev.epoch,
+                             val_acc=round(ev.val_acc, 5), epochs=ev.epoch,
                              config=cfg.to_dict(), live=True)
             self.live_weights.emit(Checkpoint(cfg.model, ev.state, meta))
 
@@ -567,8 +567,9 @@ class TrainingTab(QWidget):
             return
         stamp = _dt.datetime.now().strftime("%H:%M")
         name = f"{cfg.model} trained {stamp}"
-        meta = make_meta(cfg.model, name=name, test_acc=round(ev.best_acc, 5),
-                         epochs=ev.best_epoch, config=cfg.to_dict(), history=ev.history.to_dict(),
+        tested = ev.test_acc is not None  # a stopped run is not scored on the test set
+        meta = make_meta(cfg.model, name=name, test_acc=round(ev.test_acc, 5) if tested else None,
+                         val_acc=round(ev.best_val_acc, 5), epochs=ev.best_epoch, config=cfg.to_dict(), history=ev.history.to_dict(),
                          seconds=round(ev.seconds, 1), started_from=self._run_started_from,
                          stopped_early=isinstance(ev, Stopped) or None)
         self._trained = Checkpoint(cfg.model, ev.best_state, meta)
@@ -578,9 +579,13 @@ class TrainingTab(QWidget):
                else f"Stopped after {ran} of {cfg.epochs} epochs")
         self.result_label.setStyleSheet(_OK_STYLE)
         self.result_label.setText(
-            f"{how} in {format_duration(ev.seconds)}.\nBest test accuracy "
-            f"{100 * ev.best_acc:.2f} % at epoch {ev.best_epoch}. Not saved yet.")
-        self.status_message.emit(f"{how}: best test accuracy {100 * ev.best_acc:.2f} %")
+            f"{how} in {format_duration(ev.seconds)}.\nBest validation accuracy "
+            f"{100 * ev.best_val_acc:.2f} % at epoch {ev.best_epoch}"
+            + (f"; test accuracy {100 * ev.test_acc:.2f} %" if tested else "") + ". Not saved yet.")
+        if tested:
+            self.plots.set_test(ev.best_epoch, ev.test_acc)
+        self.status_message.emit(f"{how}: best validation accuracy {100 * ev.best_val_acc:.2f} %"
+                                 + (f", test {100 * ev.test_acc:.2f} %" if tested else ""))
 
     def _show_failure(self, message: str) -> None:
         self.result_label.setStyleSheet(_ERROR_STYLE)
