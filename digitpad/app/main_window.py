@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDialog, QDialogButtonBox, QFileDialog, QLabel,
@@ -17,6 +18,8 @@ from digitpad.core.paths import models_dir
 from . import settings as keys
 from . import theme
 from .draw.tab import DrawTab, ModelEntry
+from .lab.tab import LabTab
+from .mistakes.tab import MistakesTab
 from .training.tab import TrainingTab
 from .widgets.help_text import about_html, how_this_works_html
 from .widgets.model_files import MODEL_FILTER, ask_save_path
@@ -43,6 +46,10 @@ class MainWindow(QMainWindow):
         # One tab per room of digitpad/app/<tab>/; each is built here and wired below.
         self.tabs.addTab(self.draw_tab, "Draw")
         self.tabs.addTab(self.training_tab, "Training")
+        self.lab_tab = LabTab()
+        self.mistakes_tab = MistakesTab()
+        self.tabs.addTab(self.lab_tab, "Lab")
+        self.tabs.addTab(self.mistakes_tab, "Mistakes")
         self.setCentralWidget(self.tabs)
 
         self.model_label = QLabel()
@@ -61,6 +68,11 @@ class MainWindow(QMainWindow):
         t.use_model.connect(self._use_trained_model)
         t.live_weights.connect(self.draw_tab.set_live_weights)
         t.status_message.connect(self._show_status)
+        self.draw_tab.model_changed.connect(self._model_to_lab_tabs)
+        self.draw_tab.prediction_shown.connect(self._drawing_to_lab)
+        self.lab_tab.status_message.connect(self._show_status)
+        self.mistakes_tab.status_message.connect(self._show_status)
+        self.mistakes_tab.open_in_canvas.connect(self.open_in_canvas)
 
         app = QApplication.instance()
         if app is not None:
@@ -242,6 +254,34 @@ class MainWindow(QMainWindow):
         if self.draw_tab.current_entry() is None:
             self.draw_tab.select_model("digitnet")
 
+    # --- Lab and Mistakes: fed from the Draw tab (tabs never import each other) -------------
+
+    def _model_to_lab_tabs(self, entry: ModelEntry) -> None:
+        pred = entry.predictor
+        self.lab_tab.set_model(entry.arch, pred.kernels())
+        if entry.source == "live":
+            return  # weights change every epoch: score the model once it is kept
+        path = entry.checkpoint.path if entry.checkpoint is not None else None
+        if path is None and entry.source == "shipped":
+            from digitpad.core.checkpoint import shipped_model_path
+
+            path = shipped_model_path(entry.arch)
+        self.mistakes_tab.set_model(entry.label, entry.arch, pred.state_dict(),
+                                    str(path) if path else None)
+
+    def _drawing_to_lab(self) -> None:
+        pred = self.draw_tab.last_prediction
+        self.lab_tab.set_drawing(None if pred is None or pred.empty else pred.image)
+
+    def open_in_canvas(self, image) -> None:
+        """A 28x28 test image (ink bright) onto the Draw tab's canvas, scaled up to fill it."""
+        from PIL import Image
+
+        side = self.draw_tab.canvas.canvas_size
+        big = Image.fromarray(image).resize((side, side), Image.Resampling.BILINEAR)
+        self.draw_tab.canvas.set_array(np.asarray(big))
+        self.tabs.setCurrentWidget(self.draw_tab)
+
     # --- settings and theme ----------------------------------------------------------------
 
     def apply_preferences(self, prefs: Preferences, save: bool = True) -> None:
@@ -253,6 +293,8 @@ class MainWindow(QMainWindow):
         colors = theme.apply_theme(app, prefs.theme) if app is not None else theme.current()
         theme.restyle_plots(self, colors)
         self.draw_tab.apply_theme(colors)
+        self.lab_tab.apply_theme(colors)
+        self.mistakes_tab.apply_theme(colors)
         self.draw_tab.brush.setValue(prefs.brush)
         self.draw_tab.maps.set_shared_scale(prefs.shared_scale)
         if save:
@@ -354,5 +396,7 @@ class MainWindow(QMainWindow):
         except Exception:
             log.exception("stopping training on close failed")
         self.draw_tab._timer.stop()
+        self.lab_tab.shutdown()
+        self.mistakes_tab.shutdown(1000)
         self.save_settings()
         event.accept()
