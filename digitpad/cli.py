@@ -10,6 +10,7 @@ ends as one line on stderr and a non-zero exit status; ``--debug`` shows the tra
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import math
@@ -74,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", default=None, metavar="FILE",
                    help="continue training from this model file")
     t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out even when the new model is not better on "
+                        "validation than the one recorded in it")
 
     e = sub.add_parser("eval", help="accuracy, per-class accuracy and confusion matrix on MNIST's test set")
     e.add_argument("model", nargs="?", default=None, metavar="MODEL",
@@ -261,12 +265,9 @@ def default_out_path(model: str) -> Path:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .core.checkpoint import load_checkpoint, make_meta, save_checkpoint
-    from .core.data import load_mnist
+    from .core.checkpoint import load_checkpoint
     from .core.devices import resolve_device
-    from .core.paths import resolve_data_dir
-    from .core.training import (BatchDone, EpochDone, Failed, Finished, History, Started,
-                                Stopped, TrainControl, recipe_config, run)
+    from .core.training import recipe_config
 
     initial_state = None
     resumed = None
@@ -290,6 +291,47 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CliError(f"--out must end in .safetensors (got {out.name}).")
     if out.is_dir():
         raise CliError(f"--out {out} is a folder; give a file name ending in .safetensors.")
+    with contextlib.ExitStack() as stack:
+        bar_acc = _claim_output(out, args.overwrite, stack)
+        return _train_into(args, out, bar_acc, config, model, recipe, resumed, initial_state)
+
+
+def _claim_output(out: Path, overwrite: bool, stack) -> float | None:
+    """Check ``out`` before any training: writable, not being written by another run (the
+    lock is held until ``stack`` closes), leftovers of killed saves removed. Returns the
+    validation accuracy a new model must beat to replace the existing file (None: no bar)."""
+    from .core.checkpoint import CheckpointError
+    from .core.outputs import check_writable, output_lock, recorded_accuracy, remove_stale_temps
+
+    check_writable(out)
+    stack.enter_context(output_lock(out))
+    for p in remove_stale_temps(out):
+        print(f"removed {_printable(p.name)}, left by an interrupted save", flush=True)
+    if not out.exists() or overwrite:
+        return None
+    try:
+        val, test, ckpt = recorded_accuracy(out)
+    except CheckpointError as exc:
+        raise CliError(f"--out {out} already exists and is not a model digitpad can compare "
+                       f"with ({_one_line(exc)}); choose another file or pass --overwrite.") from exc
+    bar = val if val is not None else test
+    if bar is None:
+        raise CliError(f"--out {out} already holds a model that records no accuracy; choose "
+                       "another file or pass --overwrite to replace it.")
+    which = "validation" if val is not None else "test (it records no validation figure)"
+    print(f"{out} exists ({_pct(bar)} on {which}): it is replaced only by a model better on "
+          "validation (--overwrite replaces it anyway)", flush=True)
+    return bar
+
+
+def _train_into(args, out: Path, bar_acc: float | None, config, model: str, recipe: str,
+                resumed, initial_state) -> int:
+    from .core.checkpoint import make_meta, save_checkpoint
+    from .core.data import load_mnist
+    from .core.paths import resolve_data_dir
+    from .core.session import DivergenceWatch
+    from .core.training import (BatchDone, EpochDone, Failed, Finished, History, Started,
+                                Stopped, TrainControl, run)
 
     root = resolve_data_dir(args.data)
     data = load_mnist(root, device="cpu")
@@ -300,12 +342,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     history = History()
     saved_acc: float | None = None
     saved_epoch = 0
+    best_val: float | None = None
+    watch = DivergenceWatch(resumed.val_acc if resumed is not None else None)
     bar = None
     result = None
     t0 = time.perf_counter()
     previous_handler = _install_sigint(control)
     try:
-        for ev in run(config, data, control, initial_state=initial_state):
+        events = run(config, data, control, initial_state=initial_state)
+        for ev in events:
             if isinstance(ev, Started):
                 print(f"training {model} ({ev.parameters:,} parameters), recipe {recipe}, "
                       f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}, batch {config.batch_size}, lr {config.lr:g}, "
@@ -319,13 +364,24 @@ def cmd_train(args: argparse.Namespace) -> int:
                 bar.update(ev.batch - bar.n)
                 bar.set_postfix(loss=f"{ev.loss:.4f}", samples_s=f"{ev.samples_per_s:,.0f}",
                                 refresh=False)
+                problem = watch.batch(ev.epoch, ev.loss)
+                if problem:  # finite but blown up: stop here, nothing more is saved
+                    result = Failed(problem, ev.epoch)
+                    break
             elif isinstance(ev, EpochDone):
                 if bar is not None:
                     bar.close()
                     bar = None
                 history.add(ev)
+                problem = watch.epoch(ev.epoch, ev.val_acc)
+                if problem:
+                    result = Failed(problem, ev.epoch)
+                    break
                 note = ""
-                if saved_acc is None or ev.val_acc > saved_acc:
+                best_val = ev.val_acc if best_val is None else max(best_val, ev.val_acc)
+                if bar_acc is not None and ev.val_acc <= bar_acc:
+                    note = f"  (not saved: {out.name} holds {_pct(bar_acc)})"
+                elif saved_acc is None or ev.val_acc > saved_acc:
                     # the test set is scored once, at the end; until then the file holds
                     # only the validation figure its epoch was chosen by
                     meta = make_meta(model, name=out.stem, val_acc=round(ev.val_acc, 6),
@@ -342,6 +398,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             elif isinstance(ev, (Finished, Stopped, Failed)):
                 result = ev
     finally:
+        events.close()
         if bar is not None:
             bar.close()
         _restore_sigint(previous_handler)
@@ -349,9 +406,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     if isinstance(result, Failed):
         kept = (f" The best model so far ({_pct(saved_acc)}, epoch {saved_epoch}) is in {out}."
                 if saved_acc is not None else
-                (f" {out} was left unchanged." if out.exists() else ""))
+                (f" {out} was left unchanged." if out.exists() else " Nothing was saved."))
         print(f"digitpad: error: {_one_line(Exception(result.message))}{kept}", file=sys.stderr)
         return EXIT_ERROR
+    if saved_acc is None and best_val is not None:  # every epoch was below the existing file's
+        print(f"digitpad: error: the new model ({_pct(best_val)} on validation) is not better "
+              f"than the one in {out} ({_pct(bar_acc)}): {out} was left unchanged (--overwrite "
+              "replaces it anyway).", file=sys.stderr)
+        return EXIT_INTERRUPTED if isinstance(result, Stopped) else EXIT_ERROR
     if saved_acc is None:
         print("stopped before the first epoch finished: nothing was saved", file=sys.stderr)
         return EXIT_INTERRUPTED if isinstance(result, Stopped) else EXIT_ERROR

@@ -32,7 +32,7 @@ class CheckpointError(DigitpadError):
     def __init__(self, message: str, path: str | os.PathLike | None = None, kind: str = "invalid"):
         super().__init__(message)
         self.path = None if path is None else Path(path)
-        self.kind = kind  # missing | unreadable | pickle | corrupt | architecture | shapes | invalid
+        self.kind = kind  # missing | unreadable | pickle | corrupt | architecture | shapes | invalid | busy
 
 
 @dataclass
@@ -95,6 +95,24 @@ def save_checkpoint(path: str | os.PathLike, arch: str, state: dict[str, torch.T
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
     header = {"format": FORMAT, "arch": arch, "meta": json.dumps(meta, sort_keys=True)}
     blob = st_save(tensors, metadata=header)
+    from .outputs import OutputBusy, OutputError, output_lock, remove_stale_temps
+
+    try:
+        # one writer at a time (a second one waits, then fails clearly); temp files that a
+        # killed save left beside the target are removed while the lock is held
+        with output_lock(path, wait=SAVE_LOCK_WAIT):
+            remove_stale_temps(path)
+            return _write_atomically(path, blob)
+    except OutputError as exc:
+        raise CheckpointError(str(exc), path,
+                              "busy" if isinstance(exc, OutputBusy) else "unreadable") from exc
+
+
+# How long a save waits for another writer of the same file before failing.
+SAVE_LOCK_WAIT = 30.0
+
+
+def _write_atomically(path: Path, blob: bytes) -> Path:
     folder = path.parent if str(path.parent) else Path(".")
     try:
         folder.mkdir(parents=True, exist_ok=True)

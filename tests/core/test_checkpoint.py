@@ -217,8 +217,9 @@ def test_killed_mid_save_leaves_the_old_file(tmp_path, kill_at):
     assert ckpt.name == "old" and all(torch.equal(ckpt.state[k], old_state[k]) for k in old_state)
     leftovers = [p.name for p in tmp_path.iterdir() if p != path]
     assert leftovers, "the kill hook never ran"  # the temp file was written before the kill
-    # whatever the kill left behind is hidden and cannot be mistaken for a model
-    assert all(n.startswith(".") and n.endswith(".tmp") for n in leftovers), leftovers
+    # whatever the kill left behind is hidden and cannot be mistaken for a model (the temp
+    # file, and the advisory lock file, which the next save reuses and removes)
+    assert all(n.startswith(".") and n.endswith((".tmp", ".lock")) for n in leftovers), leftovers
 
 
 def test_saved_model_gets_ordinary_file_permissions(tmp_path):

@@ -1,0 +1,264 @@
+"""Never lose a better model (issue 9): a divergent or worse run leaves an existing --out alone,
+two writers never both "save", killed saves leave nothing that stays, and a --out that cannot
+be written is found before training starts."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from digitpad import cli
+from digitpad.core import checkpoint as ckpt_mod
+from digitpad.core.checkpoint import CheckpointError, load_checkpoint, make_meta, save_checkpoint
+from digitpad.core.models import create_model
+from digitpad.core.outputs import (OutputBusy, OutputError, check_writable, lock_path, output_lock,
+                                   remove_stale_temps)
+from digitpad.core.session import DivergenceWatch
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = dict(os.environ, PYTHONPATH=str(ROOT))
+
+
+def good_model(path: Path, val_acc: float = 0.95) -> bytes:
+    """A lenet file that records a high validation accuracy (what a good earlier run left)."""
+    torch.manual_seed(0)
+    save_checkpoint(path, "lenet", create_model("lenet").state_dict(),
+                    make_meta("lenet", name="good", val_acc=val_acc, test_acc=val_acc, epochs=9))
+    return path.read_bytes()
+
+
+def train(out: Path, data: Path, *extra: str) -> int:
+    return cli.main(["train", "--model", "lenet", "--epochs", "2", "--batch-size", "32",
+                     "--device", "cpu", "--data", str(data), "--out", str(out), *extra])
+
+
+# --- an existing --out is replaced only by a better model ----------------------------------
+
+def test_divergent_finite_lr_leaves_a_good_model_alone(tiny_mnist, tmp_path, capsys):
+    out = tmp_path / "m.safetensors"
+    before = good_model(out)
+    rc = train(out, tiny_mnist, "--lr", "3", "--overwrite")  # even --overwrite: it diverged
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 1 and len(err) == 1 and "diverged" in err[0] and "unchanged" in err[0]
+    assert out.read_bytes() == before
+
+
+def test_divergent_resume_into_the_same_file_leaves_it_alone(tiny_mnist, tmp_path, capsys):
+    out = tmp_path / "m.safetensors"
+    before = good_model(out)
+    rc = cli.main(["train", "--resume", str(out), "--out", str(out), "--lr", "3", "--epochs", "2",
+                   "--device", "cpu", "--data", str(tiny_mnist)])
+    assert rc == 1 and "diverged" in capsys.readouterr().err
+    assert out.read_bytes() == before
+
+
+def test_a_worse_new_run_does_not_replace_the_file(tiny_mnist, tmp_path, capsys):
+    out = tmp_path / "m.safetensors"
+    before = good_model(out, val_acc=0.99)
+    rc = train(out, tiny_mnist)
+    captured = capsys.readouterr()
+    assert rc == 1 and out.read_bytes() == before
+    assert "not better" in captured.err and "unchanged" in captured.err
+    assert "not saved" in captured.out
+
+
+def test_overwrite_replaces_it(tiny_mnist, tmp_path):
+    out = tmp_path / "m.safetensors"
+    good_model(out, val_acc=0.99)
+    assert train(out, tiny_mnist, "--overwrite") == 0
+    assert load_checkpoint(out).meta["epochs"] in (1, 2)  # the new run's, not the 9 recorded
+
+
+def test_a_better_run_replaces_it(tiny_mnist, tmp_path):
+    out = tmp_path / "m.safetensors"
+    good_model(out, val_acc=0.0)
+    assert train(out, tiny_mnist) == 0
+    assert load_checkpoint(out).meta.get("name") == "m"
+
+
+def test_an_unreadable_existing_out_is_never_replaced(tiny_mnist, tmp_path, capsys):
+    out = tmp_path / "m.safetensors"
+    out.write_bytes(b"my thesis, not a model")
+    assert train(out, tiny_mnist) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert out.read_bytes() == b"my thesis, not a model"
+
+
+def test_divergence_watch_catches_blow_up_and_collapse():
+    w = DivergenceWatch()
+    assert w.batch(1, 2.3) is None and w.batch(1, 1.9) is None
+    assert "diverged" in w.batch(1, 670.0)
+    w = DivergenceWatch()
+    assert w.epoch(1, 0.12) is None  # an untrained network starts at chance: no collapse
+    assert w.epoch(2, 0.93) is None
+    assert "collapsed" in w.epoch(3, 0.11)
+    assert "collapsed" in DivergenceWatch(start_acc=0.98).epoch(1, 0.10)  # a resumed run
+
+
+# --- --out checked before training ---------------------------------------------------------
+
+def test_unwritable_out_is_found_before_training(tiny_mnist, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    rc = train(blocker / "m.safetensors", tiny_mnist)
+    out, err = capsys.readouterr()
+    assert rc == 1 and "MNIST from" not in out and "epoch" not in out
+    assert err.startswith("digitpad: error: Cannot write")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_read_only_folder_is_found_before_training(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        with pytest.raises(OutputError, match="Cannot write"):
+            check_writable(folder / "m.safetensors")
+    finally:
+        folder.chmod(0o755)
+
+
+# --- one writer at a time ------------------------------------------------------------------
+
+_HOLD = textwrap.dedent("""
+    import sys, time
+    from digitpad.core.outputs import output_lock
+    with output_lock(sys.argv[1]):
+        print("held", flush=True)
+        time.sleep(float(sys.argv[2]))
+""")
+
+
+def hold_lock(path: Path, seconds: float) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(path), str(seconds)], env=ENV,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_second_training_run_into_the_same_out_fails_clearly(tiny_mnist, tmp_path, capsys):
+    out = tmp_path / "m.safetensors"
+    holder = hold_lock(out, 60)  # another process, e.g. a digitpad train in another terminal
+    try:
+        rc = train(out, tiny_mnist)
+        out_text, err = capsys.readouterr()
+        assert rc == 1 and "being written by another digitpad run" in err
+        assert f"pid {holder.pid}" in err and "epoch" not in out_text and not out.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert train(out, tiny_mnist) == 0  # the lock died with its holder
+    assert not lock_path(out).exists()
+
+
+def test_a_save_waits_for_the_other_writer(tmp_path, monkeypatch):
+    out = tmp_path / "m.safetensors"
+    holder = hold_lock(out, 1.0)
+    try:
+        t0 = time.monotonic()
+        save_checkpoint(out, "lenet", create_model("lenet").state_dict())
+        assert time.monotonic() - t0 > 0.3  # it waited rather than writing beside the holder
+    finally:
+        holder.wait()
+    assert load_checkpoint(out).arch == "lenet"
+
+
+def test_a_save_fails_clearly_when_the_other_writer_does_not_finish(tmp_path, monkeypatch):
+    out = tmp_path / "m.safetensors"
+    monkeypatch.setattr(ckpt_mod, "SAVE_LOCK_WAIT", 0.2)
+    holder = hold_lock(out, 60)
+    try:
+        with pytest.raises(CheckpointError) as err:
+            save_checkpoint(out, "lenet", create_model("lenet").state_dict())
+        assert err.value.kind == "busy" and "another digitpad run" in str(err.value)
+        assert not out.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_threads_of_one_process_also_take_turns(tmp_path):
+    out = tmp_path / "m.safetensors"
+    inside, overlaps = [], []
+
+    def writer():
+        for _ in range(5):
+            with output_lock(out, wait=30):
+                inside.append(1)
+                if len(inside) > 1:
+                    overlaps.append(1)
+                time.sleep(0.01)
+                inside.pop()
+
+    threads = [threading.Thread(target=writer) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not overlaps
+    with output_lock(out):  # re-entrant in one thread
+        with output_lock(out):
+            pass
+    with pytest.raises(OutputBusy):
+        box = []
+        t = threading.Thread(target=lambda: box.append(_try_lock(out)))
+        with output_lock(out):
+            t.start()
+            t.join()
+        raise box[0]
+
+
+def _try_lock(path):
+    try:
+        with output_lock(path):
+            return None
+    except OutputBusy as exc:
+        return exc
+
+
+# --- leftovers of killed saves ---------------------------------------------------------------
+
+_KILLED_SAVE = textwrap.dedent("""
+    import os, signal, sys
+    from digitpad.core import checkpoint
+    from digitpad.core.models import create_model
+    checkpoint.os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)
+    checkpoint.save_checkpoint(sys.argv[1], "lenet", create_model("lenet").state_dict())
+""")
+
+
+def test_temp_files_of_killed_saves_are_removed(tiny_mnist, tmp_path, capsys):
+    out = tmp_path / "m.safetensors"
+    proc = subprocess.run([sys.executable, "-c", _KILLED_SAVE, str(out)], env=ENV, timeout=120)
+    assert proc.returncode == -signal.SIGKILL
+    stale = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert len(stale) == 1 and stale[0].name.startswith(".m.safetensors.")
+    old = time.time() - 3600
+    os.utime(stale[0], (old, old))
+    fresh = tmp_path / ".m.safetensors.abc123.tmp"  # maybe a save in progress right now: kept
+    fresh.write_bytes(b"x")
+    other = tmp_path / ".other.safetensors.abc123.tmp"  # another file's: not ours to judge
+    other.write_bytes(b"x")
+    os.utime(other, (old, old))
+    assert train(out, tiny_mnist) == 0
+    assert "interrupted save" in capsys.readouterr().out
+    assert not stale[0].exists() and fresh.exists() and other.exists()
+    assert load_checkpoint(out).arch == "lenet"
+
+
+def test_stale_temps_are_removed_by_any_save(tmp_path):
+    out = tmp_path / "m.safetensors"
+    stale = tmp_path / ".m.safetensors.zzz.tmp"
+    stale.write_bytes(b"half a model")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    save_checkpoint(out, "lenet", create_model("lenet").state_dict())
+    assert not stale.exists()
+    assert remove_stale_temps(out) == []
