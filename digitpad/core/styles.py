@@ -100,7 +100,8 @@ def _one(r):
 
 def _one_flag(r, foot=False):
     f = r.uniform(0.3, 0.55)  # flag length, in digit heights
-    th = math.radians(r.uniform(20, 50))  # below the horizontal
+    # below the horizontal: steep enough to drop a quarter to half the height, unlike a 7's bar
+    th = math.radians(r.uniform(32, 65))
     top = (0.55, 0.0)
     s = [_line((top[0] - f * math.cos(th), f * math.sin(th)), top, (top[0] + r.uniform(-0.04, 0.02), 1.0))]
     if foot:
