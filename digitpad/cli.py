@@ -681,13 +681,16 @@ def cmd_info(args: argparse.Namespace) -> int:
 # --- download -----------------------------------------------------------------------------
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from .core.data import download_mnist, has_mnist
+    from .core.data import download_mnist, has_mnist, mnist_problem
     from .core.paths import resolve_data_dir
 
     root = resolve_data_dir(args.data)
-    if has_mnist(root):
+    problem = mnist_problem(root) if has_mnist(root) else None
+    if has_mnist(root) and problem is None:
         print(f"MNIST is already in {root}")
         return EXIT_OK
+    if problem:
+        print(f"MNIST in {root} is damaged ({problem}): downloading it again", flush=True)
     bars: dict = {}
 
     def progress(name: str, done: int, total: int) -> None:

@@ -7,8 +7,11 @@ training device, and batches are made by indexing.
 
 from __future__ import annotations
 
+import http.client
+import math
 import os
 import socket
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -57,6 +60,10 @@ def load_split(root: str | os.PathLike, train: bool) -> tuple[torch.Tensor, torc
     root = Path(root)
     if not has_mnist(root):
         raise DataError(_missing_message(root))
+    problem = mnist_problem(root)
+    if problem:
+        raise DataError(f"MNIST in {raw_dir(root)} is damaged: {problem}. Run `digitpad download` "
+                        "(or the Training tab's Download) to fetch it again.")
     try:
         ds = MNIST(str(root), train=train, download=False)
         images, labels = ds.data, ds.targets
@@ -120,9 +127,74 @@ def load_test_set(root: str | os.PathLike | None = None) -> tuple[torch.Tensor, 
     return to_float_images(x), y
 
 
+# --- checking what is there -----------------------------------------------------------------
+
+_IDX_KIND = {"images": (0x0803, 3), "labels": (0x0801, 1)}
+
+
+def _idx_problem(path: Path, kind: str) -> tuple[str | None, int]:
+    """(what is wrong with one IDX file or None, its item count)."""
+    magic, ndim = _IDX_KIND[kind]
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            head = f.read(4 + 4 * ndim)
+    except FileNotFoundError:
+        return "missing", 0
+    except OSError as exc:
+        return f"unreadable ({exc.strerror or exc})", 0
+    if not path.is_file():
+        return "not a regular file", 0
+    if len(head) < 4 + 4 * ndim or int.from_bytes(head[:4], "big") != magic:
+        return "not an IDX file of this kind (wrong header)", 0
+    dims = [int.from_bytes(head[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]
+    if kind == "images" and dims[1:] != [28, 28]:
+        return f"images of {dims[1]}x{dims[2]} pixels, not 28x28", 0
+    n_bytes = 4 + 4 * ndim + math.prod(dims)
+    if size != n_bytes:
+        return (f"truncated ({size:,} of {n_bytes:,} bytes)" if size < n_bytes
+                else f"{size - n_bytes:,} bytes too long"), dims[0]
+    return None, dims[0]
+
+
+def mnist_problem(root: str | os.PathLike) -> str | None:
+    """None when the four IDX files are present and whole; otherwise what is wrong, e.g.
+    "t10k-images-idx3-ubyte is truncated (7,000 of 7,840,016 bytes)". Reads only headers."""
+    raw = raw_dir(root)
+    problems = []
+    for split in ("train", "t10k"):
+        img_p, n_img = _idx_problem(raw / f"{split}-images-idx3-ubyte", "images")
+        lab_p, n_lab = _idx_problem(raw / f"{split}-labels-idx1-ubyte", "labels")
+        if img_p:
+            problems.append(f"{split}-images-idx3-ubyte is {img_p}")
+        if lab_p:
+            problems.append(f"{split}-labels-idx1-ubyte is {lab_p}")
+        if not img_p and not lab_p and n_img != n_lab:
+            problems.append(f"{split}: {n_img:,} images but {n_lab:,} labels")
+    return "; ".join(problems) or None
+
+
+def damaged_files(root: str | os.PathLike) -> list[Path]:
+    """The IDX files present but damaged (what a new download must replace)."""
+    raw = raw_dir(root)
+    out = []
+    for name in RAW_FILES:
+        p = raw / name
+        if os.path.lexists(p) and _idx_problem(p, "images" if "images" in name else "labels")[0]:
+            out.append(p)
+    if not out and has_mnist(root) and mnist_problem(root):  # counts that disagree
+        out = [raw / name for name in RAW_FILES]
+    return out
+
+
 # --- downloading --------------------------------------------------------------------------
 
 ProgressFn = Callable[[str, int, int], None]  # (file name, bytes done, bytes total or 0)
+
+# None: torchvision's mirrors. Tests point this at a local server.
+MIRRORS: list[str] | None = None
+# A transfer that receives nothing for this long is abandoned (per request, per read).
+READ_TIMEOUT = 20.0
 
 
 class Cancelled(Exception):
@@ -135,34 +207,43 @@ def _probe(url: str, timeout: float) -> None:
         pass
 
 
-def download_mnist(root: str | os.PathLike | None = None, timeout: float = 8.0,
+def download_mnist(root: str | os.PathLike | None = None, timeout: float = 6.0,
                    progress: ProgressFn | None = None,
                    cancelled: Callable[[], bool] | None = None) -> Path:
     """Fetch MNIST into ``root`` with torchvision's mirrors; a clear DataError when offline.
 
-    A first short request to each mirror decides within ``timeout`` seconds whether any is
-    reachable, so an offline machine gets its answer quickly instead of hanging.
+    ``timeout`` is one deadline for reaching any mirror, all mirrors together: offline or
+    behind a proxy that never answers, the DataError comes within it. Every request then has
+    its own timeout (a stalled transfer ends after ``READ_TIMEOUT`` s); no process-wide socket
+    setting is touched. A set already there and whole is left alone; a damaged one (say a
+    truncated IDX file) is fetched again. ``.part`` files never outlive a failure.
     """
     from torchvision.datasets import MNIST
 
     root = resolve_data_dir(root)
-    if has_mnist(root):
+    if has_mnist(root) and mnist_problem(root) is None:
         return root
+    deadline = time.monotonic() + timeout
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise DataError(f"Cannot create the data folder {root}: {exc.strerror or exc}") from exc
-    mirrors = list(MNIST.mirrors)
+    mirrors = list(MIRRORS if MIRRORS is not None else MNIST.mirrors)
     reachable = None
     errors = []
-    for mirror in mirrors:
+    for i, mirror in enumerate(mirrors):
+        left = deadline - time.monotonic()
+        if left <= 0.05:
+            errors.append(f"{mirror}: not tried, the {timeout:g} s deadline had passed")
+            continue
         first = mirror + MNIST.resources[0][0]
         try:
-            _probe(first, timeout)
+            # the mirrors share the deadline: a dead first one leaves time for the next
+            _probe(first, left / (len(mirrors) - i))
             reachable = mirror
             break
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            errors.append(f"{mirror}: {getattr(exc, 'reason', exc)}")
+        except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+            errors.append(f"{mirror}: {_reason(exc)}")
     if reachable is None:
         raise DataError("MNIST could not be downloaded: no connection to its download mirrors "
                         f"({'; '.join(errors) or 'none configured'}). If you have the files, "
@@ -171,8 +252,8 @@ def download_mnist(root: str | os.PathLike | None = None, timeout: float = 8.0,
 
     folder = raw_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
-    old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(max(timeout, 30.0))
+    for damaged in damaged_files(root):  # extracted again from a checked download
+        damaged.unlink(missing_ok=True)
     try:
         for filename, md5 in MNIST.resources:
             target = folder / filename
@@ -182,34 +263,45 @@ def download_mnist(root: str | os.PathLike | None = None, timeout: float = 8.0,
                     target.unlink(missing_ok=True)
                     raise DataError(f"The download of {filename} was damaged (checksum mismatch); try again.")
             _extract(target)
-    except (urllib.error.URLError, OSError) as exc:
-        raise DataError(f"MNIST download failed: {getattr(exc, 'reason', exc)}") from exc
-    finally:
-        socket.setdefaulttimeout(old)
-    if not has_mnist(root):
-        raise DataError(_missing_message(root))
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        raise DataError(f"MNIST download failed: {_reason(exc)}. Try again; what was "
+                        "downloaded completely is kept.") from exc
+    problem = mnist_problem(root)
+    if problem:
+        raise DataError(f"MNIST in {raw_dir(root)} is still damaged after the download: {problem}.")
     return root
+
+
+def _reason(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None) or exc
+    if isinstance(reason, (TimeoutError, socket.timeout)) or "timed out" in str(reason):
+        return "no answer (timed out)"
+    return str(reason) or type(reason).__name__
 
 
 def _fetch(url: str, target: Path, progress: ProgressFn | None,
            cancelled: Callable[[], bool] | None) -> None:
     part = target.with_name(target.name + ".part")
-    with urllib.request.urlopen(url) as resp, open(part, "wb") as out:
-        total = int(resp.headers.get("Content-Length") or 0)
-        done = 0
-        while True:
-            if cancelled is not None and cancelled():
-                out.close()
-                part.unlink(missing_ok=True)
-                raise Cancelled()
-            chunk = resp.read(64 * 1024)
-            if not chunk:
-                break
-            out.write(chunk)
-            done += len(chunk)
-            if progress is not None:
-                progress(target.name, done, total)
-    os.replace(part, target)
+    try:
+        with urllib.request.urlopen(url, timeout=READ_TIMEOUT) as resp, open(part, "wb") as out:
+            total = int(resp.headers.get("Content-Length") or 0)
+            done = 0
+            while True:
+                if cancelled is not None and cancelled():
+                    raise Cancelled()
+                chunk = resp.read(64 * 1024)
+                if not chunk:
+                    break
+                out.write(chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(target.name, done, total)
+            if total and done < total:
+                raise OSError(f"the connection closed after {done:,} of {total:,} bytes of {target.name}")
+        os.replace(part, target)
+    except BaseException:
+        part.unlink(missing_ok=True)  # any failure, a cancel or Ctrl+C: no half file stays
+        raise
 
 
 def _extract(gz: Path) -> None:
@@ -220,9 +312,13 @@ def _extract(gz: Path) -> None:
     if out.is_file():
         return
     tmp = out.with_name(out.name + ".part")
-    with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
-        shutil.copyfileobj(src, dst)
-    os.replace(tmp, out)
+    try:
+        with gzip.open(gz, "rb") as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 # --- writing IDX (tests and fixtures make tiny MNIST folders with this) --------------------
