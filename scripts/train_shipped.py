@@ -163,6 +163,8 @@ def main() -> int:
     ap.add_argument("--sweep", nargs="+", type=float, metavar="SHARE",
                     help="choose the synthesised share among these on validation first")
     ap.add_argument("--sweep-epochs", type=int, default=None, help="epochs of each sweep run")
+    ap.add_argument("--sweep-once", action="store_true",
+                    help="sweep on the first model with a share only; the others take its choice")
     args = ap.parse_args()
 
     data = load_mnist(args.data, limit_train=args.limit_train)
@@ -171,7 +173,7 @@ def main() -> int:
         settings = dict(SHIPPED[arch])
         if args.epochs:
             settings["epochs"] = args.epochs
-        if args.synth_share is not None:
+        if args.synth_share is not None and settings.get("synth_share", 0) > 0:  # dense stays MNIST-only
             settings["synth_share"] = args.synth_share
         if args.sweep and settings.get("synth_share", 0) > 0:
             tried = []
@@ -188,6 +190,8 @@ def main() -> int:
                       f"-> score {score:.5f}", flush=True)
             settings["synth_share"] = max(tried)[1]
             print(f"  sweep {arch}: chose share {settings['synth_share']}", flush=True)
+            if args.sweep_once:  # the later models take the first one's choice
+                args.sweep, args.synth_share = None, settings["synth_share"]
         if train_one(arch, settings, data, args, save=not args.no_save) is None:
             return 1
     return 0
