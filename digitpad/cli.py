@@ -326,31 +326,26 @@ def _claim_output(out: Path, overwrite: bool, stack) -> float | None:
 
 def _train_into(args, out: Path, bar_acc: float | None, config, model: str, recipe: str,
                 resumed, initial_state) -> int:
-    from .core.checkpoint import make_meta, save_checkpoint
+    """Drive a :class:`~digitpad.core.session.TrainingSession` with a progress bar."""
     from .core.data import load_mnist
     from .core.paths import resolve_data_dir
-    from .core.session import DivergenceWatch
-    from .core.training import (BatchDone, EpochDone, Failed, Finished, History, Started,
-                                Stopped, TrainControl, run)
+    from .core.session import TrainingSession
+    from .core.training import BatchDone, EpochDone, Failed, Finished, Started, Stopped
 
     root = resolve_data_dir(args.data)
     data = load_mnist(root, device="cpu")
     print(f"MNIST from {root}: {data.train_x.shape[0]:,} training, {data.test_x.shape[0]:,} test images",
           flush=True)
 
-    control = TrainControl()
-    history = History()
-    saved_acc: float | None = None
-    saved_epoch = 0
-    best_val: float | None = None
-    watch = DivergenceWatch(resumed.val_acc if resumed is not None else None)
+    session = TrainingSession(
+        config, data=data, initial_state=initial_state,
+        started_from=str(resumed.path) if resumed is not None else None,
+        start_val_acc=resumed.val_acc if resumed is not None else None,
+        out=out, bar_acc=bar_acc, name=out.stem)
     bar = None
-    result = None
-    t0 = time.perf_counter()
-    previous_handler = _install_sigint(control)
+    previous_handler = _install_sigint(session.control)
     try:
-        events = run(config, data, control, initial_state=initial_state)
-        for ev in events:
+        for ev in session.events():
             if isinstance(ev, Started):
                 print(f"training {model} ({ev.parameters:,} parameters), recipe {recipe}, "
                       f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}, batch {config.batch_size}, lr {config.lr:g}, "
@@ -364,67 +359,42 @@ def _train_into(args, out: Path, bar_acc: float | None, config, model: str, reci
                 bar.update(ev.batch - bar.n)
                 bar.set_postfix(loss=f"{ev.loss:.4f}", samples_s=f"{ev.samples_per_s:,.0f}",
                                 refresh=False)
-                problem = watch.batch(ev.epoch, ev.loss)
-                if problem:  # finite but blown up: stop here, nothing more is saved
-                    result = Failed(problem, ev.epoch)
-                    break
             elif isinstance(ev, EpochDone):
                 if bar is not None:
                     bar.close()
                     bar = None
-                history.add(ev)
-                problem = watch.epoch(ev.epoch, ev.val_acc)
-                if problem:
-                    result = Failed(problem, ev.epoch)
-                    break
-                note = ""
-                best_val = ev.val_acc if best_val is None else max(best_val, ev.val_acc)
-                if bar_acc is not None and ev.val_acc <= bar_acc:
-                    note = f"  (not saved: {out.name} holds {_pct(bar_acc)})"
-                elif saved_acc is None or ev.val_acc > saved_acc:
-                    # the test set is scored once, at the end; until then the file holds
-                    # only the validation figure its epoch was chosen by
-                    meta = make_meta(model, name=out.stem, val_acc=round(ev.val_acc, 6),
-                                     epochs=ev.epoch, config=config.to_dict(),
-                                     history=history.to_dict(),
-                                     train_seconds=round(time.perf_counter() - t0, 3),
-                                     resumed_from=str(resumed.path) if resumed else None)
-                    save_checkpoint(out, model, ev.state, meta)
-                    saved_acc, saved_epoch = ev.val_acc, ev.epoch
+                if session.last_saved_epoch == ev.epoch:
                     note = "  saved"
+                elif ev.is_best and not session.beats_bar(ev.val_acc):
+                    note = f"  (not saved: {out.name} holds {_pct(bar_acc)})"
+                else:
+                    note = ""
                 print(f"epoch {ev.epoch:3d}/{ev.epochs}  train loss {ev.train_loss:.4f}  "
                       f"train acc {_pct(ev.train_acc)}  val acc {_pct(ev.val_acc)}  "
                       f"{ev.seconds:6.1f}s{note}", flush=True)
-            elif isinstance(ev, (Finished, Stopped, Failed)):
-                result = ev
     finally:
-        events.close()
         if bar is not None:
             bar.close()
         _restore_sigint(previous_handler)
 
+    result = session.result
+    saved_acc, saved_epoch = session.saved_acc, session.saved_epoch
     if isinstance(result, Failed):
         kept = (f" The best model so far ({_pct(saved_acc)}, epoch {saved_epoch}) is in {out}."
                 if saved_acc is not None else
                 (f" {out} was left unchanged." if out.exists() else " Nothing was saved."))
         print(f"digitpad: error: {_one_line(Exception(result.message))}{kept}", file=sys.stderr)
         return EXIT_ERROR
-    if saved_acc is None and best_val is not None:  # every epoch was below the existing file's
-        print(f"digitpad: error: the new model ({_pct(best_val)} on validation) is not better "
-              f"than the one in {out} ({_pct(bar_acc)}): {out} was left unchanged (--overwrite "
-              "replaces it anyway).", file=sys.stderr)
+    if saved_acc is None and session.best_val_acc is not None:  # never above the existing file's
+        print(f"digitpad: error: the new model ({_pct(session.best_val_acc)} on validation) is "
+              f"not better than the one in {out} ({_pct(bar_acc)}): {out} was left unchanged "
+              "(--overwrite replaces it anyway).", file=sys.stderr)
         return EXIT_INTERRUPTED if isinstance(result, Stopped) else EXIT_ERROR
     if saved_acc is None:
         print("stopped before the first epoch finished: nothing was saved", file=sys.stderr)
         return EXIT_INTERRUPTED if isinstance(result, Stopped) else EXIT_ERROR
     if isinstance(result, Finished):
-        meta = make_meta(model, name=out.stem, test_acc=round(result.test_acc, 6),
-                         val_acc=round(result.best_val_acc, 6), epochs=result.best_epoch,
-                         config=config.to_dict(), history=history.to_dict(),
-                         train_seconds=round(result.seconds, 3),
-                         resumed_from=str(resumed.path) if resumed else None)
-        save_checkpoint(out, model, result.best_state, meta)
-        print(f"best validation accuracy {_pct(saved_acc)} (epoch {saved_epoch}), "
+        print(f"best validation accuracy {_pct(result.best_val_acc)} (epoch {result.best_epoch}), "
               f"test accuracy {_pct(result.test_acc)} -> {out}", flush=True)
     else:
         print(f"best validation accuracy {_pct(saved_acc)} (epoch {saved_epoch}) -> {out} "

@@ -218,7 +218,8 @@ def _fraction(value) -> float | None:
 # What the known metadata fields must hold; anything else in a file is kept as it is.
 _FRACTIONS = ("test_acc", "val_acc", "best_val_acc")
 _TYPES = {"name": str, "created": str, "digitpad_version": str, "dataset": str, "arch": str,
-          "resumed_from": str, "config": dict, "history": dict, "epochs": int,
+          "resumed_from": str, "started_from": str, "epochs_run": int, "config": dict,
+          "history": dict, "epochs": int,
           "preprocess_version": int, "train_seconds": (int, float)}
 
 

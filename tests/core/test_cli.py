@@ -242,7 +242,7 @@ def test_resume(trained, tiny_mnist, tmp_path, capsys):
                    "--lr", "1e-9", "--recipe", "lesson", "--data", str(tiny_mnist), "--out", str(out)])
     assert rc == 0
     resumed = load_checkpoint(out)
-    assert resumed.arch == "lenet" and resumed.meta["resumed_from"] == str(trained.path)
+    assert resumed.arch == "lenet" and resumed.meta["started_from"] == str(trained.path)
     start = load_checkpoint(trained.path).state
     assert all(torch.allclose(resumed.state[k], start[k], atol=1e-6) for k in start)
 
