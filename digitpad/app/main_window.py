@@ -30,6 +30,25 @@ log = logging.getLogger("digitpad.app")
 MAX_RECENT = 8
 
 
+def ask_close_running(parent: QWidget, text: str, buttons, can_keep: bool):
+    """Quit during a run: Discard = stop and discard, Cancel = keep training, Save = save
+    what it has (the best completed epoch). Returns the StandardButton chosen."""
+    B = QMessageBox.StandardButton
+    box = QMessageBox(QMessageBox.Icon.Question, "Training in progress", text, buttons, parent)
+    box.setObjectName("closeWhileTraining")
+    box.button(B.Discard).setText("Stop and discard")
+    box.button(B.Cancel).setText("Keep training")
+    if can_keep:
+        box.button(B.Save).setText("Save what it has…")
+    box.setDefaultButton(B.Cancel)
+    box.setEscapeButton(B.Cancel)
+    box.exec()
+    clicked = box.clickedButton()
+    answer = box.standardButton(clicked) if clicked is not None else B.Cancel
+    box.deleteLater()
+    return answer
+
+
 class MainWindow(QMainWindow):
     def __init__(self, settings: QSettings | None = None, device: str = "cpu") -> None:
         super().__init__()
@@ -374,22 +393,41 @@ class MainWindow(QMainWindow):
 
     # --- closing ---------------------------------------------------------------------------
 
+    def _confirm_close(self) -> bool:
+        """Ask about a run in progress or an unsaved trained model; False keeps the window."""
+        t = self.training_tab
+        B = QMessageBox.StandardButton
+        question = t.close_question()
+        if question == "running":
+            s = t.state
+            done = s.epochs_done
+            can_keep = done > 0 or t.trained_model() is not None
+            text = (f"A model is being trained (epoch {max(1, s.epoch)} of {s.epochs}, "
+                    f"{done} completed). Quitting stops it.")
+            buttons = B.Discard | B.Cancel | (B.Save if can_keep else B.NoButton)
+            answer = ask_close_running(self, text, buttons, can_keep)
+            if answer == B.Cancel:
+                return False
+            if answer == B.Save:
+                if not t.stop_and_wait():
+                    QMessageBox.warning(self, "Training did not stop",
+                                        "The run did not stop in time; nothing was saved.")
+                    return False
+                return t.trained_model() is None or t.save_trained_model(self)
+            return True  # stop and discard
+        if question == "unsaved":
+            answer = QMessageBox.question(
+                self, "Save the trained model?",
+                "You trained a model that is not saved yet. Save it before quitting?",
+                B.Save | B.Discard | B.Cancel, B.Save)
+            if answer == B.Cancel or (answer == B.Save and not t.save_trained_model(self)):
+                return False
+        return True
+
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self._closing:
-            t = self.training_tab
-            try:
-                unsaved = t.has_unsaved_model()
-            except Exception:
-                unsaved = False
-            if unsaved:
-                B = QMessageBox.StandardButton
-                answer = QMessageBox.question(
-                    self, "Save the trained model?",
-                    "You trained a model that is not saved yet. Save it before quitting?",
-                    B.Save | B.Discard | B.Cancel, B.Save)
-                if answer == B.Cancel or (answer == B.Save and not t.save_trained_model(self)):
-                    event.ignore()
-                    return
+        if not self._closing and not self._confirm_close():
+            event.ignore()
+            return
         self._closing = True
         try:
             self.training_tab.shutdown(1000)

@@ -8,6 +8,11 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QMessageBox
 
 
+def _quiet_close(w) -> None:
+    w.training_tab.shutdown(2000)
+    w._closing = True
+
+
 @pytest.fixture
 def make_window(qtbot):
     """Factory for MainWindows on the test's own settings file; all are closed at teardown."""
@@ -18,7 +23,8 @@ def make_window(qtbot):
 
     def make(**kwargs):
         w = MainWindow(settings=kwargs.pop("settings", None) or make_settings(), **kwargs)
-        qtbot.addWidget(w)
+        # pytest-qt closes the window before this fixture's teardown: no question then either
+        qtbot.addWidget(w, before_close_func=_quiet_close)
         w.show()
         qtbot.waitExposed(w)
         windows.append(w)

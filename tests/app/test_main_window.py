@@ -147,23 +147,26 @@ def test_live_weights_update_the_live_entry(window, stroke, qtbot):
 
 
 def test_close_asks_about_unsaved_model_and_joins_training(make_window, tiny_mnist, recorded_dialogs,
-                                                           qtbot, monkeypatch):
+                                                           qtbot):
     w = make_window()
     from digitpad.core.data import load_mnist
     from digitpad.core.training import recipe_config
 
     t = w.training_tab
-    t.start_training(recipe_config("fast", "lenet", epochs=50, batch_size=16, device="cpu",
+    assert w.close() and recorded_dialogs == []  # nothing trained: no question
+    w.show()
+    w._closing = False
+    t.start_training(recipe_config("fast", "lenet", epochs=1, batch_size=32, device="cpu",
                                    augment=False), load_mnist(tiny_mnist))
-    qtbot.waitUntil(lambda: t.batches_seen > 0 or t.epochs_seen > 0, timeout=20000)
-    monkeypatch.setattr(t, "has_unsaved_model", lambda: True)
+    qtbot.waitUntil(lambda: not t.is_running(), timeout=30000)
+    assert t.has_unsaved_model()  # a real finished run, not a patched flag
     recorded_dialogs.answers.append(QMessageBox.StandardButton.Cancel)
-    assert not w.close()  # Cancel keeps the window (and the run)
-    assert w.isVisible() and t.is_running()
+    assert not w.close()  # Cancel keeps the window (and the model)
+    assert w.isVisible() and t.has_unsaved_model()
     recorded_dialogs.answers.append(QMessageBox.StandardButton.Discard)
     assert w.close()
-    assert [c[0] for c in recorded_dialogs] == ["question", "question"]
-    assert not t.is_running()  # joined within closeEvent
+    assert [(c[0], c[1]) for c in recorded_dialogs] == [("question", "Save the trained model?")] * 2
+    assert not w.isVisible()
 
 
 def test_help_text_numbers_come_from_the_core():
