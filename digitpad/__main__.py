@@ -6,6 +6,8 @@ import multiprocessing
 import os
 import sys
 
+from .app import startup as _startup  # noqa: F401  starts the clock the self-test reports from
+
 
 def _ensure_std_streams() -> None:
     # A windowed PyInstaller build (and pythonw) starts with sys.stdout/stderr set to None;

@@ -98,6 +98,7 @@ def run_app(argv: list[str] | None = None) -> int:
 
     from .main_window import MainWindow
 
-    window = MainWindow()
+    # shows at once; torch and the models load in a background thread ("loading model…")
+    window = MainWindow(defer_load=True)
     window.show()
     return int(app.exec())

@@ -3,31 +3,53 @@
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, Qt
+from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (QApplication, QDialog, QDialogButtonBox, QFileDialog, QLabel,
+from PySide6.QtWidgets import (QApplication, QDialog, QDialogButtonBox, QLabel,
                                QMainWindow, QMessageBox, QTabWidget, QTextBrowser, QVBoxLayout,
                                QWidget)
 
-from digitpad.core.checkpoint import CheckpointError, make_meta, save_checkpoint
-from digitpad.core.paths import models_dir
 
 from . import settings as keys
 from . import theme
-from .draw.tab import DrawTab, ModelEntry
-from .lab.tab import LabTab
-from .mistakes.tab import MistakesTab
-from .training.tab import TrainingTab
+from .draw.state import SHIPPED_ORDER, percent
+from .draw.tab import DrawTab, ModelEntry, load_shipped_predictors
 from .widgets.help_text import about_html, how_this_works_html
-from .widgets.model_files import MODEL_FILTER, ask_save_path
+from .widgets.model_files import ask_open_path, ask_save_path
 from .widgets.preferences import BRUSH_SIZE, Preferences, PreferencesDialog
 
 log = logging.getLogger("digitpad.app")
 
 MAX_RECENT = 8
+# Tabs whose modules import torch: built once the models are loaded (see _build_model_tabs),
+# so the window and its canvas show before torch is imported. Placeholders until then.
+MODEL_TABS = ("Training", "Lab", "Mistakes")
+
+
+def _import_model_tabs() -> None:
+    """Import the torch-using tab modules (from the loader thread, so building them is quick)."""
+    from .lab import tab as _lab  # noqa: F401
+    from .mistakes import tab as _mistakes  # noqa: F401
+    from .training import tab as _training  # noqa: F401
+
+
+def load_everything(first: str = "digitnet", on_first=None):
+    """What the loader thread does: torch, the shipped models (warmed up), the tab modules.
+
+    ``first`` is loaded first and handed to ``on_first`` at once, so the first prediction
+    need not wait for the other models and tabs.
+    """
+    first = first if first in SHIPPED_ORDER else "digitnet"
+    loaded = load_shipped_predictors((first,))
+    if on_first is not None:
+        on_first(loaded)
+    loaded += load_shipped_predictors(tuple(a for a in SHIPPED_ORDER if a != first))
+    _import_model_tabs()
+    return loaded
 
 
 def ask_close_running(parent: QWidget, text: str, buttons, can_keep: bool):
@@ -50,7 +72,14 @@ def ask_close_running(parent: QWidget, text: str, buttons, can_keep: bool):
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, settings: QSettings | None = None, device: str = "cpu") -> None:
+    models_loaded = Signal()  # the models are ready and every tab is built
+    _loader_done = Signal(object)  # from the loader thread: its result or the exception
+    _first_model = Signal(object)  # from the loader thread: the model to draw with, early
+
+    def __init__(self, settings: QSettings | None = None, device: str = "cpu",
+                 defer_load: bool = False) -> None:
+        """``defer_load``: show at once and load torch and the models in a background thread
+        (the app's launch); otherwise everything is ready when the constructor returns."""
         super().__init__()
         from .settings import make_settings
 
@@ -59,16 +88,17 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("digitpad")
         self._closing = False
 
+        self.loaded = False
         self.draw_tab = DrawTab(device=device)
-        self.training_tab = TrainingTab(self.settings)
         self.tabs = QTabWidget()
-        # One tab per room of digitpad/app/<tab>/; each is built here and wired below.
+        # One tab per room of digitpad/app/<tab>/. The Draw tab is built now (no torch
+        # needed to draw); the others in _build_model_tabs, when torch is imported.
         self.tabs.addTab(self.draw_tab, "Draw")
-        self.tabs.addTab(self.training_tab, "Training")
-        self.lab_tab = LabTab()
-        self.mistakes_tab = MistakesTab()
-        self.tabs.addTab(self.lab_tab, "Lab")
-        self.tabs.addTab(self.mistakes_tab, "Mistakes")
+        self.training_tab = self.lab_tab = self.mistakes_tab = None
+        for title in MODEL_TABS:
+            placeholder = QLabel("loading…")
+            placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            self.tabs.addTab(placeholder, title)
         self.setCentralWidget(self.tabs)
 
         self.model_label = QLabel()
@@ -83,15 +113,8 @@ class MainWindow(QMainWindow):
         self.draw_tab.status_message.connect(self._show_status)
         self.draw_tab.canvas.history_changed.connect(self._update_edit_actions)
         self.draw_tab.maps.shared_box.toggled.connect(self._remember_shared_scale)
-        t = self.training_tab
-        t.use_model.connect(self._use_trained_model)
-        t.live_weights.connect(self.draw_tab.set_live_weights)
-        t.status_message.connect(self._show_status)
         self.draw_tab.model_changed.connect(self._model_to_lab_tabs)
         self.draw_tab.prediction_shown.connect(self._drawing_to_lab)
-        self.lab_tab.status_message.connect(self._show_status)
-        self.mistakes_tab.status_message.connect(self._show_status)
-        self.mistakes_tab.open_in_canvas.connect(self.open_in_canvas)
 
         app = QApplication.instance()
         if app is not None:
@@ -100,14 +123,84 @@ class MainWindow(QMainWindow):
             except AttributeError:
                 pass
         self.apply_preferences(self.prefs, save=False)
+        self._restore_geometry()
+        self._update_edit_actions()
+        self._loader_done.connect(self._finish_loading, Qt.ConnectionType.QueuedConnection)
+        self._first_model.connect(self._first_model_loaded, Qt.ConnectionType.QueuedConnection)
+        if defer_load:
+            self._show_status("loading the models…")
+            threading.Thread(target=self._load_in_background, name="digitpad-loader",
+                             daemon=True).start()
+        else:
+            self._finish_loading(load_everything())
+
+    # --- loading ---------------------------------------------------------------------------
+
+    def _load_in_background(self) -> None:
+        first = str(self.settings.value(keys.LAST_MODEL, "") or "")
+        try:
+            result = load_everything(first, self._first_model.emit)
+        except BaseException as exc:  # shown by the GUI thread
+            result = exc
+        self._loader_done.emit(result)
+
+    def _first_model_loaded(self, loaded) -> None:
+        """Draw with the first model while the others load (the first prediction comes sooner)."""
+        if self.loaded or self._closing:
+            return
+        self.draw_tab.add_loaded_models(loaded)
+        if self.draw_tab.current_entry() is None and loaded:
+            self.draw_tab.select_model(loaded[0][0])
+
+    def _build_model_tabs(self) -> None:
+        """Build the tabs that need torch, in place of their placeholders, and wire them."""
+        from .lab.tab import LabTab
+        from .mistakes.tab import MistakesTab
+        from .training.tab import TrainingTab
+
+        self.training_tab = TrainingTab(self.settings)
+        self.lab_tab = LabTab()
+        self.mistakes_tab = MistakesTab()
+        current = self.tabs.currentIndex()
+        for title, tab in zip(MODEL_TABS, (self.training_tab, self.lab_tab, self.mistakes_tab)):
+            i = next(k for k in range(self.tabs.count()) if self.tabs.tabText(k) == title)
+            old = self.tabs.widget(i)
+            self.tabs.removeTab(i)
+            self.tabs.insertTab(i, tab, title)
+            old.deleteLater()
+        self.tabs.setCurrentIndex(current)
+        t = self.training_tab
+        t.use_model.connect(self._use_trained_model)
+        t.live_weights.connect(self.draw_tab.set_live_weights)
+        t.running_changed.connect(lambda running: running or self.draw_tab.end_live())
+        t.status_message.connect(self._show_status)
+        t.model_saved.connect(self._add_recent)
+        self.lab_tab.status_message.connect(self._show_status)
+        self.mistakes_tab.status_message.connect(self._show_status)
+        self.mistakes_tab.open_in_canvas.connect(self.open_in_canvas)
+
+    def _finish_loading(self, loaded) -> None:
+        if isinstance(loaded, BaseException):
+            log.error("loading the models failed: %r", loaded)
+            self.draw_tab.prediction.show_status("no model: see the log")
+            QMessageBox.critical(self, "digitpad cannot load its models", str(loaded))
+            return
+        self._build_model_tabs()
         last = str(self.settings.value(keys.LAST_MODEL, "") or "")
-        missing = self.draw_tab.load_shipped_models()
+        self.draw_tab.add_loaded_models(loaded)
+        missing = [arch for arch, _pred, source in loaded if source == "untrained"]
         self._restore_last_model(last)
+        current = self.draw_tab.current_entry()
+        if current is not None:  # the tabs built just now learn the model drawn with
+            self._on_model_changed(current)
+            self._model_to_lab_tabs(current)
+        self.apply_preferences(self.prefs, save=False)  # the new tabs' plots take the theme
+        self.statusBar().clearMessage()
         if missing:
             self._show_status(f"No trained file for {', '.join(missing)} yet: using untrained "
                               "stand-ins. Train one in the Training tab.", 10000)
-        self._restore_geometry()
-        self._update_edit_actions()
+        self.loaded = True
+        self.models_loaded.emit()
 
     # --- menus -----------------------------------------------------------------------------
 
@@ -195,10 +288,9 @@ class MainWindow(QMainWindow):
     # --- models ----------------------------------------------------------------------------
 
     def open_model_dialog(self) -> None:
-        start = str(models_dir()) if models_dir().is_dir() else str(Path.home())
-        path, _ = QFileDialog.getOpenFileName(self, "Open model", start, MODEL_FILTER)
-        if path:
-            self.open_model(path)
+        path = ask_open_path(self, "Open model")
+        if path is not None:
+            self.open_model(str(path))
 
     def open_model(self, path: str) -> bool:
         ok = self.draw_tab.open_model_file(path)
@@ -221,6 +313,8 @@ class MainWindow(QMainWindow):
         entry = entry or self.draw_tab.current_entry()
         if entry is None:
             return False
+        from digitpad.core.checkpoint import CheckpointError, make_meta, save_checkpoint
+
         ckpt = entry.to_checkpoint()
         meta = dict(ckpt.meta) if ckpt.meta else make_meta(ckpt.arch)
         meta["name"] = Path(path).stem
@@ -245,16 +339,16 @@ class MainWindow(QMainWindow):
 
     def _on_model_changed(self, entry: ModelEntry) -> None:
         pred = entry.predictor
-        self.model_label.setText(f"model: {entry.label.split(' (')[0]}")
+        self.model_label.setText(f"model: {entry.label.split(' · ')[0]}")
         self.model_label.setToolTip(entry.label)
         acc = entry.accuracy
-        self.acc_label.setText("test accuracy: " + (f"{acc * 100:.2f}%" if acc is not None else
+        self.acc_label.setText("test accuracy: " + (percent(acc) if acc is not None else
                                                    "untrained" if entry.source == "untrained" else "n/a"))
         self.device_label.setText(f"device: {getattr(pred, 'device', 'cpu')}")
         key = self.draw_tab.key_for_settings()
         if key is not None:
             self.settings.setValue(keys.LAST_MODEL, key)
-        if entry.source != "live":
+        if entry.source != "live" and self.training_tab is not None:
             try:
                 self.training_tab.set_current_model(entry.to_checkpoint())
             except Exception:
@@ -276,6 +370,8 @@ class MainWindow(QMainWindow):
     # --- Lab and Mistakes: fed from the Draw tab (tabs never import each other) -------------
 
     def _model_to_lab_tabs(self, entry: ModelEntry) -> None:
+        if self.lab_tab is None or self.mistakes_tab is None:
+            return
         pred = entry.predictor
         self.lab_tab.set_model(entry.arch, pred.kernels())
         if entry.source == "live":
@@ -289,6 +385,8 @@ class MainWindow(QMainWindow):
                                     str(path) if path else None)
 
     def _drawing_to_lab(self) -> None:
+        if self.lab_tab is None:
+            return
         pred = self.draw_tab.last_prediction
         self.lab_tab.set_drawing(None if pred is None or pred.empty else pred.image)
 
@@ -312,8 +410,9 @@ class MainWindow(QMainWindow):
         colors = theme.apply_theme(app, prefs.theme) if app is not None else theme.current()
         theme.restyle_plots(self, colors)
         self.draw_tab.apply_theme(colors)
-        self.lab_tab.apply_theme(colors)
-        self.mistakes_tab.apply_theme(colors)
+        for tab in (self.lab_tab, self.mistakes_tab):  # None until the models are loaded
+            if tab is not None:
+                tab.apply_theme(colors)
         self.draw_tab.brush.setValue(prefs.brush)
         self.draw_tab.maps.set_shared_scale(prefs.shared_scale)
         if save:
@@ -396,6 +495,8 @@ class MainWindow(QMainWindow):
     def _confirm_close(self) -> bool:
         """Ask about a run in progress or an unsaved trained model; False keeps the window."""
         t = self.training_tab
+        if t is None:
+            return True
         B = QMessageBox.StandardButton
         question = t.close_question()
         if question == "running":
@@ -430,11 +531,14 @@ class MainWindow(QMainWindow):
             return
         self._closing = True
         try:
-            self.training_tab.shutdown(1000)
+            if self.training_tab is not None:
+                self.training_tab.shutdown(1000)
         except Exception:
             log.exception("stopping training on close failed")
         self.draw_tab._timer.stop()
-        self.lab_tab.shutdown()
-        self.mistakes_tab.shutdown(1000)
+        if self.lab_tab is not None:
+            self.lab_tab.shutdown()
+        if self.mistakes_tab is not None:
+            self.mistakes_tab.shutdown(1000)
         self.save_settings()
         event.accept()

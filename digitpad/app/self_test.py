@@ -56,10 +56,9 @@ def synthetic_mnist(n_train: int = 64, n_test: int = 32, seed: int = 0):
 def run_self_test(app, out=print) -> int:
     from PySide6.QtCore import QSettings
 
-    from digitpad.core.models import feature_shapes
-
-    from .widgets.canvas import synthetic_digit_strokes
     from .main_window import MainWindow
+    from .startup import seconds_since_start
+    from .widgets.canvas import synthetic_digit_strokes
 
     lines: list[str] = []
 
@@ -72,28 +71,34 @@ def run_self_test(app, out=print) -> int:
     tmp = tempfile.TemporaryDirectory(prefix="digitpad-selftest-")
     try:
         settings = QSettings(str(Path(tmp.name) / "settings.ini"), QSettings.Format.IniFormat)
-        window = MainWindow(settings=settings)
+        # as at launch: the window shows first, torch and the models load behind it
+        window = MainWindow(settings=settings, defer_load=True)
         window.show()
         app.processEvents()
+        window_s = seconds_since_start()
         draw = window.draw_tab
+        if not window.loaded and draw.prediction.confidence_label.text() != "loading model…":
+            raise SelfTestFailure("while the models load the Draw tab does not say 'loading model…'")
+        # a person draws at once: the stroke waits for the model, then is read
+        for stroke in synthetic_digit_strokes(7, draw.canvas.canvas_size):
+            draw.canvas.draw_stroke(stroke)
+        if not _wait(app, lambda: window.loaded and draw.last_prediction is not None
+                     and not draw.last_prediction.empty, 120):
+            raise SelfTestFailure("the models did not load within 120 s")
+        first_s = seconds_since_start()
+        out(f"startup: window {window_s:.2f} s, first prediction {first_s:.2f} s")
         entry = draw.current_entry()
         if entry is None:
             raise SelfTestFailure("no model is loaded in the Draw tab")
         ok(f"window opened; drawing with {entry.label}")
-
-        if draw.prediction.confidence_label.text() != "Draw a digit":
-            raise SelfTestFailure("an empty canvas does not say 'Draw a digit'")
-        for stroke in synthetic_digit_strokes(7, draw.canvas.canvas_size):
-            draw.canvas.draw_stroke(stroke)
-        _wait(app, lambda: not draw._timer.isActive(), 5)
         pred = draw.last_prediction
-        if pred is None or pred.empty:
-            raise SelfTestFailure("drawing a digit gave no prediction")
         probs = np.asarray(pred.probs, dtype=np.float64)
         if probs.shape != (10,) or not np.isfinite(probs).all() or abs(probs.sum() - 1) > 1e-3:
             raise SelfTestFailure(f"the probabilities are not a finite distribution: {probs}")
-        ok(f"prediction: {pred.digit} with {pred.confidence * 100:.1f}% "
+        ok(f"prediction: {pred.digit} with {pred.confidence * 100:.1f} % "
            f"({draw.last_predict_ms:.1f} ms)")
+
+        from digitpad.core.models import feature_shapes
 
         shapes = feature_shapes(entry.arch)
         spatial = [n for n, s in shapes.items() if len(s) == 3]
@@ -109,6 +114,12 @@ def run_self_test(app, out=print) -> int:
                 raise SelfTestFailure(f"layer {name} is not shown")
             n_maps += m.shape[0] if m.ndim == 3 else 0
         ok(f"feature maps: {len(spatial)} conv/pool layers, {n_maps} maps, all finite")
+        draw.canvas.clear()
+        _wait(app, lambda: not draw._timer.isActive(), 5)
+        if draw.prediction.confidence_label.text() != "Draw a digit":
+            raise SelfTestFailure("an empty canvas does not say 'Draw a digit'")
+        draw.canvas.undo()
+        _wait(app, lambda: not draw._timer.isActive(), 5)
 
         from digitpad.core.training import recipe_config
 
@@ -153,7 +164,8 @@ def run_self_test(app, out=print) -> int:
         return 1
     finally:
         if window is not None:
-            window.training_tab.shutdown(1000)
+            if window.training_tab is not None:
+                window.training_tab.shutdown(1000)
             window._closing = True
             window.close()
             window.deleteLater()

@@ -83,7 +83,7 @@ def test_open_and_save_model_files(window, recorded_dialogs, tmp_path, stroke, q
     tab = window.draw_tab
     entry = tab.current_entry()
     assert entry.key == str(src) and entry.source == "file"
-    assert "91.00%" in entry.label and window.acc_label.text() == "test accuracy: 91.00%"
+    assert "91.00 %" in entry.label and window.acc_label.text() == "test accuracy: 91.00 %"
     assert not recorded_dialogs
     stroke(tab.canvas, SEVEN)
     qtbot.waitUntil(lambda: not tab._timer.isActive())
@@ -134,16 +134,26 @@ def test_use_model_from_training_hot_swaps_into_draw_tab(window, qtbot):
 def test_live_weights_update_the_live_entry(window, stroke, qtbot):
     tab = window.draw_tab
     stroke(tab.canvas, SEVEN)
-    first = lenet_checkpoint(6, 0.3)
-    tab.set_live_weights(first)
-    assert "live" in tab.entries and tab.current_entry().key != "live"  # offered, not forced
-    tab.select_model("live")
     qtbot.waitUntil(lambda: not tab._timer.isActive())
+    before = tab.prediction.probs.copy()
+    first = lenet_checkpoint(6, 0.3)
+    first.meta["epochs"] = 1
+    tab.set_live_weights(first)
+    # the person ticked "Draw tab uses the live weights": the Draw tab switches to them
+    assert tab.current_entry().key == "live"
+    assert not np.allclose(before, tab.prediction.probs)
+    assert window.model_label.text() == "model: lenet epoch 1"
+    assert tab.model_box.currentText() == "lenet epoch 1 · being trained · 30.00 %"
     probs1 = tab.prediction.probs.copy()
-    tab.set_live_weights(lenet_checkpoint(7, 0.6))
+    second = lenet_checkpoint(7, 0.6)
+    second.meta["epochs"] = 2
+    tab.set_live_weights(second)
     assert tab.current_entry().key == "live"
     assert not np.allclose(probs1, tab.prediction.probs)
-    assert "60.00%" in tab.model_box.currentText()
+    assert tab.model_box.currentText() == "lenet epoch 2 · being trained · 60.00 %"
+    tab.end_live()  # the run ended
+    assert tab.model_box.currentText() == "lenet epoch 2 · trained here · 60.00 %"
+    assert "being trained" not in " ".join(tab.model_box.itemText(i) for i in range(tab.model_box.count()))
 
 
 def test_close_asks_about_unsaved_model_and_joins_training(make_window, tiny_mnist, recorded_dialogs,

@@ -15,6 +15,9 @@ from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWi
 from .. import theme
 
 EMPTY_TEXT = "Draw a digit"
+N_STEPS = 3  # crop, scale, centre: the core's steps after the input
+STEP_PX = 64  # a preview's side
+CAPTION_H = 32  # two lines of caption
 
 
 def array_to_pixmap(a: np.ndarray, size: int, paper: int, ink: int) -> QPixmap:
@@ -46,6 +49,7 @@ class PredictionView(QWidget):
         self.confidence_label = QLabel(EMPTY_TEXT)
         self.confidence_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.confidence_label.setFixedWidth(110)
+        self.confidence_label.setWordWrap(True)  # "loading model…" and "Draw a digit" fit whole
 
         self.plot = pg.PlotWidget()
         self.plot.setMouseEnabled(False, False)
@@ -72,61 +76,76 @@ class PredictionView(QWidget):
         top.addWidget(self.plot, 1)
 
         self.steps_title = QLabel("<b>What the network sees</b>")
-        self.steps_box = QGridLayout()
+        # The previews, their captions and the empty note are created now, in a block of
+        # fixed height: the first stroke must not grow this view (and shrink the canvas).
+        self.steps_area = QWidget()
+        self.steps_box = QGridLayout(self.steps_area)
+        self.steps_box.setContentsMargins(0, 0, 0, 0)
         self.steps_box.setHorizontalSpacing(8)
         self.steps_box.setVerticalSpacing(2)
         self._step_images: list[QLabel] = []
         self._step_titles: list[QLabel] = []
         self._steps: list[tuple[str, np.ndarray]] = []
+        for col in range(N_STEPS):
+            img, title = QLabel(), QLabel()
+            img.setFixedSize(STEP_PX + 8, STEP_PX)
+            img.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            title.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+            title.setFixedSize(STEP_PX + 24, CAPTION_H)
+            self.steps_box.addWidget(img, 0, col, Qt.AlignmentFlag.AlignHCenter)
+            self.steps_box.addWidget(title, 1, col, Qt.AlignmentFlag.AlignHCenter)
+            self._step_images.append(img)
+            self._step_titles.append(title)
+        self.steps_note = QLabel("Nothing drawn yet: the steps from your drawing to the "
+                                 "network's 28×28 input appear here.")
+        self.steps_note.setWordWrap(True)
+        self.steps_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.steps_box.addWidget(self.steps_note, 0, 0, 2, N_STEPS)
+        self.steps_box.setColumnStretch(N_STEPS, 1)
+        self.steps_area.setFixedHeight(STEP_PX + 2 + CAPTION_H)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(top)
         layout.addWidget(self.steps_title)
-        layout.addLayout(self.steps_box)
+        layout.addWidget(self.steps_area)
         self.show_empty()
 
     # --- updates ---------------------------------------------------------------------------
 
-    def show_empty(self) -> None:
+    def show_status(self, text: str | None) -> None:
+        """No answer to show: "loading model…" or "Draw a digit"."""
+        self.show_empty(text or EMPTY_TEXT)
+
+    def show_empty(self, text: str = EMPTY_TEXT) -> None:
         self.digit_label.setText("–")
-        self.confidence_label.setText(EMPTY_TEXT)
+        self.confidence_label.setText(text)
         self.probs = np.zeros(10, dtype=np.float32)
         self.bars.setOpts(height=self.probs, brushes=[self._colors.bar] * 10)
         self.set_steps([])
 
     def show_prediction(self, digit: int, confidence: float, probs: np.ndarray) -> None:
         self.digit_label.setText(str(int(digit)))
-        self.confidence_label.setText(f"{confidence * 100:.1f}% sure")
+        self.confidence_label.setText(f"{confidence * 100:.1f} % sure")
         self.probs = np.asarray(probs, dtype=np.float32).copy()
         brushes = [self._colors.accent if i == digit else self._colors.bar for i in range(10)]
         self.bars.setOpts(height=self.probs, brushes=brushes)
 
     def set_steps(self, steps: list[tuple[str, np.ndarray]]) -> None:
         """Show the preprocessing steps (skipping the full-size input: the canvas shows it)."""
-        steps = [(t, a) for t, a in steps if t != "input"]
+        steps = [(t, a) for t, a in steps if t != "input"][:N_STEPS]
         self._steps = steps
-        while len(self._step_images) < len(steps):
-            col = len(self._step_images)
-            img, title = QLabel(), QLabel()
-            img.setFixedSize(96, 72)
-            img.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            title.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
-            title.setFixedSize(96, 34)
-            self.steps_box.addWidget(img, 0, col)
-            self.steps_box.addWidget(title, 1, col)
-            self._step_images.append(img)
-            self._step_titles.append(title)
+        self.steps_note.setVisible(not steps)
         for i, (img, title) in enumerate(zip(self._step_images, self._step_titles)):
             if i < len(steps):
                 name, arr = steps[i]
-                img.setPixmap(array_to_pixmap(arr, 72, self._colors.paper, self._colors.ink))
+                img.setPixmap(array_to_pixmap(arr, STEP_PX, self._colors.paper, self._colors.ink))
                 h, w = np.shape(arr)[:2]
                 title.setText(f"{name}\n{w}×{h}")
                 img.setToolTip(f"{name}: {w}×{h} pixels")
             else:
                 img.clear()
-                title.setText("" if steps or i else "nothing drawn yet")
+                title.setText("")
                 img.setToolTip("")
 
     def apply_theme(self, colors: theme.Colors) -> None:

@@ -11,26 +11,26 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMessageBox, QSlider, QSplitter,
                                QToolButton, QVBoxLayout, QWidget)
-
-from digitpad.core.checkpoint import Checkpoint, CheckpointError, load_checkpoint
-from digitpad.core.models import MODELS, create_model, feature_shapes
-from digitpad.core.predict import Predictor
 
 from .. import theme
 from ..widgets.canvas import DEFAULT_BRUSH, MAX_BRUSH, MIN_BRUSH, DrawingCanvas
 from .feature_maps import FeatureMapView
 from .prediction_view import PredictionView
+from .state import LIVE_KEY, SHIPPED_ORDER, DrawState, entry_label, live_label
+
+# torch and the core's model code are imported when the models load (load_shipped_predictors,
+# in a background thread at launch), so the window opens before torch is imported.
+if TYPE_CHECKING:
+    from digitpad.core.checkpoint import Checkpoint
+    from digitpad.core.predict import Predictor
 
 log = logging.getLogger("digitpad.app")
-
-SHIPPED_ORDER = ("digitnet", "lenet", "dense")
-LIVE_KEY = "live"
 
 
 @dataclass
@@ -52,6 +52,8 @@ class ModelEntry:
         return float(acc) if acc is not None else None
 
     def to_checkpoint(self) -> Checkpoint:
+        from digitpad.core.checkpoint import Checkpoint
+
         state = {k: v.detach().cpu() for k, v in self.predictor.state_dict().items()} \
             if hasattr(self.predictor, "state_dict") else self.checkpoint.state
         return Checkpoint(self.arch, state, dict(self.predictor.meta or {}), None)
@@ -59,18 +61,41 @@ class ModelEntry:
 
 def untrained_predictor(arch: str, seed: int = 0) -> Predictor:
     """A seeded random model, so the app works before any model file exists."""
+    import torch
+
+    from digitpad.core.models import create_model
+    from digitpad.core.predict import Predictor
+
     torch.manual_seed(seed)
     model = create_model(arch)
     meta = {"name": f"{arch} (untrained)", "untrained": True}
     return Predictor(arch, model.state_dict(), meta=meta, name=f"{arch} (untrained)")
 
 
-def entry_label(name: str, source: str, acc: float | None) -> str:
-    tail = {"shipped": "shipped", "untrained": "untrained, random weights", "file": "file",
-            "trained": "trained here", "live": "training, live"}.get(source, source)
-    if acc is not None:
-        tail += f", {acc * 100:.2f}%"
-    return f"{name} ({tail})"
+def load_shipped_predictors(archs: tuple[str, ...] = SHIPPED_ORDER) -> list[tuple[str, Predictor, str]]:
+    """(arch, predictor, source) for digitnet, lenet and dense, each warmed up.
+
+    Safe to call from a background thread: it imports torch, reads the files and pays
+    torch's slow first forward pass; nothing here touches a widget. A missing or unusable
+    file gives a seeded untrained stand-in (source "untrained").
+    """
+    from digitpad.core.checkpoint import CheckpointError
+    from digitpad.core.predict import Predictor
+
+    out = []
+    for arch in archs:
+        try:
+            pred, source = Predictor.shipped(arch), "shipped"
+        except CheckpointError as exc:
+            if exc.kind != "missing":
+                log.warning("shipped model %s unusable: %s", arch, exc)
+            pred, source = untrained_predictor(arch), "untrained"
+        try:
+            pred.predict(_WARMUP)  # torch's first forward pass is slow: pay it here
+        except Exception:
+            log.exception("warm-up prediction failed")
+        out.append((arch, pred, source))
+    return out
 
 
 class DrawTab(QWidget):
@@ -84,7 +109,7 @@ class DrawTab(QWidget):
         self.entries: dict[str, ModelEntry] = {}
         self._current: ModelEntry | None = None
         self._trained_count = 0
-        self._dirty = False
+        self.state = DrawState()  # loading → ready, coalesced predictions
         self.last_prediction = None
         self.last_predict_ms = 0.0
 
@@ -148,6 +173,7 @@ class DrawTab(QWidget):
         self.canvas.history_changed.connect(self._update_buttons)
         self._update_buttons()
         self.apply_theme(theme.current())
+        self.prediction.show_status(self.state.status_text(True))
 
     def _tool(self, text: str, slot, tip: str) -> QToolButton:
         b = QToolButton()
@@ -167,20 +193,22 @@ class DrawTab(QWidget):
 
         Returns the names that had to fall back, so the window can say so once.
         """
+        return self.add_loaded_models(load_shipped_predictors())
+
+    def add_loaded_models(self, loaded: list[tuple[str, Predictor, str]]) -> list[str]:
+        """The result of :func:`load_shipped_predictors`: add the entries, leave "loading"."""
         missing = []
-        for arch in SHIPPED_ORDER:
+        order = {a: i for i, a in enumerate(SHIPPED_ORDER)}
+        for arch, pred, source in sorted(loaded, key=lambda item: order.get(item[0], 99)):
             if arch in self.entries:
                 continue
-            try:
-                pred = Predictor.shipped(arch)
-                pred_source = "shipped"
-            except CheckpointError as exc:
-                if exc.kind != "missing":
-                    log.warning("shipped model %s unusable: %s", arch, exc)
+            if source == "untrained":
                 missing.append(arch)
-                pred, pred_source = untrained_predictor(arch), "untrained"
-            self._add_entry(ModelEntry(arch, entry_label(arch, pred_source, pred.test_acc),
-                                       pred, pred_source), select=False)
+            entry = ModelEntry(arch, entry_label(arch, source, pred.test_acc), pred, source)
+            entry.extra["warm"] = True
+            self._add_entry(entry, select=False)
+        if self.state.model_ready() and self._current is not None:
+            self._predict_now()  # a stroke drawn while loading
         return missing
 
     def _add_entry(self, entry: ModelEntry, select: bool = True) -> ModelEntry:
@@ -197,6 +225,8 @@ class DrawTab(QWidget):
             blocked = self.model_box.blockSignals(not select or self._current is None)
             self.model_box.addItem(entry.label, entry.key)
             self.model_box.blockSignals(blocked)
+            from digitpad.core.models import MODELS
+
             self.model_box.setItemData(self.model_box.count() - 1,
                                        MODELS[entry.arch].description, Qt.ItemDataRole.ToolTipRole)
         if select:
@@ -205,6 +235,8 @@ class DrawTab(QWidget):
 
     def add_checkpoint(self, ckpt: Checkpoint, source: str = "trained", select: bool = True) -> ModelEntry:
         """A model from a file or from training: add it to the picker (and draw with it)."""
+        from digitpad.core.predict import Predictor
+
         pred = Predictor.from_checkpoint(ckpt)
         if source == "file" and ckpt.path is not None:
             key = str(ckpt.path)
@@ -220,6 +252,8 @@ class DrawTab(QWidget):
 
     def open_model_file(self, path: str) -> bool:
         """Load a model file; any problem shows the core's message and keeps the current model."""
+        from digitpad.core.checkpoint import CheckpointError, load_checkpoint
+
         try:
             ckpt = load_checkpoint(path)
             self.add_checkpoint(ckpt, source="file")
@@ -253,6 +287,9 @@ class DrawTab(QWidget):
         self._activate(entry)
 
     def _activate(self, entry: ModelEntry) -> None:
+        from digitpad.core.models import feature_shapes
+
+        self.state.model_ready()
         self._current = entry
         pred = entry.predictor
         if not entry.extra.get("warm"):
@@ -273,23 +310,49 @@ class DrawTab(QWidget):
         return self._current.predictor if self._current else None
 
     def set_live_weights(self, ckpt: Checkpoint) -> None:
-        """Training finished an epoch: refresh the "live" entry (and redraw if it is shown)."""
+        """Training finished an epoch: the Draw tab switches to the "live" entry and redraws."""
+        from digitpad.core.predict import Predictor
+
+        self.state.live_running = True
+        meta = dict(ckpt.meta or {})
+        epoch = int(meta.get("epochs") or 0)
+        acc = ckpt.val_acc if getattr(ckpt, "val_acc", None) is not None else ckpt.test_acc
+        label = live_label(ckpt.arch, epoch, acc, running=True)
         live = self.entries.get(LIVE_KEY)
         if live is not None and live.arch == ckpt.arch:
-            live.predictor.set_state(ckpt.state, dict(ckpt.meta or {}))
+            live.predictor.set_state(ckpt.state, meta)
             live.checkpoint = ckpt
-            label = entry_label(f"{ckpt.arch} being trained", "live", ckpt.test_acc)
-            self.model_box.setItemText(self.model_box.findData(LIVE_KEY), label)
             live.label = label
+            self.model_box.setItemText(self.model_box.findData(LIVE_KEY), label)
             if live is self._current:
                 self.maps.set_kernels(_numpy_kernels(live.predictor))
                 self.model_changed.emit(live)
                 self._predict_now()
+            else:
+                self.select_model(LIVE_KEY)
+        else:
+            if live is not None:  # a new run of another architecture replaces the old entry
+                self.entries.pop(LIVE_KEY)
+                self.model_box.removeItem(self.model_box.findData(LIVE_KEY))
+                if self._current is live:
+                    self._current = None
+            entry = ModelEntry(LIVE_KEY, label, Predictor.from_checkpoint(ckpt), "live", ckpt)
+            self._add_entry(entry, select=True)
+        self.status_message.emit(f"Drawing with the live weights of {ckpt.arch} after epoch {epoch}")
+
+    def end_live(self) -> None:
+        """The run that fed the live entry ended: it is a model trained here now."""
+        live = self.entries.get(LIVE_KEY)
+        self.state.live_running = False
+        if live is None or live.source != "live":
             return
-        pred = Predictor.from_checkpoint(ckpt)
-        entry = ModelEntry(LIVE_KEY, entry_label(f"{ckpt.arch} being trained", "live", ckpt.test_acc),
-                           pred, "live", ckpt)
-        self._add_entry(entry, select=False)
+        meta = live.predictor.meta or {}
+        acc = live.checkpoint.val_acc if live.checkpoint is not None and \
+            getattr(live.checkpoint, "val_acc", None) is not None else live.accuracy
+        live.label = live_label(live.arch, int(meta.get("epochs") or 0), acc, running=False)
+        self.model_box.setItemText(self.model_box.findData(LIVE_KEY), live.label)
+        if live is self._current:
+            self.model_changed.emit(live)
 
     def key_for_settings(self) -> str | None:
         """What to remember as the last model: a shipped name or a file path."""
@@ -301,14 +364,12 @@ class DrawTab(QWidget):
     # --- prediction ------------------------------------------------------------------------
 
     def request_prediction(self) -> None:
-        self._dirty = True
-        if not self._timer.isActive():
+        if self.state.request() and not self._timer.isActive():
             self._timer.start()
 
     def _predict_now(self) -> None:
         self._timer.stop()
-        self._dirty = False
-        if self._current is None:
+        if not self.state.take() or self._current is None:
             return
         t0 = time.perf_counter()
         try:

@@ -1,6 +1,7 @@
 """The Training tab: set up a run, watch it live, keep (use / save) the result.
 
-The run itself is ``core.training.run`` in a :class:`~digitpad.app.workers.WorkerHandle`;
+The run itself is a ``core.session.TrainingSession`` (the same one ``digitpad train``
+drives) in a :class:`~digitpad.app.workers.WorkerHandle`;
 MNIST is loaded inside that generator, so nothing here blocks the GUI. Each event arrives
 as one queued signal and updates the plots, the progress bar and the result panel. Nothing
 is written to disk unless the person clicks Save as….
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import time
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
@@ -20,15 +20,17 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
                                QSpinBox, QVBoxLayout, QWidget)
 
 from digitpad.core import training
-from digitpad.core.checkpoint import Checkpoint, CheckpointError, make_meta, save_checkpoint
+from digitpad.core.checkpoint import Checkpoint, CheckpointError, save_checkpoint
 from digitpad.core.data import MnistTensors, has_mnist
 from digitpad.core.devices import list_devices
 from digitpad.core.models import MODELS
 from digitpad.core.paths import resolve_data_dir
+from digitpad.core.session import TrainingSession
 from digitpad.core.training import (BatchDone, EpochDone, Failed, Finished, Started, Stopped,
                                     TrainConfig, TrainControl)
 
 from .. import settings as keys
+from .state import TrainingState, format_duration
 from ..widgets.download_dialog import DownloadDialog
 from ..widgets.model_files import ask_save_path
 from ..widgets.plots import TrainingPlots
@@ -45,17 +47,6 @@ _OK_STYLE = "color: #2e7d32;"
 _WARN_STYLE = "background: #fff3cd; color: #5c4400; border: 1px solid #e0c36a; border-radius: 4px;"
 
 
-def format_duration(seconds: float) -> str:
-    seconds = max(0, int(round(seconds)))
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    if h:
-        return f"{h} h {m:02d} min"
-    if m:
-        return f"{m} min {s:02d} s"
-    return f"{s} s"
-
-
 def find_mnist_root(folder: str | Path) -> Path | None:
     """The folder ``has_mnist`` accepts, also when the person picked MNIST/ or MNIST/raw/."""
     p = Path(folder).expanduser()
@@ -70,6 +61,7 @@ class TrainingTab(QWidget):
     live_weights = Signal(object)  # Checkpoint snapshot at each epoch end, when "live" is on
     status_message = Signal(str)
     running_changed = Signal(bool)
+    model_saved = Signal(str)  # the path a trained model was saved to (for Open recent)
 
     def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -77,14 +69,10 @@ class TrainingTab(QWidget):
         self._handle: WorkerHandle | None = None
         self._current: Checkpoint | None = None  # the app's model: what "continue" starts from
         self._trained: Checkpoint | None = None  # the last run's best model
-        self._unsaved = False
+        self.state = TrainingState()  # phase, progress and what the controls allow
         self._run_config: TrainConfig | None = None
         self._run_started_from: str | None = None
-        self._started: Started | None = None
-        self._t0 = 0.0
-        self._paused_since: float | None = None
-        self._paused_total = 0.0
-        self._last_step = 0
+        self._session: TrainingSession | None = None  # the run's history, best model, metadata
         self.batches_seen = 0  # BatchDone events received in the current run
         self.epochs_seen = 0
         self._build()
@@ -353,7 +341,7 @@ class TrainingTab(QWidget):
             self._show_failure(f"MNIST is not in {self.data_dir()}: download it or choose the "
                                "folder that holds it.")
             return
-        if self._unsaved and self._trained is not None:
+        if self.has_unsaved_model():
             answer = QMessageBox.question(
                 self, "Unsaved model",
                 f"The model from the last run ({self._trained.name}) is not saved. "
@@ -395,30 +383,31 @@ class TrainingTab(QWidget):
         data_dir = None if data is not None else str(self.data_dir())
         self._run_config = config
         self._run_started_from = from_name
-        self._started = None
-        self._paused_since = None
-        self._paused_total = 0.0
-        self._last_step = 0
+        self.state.begin(config.epochs)
         self.batches_seen = 0
         self.epochs_seen = 0
         self.plots.clear(config.epochs)
-        self.progress.setRange(0, 0)  # busy while MNIST loads in the worker
-        self.progress.setFormat("Loading MNIST…")
+        self._show_progress()  # busy while MNIST loads in the worker
         self.speed_label.setText(" ")
         self.result_label.setStyleSheet("")
         self.result_label.setText(
             f"Training {config.model} ({config.recipe}) "
             + (f"from {from_name}…" if from_name else "from scratch…"))
 
+        session = TrainingSession(
+            config, data=data, data_dir=data_dir, initial_state=initial, started_from=from_name,
+            start_val_acc=self._current.val_acc if initial is not None else None)
+        self._session = session
+
         def work(control: TrainControl):
-            return training.run(config, data, control, initial_state=initial, data_dir=data_dir)
+            session.control = control  # the handle's flags: pause time counts from them
+            return session.events()
 
         handle = WorkerHandle(work, parent=self, name="digitpad-training")
         handle.yielded.connect(self._on_event)
         handle.errored.connect(self._on_error)
         handle.finished.connect(self._on_finished)
         self._handle = handle
-        self._t0 = time.perf_counter()
         self._set_running(True)
         handle.start()
         self.status_message.emit(f"Training {config.model} started")
@@ -427,44 +416,62 @@ class TrainingTab(QWidget):
         return self._handle is not None
 
     def is_paused(self) -> bool:
-        return self._handle is not None and self._handle.paused
+        return self._handle is not None and self.state.paused
 
     def toggle_pause(self) -> None:
         if self._handle is None:
             return
-        if self._handle.paused:
+        if self.state.paused:
             self.resume()
         else:
             self.pause()
 
     def pause(self) -> None:
-        if self._handle is None or self._handle.paused:
+        if self._handle is None or not self.state.pause():
             return
         self._handle.pause()
-        self._paused_since = time.perf_counter()
-        self.pause_button.setText("Resume")
+        self._apply_controls()
+        self._show_progress()
         self.speed_label.setText("Paused (the current batch finishes first).")
         self.status_message.emit("Training paused")
 
     def resume(self) -> None:
-        if self._handle is None or not self._handle.paused:
+        if self._handle is None or not self.state.resume():
             return
         self._handle.resume()
-        if self._paused_since is not None:
-            self._paused_total += time.perf_counter() - self._paused_since
-            self._paused_since = None
-        self.pause_button.setText("Pause")
+        self._apply_controls()
+        self._show_progress()
         self.speed_label.setText("Resuming…")
         self.status_message.emit("Training resumed")
 
     def stop(self) -> None:
         """Stop after the current batch; the best completed epoch is kept."""
-        if self._handle is None:
+        if self._handle is None or not self.state.stop():
             return
         self._handle.stop()
-        self.stop_button.setEnabled(False)
-        self.pause_button.setEnabled(False)
+        self._apply_controls()
+        self._show_progress()
         self.speed_label.setText("Stopping after the current batch…")
+
+    def close_question(self) -> str | None:
+        """What closing the window must ask first: "running", "unsaved" or None."""
+        return self.state.close_question()
+
+    def stop_and_wait(self, timeout_s: float = 60.0) -> bool:
+        """Stop the run and wait (events flowing) until it has ended and its result arrived.
+
+        True when it ended within ``timeout_s``; the best completed epoch is then the
+        trained model, as after the Stop button.
+        """
+        from PySide6.QtCore import QDeadlineTimer, QEventLoop, QThread
+        from PySide6.QtWidgets import QApplication
+
+        self.stop()
+        deadline = QDeadlineTimer(int(timeout_s * 1000))
+        while self._handle is not None and not deadline.hasExpired():
+            QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+            QThread.msleep(5)
+        return self._handle is None
 
     def shutdown(self, timeout_ms: int = 1000) -> None:
         """Stop and join the worker thread (window closing); results still queued are dropped."""
@@ -475,32 +482,36 @@ class TrainingTab(QWidget):
         handle.shutdown(timeout_ms)
         handle.deleteLater()
         self._handle = None
+        self.state.stop()
+        self.state.worker_finished()
         self._set_running(False)
-        self.progress.setRange(0, 1)
-        self.progress.setFormat("Stopped")
 
     def _set_running(self, running: bool) -> None:
-        self.start_button.setEnabled(not running)
-        self.pause_button.setEnabled(running)
-        self.pause_button.setText("Pause")
-        self.stop_button.setEnabled(running)
-        for w in (self.arch_combo, self.recipe_combo, self.epochs_spin, self.batch_spin,
-                  self.lr_edit, self.device_combo, self.data_edit, self.browse_button,
-                  self.download_button, self.choose_button, self.scratch_radio):
-            w.setEnabled(not running)
-        has_result = self._trained is not None and not running
-        self.use_button.setEnabled(has_result)
-        self.save_button.setEnabled(has_result)
+        self._apply_controls()
         self._update_continue()
         self.running_changed.emit(running)
 
-    # --- events from the worker -----------------------------------------------------------
+    def _apply_controls(self) -> None:
+        c = self.state.controls()
+        self.start_button.setEnabled(c.start)
+        self.pause_button.setEnabled(c.pause)
+        self.pause_button.setText(c.pause_text)
+        self.stop_button.setEnabled(c.stop)
+        for w in (self.arch_combo, self.recipe_combo, self.epochs_spin, self.batch_spin,
+                  self.lr_edit, self.device_combo, self.data_edit, self.browse_button,
+                  self.download_button, self.choose_button, self.scratch_radio):
+            w.setEnabled(c.form)
+        keep = c.keep and self._trained is not None
+        self.use_button.setEnabled(keep)
+        self.save_button.setEnabled(keep)
 
-    def _active_seconds(self) -> float:
-        paused = self._paused_total
-        if self._paused_since is not None:
-            paused += time.perf_counter() - self._paused_since
-        return max(1e-6, time.perf_counter() - self._t0 - paused)
+    def _show_progress(self) -> None:
+        p = self.state.progress()
+        self.progress.setRange(0, p.maximum)
+        self.progress.setValue(p.value)
+        self.progress.setFormat(p.text)
+
+    # --- events from the worker -----------------------------------------------------------
 
     def _on_event(self, ev: object) -> None:
         if isinstance(ev, BatchDone):
@@ -515,50 +526,39 @@ class TrainingTab(QWidget):
             self._show_failure(ev.message)
 
     def _on_started(self, ev: Started) -> None:
-        self._started = ev
-        self._t0 = time.perf_counter()  # ETA counts from here, not from loading the data
-        self._paused_total = 0.0
-        if self._paused_since is not None:
-            self._paused_since = self._t0
-        total = ev.config.epochs * ev.batches_per_epoch
-        self.progress.setRange(0, max(1, total))
-        self.progress.setValue(0)
-        self.progress.setFormat(f"Epoch 1/{ev.config.epochs} · batch 0/{ev.batches_per_epoch}")
+        self.state.started(ev.config.epochs, ev.batches_per_epoch)  # time counts from here
+        self._show_progress()
         self.speed_label.setText(f"{ev.train_size:,} training images · {ev.parameters:,} "
                                  f"parameters · {ev.device}")
 
     def _on_batch(self, ev: BatchDone) -> None:
         self.batches_seen += 1
-        self._last_step = ev.step
+        self.state.batch_done(ev.epoch, ev.batch, ev.step)
         self.plots.add_loss(ev.step, ev.loss)
-        if self._started is None:
+        self._show_progress()
+        eta = self.state.eta_seconds()
+        if self.state.phase != "running" or eta is None:
             return
-        epochs = self._started.config.epochs
-        total = epochs * ev.batches_per_epoch
-        self.progress.setValue(min(ev.step, total))
-        self.progress.setFormat(f"Epoch {ev.epoch}/{epochs} · batch {ev.batch}/{ev.batches_per_epoch}"
-                                f" · {100 * ev.step / max(1, total):.0f} %")
-        if self.is_paused():
-            return
-        eta = self._active_seconds() / ev.step * max(0, total - ev.step)
         self.speed_label.setText(f"{ev.samples_per_s:,.0f} samples/s · loss {ev.loss:.4f} · "
                                  f"ETA {format_duration(eta)}")
 
     def _on_epoch(self, ev: EpochDone) -> None:
         self.epochs_seen += 1
+        self.state.epoch_done(ev.epoch)
         self.plots.add_epoch(ev.epoch, ev.train_acc, ev.val_acc)
         self.status_message.emit(f"Epoch {ev.epoch}/{ev.epochs}: validation accuracy "
                                  f"{100 * ev.val_acc:.2f} %")
-        if self.live_check.isChecked() and self._run_config is not None:
-            cfg = self._run_config
-            meta = make_meta(cfg.model, name=f"{cfg.model} (training, epoch {ev.epoch})",
-                             val_acc=round(ev.val_acc, 5), epochs=ev.epoch,
-                             config=cfg.to_dict(), live=True)
-            self.live_weights.emit(Checkpoint(cfg.model, ev.state, meta))
+        if self.live_check.isChecked() and self._session is not None:
+            self.live_weights.emit(self._session.live_checkpoint(ev))
 
     def _on_done(self, ev: Finished | Stopped) -> None:
         self.plots.flush()
         cfg = ev.config
+        ran = len(ev.history.epochs)
+        self.state.ended("finished" if isinstance(ev, Finished) else "stopped", ran,
+                         has_model=ev.best_state is not None)
+        self._show_progress()
+        seconds = self.state.active_seconds()  # the one duration every label shows
         if ev.best_state is None:
             self.result_label.setStyleSheet("")
             self.result_label.setText("Stopped before the first epoch finished: there is no "
@@ -568,18 +568,12 @@ class TrainingTab(QWidget):
         stamp = _dt.datetime.now().strftime("%H:%M")
         name = f"{cfg.model} trained {stamp}"
         tested = ev.test_acc is not None  # a stopped run is not scored on the test set
-        meta = make_meta(cfg.model, name=name, test_acc=round(ev.test_acc, 5) if tested else None,
-                         val_acc=round(ev.best_val_acc, 5), epochs=ev.best_epoch, config=cfg.to_dict(), history=ev.history.to_dict(),
-                         seconds=round(ev.seconds, 1), started_from=self._run_started_from,
-                         stopped_early=isinstance(ev, Stopped) or None)
-        self._trained = Checkpoint(cfg.model, ev.best_state, meta)
-        self._unsaved = True
-        ran = len(ev.history.epochs)
+        self._trained = self._session.result_checkpoint(ev, name=name)  # the one metadata shape
         how = (f"Finished {ran} epochs" if isinstance(ev, Finished)
                else f"Stopped after {ran} of {cfg.epochs} epochs")
         self.result_label.setStyleSheet(_OK_STYLE)
         self.result_label.setText(
-            f"{how} in {format_duration(ev.seconds)}.\nBest validation accuracy "
+            f"{how} in {format_duration(seconds)}.\nBest validation accuracy "
             f"{100 * ev.best_val_acc:.2f} % at epoch {ev.best_epoch}"
             + (f"; test accuracy {100 * ev.test_acc:.2f} %" if tested else "") + ". Not saved yet.")
         if tested:
@@ -588,6 +582,8 @@ class TrainingTab(QWidget):
                                  + (f", test {100 * ev.test_acc:.2f} %" if tested else ""))
 
     def _show_failure(self, message: str) -> None:
+        if self.state.running:
+            self.state.ended("failed")
         self.result_label.setStyleSheet(_ERROR_STYLE)
         self.result_label.setText(f"Training failed: {message}")
         self.status_message.emit(f"Training failed: {message}")
@@ -601,15 +597,11 @@ class TrainingTab(QWidget):
         if self._handle is not None:
             self._handle.deleteLater()  # its thread is joined; the QObject can go
         self._handle = None
-        self._paused_since = None
-        if self.progress.maximum() == 0:  # ended before Started (failed while loading)
-            self.progress.setRange(0, 1)
-            self.progress.setValue(0)
-            self.progress.setFormat("Not started")
-        elif self._started is not None:
-            self.progress.setFormat(self.progress.format().split(" · ")[0] + " · ended")
-            self.speed_label.setText(f"Ran {format_duration(self._active_seconds())} "
-                                     f"({self._last_step:,} batches)")
+        started = self.state.trained_any
+        self.state.worker_finished()
+        self._show_progress()
+        if started:
+            self.speed_label.setText(self.state.summary())
         self._set_running(False)
 
     # --- the result ------------------------------------------------------------------------
@@ -618,7 +610,7 @@ class TrainingTab(QWidget):
         return self._trained
 
     def has_unsaved_model(self) -> bool:
-        return self._unsaved and self._trained is not None
+        return self.state.unsaved and self._trained is not None
 
     def _on_use(self) -> None:
         if self._trained is None:
@@ -645,7 +637,8 @@ class TrainingTab(QWidget):
             self.status_message.emit(f"Saving failed: {exc}")
             return False
         self._trained = Checkpoint(ckpt.arch, ckpt.state, meta, saved)
-        self._unsaved = False
+        self.state.saved()
+        self.model_saved.emit(str(saved))
         text = self.result_label.text().replace(" Not saved yet.", "")
         self.result_label.setText(f"{text}\nSaved to {saved}")
         self.status_message.emit(f"Saved {saved}")

@@ -10,8 +10,8 @@ import platform
 from collections import OrderedDict
 from html import escape
 
-from digitpad.core.lesson import LESSON_RESULTS
-from digitpad.core.models import count_parameters, create_model
+# The core's lesson and models import torch: imported inside the functions, so that importing
+# this module (the main window does at launch) does not.
 
 
 def output_size(in_: int, k: int, pad: int = 0, stride: int = 1) -> int:
@@ -23,6 +23,8 @@ def output_size(in_: int, k: int, pad: int = 0, stride: int = 1) -> int:
 
 
 def parameters_by_layer(arch: str) -> "OrderedDict[str, int]":
+    from digitpad.core.models import create_model
+
     model = create_model(arch)
     out: OrderedDict[str, int] = OrderedDict()
     for name, p in model.named_parameters():
@@ -73,6 +75,9 @@ def _worked_example_html() -> str:
 
 
 def how_this_works_html() -> str:
+    from digitpad.core.lesson import LESSON_RESULTS
+    from digitpad.core.models import count_parameters, create_model
+
     lenet = parameters_by_layer("lenet")
     lenet_total = count_parameters(create_model("lenet"))
     dense = parameters_by_layer("dense")
