@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (QApplication, QDialog, QDialogButtonBox, QLabel,
                                QMainWindow, QMessageBox, QTabWidget, QTextBrowser, QVBoxLayout,
@@ -127,14 +127,23 @@ class MainWindow(QMainWindow):
         self._update_edit_actions()
         self._loader_done.connect(self._finish_loading, Qt.ConnectionType.QueuedConnection)
         self._first_model.connect(self._first_model_loaded, Qt.ConnectionType.QueuedConnection)
+        self._loader_pending = defer_load
         if defer_load:
-            self._show_status("loading the models…")
-            threading.Thread(target=self._load_in_background, name="digitpad-loader",
-                             daemon=True).start()
+            self._show_status("loading the models…")  # the loader starts once the window shows
         else:
             self._finish_loading(load_everything())
 
     # --- loading ---------------------------------------------------------------------------
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._loader_pending:  # after the first paint: the window never waits for torch
+            self._loader_pending = False
+            QTimer.singleShot(0, self._start_loader)
+
+    def _start_loader(self) -> None:
+        threading.Thread(target=self._load_in_background, name="digitpad-loader",
+                         daemon=True).start()
 
     def _load_in_background(self) -> None:
         first = str(self.settings.value(keys.LAST_MODEL, "") or "")

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Launch to window, and launch to first prediction, of the real app in fresh processes.
+
+    .venv/bin/python scripts/bench_startup.py [--runs 5] [--platform offscreen]
+
+Each run starts a new interpreter that does what ``digitpad`` does (the CLI module, then
+``run_app``'s QApplication and ``MainWindow(defer_load=True)``), shows the window, draws a
+7 at once as a person would, and exits as soon as the Draw tab shows its prediction. Times are
+from the process's start (``/proc/self/stat``), so the interpreter's own start-up counts.
+Prints every run and the median. The targets: window ≤ 1 s warm, first prediction ≤ 3 s.
+
+Warm runs only: the first run warms the page cache and is reported but not counted. (A cold
+start needs ``echo 3 > /proc/sys/vm/drop_caches`` as root before each run: --cold does that
+when it can.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHILD = r"""
+import sys, time
+import digitpad.__main__  # starts digitpad.app.startup's clock, as the console script does
+import digitpad.cli  # noqa: F401  the entry path's own import
+from digitpad.app.startup import seconds_since_start
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QApplication
+from digitpad.app.main import APP_NAME
+app = QApplication([APP_NAME])
+from digitpad.app.main_window import MainWindow
+from digitpad.app.widgets.canvas import synthetic_digit_strokes
+settings = QSettings(sys.argv[1], QSettings.Format.IniFormat)
+torch_at_window = "torch" in sys.modules  # imported by the main thread before the window?
+w = MainWindow(settings=settings, defer_load=True)
+w.show()
+app.processEvents()
+window_s = seconds_since_start()
+for stroke in synthetic_digit_strokes(7, w.draw_tab.canvas.canvas_size):
+    w.draw_tab.canvas.draw_stroke(stroke)
+draw = w.draw_tab
+while draw.last_prediction is None or draw.last_prediction.empty:
+    app.processEvents()
+    time.sleep(0.002)
+first_s = seconds_since_start()
+while not w.loaded:
+    app.processEvents()
+    time.sleep(0.002)
+all_s = seconds_since_start()
+print(f"RESULT {window_s:.3f} {first_s:.3f} {all_s:.3f} {int(torch_at_window)}", flush=True)
+w._closing = True
+w.close()
+"""
+
+
+def drop_caches() -> bool:
+    try:
+        os.sync()
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def one_run(env: dict, settings: str) -> tuple[float, float, float, bool]:
+    r = subprocess.run([sys.executable, "-c", CHILD, settings], capture_output=True, text=True,
+                       env=env, cwd=ROOT, timeout=300)
+    line = next((ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")), None)
+    if r.returncode != 0 or line is None:
+        raise SystemExit(f"run failed (rc {r.returncode}):\n{r.stdout}\n{r.stderr}")
+    _, w, f, a, t = line.split()
+    return float(w), float(f), float(a), t == "1"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=5, help="counted runs (default 5)")
+    ap.add_argument("--platform", default="offscreen", help="QT_QPA_PLATFORM (default offscreen)")
+    ap.add_argument("--cold", action="store_true", help="drop the page cache before each run (root)")
+    args = ap.parse_args()
+    home = tempfile.mkdtemp(prefix="digitpad-bench-startup-")
+    env = dict(os.environ, QT_QPA_PLATFORM=args.platform, DIGITPAD_HOME=home,
+               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    settings = str(Path(home) / "settings.ini")
+    mode = "warm"
+    if args.cold:
+        if drop_caches():
+            mode = "cold"
+        else:
+            print("cannot drop the page cache (not root): measuring warm starts")
+    print(f"{mode} starts, {args.runs} runs, Qt platform {args.platform}, {os.cpu_count()} CPUs")
+    if mode == "warm":
+        w, f, a, _ = one_run(env, settings)
+        print(f"  warm-up run  window {w:.2f} s  first prediction {f:.2f} s  (not counted)")
+    windows, firsts, alls = [], [], []
+    for i in range(args.runs):
+        if mode == "cold":
+            drop_caches()
+        w, f, a, torch_early = one_run(env, settings)
+        windows.append(w)
+        firsts.append(f)
+        alls.append(a)
+        note = "  (torch was imported before the window!)" if torch_early else ""
+        print(f"  run {i + 1}  window {w:.2f} s  first prediction {f:.2f} s  all tabs {a:.2f} s{note}")
+    print(f"median: window {statistics.median(windows):.2f} s (target 1 s), first prediction "
+          f"{statistics.median(firsts):.2f} s (target 3 s), all tabs {statistics.median(alls):.2f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

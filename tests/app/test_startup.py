@@ -1,0 +1,53 @@
+"""Instant start: the window opens before torch is imported, then the models load behind it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+from conftest import SEVEN
+
+
+def test_the_app_path_imports_no_torch_before_the_window():
+    """The CLI, the app's entry and the main window's modules import without torch."""
+    code = ("import sys; import digitpad.__main__, digitpad.cli, digitpad.app.main, "
+            "digitpad.app.main_window, digitpad.app.self_test; "
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
+def test_deferred_window_says_loading_and_reads_a_stroke_drawn_meanwhile(make_window, qtbot):
+    w = make_window(defer_load=True)
+    draw = w.draw_tab
+    if not w.loaded:  # on a fast machine the loader may already be done; usually it is not
+        assert draw.prediction.confidence_label.text() == "loading model…"
+        assert w.training_tab is None
+        assert [w.tabs.tabText(i) for i in range(w.tabs.count())][:2] == ["Draw", "Training"]
+    draw.canvas.draw_stroke(SEVEN)  # drawing works at once
+    assert not draw.canvas.is_empty()
+    qtbot.waitUntil(lambda: w.loaded, timeout=60000)
+    qtbot.waitUntil(lambda: draw.last_prediction is not None and not draw.last_prediction.empty,
+                    timeout=5000)
+    assert np.isclose(float(np.sum(draw.last_prediction.probs)), 1.0, atol=1e-3)
+    assert w.training_tab is not None and w.tabs.widget(1) is w.training_tab
+    assert draw.prediction.confidence_label.text().endswith("% sure")
+    assert set(draw.entries) >= {"digitnet", "lenet", "dense"}
+    # the tabs built late know the model drawn with
+    assert w.training_tab.continue_note.text() != "There is no current model to continue."
+
+
+def test_self_test_reports_startup_times(tmp_path):
+    import os
+
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", DIGITPAD_HOME=str(tmp_path))
+    r = subprocess.run([sys.executable, "-m", "digitpad", "--self-test"], capture_output=True,
+                       text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    line = next(ln for ln in r.stdout.splitlines() if ln.startswith("startup:"))
+    parts = line.replace(",", "").split()
+    window_s, first_s = float(parts[2]), float(parts[6])
+    assert parts[1] == "window" and parts[4:6] == ["first", "prediction"]
+    assert 0 < window_s < first_s
