@@ -132,10 +132,11 @@ def test_hover_shows_map_with_its_kernel(lenet_window, stroke, qtbot):
     maps = tab.maps
     maps._hover("conv2", 3)
     text = maps.detail_text.text()
-    assert "conv2" in text and "map 3 of 16" in text and "6 kernels" in text and "values" in text
+    assert "conv2" in text and "map 4 of 16" in text and "6 kernels" in text and "values" in text
+    assert "kernel 4" in text  # counted from 1, as a person counts
     assert maps.detail_kernel.image is not None and maps.detail_kernel.image.shape == (5, 6 * 6 - 1)  # 6 kernels side by side
     maps._hover("pool1", 2)  # pool: the conv kernel before it
-    assert "max-pool of conv1 map 2" in maps.detail_text.text()
+    assert "max-pool of conv1 map 3" in maps.detail_text.text()
     assert maps.detail_kernel.image.shape == (5, 5)
     maps._hover("pool1", None)
     assert "Hover" in maps.detail_text.text()
@@ -143,21 +144,27 @@ def test_hover_shows_map_with_its_kernel(lenet_window, stroke, qtbot):
     assert "conv1" in maps.detail_text.text() and maps.layers["conv1"].marker.isVisible()
 
 
+def _tile(lv, c):
+    r = lv.tile_rect(c)
+    y, x = int(r.y()), int(r.x())
+    return lv.mosaic[y:y + lv.tile_h, x:x + lv.tile_w]
+
+
 def test_shared_colour_scale_option(lenet_window, stroke, qtbot):
     tab = lenet_window.draw_tab
     stroke(tab.canvas, SEVEN)
     qtbot.waitUntil(lambda: not tab._timer.isActive())
     lv = tab.maps.layers["conv1"]
+    tops = [float(lv.data[c].max()) for c in range(lv.channels)]
+    assert len({round(t, 4) for t in tops}) > 1  # the maps differ in strength: the scales differ
     tab.maps.set_shared_scale(False)
-    per_map = [np.nanmax(lv.mosaic[r]) for r in [slice(None)]]
-    tile_max = [lv.data[c].max() for c in range(lv.channels)]
+    for c in range(lv.channels):  # each map stretched to its own range
+        expect = lv.data[c] / tops[c] if tops[c] > 0 else lv.data[c] * 0
+        assert np.allclose(_tile(lv, c), expect, atol=1e-6)
     tab.maps.set_shared_scale(True)
     assert tab.maps.shared_box.isChecked()
-    shared = lv.mosaic.copy()
-    # with one scale per layer only the strongest map reaches 1; per map, every non-zero map does
-    assert np.isclose(np.nanmax(shared), 1.0)
-    reaching = sum(np.isclose(np.nanmax(shared[int(lv.tile_rect(c).y()):int(lv.tile_rect(c).bottom()),
-                                               int(lv.tile_rect(c).x()):int(lv.tile_rect(c).right())]), 1.0)
-                   for c in range(lv.channels))
-    assert reaching < sum(1 for t in tile_max if t > 0)
-    assert per_map[0] == pytest.approx(1.0)
+    layer_top = max(tops)
+    for c in range(lv.channels):  # one range for the layer: weak maps stay dark
+        assert np.allclose(_tile(lv, c), lv.data[c] / layer_top, atol=1e-6)
+    weakest = int(np.argmin([t if t > 0 else np.inf for t in tops]))
+    assert np.nanmax(_tile(lv, weakest)) < 1.0

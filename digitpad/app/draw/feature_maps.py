@@ -24,8 +24,14 @@ GAP = 1  # pixels of transparent gap between tiles
 STRIP_COLS = 64  # dense layers wrap into rows of this many units
 MAX_TILE_PX = 56  # a tile is never drawn larger than this on screen
 MIN_ROW_PX = 24
+UNIT_ROW_PX = 12  # height of one row of a dense layer's strip
 
 MAP_CMAP = pg.colormap.get("viridis")
+TITLE_MAPS = "<b>Feature maps</b>"
+TITLE_DENSE = "<b>No feature maps</b>: a dense net has no 2-D layers. Its hidden units:"
+HINT_MAPS = "Hover over a map to see it enlarged with the kernel that made it; click to keep it."
+HINT_DENSE = ("A dense net flattens the image into 784 numbers, so no kernel slides over it and "
+              "no layer keeps a 2-D map. Hover over a unit to see its value; click to keep it.")
 KERNEL_CMAP = pg.ColorMap([0.0, 0.5, 1.0], [(33, 102, 172), (247, 247, 247), (178, 24, 43)])
 
 
@@ -172,8 +178,7 @@ class FeatureMapView(QWidget):
         self.detail_kernel = pg.ImageItem(axisOrder="row-major")
         self.detail_kernel.setColorMap(KERNEL_CMAP)
         self.detail_kernel_vb.addItem(self.detail_kernel)
-        self.detail_text = QLabel("Hover over a map to see it enlarged with the kernel that made it; "
-                                  "click to keep it.")
+        self.detail_text = QLabel(HINT_MAPS)
         self.detail_text.setWordWrap(True)
         self.detail_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.detail_text.setMinimumWidth(160)
@@ -210,6 +215,10 @@ class FeatureMapView(QWidget):
         self._hovered = self._pinned = None
         self._detail_blank = False
         self.model_token += 1
+        self.has_maps = any(len(tuple(s)) == 3 for s in shapes.values())
+        self.title.setText(TITLE_MAPS if self.has_maps else TITLE_DENSE)
+        self.shared_box.setVisible(self.has_maps)
+        self.detail_glw.setVisible(self.has_maps)
         last_conv: str | None = None
         row = 0
         for name, shape in shapes.items():
@@ -229,6 +238,10 @@ class FeatureMapView(QWidget):
             label = self.glw.addLabel(text, row=row, col=0, justify="left", color=self._colors.plot_fg)
             vb = self._make_viewbox(self.glw, row + 1, 0)
             vb.setDefaultPadding(0)
+            if kind == "units":
+                # a strip fills its row: with the aspect locked, 2 rows of 64 units got a few
+                # pixels each and LeNet's fc2 seemed to lose its second row
+                vb.setAspectLocked(False)
             img = MosaicImage(self, name)
             img.setColorMap(MAP_CMAP)
             vb.addItem(img)
@@ -320,8 +333,7 @@ class FeatureMapView(QWidget):
         if sel is None or sel[0] not in self.layers or self.layers[sel[0]].data is None:
             self.detail_map.clear()
             self.detail_kernel.clear()
-            self.detail_text.setText("Hover over a map to see it enlarged with the kernel that "
-                                     "made it; click to keep it.")
+            self.detail_text.setText(HINT_MAPS if getattr(self, "has_maps", True) else HINT_DENSE)
             return
         name, ch = sel
         lv = self.layers[name]
@@ -330,7 +342,7 @@ class FeatureMapView(QWidget):
             v = float(flat[ch])
             self.detail_map.clear()
             self.detail_kernel.clear()
-            self.detail_text.setText(f"<b>{name}</b> unit {ch} of {flat.size}<br>value {v:.3f}"
+            self.detail_text.setText(f"<b>{name}</b> unit {ch + 1} of {flat.size}<br>value {v:.3f}"
                                      f"<br>layer range {flat.min():.3f} – {flat.max():.3f}")
             self.selection_changed.emit(name, ch)
             return
@@ -339,7 +351,7 @@ class FeatureMapView(QWidget):
         top = float(lv.data.max()) if self.shared_scale else hi
         self.detail_map.setImage(m, levels=(0.0, top if top > 0 else 1.0), autoLevels=False)
         self.detail_map_vb.setRange(QRectF(0, 0, m.shape[1], m.shape[0]), padding=0.02)
-        lines = [f"<b>{name}</b> map {ch} of {lv.channels} ({m.shape[1]}×{m.shape[0]})",
+        lines = [f"<b>{name}</b> map {ch + 1} of {lv.channels} ({m.shape[1]}×{m.shape[0]})",
                  f"values {lo:.3f} – {hi:.3f}"]
         conv = lv.source_conv
         k = self.kernels.get(conv) if conv else None
@@ -350,10 +362,10 @@ class FeatureMapView(QWidget):
             self.detail_kernel.setImage(img, levels=(-m_abs, m_abs), autoLevels=False)
             self.detail_kernel_vb.setRange(QRectF(0, 0, img.shape[1], img.shape[0]), padding=0.02)
             cin, kh, kw = kern.shape
-            via = "" if conv == name else f"max-pool of {conv} map {ch}; "
+            via = "" if conv == name else f"max-pool of {conv} map {ch + 1}; "
             what = ("one kernel" if cin == 1 else
                     f"{cin} kernels, one per input channel, summed after sliding")
-            lines.append(f"{via}kernel {conv}[{ch}]: {kh}×{kw}, {what}")
+            lines.append(f"{via}{conv}'s kernel {ch + 1}: {kh}×{kw}, {what}")
             lines.append(f"weights {float(kern.min()):.3f} – {float(kern.max()):.3f} "
                          "(blue −, red +)")
         else:
@@ -380,9 +392,9 @@ class FeatureMapView(QWidget):
             scale = width / max(w, 1)
             if lv.kind == "maps":
                 scale = min(scale, MAX_TILE_PX / max(lv.tile_w, 1))
+                px = max(MIN_ROW_PX, int(math.ceil(h * scale)))
             else:
-                scale = min(scale, 14.0)
-            px = max(MIN_ROW_PX if lv.kind == "maps" else 10, int(math.ceil(h * scale)))
+                px = UNIT_ROW_PX * h  # h = the strip's rows
             self.glw.ci.layout.setRowFixedHeight(self._row_of(lv) + 1, px)
             self.glw.ci.layout.setRowFixedHeight(self._row_of(lv), 18)
             total += px + 18 + 2 * self.glw.ci.layout.verticalSpacing() + 2

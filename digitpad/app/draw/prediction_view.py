@@ -18,6 +18,7 @@ EMPTY_TEXT = "Draw a digit"
 N_STEPS = 3  # crop, scale, centre: the core's steps after the input
 STEP_PX = 64  # a preview's side
 CAPTION_H = 32  # two lines of caption
+CAPTION_W = 108  # "scaled to 20 px" whole
 
 
 def array_to_pixmap(a: np.ndarray, size: int, paper: int, ink: int) -> QPixmap:
@@ -81,7 +82,7 @@ class PredictionView(QWidget):
         self.steps_area = QWidget()
         self.steps_box = QGridLayout(self.steps_area)
         self.steps_box.setContentsMargins(0, 0, 0, 0)
-        self.steps_box.setHorizontalSpacing(8)
+        self.steps_box.setHorizontalSpacing(4)
         self.steps_box.setVerticalSpacing(2)
         self._step_images: list[QLabel] = []
         self._step_titles: list[QLabel] = []
@@ -91,7 +92,7 @@ class PredictionView(QWidget):
             img.setFixedSize(STEP_PX + 8, STEP_PX)
             img.setAlignment(Qt.AlignmentFlag.AlignCenter)
             title.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
-            title.setFixedSize(STEP_PX + 24, CAPTION_H)
+            title.setFixedSize(CAPTION_W, CAPTION_H)
             self.steps_box.addWidget(img, 0, col, Qt.AlignmentFlag.AlignHCenter)
             self.steps_box.addWidget(title, 1, col, Qt.AlignmentFlag.AlignHCenter)
             self._step_images.append(img)

@@ -54,12 +54,6 @@ class DrawingCanvas(QWidget):
     def sizeHint(self) -> QSize:
         return QSize(self._size + 20, self._size + 20)
 
-    def heightForWidth(self, w: int) -> int:
-        return w
-
-    def hasHeightForWidth(self) -> bool:
-        return True
-
     @property
     def canvas_size(self) -> int:
         return self._size
