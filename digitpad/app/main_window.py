@@ -18,7 +18,7 @@ from . import settings as keys
 from . import theme
 from .draw.state import SHIPPED_ORDER, percent
 from .draw.tab import DrawTab, ModelEntry, load_shipped_predictors
-from .widgets.help_text import about_html, how_this_works_html
+from .widgets.help_text import HELP_LINK, about_html, how_this_works_html
 from .widgets.model_files import ask_open_path, ask_save_path
 from .widgets.preferences import BRUSH_SIZE, Preferences, PreferencesDialog
 
@@ -493,7 +493,21 @@ class MainWindow(QMainWindow):
 
     def show_about(self) -> None:
         dlg = self._html_dialog("About digitpad", about_html(self.draw_tab.device))
-        dlg.resize(560, 380)
+        view = dlg.findChild(QTextBrowser)
+        view.setOpenLinks(False)  # the lesson link opens the help page; others the browser
+
+        def follow(url) -> None:
+            if url.toString() == HELP_LINK:
+                dlg.accept()
+                self.show_help()
+            else:
+                from PySide6.QtGui import QDesktopServices
+
+                QDesktopServices.openUrl(url)
+
+        view.anchorClicked.connect(follow)
+        dlg.setObjectName("aboutDialog")
+        dlg.resize(640, 520)
         dlg.exec()
 
     def _show_status(self, text: str, ms: int = 5000) -> None:

@@ -10,6 +10,7 @@ is written to disk unless the person clicks Save as….
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import logging
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from ..workers import WorkerHandle
 
 log = logging.getLogger(__name__)
 
+FORM_KEY = "train/form"  # the setup form's last settings (JSON), restored at launch
 # The GUI reports more often than the CLI so that small runs still draw a curve; the plots
 # coalesce redraws, so a fast GPU costs no more than ~20 redraws a second.
 GUI_REPORT_EVERY = 5
@@ -77,6 +79,7 @@ class TrainingTab(QWidget):
         self.epochs_seen = 0
         self._build()
         self._fill_recipe_defaults()
+        self._restore_form()
         self._check_data_dir()
         self._update_continue()
         self._set_running(False)
@@ -253,6 +256,31 @@ class TrainingTab(QWidget):
         self.batch_spin.setValue(cfg.batch_size)
         self.lr_edit.setText(f"{cfg.lr:g}")
 
+    def _remember_form(self) -> None:
+        """The form's settings, for the next launch (saved when a run starts)."""
+        self.settings.setValue(FORM_KEY, json.dumps({
+            "model": self.arch_combo.currentData(), "recipe": self.recipe_combo.currentData(),
+            "epochs": self.epochs_spin.value(), "batch_size": self.batch_spin.value(),
+            "lr": self.lr_edit.text().strip(), "live": self.live_check.isChecked()}))
+
+    def _restore_form(self) -> None:
+        try:
+            form = json.loads(str(self.settings.value(FORM_KEY, "") or "{}"))
+        except ValueError:
+            return
+        if not isinstance(form, dict) or not form:
+            return
+        for combo, key in ((self.arch_combo, "model"), (self.recipe_combo, "recipe")):
+            i = combo.findData(form.get(key))
+            if i >= 0:
+                combo.setCurrentIndex(i)  # refills the recipe's defaults, overridden below
+        for spin, key in ((self.epochs_spin, "epochs"), (self.batch_spin, "batch_size")):
+            if isinstance(form.get(key), int):
+                spin.setValue(form[key])
+        if isinstance(form.get("lr"), str) and form["lr"]:
+            self.lr_edit.setText(form["lr"])
+        self.live_check.setChecked(bool(form.get("live", False)))
+
     def _remember_device(self) -> None:
         self.settings.setValue(keys.TRAIN_DEVICE, self.device_combo.currentData())
 
@@ -351,6 +379,7 @@ class TrainingTab(QWidget):
                 return
         self._remember_data_dir()
         self._remember_device()
+        self._remember_form()
         self.start_training(config)
 
     def _show_config(self, config: TrainConfig) -> None:

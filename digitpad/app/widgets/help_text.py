@@ -166,30 +166,42 @@ layer.</p>
 """
 
 
+HELP_LINK = "digitpad:how-this-works"  # the About box's link to the lesson's page
+
+
 def about_html(device: str = "cpu") -> str:
     import PySide6
     import pyqtgraph
     import torch
+    from PySide6.QtCore import qVersion
 
     from digitpad import __version__
     from digitpad.core.devices import list_devices
-    from digitpad.core.paths import app_data_dir
+    from digitpad.core.paths import app_data_dir, resolve_data_dir
 
     from ..errors import log_file
 
     devices = ", ".join(escape(d.label) for d in list_devices())
+    rows = [("Version", f"digitpad {__version__}"),
+            ("Drawing runs on", device),
+            ("Training devices", None),
+            ("PyTorch", torch.__version__),
+            ("Qt", qVersion()),
+            ("PySide6", PySide6.__version__),
+            ("pyqtgraph", pyqtgraph.__version__),
+            ("Python", f"{platform.python_version()} on {platform.system()} {platform.machine()}"),
+            ("MNIST data folder", str(resolve_data_dir())),
+            ("Settings and models", str(app_data_dir())),
+            ("Log file", str(log_file())),
+            ("Licence", "MIT")]
+    table = "".join(f"<tr><td><b>{escape(k)}</b></td><td>{devices if v is None else escape(str(v))}</td></tr>"
+                    for k, v in rows)
     return f"""
 <h2>digitpad {escape(__version__)}</h2>
 <p>Draw a digit, watch a convolutional network see it, train it yourself.</p>
-<table cellspacing="0" cellpadding="2">
-<tr><td>Drawing runs on</td><td>{escape(device)}</td></tr>
-<tr><td>Training devices</td><td>{devices}</td></tr>
-<tr><td>PyTorch</td><td>{escape(torch.__version__)}</td></tr>
-<tr><td>Qt / PySide6</td><td>{escape(PySide6.__version__)}</td></tr>
-<tr><td>pyqtgraph</td><td>{escape(pyqtgraph.__version__)}</td></tr>
-<tr><td>Python</td><td>{escape(platform.python_version())} on {escape(platform.system())}</td></tr>
-<tr><td>Settings and models</td><td>{escape(str(app_data_dir()))}</td></tr>
-<tr><td>Log file</td><td>{escape(str(log_file()))}</td></tr>
-</table>
+<table cellspacing="0" cellpadding="3">{table}</table>
+<p>It grew out of a lesson on convolutions: <a href="{HELP_LINK}">How this works</a> walks
+through it (convolution and pooling by hand, LeNet, the dense baseline, why the lesson's
+training was slow).</p>
 <p>MIT licence. Trained on MNIST (Yann LeCun, Corinna Cortes, Christopher Burges).</p>
 """
