@@ -25,7 +25,6 @@ UNDO_LEVELS = 64
 
 class DrawingCanvas(QWidget):
     changed = Signal()  # the image changed (also mid-stroke, for live prediction)
-    stroke_finished = Signal()
     history_changed = Signal()  # can_undo / can_redo may have changed
 
     def __init__(self, parent: QWidget | None = None, size: int = CANVAS_SIZE) -> None:
@@ -93,7 +92,7 @@ class DrawingCanvas(QWidget):
     def clear(self) -> None:
         if self._empty and not self._drawing:
             return
-        self._finish_stroke(emit=False)
+        self._finish_stroke()
         self._push_undo()
         self._image.fill(0)
         self._empty = True
@@ -130,10 +129,10 @@ class DrawingCanvas(QWidget):
         arr = np.ascontiguousarray(np.asarray(array, dtype=np.uint8))
         if arr.shape != (self._size, self._size):
             raise ValueError(f"expected a {self._size}x{self._size} array, got {arr.shape}")
-        self._finish_stroke(emit=False)
+        self._finish_stroke()
         self._push_undo()
         img = QImage(arr.data, self._size, self._size, self._size, QImage.Format.Format_Grayscale8)
-        self._set_image(img.copy(), record=False)
+        self._set_image(img.copy())
 
     # --- coordinates -----------------------------------------------------------------------
 
@@ -189,9 +188,6 @@ class DrawingCanvas(QWidget):
         elif t == QTabletEvent.Type.TabletRelease and self._drawing:
             self._finish_stroke()
         event.accept()  # no synthesised mouse events: they would draw the stroke twice
-
-    def leaveEvent(self, event) -> None:
-        super().leaveEvent(event)
 
     def paintEvent(self, event) -> None:
         p = QPainter(self)
@@ -264,7 +260,7 @@ class DrawingCanvas(QWidget):
         p.end()
         self._changed()
 
-    def _finish_stroke(self, emit: bool = True) -> None:
+    def _finish_stroke(self) -> None:
         if not self._drawing:
             return
         self._drawing = False
@@ -277,15 +273,13 @@ class DrawingCanvas(QWidget):
         self._points = []
         self._changed()
         self.history_changed.emit()
-        if emit:
-            self.stroke_finished.emit()
 
     def _push_undo(self) -> None:
         self._undo.append(self._image.copy())
         del self._undo[:-UNDO_LEVELS]
         self._redo.clear()
 
-    def _set_image(self, image: QImage, record: bool = True) -> None:
+    def _set_image(self, image: QImage) -> None:
         self._image = image
         self._empty = not bool(self.to_array().any())
         self._changed()

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QProgressBar, QVBoxLayout,
                                QWidget)
@@ -56,7 +56,6 @@ def download_events(root: Path, control: TrainControl, report, timeout: float = 
 class DownloadDialog(QDialog):
     """Downloads MNIST into ``root`` when shown; accepted on success, rejected otherwise."""
 
-    downloaded = Signal(object)  # Path of the data folder
 
     def __init__(self, root: str | Path, parent: QWidget | None = None,
                  timeout: float = PROBE_TIMEOUT_S) -> None:
@@ -132,7 +131,6 @@ class DownloadDialog(QDialog):
     def _on_finished(self) -> None:
         self._handle = None
         if self.result_path is not None and not self._cancelling:
-            self.downloaded.emit(self.result_path)
             self.accept()
             return
         if self._cancelling:
