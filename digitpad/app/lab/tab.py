@@ -477,6 +477,8 @@ class LabTab(QWidget):
             blocked = self.ksize_box.blockSignals(True)
             self.ksize_box.setCurrentIndex(0 if ks.size == 3 else 1)
             self.ksize_box.blockSignals(blocked)
+            # blank when the kernel is the model's or hand-edited: the box names presets only
+            self.kpreset_box.setCurrentIndex(self.kpreset_box.findText(ks.source))
             t = self.kernel_table
             t.setRowCount(k.shape[0])
             t.setColumnCount(k.shape[1])

@@ -307,8 +307,9 @@ class MistakesTab(QWidget):
         self._fg = colors.plot_fg
         base = np.array([int(colors.plot_bg[i:i + 2], 16) for i in (1, 3, 5)], dtype=float)
         accent = np.array([int(colors.accent[i:i + 2], 16) for i in (1, 3, 5)], dtype=float)
-        deep = accent * 0.55
-        t = np.linspace(0, 1, 256)[:, None]
+        # towards a darker accent on white, a brighter one on black: rare mistakes must stand out
+        deep = accent * (0.55 if colors.name == "light" else 0.9)
+        t = np.linspace(0, 1, 256)[:, None] ** 0.8
         self._lut = (base + (deep - base) * t).clip(0, 255).astype(np.uint8)
         self.marker.setPen(pg.mkPen("#e0452b", width=3))
         self._render()
