@@ -100,11 +100,12 @@ def test_theme_colours_change_the_view_not_the_image(canvas, stroke):
     canvas.set_colors(paper=0, ink=255)
     dark = canvas.grab().toImage()
     assert np.array_equal(canvas.to_array(), before)
-    c = canvas.rect().center()
     corner = canvas_point(canvas, 5, 270)
     assert light.pixelColor(corner).lightness() > 200
     assert dark.pixelColor(corner).lightness() < 50
-    assert c is not None
+    ink = canvas_point(canvas, 140, 60)  # on the 7's top bar: the ink swaps too
+    assert light.pixelColor(ink).lightness() < 50
+    assert dark.pixelColor(ink).lightness() > 200
 
 
 def _tablet(canvas, kind, x, y, pressure):

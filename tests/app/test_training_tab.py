@@ -89,9 +89,12 @@ def test_use_this_model_emits_a_checkpoint_with_the_trained_weights(qtbot, tab, 
     assert isinstance(ckpt, Checkpoint) and ckpt.path is None
     assert ckpt.arch == "lenet"
     model = ckpt.build()  # loads strictly: every key and shape right
-    fresh = create_model("lenet").state_dict()
-    assert set(ckpt.state) == set(fresh)
-    assert not torch.equal(ckpt.state["conv1.weight"], fresh["conv1.weight"])  # it trained
+    torch.manual_seed(ckpt.meta["config"]["seed"])  # the run's starting point: same seed
+    initial = create_model("lenet").state_dict()
+    assert set(ckpt.state) == set(initial)
+    for name, start in initial.items():  # every weight and bias moved from where it started
+        if start.is_floating_point() and not name.endswith(("running_mean", "running_var")):
+            assert not torch.allclose(ckpt.state[name], start), f"{name} did not train"
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
     assert 0.0 <= ckpt.meta["test_acc"] <= 1.0 and ckpt.meta["epochs"] == 1
     assert ckpt.meta["config"]["model"] == "lenet"
@@ -278,10 +281,13 @@ def test_shutdown_during_training_joins_quickly(qtbot, settings, tiny_mnist):
     thread = handle.thread_object()
     used = []
     tab.use_model.connect(used.append)
-    tab.shutdown(1000)
+    batches = tab.batches_seen
+    assert tab.shutdown(1000) is True  # joined within the second
     assert not thread.isRunning() and handle.done
     assert not tab.is_running() and tab.start_button.isEnabled()
+    assert tab.progress.format().startswith("Stopped")
     qtbot.wait(100)  # events still queued at shutdown are dropped quietly
+    assert tab.batches_seen == batches
     assert used == [] and not tab.has_unsaved_model()
     tab.close()
 

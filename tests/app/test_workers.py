@@ -146,13 +146,16 @@ def test_shutdown_joins_a_busy_worker_within_a_second(qtbot, handles):
             yield 0
 
     h = _start(handles, gen)
-    finished = []
+    finished, got = [], []
     h.finished.connect(lambda: finished.append(True))
-    qtbot.waitUntil(h.is_running, timeout=5000)
+    h.yielded.connect(got.append)
+    qtbot.waitUntil(lambda: len(got) >= 3, timeout=5000)
     h.pause()  # a paused run must wake on shutdown too
-    assert h.shutdown(1000) is True
+    assert h.shutdown(1000) is True  # joined within the second (False: it had to wait longer)
     assert not h.is_running()
     assert h.thread_object() is None
     assert finished == [True]
     # items that were still queued for the handle are dropped, and nothing fails later
+    seen = len(got)
     qtbot.wait(50)
+    assert len(got) == seen

@@ -55,8 +55,27 @@ def test_conv_maps_are_after_relu():
 
 
 def test_lenet_kernels_match_conv_maps():
-    k = create_model("lenet").conv_kernels()
+    """The kernels the app shows are the ones that made the maps: sliding them by hand over
+    the layer's input (plus bias, then ReLU) gives the maps forward_features returns."""
+    import torch.nn.functional as F
+
+    from digitpad.core.models import _normalise
+
+    torch.manual_seed(3)
+    m = create_model("lenet").eval()
+    k = m.conv_kernels()
     assert tuple(k["conv1"].shape) == (6, 1, 5, 5) and tuple(k["conv2"].shape) == (16, 6, 5, 5)
+    x = torch.rand(2, 1, 28, 28)
+    with torch.no_grad():
+        _, feats = m.forward_features(x)
+        conv1 = F.relu(F.conv2d(_normalise(x), k["conv1"], m.conv1.bias))
+        conv2 = F.relu(F.conv2d(feats["pool1"], k["conv2"], m.conv2.bias))
+    assert torch.allclose(conv1, feats["conv1"], atol=1e-5)
+    assert torch.allclose(conv2, feats["conv2"], atol=1e-5)
+    # one map by hand: map 4 at (7, 9) is the dot product of kernel 4 with the 5x5 patch
+    patch = _normalise(x)[0, 0, 7:12, 9:14]
+    by_hand = torch.relu((patch * k["conv1"][4, 0]).sum() + m.conv1.bias[4])
+    assert torch.isclose(by_hand, feats["conv1"][0, 4, 7, 9], atol=1e-5)
 
 
 def test_unknown_model_is_a_clear_error():

@@ -502,18 +502,22 @@ class TrainingTab(QWidget):
             QThread.msleep(5)
         return self._handle is None
 
-    def shutdown(self, timeout_ms: int = 1000) -> None:
-        """Stop and join the worker thread (window closing); results still queued are dropped."""
+    def shutdown(self, timeout_ms: int = 1000) -> bool:
+        """Stop and join the worker thread (window closing); results still queued are dropped.
+
+        True when the thread ended within ``timeout_ms`` (it is joined either way)."""
         handle = self._handle
         if handle is None:
-            return
+            return True
         handle.finished.disconnect(self._on_finished)
-        handle.shutdown(timeout_ms)
+        joined = handle.shutdown(timeout_ms)
         handle.deleteLater()
         self._handle = None
         self.state.stop()
         self.state.worker_finished()
+        self._show_progress()
         self._set_running(False)
+        return joined
 
     def _set_running(self, running: bool) -> None:
         self._apply_controls()
