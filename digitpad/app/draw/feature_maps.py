@@ -122,13 +122,19 @@ class MosaicImage(pg.ImageItem):
         if ev.button() != Qt.MouseButton.LeftButton:
             return
         p = ev.pos()
-        ch = self._owner.layers[self._layer].channel_at(p.x(), p.y())
+        lv = self._owner.layers[self._layer]
+        ch = lv.channel_at(p.x(), p.y())
         self._owner.pin(self._layer, ch)
+        if ch is not None and lv.kind == "maps":  # the unit under the mouse: its receptive field
+            gap = GAP
+            self._owner.unit_clicked.emit(self._layer, ch, int(p.y()) % (lv.tile_h + gap),
+                                          int(p.x()) % (lv.tile_w + gap))
         ev.accept()
 
 
 class FeatureMapView(QWidget):
     selection_changed = Signal(str, int)  # layer, channel (-1: none)
+    unit_clicked = Signal(str, int, int, int)  # layer, channel, row, column of a clicked unit
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMessageBox, QSli
 from .. import theme
 from ..widgets.canvas import DEFAULT_BRUSH, MAX_BRUSH, MIN_BRUSH, DrawingCanvas
 from .feature_maps import FeatureMapView
+from .inside import InsidePanel
 from .prediction_view import PredictionView
 from .state import LIVE_KEY, SHIPPED_ORDER, DrawState, entry_label, live_label
 
@@ -154,6 +155,11 @@ class DrawTab(QWidget):
         rv = QVBoxLayout(right)
         rv.setContentsMargins(6, 6, 6, 6)
         rv.addWidget(self.maps)
+        self.inside = InsidePanel(self._shipped_predictors)
+        rv.addWidget(self.inside)
+        self.maps.unit_clicked.connect(self.inside.show_unit)
+        self.prediction_shown.connect(self._feed_inside)
+        self.model_changed.connect(self._model_to_inside)
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
@@ -174,6 +180,20 @@ class DrawTab(QWidget):
         self._update_buttons()
         self.apply_theme(theme.current())
         self.prediction.show_status(self.state.status_text(True))
+
+    # --- inside the network (inside.py) ---------------------------------------------------
+
+    def _shipped_predictors(self) -> list:
+        return [(e.label.split(" · ")[0], e.arch, e.predictor) for k in SHIPPED_ORDER
+                if (e := self.entries.get(k)) is not None]
+
+    def _feed_inside(self) -> None:
+        p = self.last_prediction
+        empty = p is None or p.empty
+        self.inside.set_input(None if empty else p.image, None if empty else p.digit)
+
+    def _model_to_inside(self, entry: ModelEntry) -> None:
+        self.inside.set_model(entry.arch, entry.predictor.state_dict)
 
     def _tool(self, text: str, slot, tip: str) -> QToolButton:
         b = QToolButton()
