@@ -267,24 +267,26 @@ def default_out_path(model: str) -> Path:
 def cmd_train(args: argparse.Namespace) -> int:
     from .core.checkpoint import load_checkpoint
     from .core.devices import resolve_device
+    from .core.session import plan_resume
     from .core.training import recipe_config
 
-    initial_state = None
-    resumed = None
+    resumed = plan = None
     model = args.model
-    recipe = args.recipe
+    overrides = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                     device=args.device, seed=args.seed)
     if args.resume:
         resumed = load_checkpoint(args.resume)
         if model is not None and model != resumed.arch:
             raise CliError(f"--resume {args.resume} holds a {resumed.arch} model, not {model}; "
                            f"drop --model or use --model {resumed.arch}.")
         model = resumed.arch
-        initial_state = resumed.state
-        recipe = recipe or (resumed.meta.get("config") or {}).get("recipe")
-    model = model or "digitnet"
-    recipe = recipe or "fast"
-    config = recipe_config(recipe, model, epochs=args.epochs, batch_size=args.batch_size,
-                           lr=args.lr, device=args.device, seed=args.seed)
+        # the file's own settings, explicit options winning; its training state continues
+        plan = plan_resume(resumed, recipe=args.recipe, **overrides)
+        config = plan.config
+    else:
+        model = model or "digitnet"
+        config = recipe_config(args.recipe or "fast", model, **overrides)
+    recipe = config.recipe
     device = resolve_device(config.device)  # fail on a bad device before reading MNIST
     out = Path(args.out).expanduser() if args.out else default_out_path(model)
     if out.suffix.lower() != ".safetensors":
@@ -293,7 +295,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CliError(f"--out {out} is a folder; give a file name ending in .safetensors.")
     with contextlib.ExitStack() as stack:
         bar_acc = _claim_output(out, args.overwrite, stack)
-        return _train_into(args, out, bar_acc, config, model, recipe, resumed, initial_state)
+        return _train_into(args, out, bar_acc, config, model, recipe, resumed, plan)
 
 
 def _claim_output(out: Path, overwrite: bool, stack) -> float | None:
@@ -325,7 +327,7 @@ def _claim_output(out: Path, overwrite: bool, stack) -> float | None:
 
 
 def _train_into(args, out: Path, bar_acc: float | None, config, model: str, recipe: str,
-                resumed, initial_state) -> int:
+                resumed, plan) -> int:
     """Drive a :class:`~digitpad.core.session.TrainingSession` with a progress bar."""
     from .core.data import load_mnist
     from .core.paths import resolve_data_dir
@@ -337,11 +339,14 @@ def _train_into(args, out: Path, bar_acc: float | None, config, model: str, reci
     print(f"MNIST from {root}: {data.train_x.shape[0]:,} training, {data.test_x.shape[0]:,} test images",
           flush=True)
 
+    same_file = resumed is not None and out.resolve() == Path(resumed.path).resolve()
     session = TrainingSession(
-        config, data=data, initial_state=initial_state,
+        config, data=data, initial_state=plan.initial_state if plan else None,
         started_from=str(resumed.path) if resumed is not None else None,
-        start_val_acc=resumed.val_acc if resumed is not None else None,
-        out=out, bar_acc=bar_acc, name=out.stem)
+        start_val_acc=plan.start_val_acc if plan else None,
+        out=out, bar_acc=bar_acc, name=out.stem,
+        resume=plan.resume if plan else None, run_id=plan.run_id if plan else None,
+        owns_out=bool(plan and plan.resume is not None and same_file))
     bar = None
     previous_handler = _install_sigint(session.control)
     try:
@@ -351,6 +356,8 @@ def _train_into(args, out: Path, bar_acc: float | None, config, model: str, reci
                       f"{config.epochs} epoch{'s' if config.epochs != 1 else ''}, batch {config.batch_size}, lr {config.lr:g}, "
                       f"on {ev.device}" + (f", resuming from {resumed.path}" if resumed else ""),
                       flush=True)
+                if plan is not None:
+                    print(f"resume: {plan.note}", flush=True)
                 print(f"best model -> {out}  (Ctrl+C stops and keeps it)", flush=True)
             elif isinstance(ev, BatchDone):
                 if bar is None:
@@ -385,20 +392,21 @@ def _train_into(args, out: Path, bar_acc: float | None, config, model: str, reci
                 (f" {out} was left unchanged." if out.exists() else " Nothing was saved."))
         print(f"digitpad: error: {_one_line(Exception(result.message))}{kept}", file=sys.stderr)
         return EXIT_ERROR
-    if saved_acc is None and session.best_val_acc is not None:  # never above the existing file's
+    if not session.owns_out and session.best_val_acc is not None:  # never above the file's
         print(f"digitpad: error: the new model ({_pct(session.best_val_acc)} on validation) is "
               f"not better than the one in {out} ({_pct(bar_acc)}): {out} was left unchanged "
               "(--overwrite replaces it anyway).", file=sys.stderr)
         return EXIT_INTERRUPTED if isinstance(result, Stopped) else EXIT_ERROR
-    if saved_acc is None:
+    if not session.owns_out:
         print("stopped before the first epoch finished: nothing was saved", file=sys.stderr)
         return EXIT_INTERRUPTED if isinstance(result, Stopped) else EXIT_ERROR
     if isinstance(result, Finished):
         print(f"best validation accuracy {_pct(result.best_val_acc)} (epoch {result.best_epoch}), "
               f"test accuracy {_pct(result.test_acc)} -> {out}", flush=True)
     else:
-        print(f"best validation accuracy {_pct(saved_acc)} (epoch {saved_epoch}) -> {out} "
-              "(stopped: the test set was not scored; `digitpad eval` scores it)", flush=True)
+        print(f"best validation accuracy {_pct(session.best_val_acc)} (epoch {session.best_epoch}) "
+              f"-> {out} (stopped: the test set was not scored; `digitpad eval` scores it; "
+              f"--resume {out} continues the run)", flush=True)
     return EXIT_INTERRUPTED if isinstance(result, Stopped) else EXIT_OK
 
 

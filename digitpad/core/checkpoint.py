@@ -140,6 +140,11 @@ def _write_atomically(path: Path, blob: bytes) -> Path:
     return path
 
 
+def write_atomically(path: str | os.PathLike, blob: bytes) -> Path:
+    """Any file beside a model (e.g. its training state), written like a model file."""
+    return _write_atomically(Path(path), blob)
+
+
 def _read_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -184,6 +189,10 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             "because loading a pickle can run arbitrary code.", path, "pickle")
     header = _read_header(blob, path)
     meta_raw = header.get("__metadata__") or {}
+    if meta_raw.get("format") == "digitpad-train-state-1":
+        raise CheckpointError(f"{path.name} is the training state saved beside a model (what "
+                              "--resume continues from), not a model itself; open the model "
+                              "file next to it.", path, "invalid")
     if meta_raw.get("format") != FORMAT:
         raise CheckpointError(f"{path.name} is a safetensors file but not a digitpad model "
                               "(its metadata has no digitpad format tag).", path, "invalid")
@@ -219,7 +228,7 @@ def _fraction(value) -> float | None:
 _FRACTIONS = ("test_acc", "val_acc", "best_val_acc")
 _TYPES = {"name": str, "created": str, "digitpad_version": str, "dataset": str, "arch": str,
           "resumed_from": str, "started_from": str, "epochs_run": int, "config": dict,
-          "history": dict, "epochs": int,
+          "history": dict, "epochs": int, "run_id": str,
           "preprocess_version": int, "train_seconds": (int, float)}
 
 
@@ -254,6 +263,11 @@ def clean_meta(meta: dict) -> tuple[dict, list[str]]:
 def _short(value) -> str:
     text = json.dumps(value) if not isinstance(value, float) else repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def read_header(blob: bytes, path: str | os.PathLike) -> dict:
+    """A safetensors header (dict), checked against the blob's length; CheckpointError if bad."""
+    return _read_header(blob, Path(path))
 
 
 def _read_header(blob: bytes, path: Path) -> dict:

@@ -69,8 +69,10 @@ class TrainingSession:
     def __init__(self, config, *, data=None, data_dir=None, initial_state: dict | None = None,
                  started_from: str | None = None, start_val_acc: float | None = None,
                  out=None, bar_acc: float | None = None, name: str | None = None,
-                 control=None, clock=None) -> None:
+                 control=None, clock=None, resume: dict | None = None,
+                 run_id: str | None = None, owns_out: bool = False) -> None:
         import time
+        import uuid
 
         from .training import History, TrainControl
 
@@ -83,13 +85,26 @@ class TrainingSession:
         self.bar_acc = bar_acc
         self.name = name
         self.control = control or TrainControl()
+        # a resumed run keeps its id: the training state beside its file stays paired with it
+        self.run_id = run_id or uuid.uuid4().hex
+        self.resume = resume
+        # out holds this run's model (a resumed run writing its own file): keep the training
+        # state beside it current from the first epoch
+        self.owns_out = owns_out
         self._clock = clock or time.perf_counter
         self.watch = DivergenceWatch(start_val_acc)
         self.history = History()
+        if resume and resume.get("history"):
+            self.history = History(**{k: list(v) for k, v in resume["history"].items()
+                                      if k in History.__dataclass_fields__})
         self.started = None  # the Started event
         self.best_val_acc: float | None = None
         self.best_epoch = 0
         self.best_state: dict | None = None
+        if resume and resume.get("best_state") is not None:
+            self.best_val_acc = float(resume["best_val_acc"])
+            self.best_epoch = int(resume["best_epoch"])
+            self.best_state = resume["best_state"]
         self.test_acc: float | None = None
         self.result = None  # Finished | Stopped | Failed, once the run ended
         self.step = 0
@@ -129,7 +144,7 @@ class TrainingSession:
         from .training import BatchDone, EpochDone, Failed, Finished, Started, Stopped, run
 
         gen = run(self.config, self.data, self.control, initial_state=self.initial_state,
-                  data_dir=self.data_dir)
+                  data_dir=self.data_dir, resume=self.resume)
         try:
             for ev in gen:
                 if isinstance(ev, Started):
@@ -181,12 +196,20 @@ class TrainingSession:
                 meta = self.meta(epoch=ev.epoch, val_acc=ev.val_acc, name=self.name)
                 save_checkpoint(self.out, self.config.model, ev.state, meta)
                 self.saved_acc, self.saved_epoch, self.last_saved_epoch = ev.val_acc, ev.epoch, ev.epoch
+                self.owns_out = True
+        if self.out is not None and self.owns_out and ev.train_state is not None:
+            # beside the model: the last epoch's weights, optimiser state and step, so that
+            # --resume continues this run where it stopped (also after a kill)
+            save_train_state(train_state_path(self.out), ev.state, ev.train_state, {
+                "run_id": self.run_id, "config": self.config.to_dict(),
+                "history": self.history.to_dict(), "best_val_acc": self.best_val_acc,
+                "best_epoch": self.best_epoch})
 
     def beats_bar(self, val_acc: float) -> bool:
         return self.bar_acc is None or val_acc > self.bar_acc
 
     def _save_final(self, ev) -> None:
-        if self.out is None or self.saved_acc is None:
+        if self.out is None or not self.owns_out:
             return
         from .checkpoint import save_checkpoint
 
@@ -209,7 +232,7 @@ class TrainingSession:
             test_acc=None if test_acc is None else round(float(test_acc), 6),
             epochs=int(epoch), epochs_run=len(history.epochs), config=self.config.to_dict(),
             history=history.to_dict(), train_seconds=round(self.active_seconds(), 3),
-            started_from=self.started_from, **extra)
+            started_from=self.started_from, run_id=self.run_id, **extra)
 
     def live_checkpoint(self, ev):
         """The weights after an epoch, for the app's live predictions (not a saved model)."""
@@ -231,3 +254,158 @@ class TrainingSession:
                          name=name or self.name, history=ev.history,
                          stopped_early=True if isinstance(ev, Stopped) else None)
         return Checkpoint(self.config.model, ev.best_state, meta)
+
+
+# --- resume: the training state beside a model file ---------------------------------------------
+
+TRAIN_STATE_FORMAT = "digitpad-train-state-1"
+TRAIN_STATE_SUFFIX = ".train-state.safetensors"
+
+
+def train_state_path(model_path) -> "Path":
+    """``m.safetensors`` -> ``m.train-state.safetensors`` (same folder)."""
+    from pathlib import Path
+
+    p = Path(model_path)
+    return p.with_name(p.stem + TRAIN_STATE_SUFFIX)
+
+
+def save_train_state(path, weights: dict, train_state: dict, info: dict) -> None:
+    """Write the last epoch's weights, the optimiser state and ``info`` (JSON: run id, epoch,
+    step, history, best epoch) atomically, under the file's lock, as safetensors."""
+    import json
+
+    import torch
+    from safetensors.torch import save as st_save
+
+    from .checkpoint import SAVE_LOCK_WAIT, write_atomically
+    from .outputs import output_lock, remove_stale_temps
+
+    tensors = {f"model.{k}": v.detach().to("cpu").contiguous() for k, v in weights.items()}
+    opt = train_state["optimizer"]
+    plain = {}
+    for idx, st in opt["state"].items():
+        for name, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"optimizer.{idx}.{name}"] = v.detach().to("cpu").contiguous()
+            else:
+                plain[f"{idx}.{name}"] = v
+    doc = {**info, "step": int(train_state["step"]), "epoch": int(train_state["epoch"]),
+           "param_groups": opt["param_groups"], "plain": plain}
+    blob = st_save(tensors, metadata={"format": TRAIN_STATE_FORMAT, "json": json.dumps(doc)})
+    with output_lock(path, wait=SAVE_LOCK_WAIT):
+        remove_stale_temps(path)
+        write_atomically(path, blob)
+
+
+def load_train_state(path) -> tuple[dict, dict, dict]:
+    """(last weights, optimiser state_dict, info) from :func:`save_train_state`'s file;
+    CheckpointError when it is missing, damaged or not one."""
+    import json
+
+    from safetensors.torch import load as st_load
+
+    from .checkpoint import CheckpointError, read_header
+    from .files import MAX_MODEL_BYTES, read_regular_file
+
+    blob = read_regular_file(path, 4 * MAX_MODEL_BYTES,
+                             lambda m: CheckpointError(m, path, "unreadable"), "training state file")
+    header = read_header(blob, path)
+    meta = header.get("__metadata__") or {}
+    if meta.get("format") != TRAIN_STATE_FORMAT:
+        raise CheckpointError(f"{path} is not a digitpad training state file.", path, "invalid")
+    try:
+        doc = json.loads(meta["json"])
+        tensors = st_load(blob)
+        weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+        state: dict = {}
+        for k, v in tensors.items():
+            if k.startswith("optimizer."):
+                _, idx, name = k.split(".", 2)
+                state.setdefault(int(idx), {})[name] = v
+        for k, v in doc.pop("plain").items():
+            idx, name = k.split(".", 1)
+            state.setdefault(int(idx), {})[name] = v
+        optimizer = {"state": state, "param_groups": doc.pop("param_groups")}
+        int(doc["epoch"]), int(doc["step"])
+    except (KeyError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"{path} is damaged ({exc}).", path, "corrupt") from exc
+    return weights, optimizer, doc
+
+
+class ResumePlan:
+    """How ``--resume FILE`` continues: the config (the file's, with explicit overrides), the
+    weights to start from, and the run state to continue (None: weights only, a fresh
+    schedule), with a note saying which and why."""
+
+    def __init__(self, config, initial_state, resume, note: str, run_id: str | None,
+                 start_val_acc: float | None) -> None:
+        self.config = config
+        self.initial_state = initial_state
+        self.resume = resume
+        self.note = note
+        self.run_id = run_id
+        self.start_val_acc = start_val_acc
+
+
+def plan_resume(ckpt, recipe: str | None = None, **overrides) -> ResumePlan:
+    """The config saved in ``ckpt`` is authoritative; ``overrides`` that are not None win
+    (``epochs`` extends a run). With the training state saved beside the file by the same run,
+    the run continues where it stopped: its last epoch's weights, optimiser state and place
+    in the one-cycle schedule. Raises ConfigError for settings that cannot work."""
+    from dataclasses import replace
+
+    from .checkpoint import CheckpointError
+    from .training import ConfigError, TrainConfig, recipe_config
+
+    explicit = {k: v for k, v in overrides.items() if v is not None}
+    saved = ckpt.meta.get("config")
+    name = ckpt.path.name if ckpt.path is not None else ckpt.name
+    same_recipe = isinstance(saved, dict) and (recipe is None or recipe == saved.get("recipe"))
+    if same_recipe:
+        try:
+            config = replace(TrainConfig.from_dict({**saved, "model": ckpt.arch}), **explicit)
+            config.validate()
+        except ConfigError as exc:
+            raise ConfigError(f"{name}'s saved training settings with these options cannot "
+                              f"work: {exc}") from exc
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{name}'s saved training settings are damaged ({exc}); start "
+                              "from it with an explicit --recipe.") from exc
+    else:
+        config = recipe_config(recipe or "fast", ckpt.arch, **explicit)
+    val = ckpt.val_acc
+
+    def fresh(why: str) -> ResumePlan:
+        return ResumePlan(config, ckpt.state, None,
+                          f"continuing from its weights with a fresh schedule ({why})", None, val)
+
+    if not same_recipe:
+        return fresh("another recipe than the one it was trained with" if isinstance(saved, dict)
+                     else "it records no training settings")
+    if ckpt.path is None:
+        return fresh("no file")
+    side = train_state_path(ckpt.path)
+    if not side.exists():
+        return fresh(f"no training state was saved beside it ({side.name})")
+    try:
+        weights, optimizer, info = load_train_state(side)
+    except CheckpointError as exc:
+        return fresh(f"its training state cannot be read: {exc}")
+    if info.get("run_id") is None or info.get("run_id") != ckpt.meta.get("run_id"):
+        return fresh(f"{side.name} belongs to another run")
+    old = info.get("config") or {}
+    for key in ("batch_size", "optimizer", "val_size"):
+        if old.get(key) != getattr(config, key):
+            return fresh(f"{key.replace('_', ' ')} changed")
+    done = int(info["epoch"])
+    if done >= config.epochs:
+        raise ConfigError(f"{name} has already trained {done} of its {config.epochs} epochs; "
+                          f"pass --epochs N with N above {done} to train on.")
+    resume = {"epoch": done, "step": int(info["step"]), "optimizer": optimizer,
+              "history": info.get("history"), "best_state": ckpt.state,
+              "best_val_acc": val if val is not None else info.get("best_val_acc", -1.0),
+              "best_epoch": int(ckpt.meta.get("epochs") or info.get("best_epoch") or done)}
+    return ResumePlan(config, weights, resume,
+                      f"continuing the run at epoch {done + 1} of {config.epochs}, step "
+                      f"{resume['step']:,}", info["run_id"], val)

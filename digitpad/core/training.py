@@ -172,6 +172,9 @@ class EpochDone:
     seconds: float  # wall time of this epoch, evaluation included
     is_best: bool
     state: dict  # CPU copy of the weights after this epoch
+    # what a resume needs beside the weights: {"optimizer": state_dict (CPU copy), "step",
+    # "epoch"} (see run's ``resume``)
+    train_state: dict | None = None
 
 
 @dataclass
@@ -489,9 +492,25 @@ def synth_needed(config: TrainConfig, train_size: int) -> int:
     return min(config.synth_pool, per_epoch * config.epochs)
 
 
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The seed of one epoch's data order, augmentation and dropout: a run resumed at epoch k
+    draws exactly what an uninterrupted run with the same seed draws from epoch k on."""
+    return (int(seed) * 1_000_003 + int(epoch) * 7_919) % (2 ** 63 - 1)
+
+
+def optimizer_state_cpu(opt: torch.optim.Optimizer) -> dict:
+    """A CPU copy of the optimiser's state_dict (tensors cloned: the optimiser keeps going)."""
+    import copy
+
+    sd = opt.state_dict()
+    return {"state": {k: {n: (v.detach().to("cpu", copy=True) if torch.is_tensor(v) else v)
+                          for n, v in st.items()} for k, st in sd["state"].items()},
+            "param_groups": copy.deepcopy(sd["param_groups"])}
+
+
 def run(config: TrainConfig, data: MnistTensors | None = None,
         control: TrainControl | None = None, initial_state: dict | None = None,
-        data_dir: str | None = None) -> Iterator[Event]:
+        data_dir: str | None = None, resume: dict | None = None) -> Iterator[Event]:
     """Train ``config.model`` and yield events; see the module docstring.
 
     ``initial_state`` continues from existing weights (a loaded checkpoint); otherwise the
@@ -499,6 +518,13 @@ def run(config: TrainConfig, data: MnistTensors | None = None,
     device); otherwise MNIST is read from ``data_dir``. The best epoch is chosen on a
     validation split of the training set (:func:`split_validation`); the test set is scored
     once, after the last epoch, with the best epoch's weights.
+
+    ``resume`` continues an interrupted run where it stopped (``initial_state`` then holds the
+    weights of its last epoch): ``{"epoch": epochs done, "step": optimiser steps done,
+    "optimizer": its state_dict, "best_val_acc", "best_epoch", "best_state", "history":
+    History.to_dict()}``. The one-cycle schedule continues at ``step``; the data order of each
+    epoch depends only on (seed, epoch), so the rest of the run is the one an uninterrupted
+    run would have trained.
     """
     control = control or TrainControl()
     t0 = time.perf_counter()
@@ -531,22 +557,42 @@ def run(config: TrainConfig, data: MnistTensors | None = None,
         yield Failed(_describe(exc))
         return
 
-    gen = torch.Generator(device="cpu").manual_seed(config.seed)
     n = train_x.shape[0]
     batches = math.ceil(n / min(config.batch_size, n))
     opt = _make_optimizer(config, model)
     sched = _make_schedule(config, opt, batches * config.epochs)
+    first_epoch, step = 1, 0
+    history = History()
+    best_acc, best_epoch, best_state = -1.0, 0, None
+    if resume is not None:
+        try:
+            opt.load_state_dict(resume["optimizer"])
+            step = int(resume["step"])
+            first_epoch = int(resume["epoch"]) + 1
+            if sched is not None:  # the schedule of this config, at the step reached
+                sched.last_epoch = step
+                for group, base, f in zip(opt.param_groups, sched.base_lrs, sched.lr_lambdas):
+                    group["lr"] = base * f(step)
+            history = History(**{k: list(v) for k, v in (resume.get("history") or {}).items()
+                                 if k in History.__dataclass_fields__})
+            if resume.get("best_state") is not None:
+                best_acc = float(resume["best_val_acc"])
+                best_epoch = int(resume["best_epoch"])
+                best_state = resume["best_state"]
+        except Exception as exc:
+            yield Failed(f"The saved training state cannot be continued: {_describe(exc)}")
+            return
     aug_spec = AugmentSpec() if config.augment else None
     forward = _Forward(model, config.compile)
     yield Started(config, str(device), n, data.test_x.shape[0], batches,
                   sum(p.numel() for p in model.parameters()), val_x.shape[0])
 
-    history = History()
-    best_acc, best_epoch, best_state = -1.0, 0, None
-    step = 0
-    for epoch in range(1, config.epochs + 1):
+    stopped = False
+    for epoch in range(first_epoch, config.epochs + 1):
         t_epoch = time.perf_counter()
         stopped = False
+        gen = torch.Generator(device="cpu").manual_seed(epoch_seed(config.seed, epoch))
+        torch.manual_seed(epoch_seed(config.seed, epoch))  # dropout, and augmentation on a GPU
         try:
             for item in train_one_epoch(model, opt, sched, train_x, train_y, config,
                                         gen, epoch, step, control, aug_spec, forward, synth):
@@ -576,7 +622,8 @@ def run(config: TrainConfig, data: MnistTensors | None = None,
         if is_best:
             best_acc, best_epoch, best_state = val_acc, epoch, state
         ev = EpochDone(epoch, config.epochs, train_loss, train_acc, val_loss, val_acc,
-                       time.perf_counter() - t_epoch, is_best, state)
+                       time.perf_counter() - t_epoch, is_best, state,
+                       {"optimizer": optimizer_state_cpu(opt), "step": step, "epoch": epoch})
         history.add(ev)
         yield ev
         if control.stop_requested:

@@ -77,7 +77,9 @@ def test_train_writes_a_model_with_metadata(trained, tiny_mnist):
     assert "epoch   1/1" in trained.stdout and "val acc" in trained.stdout
     assert 0.0 <= ckpt.meta["val_acc"] <= 1.0 and "test accuracy" in trained.stdout
     assert "Traceback" not in trained.stderr
-    assert [p.name for p in trained.path.parent.glob("*.safetensors")] == [trained.path.name]
+    # the model, and beside it the training state that --resume continues (issue 9)
+    assert sorted(p.name for p in trained.path.parent.glob("*.safetensors")) == [
+        trained.path.name, trained.path.stem + ".train-state.safetensors"]
 
 
 def test_eval_json_matches_the_recorded_accuracy(trained, tiny_mnist):
