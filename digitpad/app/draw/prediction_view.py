@@ -38,7 +38,7 @@ class PredictionView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._colors = theme.current()
-        self.digit_label = QLabel("–")
+        self.digit_label = QLabel("")
         f = QFont(self.font())
         f.setPointSize(54)
         f.setBold(True)
@@ -119,7 +119,7 @@ class PredictionView(QWidget):
         self.show_empty(text or EMPTY_TEXT)
 
     def show_empty(self, text: str = EMPTY_TEXT) -> None:
-        self.digit_label.setText("–")
+        self.digit_label.setText("")  # a 54 pt dash read as a black bar
         self.confidence_label.setText(text)
         self.probs = np.zeros(10, dtype=np.float32)
         self.bars.setOpts(height=self.probs, brushes=[self._colors.bar] * 10)
