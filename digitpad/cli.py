@@ -107,6 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("download", help="download MNIST (about 11 MB)")
     d.add_argument("--data", default=None, metavar="DIR", help="where to put it")
+
+    x = sub.add_parser("export", help="write a model as ONNX, usable without digitpad",
+                       description="Write MODEL as an ONNX file taking the preprocessed input "
+                                   "(float32 N x 1 x 28 x 28 in [0, 1], ink bright) and giving "
+                                   "logits and probs; the preprocessing spec, class names and "
+                                   "accuracy are in its metadata.")
+    x.add_argument("model", metavar="MODEL", help="model file or shipped name")
+    x.add_argument("--onnx", required=True, metavar="FILE", help="the .onnx file to write")
     return p
 
 
@@ -656,6 +664,23 @@ def cmd_info(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# --- export -------------------------------------------------------------------------------
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .core.checkpoint import load_checkpoint
+    from .core.export import export_onnx
+
+    out = Path(args.onnx).expanduser()
+    if out.suffix.lower() != ".onnx":
+        raise CliError(f"--onnx must end in .onnx (got {_printable(out.name)}).")
+    ckpt = load_checkpoint(resolve_model_path(args.model))
+    export_onnx(ckpt, out)
+    acc = f", test accuracy {_pct(ckpt.test_acc)}" if ckpt.test_acc is not None else ""
+    print(f"{_printable(ckpt.name)} ({ckpt.arch}{acc}) -> {_printable(out)} "
+          f"({out.stat().st_size:,} bytes)")
+    return EXIT_OK
+
+
 # --- download -----------------------------------------------------------------------------
 
 def cmd_download(args: argparse.Namespace) -> int:
@@ -719,5 +744,6 @@ COMMAND_FUNCS = {
     "predict": cmd_predict,
     "info": cmd_info,
     "download": cmd_download,
+    "export": cmd_export,
     "lesson": cmd_lesson,
 }

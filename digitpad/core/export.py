@@ -1,0 +1,110 @@
+"""A model as ONNX, usable without digitpad: ``digitpad export MODEL --onnx FILE``.
+
+The graph takes what :func:`digitpad.core.preprocess.preprocess` makes: a float32 batch
+``(N, 1, 28, 28)`` in [0, 1], ink bright on black, digit centred MNIST's way (normalisation is
+inside the model). It returns ``logits`` and ``probs`` (softmax), both ``(N, 10)``. The
+preprocessing spec, the class names and the recorded accuracies are in the model's
+``metadata_props``, so a program in any language can prepare its input.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .checkpoint import PREPROCESS_VERSION, SAVE_LOCK_WAIT, Checkpoint, write_atomically
+from .files import DigitpadError
+
+OPSET = 17
+CLASS_NAMES = [str(d) for d in range(10)]
+
+PREPROCESS_SPEC = {
+    "version": PREPROCESS_VERSION,
+    "input": "float32 tensor (N, 1, 28, 28), values in [0, 1], ink bright (1) on a dark (0) "
+             "background; the model normalises internally",
+    "steps": [
+        "grey levels in [0, 1]; invert a dark-on-light drawing so the ink is bright",
+        "crop to the bounding box of the ink",
+        "scale so the longer side is 20 px, keeping the aspect ratio (anti-aliased)",
+        "paste into a 28x28 black field with the ink's centre of mass at pixel (14, 14)",
+    ],
+    "reference": "digitpad.core.preprocess.preprocess (the MNIST recipe)",
+}
+
+
+class ExportError(DigitpadError):
+    """The model cannot be exported (a missing package, an unwritable file, ...)."""
+
+
+class _Graph(nn.Module):
+    """The model's plain forward pass (no CPU fast paths) with softmax probabilities."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor):
+        logits = self.model.forward_features(x)[0]
+        return logits, torch.softmax(logits, dim=1)
+
+
+def onnx_metadata(ckpt: Checkpoint) -> dict[str, str]:
+    from .. import __version__
+
+    def acc(value):
+        return "" if value is None else f"{value:.6f}"
+
+    return {
+        "digitpad_version": __version__,
+        "arch": ckpt.arch,
+        "name": ckpt.name,
+        "class_names": json.dumps(CLASS_NAMES),
+        "preprocessing": json.dumps(PREPROCESS_SPEC),
+        "input": "image: float32 (N, 1, 28, 28) in [0, 1], ink bright",
+        "outputs": "logits: (N, 10); probs: (N, 10), softmax of the logits",
+        "test_acc": acc(ckpt.test_acc),
+        "val_acc": acc(ckpt.val_acc),
+        "dataset": str(ckpt.meta.get("dataset") or "MNIST"),
+    }
+
+
+def export_onnx(ckpt: Checkpoint, path: str | os.PathLike, opset: int = OPSET) -> Path:
+    """Write ``ckpt`` as an ONNX file (atomically, under the file's lock)."""
+    try:
+        import onnx
+    except ImportError:
+        raise ExportError("Exporting to ONNX needs the onnx package: pip install onnx") from None
+    from .outputs import OutputError, check_writable, output_lock
+
+    path = Path(path)
+    check_writable(path)
+    model = _Graph(ckpt.build().float().eval())
+    example = torch.zeros(1, 1, 28, 28)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
+        torch.onnx.export(model, (example,), buf, input_names=["image"],
+                          output_names=["logits", "probs"], opset_version=opset,
+                          dynamic_axes={"image": {0: "N"}, "logits": {0: "N"}, "probs": {0: "N"}},
+                          dynamo=False)
+    proto = onnx.load_from_string(buf.getvalue())
+    proto.doc_string = (f"digitpad {ckpt.arch} digit classifier ({ckpt.name}): input 'image' "
+                        "float32 (N, 1, 28, 28) in [0, 1], ink bright, MNIST-centred; outputs "
+                        "'logits' and 'probs' (N, 10) for the digits 0-9.")
+    del proto.metadata_props[:]
+    for key, value in onnx_metadata(ckpt).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(proto)
+    try:
+        with output_lock(path, wait=SAVE_LOCK_WAIT):
+            write_atomically(path, proto.SerializeToString())
+    except OutputError as exc:
+        raise ExportError(str(exc)) from exc
+    return path
