@@ -125,3 +125,17 @@ def test_about_box_is_complete_and_links_to_the_lesson(window, qtbot):
     assert "digitpad:how-this-works" in seen["html"]
     assert window._help.isVisible() and window._help.windowTitle() == "How this works"
     window._help.close()
+
+
+def test_labels_nest_no_brackets_and_share_one_percent_format(window):
+    t = window.training_tab
+    draw = window.draw_tab
+    texts = [draw.model_box.itemText(i) for i in range(draw.model_box.count())]
+    texts += [window.acc_label.text(), window.model_label.text(), t.continue_note.text()]
+    t.arch_combo.setCurrentIndex(t.arch_combo.findData("lenet"))  # digitnet is current
+    texts.append(t.continue_note.text())
+    assert "digitnet" in texts[-1]
+    for text in texts:
+        assert not re.search(r"\([^)]*\(", text), text  # no "(digitnet (shipped))"
+        assert not re.search(r"\d%", text), text  # "99.73 %", never "99.73%"
+    assert any(re.search(r"\d+\.\d\d %", x) for x in texts)

@@ -334,7 +334,7 @@ class TrainingTab(QWidget):
         if cur is None:
             ok, note = False, "There is no current model to continue."
         elif cur.arch != arch:
-            ok, note = False, (f"The current model ({cur.name}) is a {cur.arch}; choose "
+            ok, note = False, (f"The current model is {cur.name}, a {cur.arch}: choose "
                                f"{cur.arch} above to continue training it.")
         else:
             acc = f", {100 * cur.test_acc:.2f} %" if cur.test_acc is not None else ""
