@@ -84,7 +84,12 @@ class Problems:
         return iter(self.items)
 
     def lines(self) -> list[str]:
-        return [f"{Path(where).name}: {reason}" for where, reason in self.items]
+        out = []
+        for where, reason in self.items:
+            name = Path(where).name
+            # load_image's messages start with the file name already
+            out.append(reason if reason.startswith(name) else f"{name}: {reason}")
+        return out
 
 
 @dataclass
