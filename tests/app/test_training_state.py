@@ -32,7 +32,7 @@ def _run(state: TrainingState, clock: Clock, epochs=2, per_epoch=10) -> None:
 def test_the_state_module_does_not_need_qt():
     import subprocess
 
-    code = ("import sys; import digitpad.app.training.state; "
+    code = ("import sys; import digitpad.app.training.state, digitpad.app.draw.state; "
             "bad = [m for m in sys.modules if m.startswith(('PySide6', 'torch', 'pyqtgraph'))]; "
             "print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -141,3 +141,22 @@ def test_an_earlier_result_stays_available_during_a_new_run(clock):
 def test_format_duration():
     assert [format_duration(x) for x in (0.4, 14, 61, 3725)] == ["0 s", "14 s", "1 min 01 s",
                                                                   "1 h 02 min"]
+
+
+def test_draw_state_loads_coalesces_and_labels():
+    from digitpad.app.draw.state import (LOADING_TEXT, DrawState, entry_label, live_label,
+                                         percent)
+
+    s = DrawState()
+    assert s.status_text(True) == LOADING_TEXT
+    assert s.request() is False and not s.take()  # loading: nothing scheduled, nothing run
+    assert s.model_ready() is True  # the stroke drawn while loading still wants its prediction
+    assert s.status_text(True) == "Draw a digit" and s.status_text(False) is None
+    assert s.take() and not s.pending
+    assert s.request() is True and s.request() is False  # one pending at most
+    assert s.take() and s.request() is True
+    assert percent(0.9973) == "99.73 %" and percent(None) == "n/a"
+    assert entry_label("digitnet", "shipped", 0.9973) == "digitnet · shipped · 99.73 %"
+    assert entry_label("digitnet (shipped)", "file") == "digitnet · file"
+    assert live_label("lenet", 2, 0.5, running=True) == "lenet epoch 2 · being trained · 50.00 %"
+    assert live_label("lenet", 2, 0.5, running=False) == "lenet epoch 2 · trained here · 50.00 %"

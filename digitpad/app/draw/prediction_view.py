@@ -59,7 +59,7 @@ class PredictionView(QWidget):
         self.plot.setYRange(0, 1.08, padding=0)
         self.plot.setXRange(-0.6, 9.6, padding=0)
         self.plot.getAxis("bottom").setTicks([[(i, str(i)) for i in range(10)]])
-        self.plot.getAxis("left").setTicks([[(0, "0"), (0.5, "50%"), (1, "100%")]])
+        self.plot.getAxis("left").setTicks([[(0, "0"), (0.5, "50 %"), (1, "100 %")]])
         self.plot.setMinimumHeight(120)
         self.plot.setMaximumHeight(190)
         self.plot.setToolTip("Probability the network gives each digit")
