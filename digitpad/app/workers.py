@@ -23,15 +23,16 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from digitpad.core.training import TrainControl
+if TYPE_CHECKING:  # core.training imports torch; the window is built before torch is imported
+    from digitpad.core.training import TrainControl
 
 log = logging.getLogger(__name__)
 
-GeneratorFactory = Callable[[TrainControl], Iterator[Any]]
+GeneratorFactory = Callable[["TrainControl"], Iterator[Any]]
 
 
 class GeneratorWorker(QObject):
@@ -100,7 +101,11 @@ class WorkerHandle(QObject):
     def __init__(self, factory: GeneratorFactory, control: TrainControl | None = None,
                  parent: QObject | None = None, name: str = "digitpad-worker") -> None:
         super().__init__(parent)
-        self.control = control or TrainControl()
+        if control is None:
+            from digitpad.core.training import TrainControl
+
+            control = TrainControl()
+        self.control = control
         self._thread: QThread | None = QThread()
         self._thread.setObjectName(name)
         self._worker: GeneratorWorker | None = GeneratorWorker(factory, self.control)

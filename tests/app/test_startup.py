@@ -51,3 +51,23 @@ def test_self_test_reports_startup_times(tmp_path):
     window_s, first_s = float(parts[2]), float(parts[6])
     assert parts[1] == "window" and parts[4:6] == ["first", "prediction"]
     assert 0 < window_s < first_s
+
+
+def test_the_inside_panels_shift_names_are_the_cores():
+    from digitpad.app.draw.inside import SHIFT_NAMES
+    from digitpad.core.explain import SHIFT_KINDS
+
+    assert tuple(SHIFT_KINDS) == SHIFT_NAMES
+
+
+def test_building_and_showing_the_window_imports_no_torch(tmp_path):
+    import os
+
+    code = ("import sys; from PySide6.QtWidgets import QApplication; app = QApplication([]); "
+            "from digitpad.app.main_window import MainWindow; w = MainWindow(defer_load=True); "
+            "w.show(); print('torch' in sys.modules); w._closing = True; w.close()")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", DIGITPAD_HOME=str(tmp_path))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env=env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "False"  # the loader thread starts after this

@@ -27,6 +27,10 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QGraphicsRectItem, QHBoxLay
 from .. import theme
 from ..workers import WorkerHandle
 
+# core.explain.SHIFT_KINDS' names (a test checks they agree): importing core.explain here would
+# import torch while the window is being built, before it shows.
+SHIFT_NAMES = ("shift x", "shift y", "rotate", "scale")
+
 log = logging.getLogger("digitpad.app")
 
 NO_MAPS = "no feature maps: a dense net has no 2-D layers"
@@ -146,9 +150,7 @@ class InsidePanel(QWidget):
         v.addWidget(self.shift_plot, 2)
         side = QVBoxLayout()
         self.shift_kind = QComboBox()
-        from digitpad.core.explain import SHIFT_KINDS
-
-        self.shift_kind.addItems(list(SHIFT_KINDS))
+        self.shift_kind.addItems(list(SHIFT_NAMES))
         self.shift_kind.currentIndexChanged.connect(lambda _i: self.refresh())
         self.true_box = QComboBox()
         self.true_box.addItems(["predicted digit"] + [f"digit {d}" for d in range(10)])
