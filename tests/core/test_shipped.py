@@ -36,4 +36,17 @@ def test_shipped_file_metadata(arch):
     assert ckpt.arch == arch
     for key in ("test_acc", "epochs", "config", "history", "digitpad_version", "created"):
         assert ckpt.meta.get(key) is not None, key
-    assert ckpt.meta["config"]["model"] == arch
+    config = ckpt.meta["config"]
+    assert config["model"] == arch
+    if "val_size" not in config:
+        pytest.skip(f"{path.name} was trained before the validation split and the synthesised "
+                    "styles: retrain it with scripts/train_shipped.py")
+    # the epoch was chosen on a validation split, and the history is that split's
+    assert config["val_size"] == 5000 and ckpt.meta.get("val_acc") is not None
+    assert ckpt.meta["val_acc"] == pytest.approx(max(ckpt.meta["history"]["val_acc"]), abs=1e-5)
+    synth = ckpt.meta.get("synth")
+    if arch == "dense":  # the lesson's baseline learns from MNIST alone
+        assert synth is None and config["synth_share"] == 0
+    else:
+        assert 0 < config["synth_share"] == synth["share"] < 1 and synth["styles"]
+        assert ckpt.meta["style_val"]["per_style"].keys() == set(synth["styles"])
