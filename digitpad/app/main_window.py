@@ -27,7 +27,7 @@ log = logging.getLogger("digitpad.app")
 MAX_RECENT = 8
 # Tabs whose modules import torch: built once the models are loaded (see _build_model_tabs),
 # so the window and its canvas show before torch is imported. Placeholders until then.
-MODEL_TABS = ("Training", "Lab", "Mistakes")
+MODEL_TABS = ("Training", "Lab", "Mistakes", "My handwriting")
 
 
 def _import_model_tabs() -> None:
@@ -35,6 +35,7 @@ def _import_model_tabs() -> None:
     from .lab import tab as _lab  # noqa: F401
     from .mistakes import tab as _mistakes  # noqa: F401
     from .training import tab as _training  # noqa: F401
+    from .handwriting import tab as _handwriting  # noqa: F401
 
 
 def load_everything(first: str = "digitnet", on_first=None):
@@ -95,6 +96,7 @@ class MainWindow(QMainWindow):
         # needed to draw); the others in _build_model_tabs, when torch is imported.
         self.tabs.addTab(self.draw_tab, "Draw")
         self.training_tab = self.lab_tab = self.mistakes_tab = None
+        self.handwriting_tab = None
         for title in MODEL_TABS:
             placeholder = QLabel("loading…")
             placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -165,13 +167,16 @@ class MainWindow(QMainWindow):
         """Build the tabs that need torch, in place of their placeholders, and wire them."""
         from .lab.tab import LabTab
         from .mistakes.tab import MistakesTab
+        from .handwriting.tab import HandwritingTab
         from .training.tab import TrainingTab
 
         self.training_tab = TrainingTab(self.settings)
         self.lab_tab = LabTab()
         self.mistakes_tab = MistakesTab()
+        self.handwriting_tab = HandwritingTab(self.settings)
         current = self.tabs.currentIndex()
-        for title, tab in zip(MODEL_TABS, (self.training_tab, self.lab_tab, self.mistakes_tab)):
+        for title, tab in zip(MODEL_TABS, (self.training_tab, self.lab_tab, self.mistakes_tab,
+                                          self.handwriting_tab)):
             i = next(k for k in range(self.tabs.count()) if self.tabs.tabText(k) == title)
             old = self.tabs.widget(i)
             self.tabs.removeTab(i)
@@ -187,6 +192,11 @@ class MainWindow(QMainWindow):
         self.lab_tab.status_message.connect(self._show_status)
         self.mistakes_tab.status_message.connect(self._show_status)
         self.mistakes_tab.open_in_canvas.connect(self.open_in_canvas)
+        h = self.handwriting_tab
+        h.use_model.connect(self._use_taught_model)
+        h.status_message.connect(self._show_status)
+        h.model_saved.connect(self._add_recent)
+        self.draw_tab.corrections.stored.connect(lambda _sample: h.refresh())
 
     def _finish_loading(self, loaded) -> None:
         if isinstance(loaded, BaseException):
@@ -346,6 +356,10 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.draw_tab)
         self._show_status("Drawing with the model you just trained.")
 
+    def _use_taught_model(self, ckpt) -> None:
+        self._use_trained_model(ckpt)
+        self._show_status(f"Drawing with {ckpt.name} (not saved yet: My handwriting > Save as…).")
+
     def _on_model_changed(self, entry: ModelEntry) -> None:
         pred = entry.predictor
         self.model_label.setText(f"model: {entry.label.split(' · ')[0]}")
@@ -362,6 +376,11 @@ class MainWindow(QMainWindow):
                 self.training_tab.set_current_model(entry.to_checkpoint())
             except Exception:
                 log.exception("could not hand the model to the Training tab")
+        if entry.source != "live" and self.handwriting_tab is not None:
+            try:
+                self.handwriting_tab.set_current_model(entry.to_checkpoint())
+            except Exception:
+                log.exception("could not hand the model to the My handwriting tab")
 
     def _restore_last_model(self, last: str) -> None:
         if last and last in self.draw_tab.entries:
@@ -419,7 +438,7 @@ class MainWindow(QMainWindow):
         colors = theme.apply_theme(app, prefs.theme) if app is not None else theme.current()
         theme.restyle_plots(self, colors)
         self.draw_tab.apply_theme(colors)
-        for tab in (self.lab_tab, self.mistakes_tab):  # None until the models are loaded
+        for tab in (self.lab_tab, self.mistakes_tab, self.handwriting_tab):  # None until loaded
             if tab is not None:
                 tab.apply_theme(colors)
         self.draw_tab.brush.setValue(prefs.brush)
@@ -563,5 +582,7 @@ class MainWindow(QMainWindow):
             self.lab_tab.shutdown()
         if self.mistakes_tab is not None:
             self.mistakes_tab.shutdown(1000)
+        if self.handwriting_tab is not None:
+            self.handwriting_tab.shutdown(1000)
         self.save_settings()
         event.accept()

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMessageBox, QSli
 
 from .. import theme
 from ..widgets.canvas import DEFAULT_BRUSH, MAX_BRUSH, MIN_BRUSH, DrawingCanvas
+from .corrections import Corrections
 from .feature_maps import FeatureMapView
 from .inside import InsidePanel
 from .prediction_view import PredictionView
@@ -149,6 +150,8 @@ class DrawTab(QWidget):
         lv.addWidget(self.canvas, 3)
         lv.addLayout(tools)
         lv.addWidget(self.prediction, 0)
+        self.corrections = Corrections(self)  # 0-9 or a bar click keeps the drawing as a sample
+        lv.addWidget(self.corrections.note)
         left.setMinimumWidth(300)
 
         right = QWidget()
@@ -265,6 +268,8 @@ class DrawTab(QWidget):
             self._trained_count += 1
             key = f"trained:{self._trained_count}"
             name = f"{ckpt.arch} #{self._trained_count}"
+            if ckpt.meta.get("taught"):  # taught your handwriting: its name says so
+                name = f"{ckpt.meta.get('name') or ckpt.arch} #{self._trained_count}"
             pred.meta = dict(pred.meta or {})
             pred.meta.setdefault("name", name)
         entry = ModelEntry(key, entry_label(name, source, pred.test_acc), pred, source, ckpt)

@@ -1,0 +1,109 @@
+"""Correcting the Draw tab in one gesture: press the right digit (0–9) or click its bar.
+
+The drawing on the canvas is then kept as a labelled sample in the user's sample store
+(``core.samples``, the folder the My handwriting tab shows and teaches from), and the Draw tab
+says so under the bars. A second press on the same drawing does not store it twice: the same
+digit again is "already kept", another digit moves the sample (a slip of the finger).
+
+All of it lives here so the Draw tab only places the note; the store is imported on first
+use (it reaches torch through preprocessing, and the Draw tab opens before torch loads).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import QLabel, QWidget
+
+log = logging.getLogger("digitpad.app")
+
+HINT = "Wrong? Press the right digit (0–9) or click its bar to keep this drawing as a sample."
+NAMES = ["zeros", "ones", "twos", "threes", "fours", "fives", "sixes", "sevens", "eights", "nines"]
+
+
+class Corrections(QObject):
+    stored = Signal(object)  # the Sample just kept (or moved)
+
+    def __init__(self, tab: QWidget, store=None) -> None:
+        super().__init__(tab)
+        self.tab = tab
+        self._store = store
+        self._version = 0  # bumped by every canvas change: which drawing a sample came from
+        self._kept = None  # (Sample, version) of the last drawing kept
+        self.note = QLabel(HINT)
+        self.note.setWordWrap(True)
+        self.note.setObjectName("sampleNote")
+        self.note.setAccessibleName("Sample note")
+        tab.canvas.changed.connect(self._canvas_changed)
+        plot = tab.prediction.plot
+        plot.scene().sigMouseClicked.connect(self._plot_clicked)
+        plot.setToolTip("Probability the network gives each digit. Wrong? Click the right "
+                        "digit's bar to keep your drawing as a sample of it.")
+        for d in range(10):
+            for seq in (QKeySequence(Qt.Key(Qt.Key.Key_0 + d)),
+                        QKeySequence(Qt.KeyboardModifier.KeypadModifier | Qt.Key(Qt.Key.Key_0 + d))):
+                # Window-wide, but only while the Draw tab is visible (a hidden widget's
+                # shortcuts are off), so the canvas need not have the keyboard focus
+                sc = QShortcut(seq, tab)
+                sc.setContext(Qt.ShortcutContext.WindowShortcut)
+                sc.activated.connect(lambda d=d: self.keep_as(d))
+
+    @property
+    def store(self):
+        if self._store is None:
+            from digitpad.core.samples import SampleStore
+
+            self._store = SampleStore()
+        return self._store
+
+    def _canvas_changed(self) -> None:
+        self._version += 1
+        if self._kept is not None:
+            self._kept = None
+            self.note.setText(HINT)
+
+    def _plot_clicked(self, event) -> None:
+        plot = self.tab.prediction.plot
+        vb = plot.getPlotItem().getViewBox()
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        pos = event.scenePos()
+        if not vb.sceneBoundingRect().contains(pos):
+            return
+        x = vb.mapSceneToView(pos).x()
+        d = int(round(x))
+        if 0 <= d <= 9 and abs(x - d) <= 0.45:  # on a bar's column, not between two
+            self.keep_as(d)
+
+    def keep_as(self, digit: int) -> bool:
+        """Keep the drawing on the canvas as a sample of ``digit``; the note says what happened."""
+        canvas = self.tab.canvas
+        if canvas.is_empty():
+            self._say("Draw a digit first: then press the right digit to keep it as a sample.")
+            return False
+        try:
+            if self._kept is not None and self._kept[1] == self._version:
+                sample = self._kept[0]
+                if sample.digit == digit:
+                    self._say(f"Already kept as a {digit}.")
+                    return True
+                sample = self.store.relabel(sample, digit)
+                verb = "Moved to"
+            else:
+                sample = self.store.add(canvas.to_array(), digit)
+                verb = "Kept as"
+        except OSError as exc:
+            log.warning("could not keep the drawing as a sample: %s", exc)
+            self._say(f"Could not keep the drawing: {exc.strerror or exc}")
+            return False
+        self._kept = (sample, self._version)
+        n = self.store.counts()[digit]
+        self._say(f"{verb} a {digit} in My handwriting ({n} {NAMES[digit] if n != 1 else 'so far'}).")
+        self.stored.emit(sample)
+        return True
+
+    def _say(self, text: str) -> None:
+        self.note.setText(text)
+        self.tab.status_message.emit(text)

@@ -1,0 +1,1 @@
+"""The My handwriting tab: collect, keep and teach the model your own digits."""
