@@ -43,6 +43,7 @@ w = MainWindow(settings=settings, defer_load=True)
 w.show()
 app.processEvents()
 window_s = seconds_since_start()
+window_cpu = time.process_time()  # CPU seconds of all threads: what a loaded machine hides
 for stroke in synthetic_digit_strokes(7, w.draw_tab.canvas.canvas_size):
     w.draw_tab.canvas.draw_stroke(stroke)
 draw = w.draw_tab
@@ -50,11 +51,13 @@ while draw.last_prediction is None or draw.last_prediction.empty:
     app.processEvents()
     time.sleep(0.002)
 first_s = seconds_since_start()
+first_cpu = time.process_time()
 while not w.loaded:
     app.processEvents()
     time.sleep(0.002)
 all_s = seconds_since_start()
-print(f"RESULT {window_s:.3f} {first_s:.3f} {all_s:.3f} {int(torch_at_window)}", flush=True)
+print(f"RESULT {window_s:.3f} {first_s:.3f} {all_s:.3f} {int(torch_at_window)} "
+      f"{window_cpu:.3f} {first_cpu:.3f}", flush=True)
 w._closing = True
 w.close()
 """
@@ -69,14 +72,14 @@ def drop_caches() -> bool:
         return False
 
 
-def one_run(env: dict, settings: str) -> tuple[float, float, float, bool]:
+def one_run(env: dict, settings: str) -> tuple[float, float, float, bool, float, float]:
     r = subprocess.run([sys.executable, "-c", CHILD, settings], capture_output=True, text=True,
                        env=env, cwd=ROOT, timeout=300)
     line = next((ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if r.returncode != 0 or line is None:
         raise SystemExit(f"run failed (rc {r.returncode}):\n{r.stdout}\n{r.stderr}")
-    _, w, f, a, t = line.split()
-    return float(w), float(f), float(a), t == "1"
+    _, w, f, a, t, wc, fc = line.split()
+    return float(w), float(f), float(a), t == "1", float(wc), float(fc)
 
 
 def main() -> int:
@@ -97,20 +100,26 @@ def main() -> int:
             print("cannot drop the page cache (not root): measuring warm starts")
     print(f"{mode} starts, {args.runs} runs, Qt platform {args.platform}, {os.cpu_count()} CPUs")
     if mode == "warm":
-        w, f, a, _ = one_run(env, settings)
+        w, f, a, _, _, _ = one_run(env, settings)
         print(f"  warm-up run  window {w:.2f} s  first prediction {f:.2f} s  (not counted)")
-    windows, firsts, alls = [], [], []
+    windows, firsts, alls, wcpu, fcpu = [], [], [], [], []
     for i in range(args.runs):
         if mode == "cold":
             drop_caches()
-        w, f, a, torch_early = one_run(env, settings)
+        w, f, a, torch_early, wc, fc = one_run(env, settings)
+        wcpu.append(wc)
+        fcpu.append(fc)
         windows.append(w)
         firsts.append(f)
         alls.append(a)
         note = "  (torch was imported before the window!)" if torch_early else ""
-        print(f"  run {i + 1}  window {w:.2f} s  first prediction {f:.2f} s  all tabs {a:.2f} s{note}")
+        print(f"  run {i + 1}  window {w:.2f} s  first prediction {f:.2f} s  all tabs {a:.2f} s"
+              f"  (CPU {wc:.2f} / {fc:.2f} s){note}")
     print(f"median: window {statistics.median(windows):.2f} s (target 1 s), first prediction "
           f"{statistics.median(firsts):.2f} s (target 3 s), all tabs {statistics.median(alls):.2f} s")
+    print(f"median CPU time (all threads, from process start; about the wall time of an idle machine): window "
+          f"{statistics.median(wcpu):.2f} s, first prediction {statistics.median(fcpu):.2f} s; "
+          f"load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     return 0
 
 
