@@ -330,6 +330,8 @@ class FeatureMapView(QWidget):
         if sel is None and self._detail_blank:
             return  # nothing shown and nothing to show: leave the close-up alone (no repaint)
         self._detail_blank = sel is None
+        # an empty close-up takes the window's colour: a blank plot-coloured box looked broken
+        self.detail_glw.setBackground(None if sel is None else self._colors.plot_bg)
         for lv in self.layers.values():
             if sel is not None and sel[0] == lv.name:
                 lv.marker.setRect(lv.tile_rect(sel[1]))
@@ -411,8 +413,8 @@ class FeatureMapView(QWidget):
 
     def apply_theme(self, colors: theme.Colors) -> None:
         self._colors = colors
-        for glw in (self.glw, self.detail_glw):
-            glw.setBackground(colors.plot_bg)
+        self.glw.setBackground(colors.plot_bg)
+        self.detail_glw.setBackground(None if self.selected() is None else colors.plot_bg)
         for lv in self.layers.values():
             lv.label.setText(lv.label.text, color=colors.plot_fg)
             lv.marker.setPen(pg.mkPen(colors.accent, width=2, cosmetic=True))
