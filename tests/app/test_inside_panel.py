@@ -87,3 +87,19 @@ def test_dense_says_it_has_no_maps(lenet_window, stroke, qtbot):
     assert tab.select_model("dense")
     tab.inside.show_unit("conv1", 0, 0, 0)
     assert tab.inside.why_caption.text() == NO_MAPS
+
+
+def test_reshuffled_pixels_page(lenet_window, stroke, qtbot):
+    from digitpad.core.explain import pixel_permutation, unpermute_pixels
+
+    tab = drawn(lenet_window, stroke, qtbot)
+    panel = tab.inside
+    panel.toggle.setChecked(True)
+    with qtbot.waitSignal(panel.computed, timeout=10000, check_params_cb=lambda k: k == "shuffle"):
+        panel.pages.setCurrentIndex(3)
+    image = tab.last_prediction.image
+    shuffled = panel.shuffle_images[1].image
+    assert not np.array_equal(shuffled, image)
+    np.testing.assert_array_equal(unpermute_pixels(shuffled, pixel_permutation(0)), image)
+    text = panel.shuffle_caption.text()
+    assert all(name in text for name in ("digitnet", "lenet", "dense")) and "98.52" in text
