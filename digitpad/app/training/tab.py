@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
 
 from digitpad.core import training
 from digitpad.core.checkpoint import Checkpoint, CheckpointError, save_checkpoint
-from digitpad.core.data import MnistTensors, has_mnist
+from digitpad.core.data import MnistTensors, has_mnist, mnist_problem
 from digitpad.core.devices import list_devices
 from digitpad.core.models import MODELS
 from digitpad.core.paths import resolve_data_dir
@@ -295,10 +295,16 @@ class TrainingTab(QWidget):
         """Show the banner when the folder holds no MNIST; True when it does."""
         folder = self.data_dir()
         ok = has_mnist(folder)
+        problem = mnist_problem(folder) if ok else None  # headers only: a truncated file shows
         if not ok:
             self.data_banner_label.setText(
                 f"MNIST is not in {folder} (it needs MNIST/raw/*-ubyte). Download it there "
                 "(about 11 MB), or choose a folder that already holds it.")
+        elif problem:
+            self.data_banner_label.setText(
+                f"MNIST in {folder} is damaged ({problem}). Download it again there (about "
+                "11 MB), or choose a folder that holds a whole copy.")
+        ok = ok and problem is None
         self.data_banner.setVisible(not ok)
         return ok
 
