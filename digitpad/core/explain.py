@@ -133,10 +133,6 @@ class Explainer:
         # more than they save, and 10x more when other work (training) holds the cores.
         self.threads = threads
 
-    @classmethod
-    def from_module(cls, model: DigitModel, **kw) -> "Explainer":
-        return cls(model.arch, model.state_dict(), **kw)
-
     @staticmethod
     def _input(image) -> torch.Tensor:
         x = torch.as_tensor(np.asarray(image, dtype=np.float32)).reshape(1, 1, SIDE, SIDE)
