@@ -25,6 +25,10 @@ from .devices import resolve_device
 from .models import MODELS, DigitModel, create_model
 
 RECIPES = ("fast", "lesson")
+# torch's intra-op thread count as the process started. A thread inherits the count of the
+# thread that starts it, and the predictor lowers it to 1 for the length of a call: a training
+# thread started during a prediction would otherwise train on one core for its whole run.
+TRAIN_THREADS = torch.get_num_threads()
 # The validation images are the same for every run, whatever its seed: a model continued from
 # another (resume, teach) must never have trained on the images that select its best epoch.
 SPLIT_SEED = 20_260_607
@@ -531,6 +535,8 @@ def run(config: TrainConfig, data: MnistTensors | None = None,
     try:
         config.validate()
         device = resolve_device(config.device)
+        if torch.get_num_threads() != TRAIN_THREADS:  # only this thread's count changes
+            torch.set_num_threads(TRAIN_THREADS)
         if data is None:
             data = load_mnist(data_dir, device=device)
         else:
