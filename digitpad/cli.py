@@ -355,7 +355,7 @@ def _train_into(args, out: Path, bar_acc: float | None, config, model: str, reci
     from .core.data import load_mnist
     from .core.paths import resolve_data_dir
     from .core.session import TrainingSession
-    from .core.training import BatchDone, EpochDone, Failed, Finished, Started, Stopped
+    from .core.training import BatchDone, EpochDone, Failed, Finished, Notice, Started, Stopped
 
     root = resolve_data_dir(args.data)
     data = load_mnist(root, device="cpu")
@@ -381,6 +381,10 @@ def _train_into(args, out: Path, bar_acc: float | None, config, model: str, reci
                       flush=True)
                 if plan is not None:
                     print(f"resume: {plan.note}", flush=True)
+            elif isinstance(ev, Notice):
+                if bar is not None:
+                    bar.clear()
+                print(f"digitpad: note: {_printable(ev.message)}", file=sys.stderr, flush=True)
                 print(f"best model -> {out}  (Ctrl+C stops and keeps it)", flush=True)
             elif isinstance(ev, BatchDone):
                 if bar is None:

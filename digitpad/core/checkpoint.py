@@ -228,7 +228,7 @@ def _fraction(value) -> float | None:
 _FRACTIONS = ("test_acc", "val_acc", "best_val_acc")
 _TYPES = {"name": str, "created": str, "digitpad_version": str, "dataset": str, "arch": str,
           "resumed_from": str, "started_from": str, "epochs_run": int, "config": dict,
-          "history": dict, "epochs": int, "run_id": str,
+          "history": dict, "epochs": int, "run_id": str, "notes": list,
           "preprocess_version": int, "train_seconds": (int, float)}
 
 

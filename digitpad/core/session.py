@@ -93,6 +93,7 @@ class TrainingSession:
         self.owns_out = owns_out
         self._clock = clock or time.perf_counter
         self.watch = DivergenceWatch(start_val_acc)
+        self.notes: list[str] = []  # Notice events (e.g. torch.compile failed), kept in the meta
         self.history = History()
         if resume and resume.get("history"):
             self.history = History(**{k: list(v) for k, v in resume["history"].items()
@@ -141,7 +142,8 @@ class TrainingSession:
     # --- the run -------------------------------------------------------------------------
 
     def events(self):
-        from .training import BatchDone, EpochDone, Failed, Finished, Started, Stopped, run
+        from .training import (BatchDone, EpochDone, Failed, Finished, Notice, Started, Stopped,
+                               run)
 
         gen = run(self.config, self.data, self.control, initial_state=self.initial_state,
                   data_dir=self.data_dir, resume=self.resume)
@@ -173,6 +175,8 @@ class TrainingSession:
                         self._save_final(ev)
                 elif isinstance(ev, Failed):
                     self._end(ev)
+                elif isinstance(ev, Notice):
+                    self.notes.append(ev.message)
                 yield ev
         finally:
             gen.close()
@@ -232,7 +236,8 @@ class TrainingSession:
             test_acc=None if test_acc is None else round(float(test_acc), 6),
             epochs=int(epoch), epochs_run=len(history.epochs), config=self.config.to_dict(),
             history=history.to_dict(), train_seconds=round(self.active_seconds(), 3),
-            started_from=self.started_from, run_id=self.run_id, **extra)
+            started_from=self.started_from, run_id=self.run_id, notes=list(self.notes) or None,
+            **extra)
 
     def live_checkpoint(self, ev):
         """The weights after an epoch, for the app's live predictions (not a saved model)."""

@@ -235,7 +235,14 @@ class Failed:
     epoch: int = 0
 
 
-Event = Started | BatchDone | EpochDone | Finished | Stopped | Failed
+@dataclass
+class Notice:
+    """Something the person should know that does not stop the run (e.g. compiling failed)."""
+
+    message: str
+
+
+Event = Started | BatchDone | EpochDone | Finished | Stopped | Failed | Notice
 
 
 class TrainControl:
@@ -369,25 +376,50 @@ class _Forward:
     def __init__(self, model: torch.nn.Module, compile: bool) -> None:
         self.model = model
         self.compiled = None
+        self.notes: list[str] = []  # what went wrong with compiling, for a Notice event
         if compile:
             try:
                 self.compiled = torch.compile(model)
             except Exception as exc:  # no compiler, frozen bundle, unsupported platform
-                _compile_failed(exc)
+                self.notes.append(_compile_failed(exc))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if self.compiled is not None:
             try:
                 return self.compiled(x)
             except Exception as exc:  # compiling happens on the first call, so it fails here
+                if _is_out_of_memory(exc):
+                    raise  # not a compiling problem: the run fails with the readable message
                 self.compiled = None
-                _compile_failed(exc)
+                self.notes.append(_compile_failed(exc))
         return self.model(x)
 
 
-def _compile_failed(exc: BaseException) -> None:
-    warnings.warn(f"torch.compile is unavailable here ({type(exc).__name__}: {exc}); "
-                  "training continues without it.", RuntimeWarning, stacklevel=3)
+# What says "this machine cannot compile" rather than "compiling this model went wrong".
+_MISSING_TOOLCHAIN = ("compiler", "not found", "no such file", "triton", "not supported",
+                      "frozen", "cl.exe", "gcc", "g++", "clang", "python.h", "cuda toolkit")
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    from .files import is_allocation_failure
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or is_allocation_failure(exc)
+
+
+def _compile_failed(exc: BaseException) -> str:
+    """The message for a failed torch.compile: "unavailable" only when the toolchain is
+    missing; any other failure says so, and its traceback goes to the log."""
+    import logging
+
+    text = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+    if isinstance(exc, (ImportError, OSError)) or any(w in str(exc).lower() for w in _MISSING_TOOLCHAIN):
+        msg = f"torch.compile is unavailable here ({text}); training continues uncompiled."
+    else:
+        msg = (f"torch.compile failed on this model ({text}); training continues uncompiled. "
+               "The log has the traceback.")
+    logging.getLogger("digitpad.training").warning(msg, exc_info=exc)
+    warnings.warn(msg, RuntimeWarning, stacklevel=3)
+    return msg
 
 
 def train_one_epoch(model: DigitModel, opt, sched, x: torch.Tensor, y: torch.Tensor,
@@ -609,6 +641,8 @@ def run(config: TrainConfig, data: MnistTensors | None = None,
                     return
                 else:
                     yield item
+                while forward.notes:  # compiling failed (at the first call): say so once
+                    yield Notice(forward.notes.pop(0))
             if stopped:
                 break
             val_loss, val_acc, _ = evaluate(model, val_x, val_y, config.eval_batch_size,

@@ -27,8 +27,8 @@ from digitpad.core.devices import list_devices
 from digitpad.core.models import MODELS
 from digitpad.core.paths import resolve_data_dir
 from digitpad.core.session import TrainingSession
-from digitpad.core.training import (BatchDone, EpochDone, Failed, Finished, Started, Stopped,
-                                    TrainConfig, TrainControl)
+from digitpad.core.training import (BatchDone, EpochDone, Failed, Finished, Notice, Started,
+                                    Stopped, TrainConfig, TrainControl)
 
 from .. import settings as keys
 from .state import TrainingState, format_duration
@@ -563,6 +563,9 @@ class TrainingTab(QWidget):
             self._on_done(ev)
         elif isinstance(ev, Failed):
             self._show_failure(ev.message)
+        elif isinstance(ev, Notice):  # e.g. torch.compile failed: the run goes on
+            log.warning("training: %s", ev.message)
+            self.status_message.emit(ev.message)
 
     def _on_started(self, ev: Started) -> None:
         self.state.started(ev.config.epochs, ev.batches_per_epoch)  # time counts from here
