@@ -135,6 +135,8 @@ _IDX_KIND = {"images": (0x0803, 3), "labels": (0x0801, 1)}
 def _idx_problem(path: Path, kind: str) -> tuple[str | None, int]:
     """(what is wrong with one IDX file or None, its item count)."""
     magic, ndim = _IDX_KIND[kind]
+    if os.path.lexists(path) and not path.is_file():  # checked first: a FIFO would block open
+        return "not a regular file", 0
     try:
         size = path.stat().st_size
         with open(path, "rb") as f:
@@ -143,8 +145,6 @@ def _idx_problem(path: Path, kind: str) -> tuple[str | None, int]:
         return "missing", 0
     except OSError as exc:
         return f"unreadable ({exc.strerror or exc})", 0
-    if not path.is_file():
-        return "not a regular file", 0
     if len(head) < 4 + 4 * ndim or int.from_bytes(head[:4], "big") != magic:
         return "not an IDX file of this kind (wrong header)", 0
     dims = [int.from_bytes(head[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim)]

@@ -191,3 +191,14 @@ def test_download_replaces_a_damaged_set(damaged, mirror, capsys):
     assert "damaged" in capsys.readouterr().out
     assert mnist_problem(damaged) is None
     assert load_test_set(damaged)[0].shape[0] == 100
+
+
+def test_a_fifo_in_place_of_an_idx_file_is_damage_not_a_hang(damaged):
+    import os
+
+    target = raw_dir(damaged) / "train-labels-idx1-ubyte"
+    target.unlink()
+    os.mkfifo(target)
+    problem = mnist_problem(damaged)  # would block in open() if the FIFO were read
+    assert "train-labels-idx1-ubyte is not a regular file" in problem
+    assert target in data_mod.damaged_files(damaged)
