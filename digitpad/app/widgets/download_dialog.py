@@ -22,7 +22,7 @@ from digitpad.core.training import TrainControl
 
 from ..workers import WorkerHandle
 
-PROBE_TIMEOUT_S = 4.0  # per mirror; torchvision has two, so offline is known within ~8 s
+PROBE_TIMEOUT_S = 6.0  # one deadline for reaching any mirror: offline is known within it
 _PROGRESS_INTERVAL_S = 0.05
 
 
