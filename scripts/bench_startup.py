@@ -4,7 +4,8 @@
     .venv/bin/python scripts/bench_startup.py [--runs 5] [--platform offscreen]
 
 Each run starts a new interpreter that does what ``digitpad`` does (the CLI module, then
-``run_app``'s QApplication and ``MainWindow(defer_load=True)``), shows the window, draws a
+``run_app``'s platform check, logging, QApplication and ``MainWindow(defer_load=True)``), shows
+the window, draws a
 7 at once as a person would, and exits as soon as the Draw tab shows its prediction. Times are
 from the process's start (``/proc/self/stat``), so the interpreter's own start-up counts.
 Prints every run and the median. The targets: window ≤ 1 s warm, first prediction ≤ 3 s.
@@ -34,6 +35,10 @@ from digitpad.app.startup import seconds_since_start
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 from digitpad.app.main import APP_NAME
+from digitpad.app.platform_check import check  # run_app asks it before Qt starts
+assert check([APP_NAME]) is None
+from digitpad.app.errors import setup_logging
+setup_logging()
 app = QApplication([APP_NAME])
 from digitpad.app.main_window import MainWindow
 from digitpad.app.widgets.canvas import synthetic_digit_strokes
