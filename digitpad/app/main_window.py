@@ -149,11 +149,17 @@ class MainWindow(QMainWindow):
 
     def _load_in_background(self) -> None:
         first = str(self.settings.value(keys.LAST_MODEL, "") or "")
+        def emit(signal, value) -> None:
+            try:
+                signal.emit(value)
+            except RuntimeError:  # the window was closed (and deleted) while loading
+                pass
+
         try:
-            result = load_everything(first, self._first_model.emit)
+            result = load_everything(first, lambda loaded: emit(self._first_model, loaded))
         except BaseException as exc:  # shown by the GUI thread
             result = exc
-        self._loader_done.emit(result)
+        emit(self._loader_done, result)
 
     def _first_model_loaded(self, loaded) -> None:
         """Draw with the first model while the others load (the first prediction comes sooner)."""
@@ -199,6 +205,8 @@ class MainWindow(QMainWindow):
         self.draw_tab.corrections.stored.connect(lambda _sample: h.refresh())
 
     def _finish_loading(self, loaded) -> None:
+        if self._closing:
+            return
         if isinstance(loaded, BaseException):
             log.error("loading the models failed: %r", loaded)
             self.draw_tab.prediction.show_status("no model: see the log")

@@ -71,3 +71,17 @@ def test_building_and_showing_the_window_imports_no_torch(tmp_path):
                        env=env)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == "False"  # the loader thread starts after this
+
+
+def test_closing_while_the_models_load_is_quiet(tmp_path):
+    import os
+
+    code = ("import sys; from PySide6.QtWidgets import QApplication; app = QApplication([]); "
+            "from digitpad.app.main_window import MainWindow; w = MainWindow(defer_load=True); "
+            "w.show(); app.processEvents(); w.close(); w.deleteLater(); app.processEvents(); "
+            "print('closed', flush=True)")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", DIGITPAD_HOME=str(tmp_path))
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env=env)
+    assert r.returncode == 0, r.stderr
+    assert "closed" in r.stdout and "Traceback" not in r.stderr, r.stderr
