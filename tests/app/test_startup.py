@@ -21,7 +21,10 @@ def test_the_app_path_imports_no_torch_before_the_window():
 
 def test_deferred_window_says_loading_and_reads_a_stroke_drawn_meanwhile(make_window, qtbot):
     w = make_window(defer_load=True)
+    w.resize(1240, 820)  # wider than every tab's minimum (the Lab tab's, 1160 px, arrives late)
+    qtbot.wait(20)
     draw = w.draw_tab
+    canvas_at = draw.canvas.mapTo(w, draw.canvas.rect().topLeft()), draw.canvas.size()
     if not w.loaded:  # on a fast machine the loader may already be done; usually it is not
         assert draw.prediction.confidence_label.text() == "loading model…"
         assert w.training_tab is None
@@ -35,6 +38,9 @@ def test_deferred_window_says_loading_and_reads_a_stroke_drawn_meanwhile(make_wi
     assert w.training_tab is not None and w.tabs.widget(1) is w.training_tab
     assert draw.prediction.confidence_label.text().endswith("% sure")
     assert set(draw.entries) >= {"digitnet", "lenet", "dense"}
+    qtbot.wait(50)
+    # the models arriving (picker text, feature-map rows) do not move the canvas under the pen
+    assert (draw.canvas.mapTo(w, draw.canvas.rect().topLeft()), draw.canvas.size()) == canvas_at
     # the tabs built late know the model drawn with
     assert w.training_tab.continue_note.text() != "There is no current model to continue."
 
