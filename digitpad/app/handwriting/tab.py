@@ -124,7 +124,7 @@ class HandwritingTab(QWidget):
         self.round_label = QLabel()
         self.round_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.canvas = DrawingCanvas()
-        self.canvas.setMinimumSize(240, 240)
+        self.canvas.setFixedSize(280, 280)  # square, as drawn: no bands above and below
         self.canvas.changed.connect(self._update_collect_buttons)
         self.keep_button = QPushButton("Keep")
         self.keep_button.setToolTip("Store this drawing as the digit asked for (Enter)")
@@ -153,14 +153,15 @@ class HandwritingTab(QWidget):
         v.addLayout(start_row)
         v.addWidget(self.prompt)
         v.addWidget(self.round_label)
-        v.addWidget(self.canvas, 1)
+        v.addWidget(self.canvas, 0, Qt.AlignmentFlag.AlignHCenter)
         v.addLayout(row)
+        v.addStretch(1)
         hint = QLabel("Tip: on the Draw tab, press the right digit (0–9) or click its bar when "
                       "a prediction is wrong: the drawing is kept here too.")
         hint.setWordWrap(True)
         hint.setObjectName("hint")
         v.addWidget(hint)
-        box.setMinimumWidth(270)
+        box.setMinimumWidth(300)
         for seq in ("Return", "Enter"):
             sc = QShortcut(QKeySequence(seq), self.canvas)
             sc.setContext(Qt.ShortcutContext.WidgetShortcut)
@@ -238,6 +239,8 @@ class HandwritingTab(QWidget):
         self.plots = TrainingPlots()
         self.plots.view.setMinimumSize(260, 260)
         self.plots.acc_plot.setLabel("bottom", "round")
+        # a fine-tuning loss stays near 0.3: pyqtgraph would label the axis "(x0.001)"
+        self.plots.loss_plot.getAxis("left").enableAutoSIPrefix(False)
         self._relabel_plots()
         self.result_label = QLabel()
         self.result_label.setTextFormat(Qt.TextFormat.RichText)
@@ -586,7 +589,7 @@ class HandwritingTab(QWidget):
         self.teach_label.setText(msg)
         rows = t.rows()
         if rows:
-            cells = "".join(f"<tr><td>{_escape(w)}</td><td align='right'>&nbsp;&nbsp;{b}</td>"
+            cells = "".join(f"<tr><td>{_indent(w)}</td><td align='right'>&nbsp;&nbsp;{b}</td>"
                             f"<td align='right'>&nbsp;&nbsp;<b>{a}</b></td></tr>" for w, b, a in rows)
             self.result_label.setText("<table><tr><th></th><th align='right'>before</th>"
                                       f"<th align='right'>after</th></tr>{cells}</table>")
@@ -605,6 +608,12 @@ class HandwritingTab(QWidget):
 
 def _pct(v) -> str:
     return "–" if v is None else f"{100 * v:.2f} %"
+
+
+def _indent(text: str) -> str:
+    """Leading spaces kept in HTML (the per-digit rows sit under the held-out row)."""
+    stripped = str(text).lstrip(" ")
+    return "&nbsp;" * (len(str(text)) - len(stripped)) + _escape(stripped)
 
 
 def _escape(text: str) -> str:
