@@ -31,6 +31,7 @@ from digitpad.core.training import (BatchDone, EpochDone, Failed, Finished, Noti
                                     Stopped, TrainConfig, TrainControl)
 
 from .. import settings as keys
+from .kernels_view import KernelStrip
 from .state import TrainingState, format_duration
 from ..widgets.download_dialog import DownloadDialog
 from ..widgets.model_files import ask_save_path
@@ -224,9 +225,13 @@ class TrainingTab(QWidget):
         scroll.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
 
         self.plots = TrainingPlots()
+        self.kernels = KernelStrip()
+        right = QVBoxLayout()
+        right.addWidget(self.plots, 1)
+        right.addWidget(self.kernels)
         outer = QHBoxLayout(self)
         outer.addWidget(scroll)
-        outer.addWidget(self.plots, 1)
+        outer.addLayout(right, 1)
 
         # Wiring ----------------------------------------------------------------------
         self.arch_combo.currentIndexChanged.connect(self._on_arch_changed)
@@ -422,6 +427,7 @@ class TrainingTab(QWidget):
         self.batches_seen = 0
         self.epochs_seen = 0
         self.plots.clear(config.epochs)
+        self.kernels.clear(config.model)
         self._show_progress()  # busy while MNIST loads in the worker
         self.speed_label.setText(" ")
         self.result_label.setStyleSheet("")
@@ -588,6 +594,7 @@ class TrainingTab(QWidget):
         self.epochs_seen += 1
         self.state.epoch_done(ev.epoch)
         self.plots.add_epoch(ev.epoch, ev.train_acc, ev.val_acc)
+        self.kernels.show_state(ev.state, ev.epoch)
         self.status_message.emit(f"Epoch {ev.epoch}/{ev.epochs}: validation accuracy "
                                  f"{100 * ev.val_acc:.2f} %")
         if self.live_check.isChecked() and self._session is not None:
