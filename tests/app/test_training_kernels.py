@@ -57,3 +57,20 @@ def test_kernels_follow_each_epoch(qtbot, tab, tiny_mnist):
     assert "after epoch 2" in tab.kernels.title.text()
     tab.kernels.clear("dense")
     assert tab.kernels.title.text() == NO_MAPS and tab.kernels.mosaic is None
+
+
+def test_theme_switch_recolours_zero_weights(qtbot, tab):
+    from PySide6.QtWidgets import QApplication
+
+    from digitpad.app import theme
+
+    app = QApplication.instance()
+    tab.kernels.show_state(create_model("lenet").state_dict(), 1)
+    try:
+        theme.apply_theme(app, "dark")
+        qtbot.waitUntil(lambda: tuple(tab.kernels._lut[128]) == (0x1e, 0x1f, 0x22) or
+                        tuple(tab.kernels._lut[127]) == (0x1e, 0x1f, 0x22), timeout=2000)
+    finally:
+        theme.apply_theme(app, "light")
+    qtbot.waitUntil(lambda: tuple(tab.kernels._lut[127]) in ((255, 255, 255), (254, 254, 254)) or
+                    tuple(tab.kernels._lut[128]) in ((255, 255, 255), (254, 254, 254)), timeout=2000)

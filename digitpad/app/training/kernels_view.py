@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from .. import theme
@@ -68,11 +69,17 @@ class KernelStrip(QWidget):
             self.title.setText(NO_MAPS)
             return
         self.mosaic = kernel_mosaic(w, cols=16 if len(w) > 8 else 8)
-        self._lut = _diverging(theme.current().plot_bg)  # the window restyles only backgrounds
         self.image.setImage(np.nan_to_num(self.mosaic), levels=(-1, 1), lut=self._lut)
         self.view.autoRange(padding=0.02)
         self.title.setText(f"conv1's {len(w)} kernels ({w.shape[1]}x{w.shape[2]}) after epoch {epoch} "
                            "(blue negative, red positive)")
+
+    def changeEvent(self, event) -> None:
+        # a theme switch changes the palette; the window restyles plot backgrounds only
+        if event.type() == QEvent.Type.PaletteChange:  # (theme.current() may not be set yet)
+            dark = self.palette().window().color().lightness() < 128
+            self.apply_theme(theme.DARK if dark else theme.LIGHT)
+        super().changeEvent(event)
 
     def apply_theme(self, colors: theme.Colors) -> None:
         self.glw.setBackground(colors.plot_bg)
