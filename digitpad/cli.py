@@ -75,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", default=None, metavar="FILE",
                    help="continue training from this model file")
     t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--permute", action="store_true",
+                   help="reshuffled pixels: train on MNIST with every image's pixels in one fixed "
+                        "order (the lesson's argument; no augmentation or synthesised digits)")
     t.add_argument("--overwrite", action="store_true",
                    help="replace an existing --out even when the new model is not better on "
                         "validation than the one recorded in it")
@@ -296,7 +299,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     resumed = plan = None
     model = args.model
     overrides = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                     device=args.device, seed=args.seed)
+                     device=args.device, seed=args.seed, permute=args.permute or None)
     if args.resume:
         resumed = load_checkpoint(args.resume)
         if model is not None and model != resumed.arch:

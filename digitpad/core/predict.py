@@ -253,7 +253,8 @@ class Predictor:
         if pre.empty or pre.image is None:
             return _empty(pre)
         c = self._current()
-        x = torch.from_numpy(np.ascontiguousarray(pre.image, dtype=np.float32)).view(1, 1, 28, 28)
+        x = _model_input(torch.from_numpy(np.ascontiguousarray(pre.image, dtype=np.float32)).view(1, 1, 28, 28),
+                         self.meta)
         with _threads(self.threads), torch.inference_mode():
             x = x.to(self._device)
             if with_maps:
@@ -284,7 +285,8 @@ class Predictor:
                 for start in range(0, len(todo), batch_size):
                     idx = todo[start:start + batch_size]
                     x = torch.from_numpy(np.stack([pres[i].image for i in idx]).astype(np.float32, copy=False))
-                    x = x.unsqueeze(1).to(self._device).contiguous(memory_format=c.memory_format)
+                    x = _model_input(x.unsqueeze(1), self.meta)
+                    x = x.to(self._device).contiguous(memory_format=c.memory_format)
                     probs = torch.softmax(c.model.logits(x).float(), dim=1).cpu().numpy()
                     for row, i in enumerate(idx):
                         out[i] = _result(pres[i], probs[row], OrderedDict(), steps=False)
@@ -293,6 +295,16 @@ class Predictor:
     def __repr__(self) -> str:
         acc = f", test_acc={self.test_acc:.4f}" if self.test_acc is not None else ""
         return f"Predictor({self._arch!r}, name={self.name!r}{acc}, device={str(self._device)!r})"
+
+
+def _model_input(x: torch.Tensor, meta: dict) -> torch.Tensor:
+    """A model trained on reshuffled pixels (config "permute") gets its input shuffled alike."""
+    config = meta.get("config") if isinstance(meta, dict) else None
+    if isinstance(config, dict) and config.get("permute"):
+        from .explain import permute_pixels, pixel_permutation
+
+        return permute_pixels(x, pixel_permutation(0)).contiguous()
+    return x
 
 
 def _to_numpy(t: torch.Tensor) -> np.ndarray:

@@ -70,6 +70,10 @@ class TrainConfig:
     # from a pool of at most synth_pool digits rendered once per run from the run's seed.
     synth_share: float = 0.0
     synth_pool: int = 20000
+    # The lesson's "reshuffled pixels": every image (train, validation, test) with its pixels
+    # in one fixed order (explain.pixel_permutation(0)). A model trained so reads permuted
+    # input only; the Predictor applies the same order when the file's config says so.
+    permute: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -102,6 +106,9 @@ class TrainConfig:
             raise ConfigError("synth_share must be a share of the batch from 0 up to (not including) 1")
         if self.synth_pool < 1:
             raise ConfigError("synth_pool must hold at least 1 digit")
+        if self.permute and (self.augment or self.synth_share > 0):
+            raise ConfigError("reshuffled pixels train without augmentation or synthesised "
+                              "digits (both would add images in the unshuffled order)")
 
 
 # What "fast" means per architecture: the settings that reach high accuracy quickest here.
@@ -124,6 +131,9 @@ _FAST = {
 def recipe_config(recipe: str = "fast", model: str = "digitnet", **overrides) -> TrainConfig:
     """The recipe's defaults for ``model``; keyword arguments that are not None override."""
     overrides = {k: v for k, v in overrides.items() if v is not None}
+    if overrides.get("permute"):  # unless asked for, nothing that adds unshuffled images
+        overrides.setdefault("synth_share", 0.0)
+        overrides.setdefault("augment", False)
     if recipe == "lesson":
         # The lesson's recipe, kept so people can see why it was slow: plain SGD, lr 1e-3,
         # batch 64, constant rate, 100 epochs (30.1 % after 5 epochs, 97.8 % after 100).
@@ -528,6 +538,15 @@ def synth_needed(config: TrainConfig, train_size: int) -> int:
     return min(config.synth_pool, per_epoch * config.epochs)
 
 
+def permuted(data: MnistTensors) -> MnistTensors:
+    """Both splits with every image's pixels in the one fixed shuffled order."""
+    from .explain import permute_pixels, pixel_permutation
+
+    perm = pixel_permutation(0)
+    return replace(data, train_x=permute_pixels(data.train_x, perm),
+                   test_x=permute_pixels(data.test_x, perm))
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
     """The seed of one epoch's data order, augmentation and dropout: a run resumed at epoch k
     draws exactly what an uninterrupted run with the same seed draws from epoch k on."""
@@ -573,6 +592,8 @@ def run(config: TrainConfig, data: MnistTensors | None = None,
             data = load_mnist(data_dir, device=device)
         else:
             data = data.to(device)
+        if config.permute:
+            data = permuted(data)
         torch.manual_seed(config.seed)
         model = create_model(config.model)
         if initial_state is not None:

@@ -74,3 +74,29 @@ def test_theme_switch_recolours_zero_weights(qtbot, tab):
         theme.apply_theme(app, "light")
     qtbot.waitUntil(lambda: tuple(tab.kernels._lut[127]) in ((255, 255, 255), (254, 254, 254)) or
                     tuple(tab.kernels._lut[128]) in ((255, 255, 255), (254, 254, 254)), timeout=2000)
+
+
+def test_reshuffled_pixels_option_and_the_previous_run_on_the_chart(qtbot, tab, tiny_mnist,
+                                                                    monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    # the second start asks about the first run's unsaved model: yes, start anyway
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    tab.arch_combo.setCurrentIndex(tab.arch_combo.findData("lenet"))
+    tab.epochs_spin.setValue(1)
+    tab.batch_spin.setValue(50)
+    tab.device_combo.setCurrentIndex(tab.device_combo.findData("cpu"))
+    tab.data_edit.setText(str(tiny_mnist))
+    assert not tab.build_config().permute
+    qtbot.mouseClick(tab.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not tab.is_running(), timeout=30_000)
+    first_val = list(tab.plots._val)
+    qtbot.mouseClick(tab.permute_check, Qt.MouseButton.LeftButton, pos=tab.permute_check.rect().center())
+    cfg = tab.build_config()
+    assert cfg.permute and cfg.synth_share == 0 and not cfg.augment
+    qtbot.mouseClick(tab.start_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not tab.is_running(), timeout=30_000)
+    x, y = tab.plots.previous.getData()
+    np.testing.assert_allclose(y, first_val)
+    assert tab.plots.previous_name == "lenet (validation)"
+    assert tab.trained_model().meta["config"]["permute"] is True

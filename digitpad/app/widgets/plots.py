@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 MAX_FPS = 20
@@ -55,6 +55,10 @@ class TrainingPlots(QWidget):
                                           symbol="s", symbolSize=6, symbolBrush=_TEST)
         self.test_point = self.acc_plot.plot([], [], name="test (once, best epoch)", pen=None,
                                              symbol="star", symbolSize=14, symbolBrush=_FINAL)
+        # the run before, for comparing two runs on one chart (plain vs reshuffled pixels)
+        self.previous = self.acc_plot.plot([], [], pen=pg.mkPen((*_TEST, 150), width=2,
+                                                                style=Qt.PenStyle.DashLine))
+        self.previous_name: str | None = None
 
         # sensible empty axes until the first run says how long it is
         self.loss_plot.setRange(xRange=(0, 100), yRange=(0, 2.5), padding=0.02)
@@ -96,12 +100,20 @@ class TrainingPlots(QWidget):
         self._test[:] = [float(epoch), 100.0 * float(test_acc)]
         self._schedule()
 
-    def clear(self, epochs: int | None = None) -> None:
+    def clear(self, epochs: int | None = None, previous: str | None = None) -> None:
         """Forget the previous run; the plot items stay, emptied.
 
         ``epochs`` fixes the accuracy plot's x axis to the run's length, so points fill it
-        left to right instead of the axis rescaling at every epoch.
+        left to right instead of the axis rescaling at every epoch. ``previous`` names the run
+        being cleared: its validation curve stays, dashed, under that name.
         """
+        if previous and self._val:
+            self.previous.setData(np.asarray(self._epochs, dtype=float), np.asarray(self._val, dtype=float))
+            legend = self.acc_plot.legend
+            if self.previous_name is not None:
+                legend.removeItem(self.previous)
+            self.previous_name = f"{previous} (validation)"
+            legend.addItem(self.previous, self.previous_name)
         for points in (self._steps, self._losses, self._ema, self._epochs, self._train, self._val,
                        self._test):
             points.clear()
