@@ -104,6 +104,8 @@ class PredictionView(QWidget):
         self.steps_box.addWidget(self.steps_note, 0, 0, 2, N_STEPS)
         self.steps_box.setColumnStretch(N_STEPS, 1)
         self.steps_area.setFixedHeight(STEP_PX + 2 + CAPTION_H)
+        # wide enough for every caption side by side, so a narrow window cannot overlap them
+        self.steps_area.setMinimumWidth(N_STEPS * max(CAPTION_W, STEP_PX + 8) + (N_STEPS - 1) * 4)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)

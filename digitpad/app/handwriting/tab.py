@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QFont, QIcon, QImage, QKeySequence, QPixmap, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QFileDialog, QGridLayout,
-                               QGroupBox, QHBoxLayout, QLabel, QListView, QListWidget,
-                               QListWidgetItem, QMessageBox, QProgressBar, QPushButton,
-                               QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QFileDialog, QFrame,
+                               QGridLayout, QGroupBox, QHBoxLayout, QLabel, QListView,
+                               QListWidget, QListWidgetItem, QMessageBox, QProgressBar,
+                               QPushButton, QScrollArea, QSpinBox, QSplitter, QToolButton,
+                               QVBoxLayout, QWidget)
 
 from digitpad.core.checkpoint import Checkpoint, CheckpointError, save_checkpoint
 from digitpad.core.paths import resolve_data_dir
@@ -102,9 +103,15 @@ class HandwritingTab(QWidget):
         splitter.setStretchFactor(2, 3)
         splitter.setChildrenCollapsible(False)
         self.splitter = splitter
+        # three panes side by side need ~900 px: on a smaller window the tab scrolls instead of
+        # raising the whole window's minimum width
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(splitter)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(splitter)
+        layout.addWidget(scroll)
 
         self.refresh()
         self._show_collection()

@@ -14,10 +14,10 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QGridLayout, QGroupBox,
-                               QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
-                               QSizePolicy, QSlider, QSpinBox, QTableWidget, QTableWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFrame, QGridLayout,
+                               QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
+                               QScrollArea, QSizePolicy, QSlider, QSpinBox, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 from digitpad.core import lab
 
@@ -37,13 +37,23 @@ class LabTab(QWidget):
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._tick)
 
-        layout = QHBoxLayout(self)
+        # The lab's grids, tables and editors need ~1160 px side by side; in a scroll area
+        # they no longer set the whole window's minimum width (900x600 screens scroll instead).
+        content = QWidget()
+        layout = QHBoxLayout(content)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self._build_slide(), 3)
         right = QVBoxLayout()
         right.addWidget(self._build_sizes(), 1)
         right.addWidget(self._build_kernel(), 1)
         layout.addLayout(right, 2)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setWidget(content)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(self.scroll)
         self.apply_theme(theme.current())
         self._sync_slide_inputs()
         self._render_slide()
