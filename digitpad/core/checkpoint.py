@@ -19,11 +19,11 @@ from pathlib import Path
 
 import torch
 
-from .files import MAX_MODEL_BYTES, DigitpadError, read_regular_file
+from .files import MAX_MODEL_BYTES, DigitpadError, fsync_dir, read_regular_file
 from .models import MODELS, DigitModel, create_model
+from .preprocess import PREPROCESS_VERSION  # recorded in every checkpoint
 
 FORMAT = "digitpad-model-1"
-PREPROCESS_VERSION = 1
 
 
 class CheckpointError(DigitpadError):
@@ -127,7 +127,7 @@ def _write_atomically(path: Path, blob: bytes) -> Path:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-        _fsync_dir(folder)
+        fsync_dir(folder)
     except BaseException as exc:
         try:
             os.unlink(tmp)
@@ -153,19 +153,6 @@ def _read_umask() -> int:
 
 # read once at import: os.umask can only be read by setting it, which is not thread-safe later
 _UMASK = _read_umask()
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 _PICKLE_MAGIC = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")

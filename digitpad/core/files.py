@@ -143,3 +143,17 @@ def allocation_message(exc: BaseException) -> str:
         size = f" ({raw} were asked for)"
     return (f"Not enough memory{size}. Try a smaller batch size, fewer images at once, or "
             "close other programs.")
+
+
+def fsync_dir(folder) -> None:
+    """Make a rename inside ``folder`` durable (best effort: some filesystems refuse)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -18,8 +18,11 @@ from typing import Literal, Union
 import numpy as np
 from PIL import Image
 
-from .checkpoint import PREPROCESS_VERSION
 from .files import MAX_IMAGE_BYTES, DigitpadError, read_regular_file
+
+# Bumped when preprocessing changes what a model sees; checkpoints record it. Defined here,
+# not in checkpoint.py, so reading and preprocessing images never imports torch.
+PREPROCESS_VERSION = 1
 
 __all__ = ["PREPROCESS_VERSION", "ImageError", "Preprocessed", "load_image", "preprocess",
            "BOX", "FIELD", "CENTRE"]
@@ -275,10 +278,10 @@ def _scale_to_box(crop: np.ndarray) -> np.ndarray:
     return np.array(im.resize((nw, nh), resample), dtype=np.float32)
 
 
-def _place(scaled: np.ndarray) -> np.ndarray:
+def place_by_mass(scaled: np.ndarray) -> np.ndarray:
     """Put the scaled digit in 28x28 with its centre of mass at (14, 14), clamped to fit."""
     h, w = scaled.shape
-    total = float(scaled.sum())
+    total = float(scaled.sum()) or 1.0
     cy = float(scaled.sum(axis=1) @ np.arange(h, dtype=np.float32)) / total
     cx = float(scaled.sum(axis=0) @ np.arange(w, dtype=np.float32)) / total
     oy = min(max(int(round(CENTRE - cy)), 0), FIELD - h)
@@ -323,7 +326,7 @@ def preprocess(image: ImageInput, polarity: Polarity = "auto", keep_steps: bool 
         return Preprocessed(None, True, steps, None, polarity)
     # a thin pen shrunk 10x is faint; MNIST strokes reach full brightness
     scaled *= np.float32(1.0 / top)
-    out = _place(scaled)
+    out = place_by_mass(scaled)
     if keep_steps:
         steps += [("cropped", crop), (f"scaled to {BOX} px", scaled), (f"centred {FIELD}x{FIELD}", out)]
     return Preprocessed(out, False, steps, (x0, y0, x1, y1), polarity)

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .files import DigitpadError, not_regular_reason
+from .files import DigitpadError, fsync_dir, not_regular_reason
 from .paths import app_data_dir
 from .preprocess import ImageError, _ink_image, load_image, preprocess
 
@@ -193,20 +193,7 @@ def _write_atomic(path: Path, blob: bytes) -> None:
         except OSError:
             pass
         raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    fsync_dir(path.parent)
 
 
 def _check_digit(digit: int) -> int:

@@ -32,6 +32,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from .preprocess import place_by_mass
+
 __all__ = ["STYLES", "Style", "Options", "DEFAULT", "render_style", "render_digits",
            "render_canvas", "Writer", "make_writer", "styles_for", "synth_pool"]
 
@@ -417,21 +419,8 @@ def _to_box(dr: _Drawing) -> np.ndarray:
     return (img / top).astype(np.float32) if top > 0 else img.astype(np.float32)
 
 
-def _place(scaled: np.ndarray) -> np.ndarray:
-    """preprocess's centring: centre of mass to (14, 14), whole pixels, clamped to fit."""
-    h, w = scaled.shape
-    total = float(scaled.sum()) or 1.0
-    cy = float(scaled.sum(axis=1) @ np.arange(h, dtype=np.float32)) / total
-    cx = float(scaled.sum(axis=0) @ np.arange(w, dtype=np.float32)) / total
-    oy = min(max(int(round(CENTRE - cy)), 0), FIELD - h)
-    ox = min(max(int(round(CENTRE - cx)), 0), FIELD - w)
-    out = np.zeros((FIELD, FIELD), dtype=np.float32)
-    out[oy:oy + h, ox:ox + w] = scaled
-    return out
-
-
 def _mnist_like(dr: _Drawing) -> np.ndarray:
-    return np.rint(_place(_to_box(dr)) * 255).astype(np.uint8)
+    return np.rint(place_by_mass(_to_box(dr)) * 255).astype(np.uint8)
 
 
 def _canvas(dr: _Drawing, rng: np.random.Generator, size: int) -> np.ndarray:
