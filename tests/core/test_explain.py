@@ -131,7 +131,7 @@ def _grow(mask, steps):
 @pytest.mark.parametrize("arch", ["digitnet", "lenet"])
 def test_most_important_region_lies_on_the_ink(arch, shipped, digits):
     ex = explain.Explainer(arch, shipped[arch].state)
-    checked, agreement = 0, []
+    checked, agreement, on_ink = 0, [], []
     for image, label in zip(*digits):
         why = ex.why(image, int(label))
         if why.prob < 0.8:
@@ -140,8 +140,10 @@ def test_most_important_region_lies_on_the_ink(arch, shipped, digits):
         ink = image > 0.3
         # the 40 most important pixels (5%) lie on the stroke or within 2 px of it: the map is
         # smooth (7 px patches), so it also lights a loop's hole or a stroke's rim
+        # (the grown ink covers about half the field: a map that ignored the ink would score ~0.5)
         top = np.argsort(why.occlusion.ravel())[-40:]
-        assert _grow(ink, 2).ravel()[top].mean() > 0.7
+        on_ink.append(_grow(ink, 2).ravel()[top].mean())
+        assert on_ink[-1] > 0.55
         # the ink holds a tenth to a quarter of the field; importance is far denser there
         assert why.occlusion[ink].mean() > 2 * abs(why.occlusion[~ink].mean())
         # gradient x input can only light up drawn pixels, and (smoothed to the occlusion's
@@ -151,6 +153,7 @@ def test_most_important_region_lies_on_the_ink(arch, shipped, digits):
                               count_include_pad=False)[0, 0].numpy()
         agreement.append(np.corrcoef(smooth.ravel(), why.occlusion.ravel())[0, 1])
     assert np.median(agreement) > 0.6, agreement
+    assert np.median(on_ink) > 0.75, on_ink
     assert checked >= 8
 
 
