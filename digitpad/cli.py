@@ -28,7 +28,6 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
-COMMANDS = ("app", "train", "eval", "predict", "info", "download", "lesson", "teach")
 MODEL_NAMES = ("lenet", "dense", "digitnet")
 # What `predict DIR` picks up; a file named explicitly is always tried, whatever its suffix.
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
