@@ -13,13 +13,13 @@ import json
 import math
 import os
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from .files import MAX_MODEL_BYTES, DigitpadError, fsync_dir, read_regular_file
+from . import files
+from .files import MAX_MODEL_BYTES, DigitpadError, read_regular_file
 from .models import MODELS, DigitModel, create_model
 from .preprocess import PREPROCESS_VERSION  # recorded in every checkpoint
 
@@ -113,30 +113,15 @@ SAVE_LOCK_WAIT = 30.0
 
 
 def _write_atomically(path: Path, blob: bytes) -> Path:
-    folder = path.parent if str(path.parent) else Path(".")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
+        # a model file is an ordinary document (0644 under umask 022)
+        files.write_atomically(path, blob, 0o666 & ~_UMASK)
+    except files.TempFileError as exc:
+        folder = path.parent if str(path.parent) else Path(".")
         raise CheckpointError(f"Cannot write to {folder}: {exc.strerror or exc}.", path, "unreadable") from exc
-    try:
-        # mkstemp makes 0600 files; a model file is an ordinary document (0644 under umask 022)
-        os.fchmod(fd, 0o666 & ~_UMASK)
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        fsync_dir(folder)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise CheckpointError(f"Saving {path.name} failed: {exc.strerror or exc}. "
-                                  "Any previous file there is unchanged.", path, "unreadable") from exc
-        raise
+    except OSError as exc:
+        raise CheckpointError(f"Saving {path.name} failed: {exc.strerror or exc}. "
+                              "Any previous file there is unchanged.", path, "unreadable") from exc
     return path
 
 

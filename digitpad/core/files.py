@@ -14,6 +14,7 @@ import errno
 import os
 import re
 import stat
+import tempfile
 
 MiB = 1024 * 1024
 
@@ -157,3 +158,37 @@ def fsync_dir(folder) -> None:
         pass
     finally:
         os.close(fd)
+
+
+class TempFileError(OSError):
+    """The temp file beside the target could not be made: the folder is not writable."""
+
+
+def write_atomically(path, blob: bytes, mode: int) -> None:
+    """Write ``blob`` to ``path`` so a killed process leaves the old file or the new one, never
+    a mix: a temp file in the same folder, fsync, ``os.replace``, then the folder's fsync.
+    The temp file is removed on any failure. Raises OSError (TempFileError before any write).
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise TempFileError(exc.errno, exc.strerror, exc.filename) from exc
+    try:
+        os.fchmod(fd, mode)  # mkstemp makes 0600 files
+        with os.fdopen(fd, "wb") as f:
+            f.write(blob)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    fsync_dir(folder)

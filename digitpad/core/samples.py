@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .files import DigitpadError, fsync_dir, not_regular_reason
+from .files import DigitpadError, not_regular_reason, write_atomically
 from .paths import app_data_dir
 from .preprocess import ImageError, _ink_image, load_image, preprocess
 
@@ -178,22 +178,7 @@ def _png_bytes(gray: np.ndarray) -> bytes:
 
 
 def _write_atomic(path: Path, blob: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    fsync_dir(path.parent)
+    write_atomically(path, blob, 0o644)
 
 
 def _check_digit(digit: int) -> int:

@@ -15,10 +15,8 @@ from html import escape
 
 
 def output_size(in_: int, k: int, pad: int = 0, stride: int = 1) -> int:
-    try:
-        from digitpad.core.lesson import output_size as core_output_size
-    except ImportError:
-        return (in_ - k + 2 * pad) // stride + 1
+    from digitpad.core.lesson import output_size as core_output_size
+
     return core_output_size(in_, k, pad, stride)
 
 
