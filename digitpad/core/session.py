@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 NUM_CLASSES = 10
 CHANCE = 1.0 / NUM_CLASSES
@@ -338,19 +339,18 @@ def load_train_state(path) -> tuple[dict, dict, dict]:
     return weights, optimizer, doc
 
 
+@dataclass
 class ResumePlan:
     """How ``--resume FILE`` continues: the config (the file's, with explicit overrides), the
     weights to start from, and the run state to continue (None: weights only, a fresh
     schedule), with a note saying which and why."""
 
-    def __init__(self, config, initial_state, resume, note: str, run_id: str | None,
-                 start_val_acc: float | None) -> None:
-        self.config = config
-        self.initial_state = initial_state
-        self.resume = resume
-        self.note = note
-        self.run_id = run_id
-        self.start_val_acc = start_val_acc
+    config: object
+    initial_state: dict
+    resume: dict | None
+    note: str
+    run_id: str | None
+    start_val_acc: float | None
 
 
 def plan_resume(ckpt, recipe: str | None = None, **overrides) -> ResumePlan:
