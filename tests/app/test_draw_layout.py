@@ -69,6 +69,7 @@ def test_empty_text_and_previews_are_whole_and_apart(lenet_window, qtbot, stroke
     for i, a in enumerate(boxes):
         assert not a.intersects(plot) and not a.intersects(title)
         assert _rect_in(w.draw_tab, w).contains(a)
+        assert _rect_in(w.draw_tab.splitter.widget(0), w).contains(a)  # not cut by the pane
         for b in boxes[i + 1:]:
             assert not a.intersects(b)
 

@@ -152,7 +152,9 @@ class DrawTab(QWidget):
         lv.addWidget(self.prediction, 0)
         self.corrections = Corrections(self)  # 0-9 or a bar click keeps the drawing as a sample
         lv.addWidget(self.corrections.note)
-        left.setMinimumWidth(300)
+        # at least 300 px, and never less than its contents need: an explicit minimum alone
+        # would let the splitter squeeze the preprocessing previews past the pane's edge
+        left.setMinimumWidth(max(300, lv.minimumSize().width()))
 
         right = QWidget()
         rv = QVBoxLayout(right)
