@@ -149,11 +149,18 @@ def _four_closed(r):
 
 def _four_zigzag(r):
     # open top, one stroke: down the arm, across, up to the stem's top and down the stem
-    bar = r.uniform(0.5, 0.66)
+    bar = r.uniform(0.45, 0.66)
     stem = r.uniform(0.5, 0.62)
     gap = r.uniform(0.0, 0.05)
-    return [_line((0.2 + r.uniform(-0.1, 0.1), 0.0), (0.02, bar), (stem, bar),
-                  (stem + gap, r.uniform(0.0, 0.12)), (stem - gap * 0.5, 1.0))]
+    arm = (0.2 + r.uniform(-0.1, 0.12), 0.0)
+    top = (stem + gap, r.uniform(-0.04, 0.12))
+    end = (stem - gap * 0.5, 1.0)
+    if r.random() < 0.5:
+        return [_line(arm, (0.02, bar), (stem, bar), top, end)]
+    # the corner rounded into a U, the head open at the top: the form read as a 9
+    low = bar + r.uniform(-0.02, 0.06)
+    u = _spline([arm, (0.03, bar * 0.7), (0.2, low), (stem, bar - r.uniform(0.0, 0.08))], 4)
+    return [_cat(u, _line(u[-1], top, end)[1:])]
 
 
 def _five(r):
@@ -295,7 +302,39 @@ class _Drawing(NamedTuple):
     scan: int  # 0, or the side of a binary scan in pixels
 
 
+def _flag_reads_as_one(seg: np.ndarray) -> bool:
+    """Whether a continental 1, as finally drawn, still reads as a 1 and not a 7.
+
+    Slant, rotation, wobble and box-filling stretch can flatten the flag into a 7's bar; a
+    person then reads a 7 too, so such a drawing would teach and test a wrong label. The
+    flag must point left, drop at least 30 degrees below the horizontal and stay shorter than
+    the stem.
+    """
+    apex = seg[3, 1]  # the skeleton's first stroke: 4 flag segments, then 4 stem segments
+    flag, stem = seg[0, 0] - apex, seg[7, 1] - apex
+    if flag[0] >= 0:  # turned to the right of the apex: no longer a flag
+        return False
+    drop = math.degrees(math.atan2(flag[1], -flag[0]))
+    return drop >= 30.0 and float(np.hypot(*flag)) <= 0.7 * float(np.hypot(*stem))
+
+
+# drawings a style redraws (same generator, so still deterministic) until they pass
+_READS_RIGHT: dict[str, Callable[[np.ndarray], bool]] = {
+    "1-flag": _flag_reads_as_one,
+    "1-flag-foot": _flag_reads_as_one,
+}
+
+
 def _draw(name: str, rng: np.random.Generator, o: Options) -> _Drawing:
+    check = _READS_RIGHT.get(name)
+    for _ in range(50):
+        d = _draw_once(name, rng, o)
+        if check is None or check(d.segments):
+            return d
+    return d
+
+
+def _draw_once(name: str, rng: np.random.Generator, o: Options) -> _Drawing:
     strokes = _SKELETONS[name][2](rng)
     aspect = math.exp(rng.uniform(math.log(o.aspect[0]), math.log(o.aspect[1])))
     slant = rng.uniform(*o.slant)

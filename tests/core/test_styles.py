@@ -48,7 +48,7 @@ def test_each_style_renders_mnist_like(name):
         assert abs(cx - 14) <= 1.0 or cols[0] == 0 or cols[-1] == 27, (cx, cols)
 
 
-@pytest.mark.parametrize("name", [n for n in STYLES if not n.startswith("1-flag")])
+@pytest.mark.parametrize("name", list(STYLES))
 def test_each_style_is_read_as_its_digit(digitnet, name):
     x = render_style(name, 60, seed=7)
     preds = np.array([p.digit for p in digitnet.predict_batch(list(x))])
@@ -72,6 +72,22 @@ def test_continental_one_is_a_flag_on_a_vertical_stem(name):
         assert upper[:, :max(0, stem - 1)].max() > 0.5  # the flag: ink left of the stem, high up
         if name == "1-flag":  # and nothing else: the lower half is the stem alone
             assert lower[:, :max(0, stem - 2)].max() < 0.5
+
+
+@pytest.mark.parametrize("name", ["1-flag", "1-flag-foot"])
+def test_continental_one_never_flattens_into_a_sevens_bar(name):
+    """Slant, rotation and box-filling stretch once turned long flags nearly flat: 7s by eye,
+    labelled 1. Every drawing, stretched or not, keeps the flag 30 degrees or more below the
+    horizontal and shorter than the stem."""
+    for stretch in (0.0, 1.0):
+        rng = np.random.default_rng(11)
+        o = styles.DEFAULT.with_(p_stretch=stretch)
+        for _ in range(150):
+            seg = styles._draw(name, rng, o).segments
+            apex = seg[3, 1]
+            flag, stem = seg[0, 0] - apex, seg[7, 1] - apex
+            assert flag[0] < 0 and np.degrees(np.arctan2(flag[1], -flag[0])) >= 30.0
+            assert np.hypot(*flag) <= 0.7 * np.hypot(*stem)
 
 
 def test_same_seed_same_digits_other_seed_differs():
