@@ -44,6 +44,9 @@ def load_everything(first: str = "digitnet", on_first=None):
     ``first`` is loaded first and handed to ``on_first`` at once, so the first prediction
     need not wait for the other models and tabs.
     """
+    from .torch_preload import preload_torch_libraries
+
+    preload_torch_libraries()  # the GUI thread keeps the GIL while torch's libraries map
     first = first if first in SHIPPED_ORDER else "digitnet"
     loaded = load_shipped_predictors((first,))
     if on_first is not None:
@@ -144,6 +147,15 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, self._start_loader)
 
     def _start_loader(self) -> None:
+        # the first model in numpy (milliseconds, no torch): drawings are read while torch loads
+        from digitpad.core.numpy_predict import load_shipped
+
+        last = str(self.settings.value(keys.LAST_MODEL, "") or "")
+        quick = load_shipped(last if last in SHIPPED_ORDER else "digitnet")
+        if quick is not None and not self._closing:
+            self.draw_tab.use_quick(quick)
+            self.model_label.setText(f"model: {quick.arch}")
+            self.acc_label.setText("test accuracy: " + percent(quick.test_acc))
         threading.Thread(target=self._load_in_background, name="digitpad-loader",
                          daemon=True).start()
 

@@ -18,10 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# MNIST's pixel statistics. Models normalise internally, so every caller (training, the
+# Models normalise internally with MNIST's pixel statistics, so every caller (training, the
 # predictor, the CLI, a user's own script) feeds plain [0, 1] images and cannot forget it.
-MNIST_MEAN = 0.1307
-MNIST_STD = 0.3081
+from .arch import DESCRIPTIONS, MNIST_MEAN, MNIST_STD
 
 Features = "OrderedDict[str, torch.Tensor]"
 
@@ -61,7 +60,7 @@ class LeNet(DigitModel):
     """
 
     arch = "lenet"
-    description = "The lesson's LeNet: two 5x5 conv layers, 44,426 parameters"
+    description = DESCRIPTIONS["lenet"]
 
     def __init__(self) -> None:
         super().__init__()
@@ -149,7 +148,7 @@ class DenseNet(DigitModel):
     """The lesson's dense baseline: 784 -> 512 -> 512 -> 10, 669,706 parameters."""
 
     arch = "dense"
-    description = "Dense baseline: 784-512-512-10, no convolutions, 669,706 parameters"
+    description = DESCRIPTIONS["dense"]
 
     def __init__(self) -> None:
         super().__init__()
@@ -186,7 +185,7 @@ class DigitNet(DigitModel):
     """
 
     arch = "digitnet"
-    description = "digitpad's CNN: five 3x3 conv layers with batch norm"
+    description = DESCRIPTIONS["digitnet"]
 
     def __init__(self, width: int = 32, dropout: float = 0.1) -> None:
         super().__init__()

@@ -21,7 +21,6 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -30,27 +29,10 @@ from torch import nn
 
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, shipped_model_path
 from .models import MODELS, DigitModel, create_model
+from .prediction import Prediction, empty_prediction, make_prediction
 from .preprocess import ImageInput, Preprocessed, preprocess
 
 __all__ = ["Prediction", "Predictor"]
-
-
-@dataclass
-class Prediction:
-    """What the model made of one image.
-
-    ``empty`` means nothing was drawn: then ``digit`` is None, ``confidence`` 0 and ``probs``
-    all zero, and ``maps`` is empty. ``maps`` holds each intermediate of the model's
-    ``forward_features`` for this one image (no batch axis), as float32 arrays.
-    """
-
-    empty: bool
-    digit: int | None
-    confidence: float
-    probs: np.ndarray
-    steps: list[tuple[str, np.ndarray]] = field(default_factory=list)
-    image: np.ndarray | None = None
-    maps: "OrderedDict[str, np.ndarray]" = field(default_factory=OrderedDict)
 
 
 @contextlib.contextmanager
@@ -251,7 +233,7 @@ class Predictor:
         """Preprocess ``image`` (unless it already is) and predict, with every feature map."""
         pre = image if isinstance(image, Preprocessed) else preprocess(image)
         if pre.empty or pre.image is None:
-            return _empty(pre)
+            return empty_prediction(pre)
         c = self._current()
         x = _model_input(torch.from_numpy(np.ascontiguousarray(pre.image, dtype=np.float32)).view(1, 1, 28, 28),
                          self.meta)
@@ -263,7 +245,7 @@ class Predictor:
                 logits, feats = c.model.logits(x), {}
             probs = torch.softmax(logits.float(), dim=1)[0].cpu().numpy()
             maps = OrderedDict((k, _to_numpy(v[0])) for k, v in feats.items())
-        return _result(pre, probs, maps)
+        return make_prediction(pre, probs, maps)
 
     def predict_batch(self, images: Iterable[ImageInput | Preprocessed],
                       batch_size: int = 256) -> list[Prediction]:
@@ -277,7 +259,7 @@ class Predictor:
         out: list[Prediction | None] = [None] * len(pres)
         for i, p in enumerate(pres):
             if p.empty or p.image is None:
-                out[i] = _empty(p, steps=False)
+                out[i] = empty_prediction(p, steps=False)
         if todo:
             c = self._current()
             batch_size = max(1, int(batch_size))
@@ -289,7 +271,7 @@ class Predictor:
                     x = x.to(self._device).contiguous(memory_format=c.memory_format)
                     probs = torch.softmax(c.model.logits(x).float(), dim=1).cpu().numpy()
                     for row, i in enumerate(idx):
-                        out[i] = _result(pres[i], probs[row], OrderedDict(), steps=False)
+                        out[i] = make_prediction(pres[i], probs[row], OrderedDict(), steps=False)
         return out  # type: ignore[return-value]
 
     def __repr__(self) -> str:
@@ -310,16 +292,3 @@ def _model_input(x: torch.Tensor, meta: dict) -> torch.Tensor:
 def _to_numpy(t: torch.Tensor) -> np.ndarray:
     # channels-last maps come back as strided views; the app wants plain C-ordered arrays
     return t.detach().to("cpu").float().contiguous().numpy()
-
-
-def _empty(pre: Preprocessed, steps: bool = True) -> Prediction:
-    return Prediction(True, None, 0.0, np.zeros(10, dtype=np.float32),
-                      list(pre.steps) if steps else [], None, OrderedDict())
-
-
-def _result(pre: Preprocessed, probs: np.ndarray, maps: "OrderedDict[str, np.ndarray]",
-            steps: bool = True) -> Prediction:
-    probs = np.ascontiguousarray(probs, dtype=np.float32)
-    digit = int(probs.argmax())
-    return Prediction(False, digit, float(probs[digit]), probs, list(pre.steps) if steps else [],
-                      pre.image, maps)

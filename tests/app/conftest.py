@@ -32,8 +32,9 @@ def make_window(qtbot):
 
     yield make
     for w in windows:
-        w.training_tab.shutdown(2000)
-        assert not w.training_tab.is_running()
+        if w.training_tab is not None:  # None: the models never loaded
+            w.training_tab.shutdown(2000)
+            assert not w.training_tab.is_running()
         w._closing = True  # no "save the trained model?" question at teardown
         w.close()
 

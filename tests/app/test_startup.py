@@ -8,6 +8,8 @@ import sys
 import numpy as np
 from conftest import SEVEN
 
+from digitpad.app.draw.state import percent
+
 
 def test_the_app_path_imports_no_torch_before_the_window():
     """The CLI, the app's entry and the main window's modules import without torch."""
@@ -26,7 +28,9 @@ def test_deferred_window_says_loading_and_reads_a_stroke_drawn_meanwhile(make_wi
     draw = w.draw_tab
     canvas_at = draw.canvas.mapTo(w, draw.canvas.rect().topLeft()), draw.canvas.size()
     if not w.loaded:  # on a fast machine the loader may already be done; usually it is not
-        assert draw.prediction.confidence_label.text() == "loading model…"
+        # the numpy copy of digitnet reads drawings while torch loads
+        assert draw.prediction.confidence_label.text() == ("Draw a digit" if draw._quick else
+                                                           "loading model…")
         assert w.training_tab is None
         assert [w.tabs.tabText(i) for i in range(w.tabs.count())][:2] == ["Draw", "Training"]
     draw.canvas.draw_stroke(SEVEN)  # drawing works at once
@@ -43,6 +47,47 @@ def test_deferred_window_says_loading_and_reads_a_stroke_drawn_meanwhile(make_wi
     assert (draw.canvas.mapTo(w, draw.canvas.rect().topLeft()), draw.canvas.size()) == canvas_at
     # the tabs built late know the model drawn with
     assert w.training_tab.continue_note.text() != "There is no current model to continue."
+
+
+def test_the_first_drawing_is_read_before_torch_models_arrive(make_window, qtbot, monkeypatch):
+    """The numpy copy of the first model reads the drawing while the loader is held back; the
+    torch models then take over the picker without a duplicate entry and read it alike."""
+    import threading
+
+    import digitpad.app.main_window as mw
+
+    gate = threading.Event()
+    real = mw.load_everything
+
+    def held_back(*args, **kwargs):
+        assert gate.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mw, "load_everything", held_back)
+    w = make_window(defer_load=True)
+    draw = w.draw_tab
+    qtbot.waitUntil(lambda: draw._quick is not None, timeout=5000)
+    assert draw.prediction.confidence_label.text() != "loading model…"
+    assert [draw.model_box.itemText(i) for i in range(draw.model_box.count())] == \
+        ["digitnet · shipped · " + percent(draw._quick.test_acc)]
+    assert w.model_label.text() == "model: digitnet"
+    draw.canvas.draw_stroke(SEVEN)
+    qtbot.waitUntil(lambda: draw.last_prediction is not None and not draw.last_prediction.empty,
+                    timeout=5000)
+    quick = draw.last_prediction
+    assert not w.loaded and draw.current_entry() is None and quick.digit == 7
+    assert set(quick.maps) >= {"conv1", "pool1", "conv5", "gap"}
+    assert draw.maps.layers["conv1"].data.max() > 0  # the feature maps show it too
+    rows = dict(draw.maps.layers)
+    assert w.save_model("/nonexistent/x.safetensors") is False  # nothing to save yet: no crash
+    gate.set()
+    qtbot.waitUntil(lambda: w.loaded, timeout=60000)
+    texts = [draw.model_box.itemText(i) for i in range(draw.model_box.count())]
+    assert len(texts) == len(set(texts)) == 3 and draw._quick is None
+    assert draw.current_entry().key == "digitnet"
+    qtbot.waitUntil(lambda: draw.last_prediction is not quick, timeout=5000)
+    np.testing.assert_allclose(draw.last_prediction.probs, quick.probs, atol=2e-5)
+    assert draw.maps.layers == rows  # the same rows, not rebuilt at the handover
 
 
 def test_self_test_reports_startup_times(tmp_path):

@@ -214,7 +214,18 @@ class FeatureMapView(QWidget):
 
     def set_model(self, shapes: "OrderedDict[str, tuple[int, ...]]",
                   kernels: dict[str, np.ndarray] | None = None) -> None:
-        """Rebuild the rows for a model: one mosaic per conv/pool layer, a strip per dense layer."""
+        """Rebuild the rows for a model: one mosaic per conv/pool layer, a strip per dense layer.
+
+        Another model of the same layers (the torch copy taking over from the numpy one at
+        start-up, a trained file of the same architecture) keeps the rows and only swaps the
+        kernels: no flicker, and the map the user pinned stays pinned."""
+        same = [(n, lv.shape) for n, lv in self.layers.items()] == \
+            [(n, tuple(int(d) for d in s)) for n, s in shapes.items()]
+        if same and self.layers:
+            self.kernels = {k: np.asarray(v, dtype=np.float32) for k, v in (kernels or {}).items()}
+            self.model_token += 1
+            self._update_detail()
+            return
         self.glw.clear()
         self.layers.clear()
         self.kernels = {k: np.asarray(v, dtype=np.float32) for k, v in (kernels or {}).items()}

@@ -18,6 +18,8 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMessageBox, QSlider, QSplitter,
                                QToolButton, QVBoxLayout, QWidget)
 
+from digitpad.core.arch import DESCRIPTIONS
+
 from .. import theme
 from ..widgets.canvas import DEFAULT_BRUSH, MAX_BRUSH, MIN_BRUSH, DrawingCanvas
 from .corrections import Corrections
@@ -114,6 +116,7 @@ class DrawTab(QWidget):
         self.state = DrawState()  # loading → ready, coalesced predictions
         self.last_prediction = None
         self.last_predict_ms = 0.0
+        self._quick = None  # core.numpy_predict's copy of the first model, until torch's arrives
 
         self.canvas = DrawingCanvas()
         self.prediction = PredictionView()
@@ -220,8 +223,35 @@ class DrawTab(QWidget):
         """
         return self.add_loaded_models(load_shipped_predictors())
 
+    def use_quick(self, quick) -> None:
+        """Read drawings with a numpy copy of the first model (``core.numpy_predict``) while torch
+        loads: the first prediction needs no torch. The picker shows it under its own label;
+        :meth:`add_loaded_models` hands over to the torch models. Not a model entry: saving,
+        training and the Inside panel wait for those."""
+        if self._current is not None or self.entries:
+            return
+        self._quick = quick
+        blocked = self.model_box.blockSignals(True)
+        self.model_box.clear()
+        self.model_box.addItem(entry_label(quick.arch, "shipped", quick.test_acc), None)
+        self.model_box.setItemData(0, quick.description, Qt.ItemDataRole.ToolTipRole)
+        self.model_box.blockSignals(blocked)
+        self.maps.set_model(quick.feature_shapes(), quick.kernels())
+        self.state.model_ready()
+        self.prediction.show_status(self.state.status_text(self.canvas.is_empty()))
+        self._predict_now()  # a stroke drawn before it was ready (a no-op on an empty canvas)
+
+    def _drop_quick(self) -> None:
+        if self._quick is None:
+            return
+        self._quick = None
+        blocked = self.model_box.blockSignals(True)
+        self.model_box.clear()
+        self.model_box.blockSignals(blocked)
+
     def add_loaded_models(self, loaded: list[tuple[str, Predictor, str]]) -> list[str]:
         """The result of :func:`load_shipped_predictors`: add the entries, leave "loading"."""
+        self._drop_quick()
         missing = []
         order = {a: i for i, a in enumerate(SHIPPED_ORDER)}
         for arch, pred, source in sorted(loaded, key=lambda item: order.get(item[0], 99)):
@@ -250,10 +280,8 @@ class DrawTab(QWidget):
             blocked = self.model_box.blockSignals(not select or self._current is None)
             self.model_box.addItem(entry.label, entry.key)
             self.model_box.blockSignals(blocked)
-            from digitpad.core.models import MODELS
-
             self.model_box.setItemData(self.model_box.count() - 1,
-                                       MODELS[entry.arch].description, Qt.ItemDataRole.ToolTipRole)
+                                       DESCRIPTIONS.get(entry.arch, entry.arch), Qt.ItemDataRole.ToolTipRole)
         if select:
             self.select_model(entry.key)
         return entry
@@ -396,11 +424,12 @@ class DrawTab(QWidget):
 
     def _predict_now(self) -> None:
         self._timer.stop()
-        if not self.state.take() or self._current is None:
+        predictor = self._current.predictor if self._current is not None else self._quick
+        if predictor is None or not self.state.take():
             return
         t0 = time.perf_counter()
         try:
-            pred = self._current.predictor.predict(self.canvas.to_array())
+            pred = predictor.predict(self.canvas.to_array())
         except Exception:
             log.exception("prediction failed")
             self.status_message.emit("Prediction failed; details are in the log file.")
