@@ -302,24 +302,44 @@ class _Drawing(NamedTuple):
     scan: int  # 0, or the side of a binary scan in pixels
 
 
+def _straight(stem: np.ndarray, bend: float = 0.12) -> bool:
+    """Whether a stroke's (segments') points stay within ``bend`` of its length off the chord.
+
+    Box-filling stretch multiplies the wobble of a thin digit up to three times: a 1 then
+    zig-zags like a 2 or a z. Real 1s, stretched or not, stay a nearly straight stroke."""
+    pts = np.concatenate([stem[:, 0], stem[-1:, 1]])
+    chord = pts[-1] - pts[0]
+    length = float(np.hypot(*chord))
+    if length == 0:
+        return False
+    off = np.abs(chord[0] * (pts[:, 1] - pts[0, 1]) - chord[1] * (pts[:, 0] - pts[0, 0])) / length
+    return float(off.max()) <= bend * length
+
+
+def _one_reads_as_one(seg: np.ndarray) -> bool:
+    """A plain 1 (with or without its tick, the first of its two legs) is a straight stem."""
+    return _straight(seg[4:8] if len(seg) == 8 else seg[:4])
+
+
 def _flag_reads_as_one(seg: np.ndarray) -> bool:
     """Whether a continental 1, as finally drawn, still reads as a 1 and not a 7.
 
     Slant, rotation, wobble and box-filling stretch can flatten the flag into a 7's bar; a
     person then reads a 7 too, so such a drawing would teach and test a wrong label. The
     flag must point left, drop at least 30 degrees below the horizontal and stay shorter than
-    the stem.
+    the stem, and the stem must stay straight.
     """
     apex = seg[3, 1]  # the skeleton's first stroke: 4 flag segments, then 4 stem segments
     flag, stem = seg[0, 0] - apex, seg[7, 1] - apex
     if flag[0] >= 0:  # turned to the right of the apex: no longer a flag
         return False
     drop = math.degrees(math.atan2(flag[1], -flag[0]))
-    return drop >= 30.0 and float(np.hypot(*flag)) <= 0.7 * float(np.hypot(*stem))
+    return drop >= 30.0 and float(np.hypot(*flag)) <= 0.7 * float(np.hypot(*stem)) and _straight(seg[4:8])
 
 
 # drawings a style redraws (same generator, so still deterministic) until they pass
 _READS_RIGHT: dict[str, Callable[[np.ndarray], bool]] = {
+    "1": _one_reads_as_one,
     "1-flag": _flag_reads_as_one,
     "1-flag-foot": _flag_reads_as_one,
 }

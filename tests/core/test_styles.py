@@ -90,6 +90,21 @@ def test_continental_one_never_flattens_into_a_sevens_bar(name):
             assert np.hypot(*flag) <= 0.7 * np.hypot(*stem)
 
 
+def test_a_stretched_one_stays_a_straight_stroke():
+    """Box-filling stretch multiplies a thin 1's wobble up to three times (it zig-zagged like a
+    2 or a z); every plain 1 drawn keeps its stem within 12 % of its length off the chord."""
+    rng = np.random.default_rng(4)
+    o = styles.DEFAULT.with_(p_stretch=1.0, jitter=0.05)
+    for _ in range(200):
+        seg = styles._draw("1", rng, o).segments
+        stem = seg[4:8] if len(seg) == 8 else seg[:4]
+        pts = np.concatenate([stem[:, 0], stem[-1:, 1]])
+        chord = pts[-1] - pts[0]
+        d = pts - pts[0]
+        off = np.abs(chord[0] * d[:, 1] - chord[1] * d[:, 0]) / np.hypot(*chord)
+        assert off.max() <= 0.12 * np.hypot(*chord) + 1e-9
+
+
 def test_same_seed_same_digits_other_seed_differs():
     a = render_style("9-curl", 10, seed=5)
     assert np.array_equal(a, render_style("9-curl", 10, seed=5))
