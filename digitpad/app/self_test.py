@@ -98,9 +98,6 @@ def run_self_test(app, out=print) -> int:
             raise SelfTestFailure("the drawing was not read again once the models loaded")
         if early is not None and draw.last_prediction.digit != early.digit:
             raise SelfTestFailure(f"read as {early.digit} before torch loaded, {draw.last_prediction.digit} after")
-        if early is not None:
-            ok(f"read as {early.digit} before torch had loaded (numpy copy of the first model), "
-               "the same once it had")
         entry = draw.current_entry()
         if entry is None:
             raise SelfTestFailure("no model is loaded in the Draw tab")
@@ -111,6 +108,20 @@ def run_self_test(app, out=print) -> int:
             raise SelfTestFailure(f"the probabilities are not a finite distribution: {probs}")
         ok(f"prediction: {pred.digit} with {pred.confidence * 100:.1f} % "
            f"({draw.last_predict_ms:.1f} ms)")
+        if entry.source == "shipped":  # the copy that reads drawings before torch loads
+            from digitpad.core.numpy_predict import load_shipped
+
+            quick = load_shipped(entry.arch)
+            if quick is None:
+                raise SelfTestFailure(f"the shipped {entry.arch} cannot be read without torch "
+                                      "(core.numpy_predict)")
+            qp = quick.predict(draw.canvas.to_array())
+            gap = float(np.abs(qp.probs - pred.probs).max())
+            if qp.digit != pred.digit or gap > 1e-3:
+                raise SelfTestFailure(f"numpy and torch disagree: {qp.digit} vs {pred.digit} "
+                                      f"(probabilities up to {gap:.1e} apart)")
+            when = "before torch had loaded, " if early is not None else ""
+            ok(f"numpy copy of {entry.arch}: read {qp.digit} {when}probabilities within {gap:.0e} of torch's")
 
         from digitpad.core.models import feature_shapes
 
