@@ -10,6 +10,7 @@ a model that was never saved) and the test set's hash: the same model is never s
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .files import write_atomically
 from .models import DigitModel, create_model
 from .paths import app_data_dir
 
@@ -130,10 +132,11 @@ def _load(path: Path, n: int) -> Mistakes | None:
 
 
 def _save(path: Path, m: Mistakes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
-    np.savez_compressed(tmp, labels=m.labels.astype(np.uint8), probs=m.probs)
-    os.replace(tmp, path)  # atomic: a reader never sees half a file
+    # atomic, fsynced, and no temp file left behind by a failure or a kill: a reader never
+    # sees half a file (and a damaged one would be recomputed anyway)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, labels=m.labels.astype(np.uint8), probs=m.probs)
+    write_atomically(path, buf.getvalue(), 0o644)
 
 
 # --- computing ------------------------------------------------------------------------------

@@ -1,5 +1,7 @@
 """The mistakes explorer's numbers: confusion sums, sorted cells, the cache."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -84,6 +86,20 @@ def test_cache_is_keyed_by_model_content(data, lenet, tmp_path):
     assert k1 == mk.state_key("lenet", lenet.state)
     state["fc3.bias"][0] += 1
     assert mk.state_key("lenet", state) != k1
+
+
+def test_a_failed_cache_write_leaves_nothing_and_still_answers(data, lenet, monkeypatch):
+    x, y = data
+    key = mk.file_key(shipped_model_path("lenet"))
+    folder = mk.cache_dir()
+
+    def full_disk(*_args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)  # the disk fills up at the last step
+    ready = mk.compute(lenet.build(), x, y, key)
+    assert ready.cache_file is None and ready.mistakes.probs.shape == (200, 10)
+    assert not folder.exists() or list(folder.iterdir()) == []  # no temp file left behind
 
 
 def test_file_key_follows_the_bytes(tmp_path):
