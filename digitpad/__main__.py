@@ -8,6 +8,12 @@ import sys
 
 from .app import startup as _startup  # noqa: F401  starts the clock the self-test reports from
 
+# numpy's own BLAS (OpenBLAS) only ever multiplies small matrices here (the numpy copy of a
+# model that reads the first drawings, a few mosaics); its worker threads then cost more
+# than they save, up to 3x while torch loads or trains on the other cores. torch keeps its own
+# thread pool. Set before numpy is first imported; a value the user set wins.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 
 def _ensure_std_streams() -> None:
     # A windowed PyInstaller build (and pythonw) starts with sys.stdout/stderr set to None;
