@@ -142,9 +142,20 @@ class MainWindow(QMainWindow):
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        if self._loader_pending:  # after the first paint: the window never waits for torch
+        if self._loader_pending:  # normally the first paint starts it; a window never painted
+            QTimer.singleShot(1000, self._kick_loader)  # (minimised, covered) still loads
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        if self._loader_pending:
+            # after the first paint, not after show: on X11 the window is exposed (and painted)
+            # a round trip after show, and a loader started in between delayed that by ~0.6 s
+            QTimer.singleShot(0, self._kick_loader)
+
+    def _kick_loader(self) -> None:
+        if self._loader_pending and not self._closing:
             self._loader_pending = False
-            QTimer.singleShot(0, self._start_loader)
+            self._start_loader()
 
     def _start_loader(self) -> None:
         # the first model in numpy (milliseconds, no torch): drawings are read while torch loads

@@ -9,7 +9,8 @@ from PySide6.QtWidgets import QMessageBox
 
 
 def _quiet_close(w) -> None:
-    w.training_tab.shutdown(2000)
+    if w.training_tab is not None:  # None: the models never loaded
+        w.training_tab.shutdown(2000)
     w._closing = True
 
 

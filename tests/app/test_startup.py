@@ -90,6 +90,28 @@ def test_the_first_drawing_is_read_before_torch_models_arrive(make_window, qtbot
     assert draw.maps.layers == rows  # the same rows, not rebuilt at the handover
 
 
+def test_the_loader_starts_once_after_the_first_paint(make_window, qtbot, monkeypatch):
+    """The first paint starts it (on X11 a loader started at show delayed the paint ~0.6 s);
+    the one-second fallback for a window never painted must not start a second one."""
+    from digitpad.app.main_window import MainWindow
+
+    starts = []
+    monkeypatch.setattr(MainWindow, "_start_loader", lambda self: starts.append(self._painted))
+    monkeypatch.setattr(MainWindow, "_painted", False, raising=False)
+    real_paint = MainWindow.paintEvent
+
+    def paint(self, event):
+        self._painted = True
+        real_paint(self, event)
+
+    monkeypatch.setattr(MainWindow, "paintEvent", paint)
+    w = make_window(defer_load=True)
+    qtbot.waitUntil(lambda: len(starts) > 0, timeout=3000)
+    assert starts == [True]  # painted before the loader started
+    qtbot.wait(1300)  # past the fallback
+    assert starts == [True]
+
+
 def test_self_test_reports_startup_times(tmp_path):
     import os
 
