@@ -168,3 +168,23 @@ def test_shared_colour_scale_option(lenet_window, stroke, qtbot):
         assert np.allclose(_tile(lv, c), lv.data[c] / layer_top, atol=1e-6)
     weakest = int(np.argmin([t if t > 0 else np.inf for t in tops]))
     assert np.nanmax(_tile(lv, weakest)) < 1.0
+
+
+def test_torch_model_takes_over_from_the_numpy_copy_keeping_the_map_rows(qtbot):
+    """At start-up the numpy copy reads drawings; when torch's digitnet arrives the picker
+    holds it alone (no duplicate item) and the feature-map rows are kept, not rebuilt."""
+    from conftest import SEVEN
+    from digitpad.app.draw.tab import DrawTab, load_shipped_predictors
+    from digitpad.core.numpy_predict import load_shipped
+
+    tab = DrawTab()
+    qtbot.addWidget(tab)
+    tab.use_quick(load_shipped("digitnet"))
+    tab.canvas.draw_stroke(SEVEN)
+    qtbot.waitUntil(lambda: tab.last_prediction is not None and not tab.last_prediction.empty)
+    early, rows, token = tab.last_prediction, dict(tab.maps.layers), tab.maps.model_token
+    tab.add_loaded_models(load_shipped_predictors(("digitnet",)))
+    tab.select_model("digitnet")
+    assert [tab.model_box.itemData(i) for i in range(tab.model_box.count())] == ["digitnet"]
+    assert tab.last_prediction is not early and tab.last_prediction.digit == early.digit == 7
+    assert tab.maps.layers == rows and tab.maps.model_token == token + 1

@@ -49,7 +49,7 @@ def test_deferred_window_says_loading_and_reads_a_stroke_drawn_meanwhile(make_wi
     assert w.training_tab.continue_note.text() != "There is no current model to continue."
 
 
-def test_the_first_drawing_is_read_before_torch_models_arrive(make_window, qtbot, monkeypatch):
+def test_the_first_drawing_is_read_before_torch_models_arrive(make_window, qtbot, monkeypatch, tmp_path):
     """The numpy copy of the first model reads the drawing while the loader is held back; the
     torch models then take over the picker without a duplicate entry and read it alike."""
     import threading
@@ -78,16 +78,22 @@ def test_the_first_drawing_is_read_before_torch_models_arrive(make_window, qtbot
     assert not w.loaded and draw.current_entry() is None and quick.digit == 7
     assert set(quick.maps) >= {"conv1", "pool1", "conv5", "gap"}
     assert draw.maps.layers["conv1"].data.max() > 0  # the feature maps show it too
-    rows = dict(draw.maps.layers)
     assert w.save_model("/nonexistent/x.safetensors") is False  # nothing to save yet: no crash
+    # a model file opened meanwhile replaces the copy in the picker and survives the handover
+    from digitpad.core.checkpoint import load_checkpoint, shipped_model_path, save_checkpoint
+
+    lenet = load_checkpoint(shipped_model_path("lenet"))
+    mine = save_checkpoint(tmp_path / "mine.safetensors", "lenet", lenet.state, lenet.meta)
+    assert draw.open_model_file(str(mine))
+    assert draw._quick is None and draw.current_entry().key == str(mine)
+    assert [draw.model_box.itemData(i) for i in range(draw.model_box.count())] == [str(mine)]
     gate.set()
     qtbot.waitUntil(lambda: w.loaded, timeout=60000)
-    texts = [draw.model_box.itemText(i) for i in range(draw.model_box.count())]
-    assert len(texts) == len(set(texts)) == 3 and draw._quick is None
-    assert draw.current_entry().key == "digitnet"
-    qtbot.waitUntil(lambda: draw.last_prediction is not quick, timeout=5000)
+    keys = [draw.model_box.itemData(i) for i in range(draw.model_box.count())]
+    assert sorted(keys) == sorted(["digitnet", "lenet", "dense", str(mine)])
+    assert draw.current_entry().key == str(mine)  # the user's choice stands
+    draw.select_model("digitnet")
     np.testing.assert_allclose(draw.last_prediction.probs, quick.probs, atol=2e-5)
-    assert draw.maps.layers == rows  # the same rows, not rebuilt at the handover
 
 
 def test_the_loader_starts_once_after_the_first_paint(make_window, qtbot, monkeypatch):

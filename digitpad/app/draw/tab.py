@@ -233,7 +233,7 @@ class DrawTab(QWidget):
         self._quick = quick
         blocked = self.model_box.blockSignals(True)
         self.model_box.clear()
-        self.model_box.addItem(entry_label(quick.arch, "shipped", quick.test_acc), None)
+        self.model_box.addItem(entry_label(quick.arch, "shipped", quick.test_acc), QUICK_KEY)
         self.model_box.setItemData(0, quick.description, Qt.ItemDataRole.ToolTipRole)
         self.model_box.blockSignals(blocked)
         self.maps.set_model(quick.feature_shapes(), quick.kernels())
@@ -242,16 +242,18 @@ class DrawTab(QWidget):
         self._predict_now()  # a stroke drawn before it was ready (a no-op on an empty canvas)
 
     def _drop_quick(self) -> None:
+        """A real entry arrived (torch's models, or a file opened meanwhile): the copy goes."""
         if self._quick is None:
             return
         self._quick = None
         blocked = self.model_box.blockSignals(True)
-        self.model_box.clear()
+        i = self.model_box.findData(QUICK_KEY)
+        if i >= 0:
+            self.model_box.removeItem(i)
         self.model_box.blockSignals(blocked)
 
     def add_loaded_models(self, loaded: list[tuple[str, Predictor, str]]) -> list[str]:
         """The result of :func:`load_shipped_predictors`: add the entries, leave "loading"."""
-        self._drop_quick()
         missing = []
         order = {a: i for i, a in enumerate(SHIPPED_ORDER)}
         for arch, pred, source in sorted(loaded, key=lambda item: order.get(item[0], 99)):
@@ -267,6 +269,7 @@ class DrawTab(QWidget):
         return missing
 
     def _add_entry(self, entry: ModelEntry, select: bool = True) -> ModelEntry:
+        self._drop_quick()
         if entry.key in self.entries:
             i = self.model_box.findData(entry.key)
             self.entries[entry.key] = entry
@@ -452,6 +455,8 @@ class DrawTab(QWidget):
         self.prediction.apply_theme(colors)
         self.maps.apply_theme(colors)
 
+
+QUICK_KEY = "numpy-copy"  # the picker's item for use_quick's model; never a ModelEntry key
 
 _WARMUP = np.zeros((56, 56), dtype=np.uint8)
 _WARMUP[10:46, 24:32] = 255
