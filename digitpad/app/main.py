@@ -98,7 +98,8 @@ def run_app(argv: list[str] | None = None) -> int:
 
     from .main_window import MainWindow
 
-    # shows at once; torch and the models load in a background thread ("loading model…")
+    # shows at once; after its first paint a numpy copy of the model reads drawings while
+    # torch and the models load in a background thread
     window = MainWindow(defer_load=True)
     window.show()
     return int(app.exec())

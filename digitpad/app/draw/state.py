@@ -1,7 +1,8 @@
 """The Draw tab's state machine, without Qt or torch: what the tab shows and when it predicts.
 
 * loading → ready: the window opens before torch is imported; until the first model is ready
-  the tab says "loading model…" and strokes only mark a prediction as wanted.
+  (the numpy copy of the shipped one, a moment after the first paint; else torch's) the tab
+  says "loading model…" and strokes only mark a prediction as wanted.
 * coalescing: every canvas change asks for a prediction; at most one is pending and it always
   reads the newest canvas (``request`` says whether to schedule one, ``take`` whether to run it).
 * labels: one format for a model's name, where it came from and its accuracy, and one
