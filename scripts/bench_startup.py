@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Launch to window, and launch to first prediction, of the real app in fresh processes.
 
-    .venv/bin/python scripts/bench_startup.py [--runs 5] [--platform offscreen] [--cold] [--no-preload]
+    .venv/bin/python scripts/bench_startup.py [--runs 5] [--platform offscreen] [--cold]
 
 Each run starts a new interpreter that does what ``digitpad`` does (the CLI module, then
 ``run_app``'s platform check, logging, QApplication and ``MainWindow(defer_load=True)``), shows
@@ -106,14 +106,10 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5, help="counted runs (default 5)")
     ap.add_argument("--platform", default="offscreen", help="QT_QPA_PLATFORM (default offscreen)")
     ap.add_argument("--cold", action="store_true", help="drop the page cache before each run (root)")
-    ap.add_argument("--no-preload", action="store_true",
-                    help="let `import torch` map torch's libraries itself (DIGITPAD_NO_PRELOAD=1)")
     args = ap.parse_args()
     home = tempfile.mkdtemp(prefix="digitpad-bench-startup-")
     env = dict(os.environ, QT_QPA_PLATFORM=args.platform, DIGITPAD_HOME=home,
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    if args.no_preload:
-        env["DIGITPAD_NO_PRELOAD"] = "1"
     settings = str(Path(home) / "settings.ini")
     mode = "warm"
     if args.cold:
@@ -121,8 +117,7 @@ def main() -> int:
             mode = "cold"
         else:
             print("cannot drop the page cache (not root): measuring warm starts")
-    print(f"{mode} starts, {args.runs} runs, Qt platform {args.platform}, {os.cpu_count()} CPUs"
-          f"{', torch libraries NOT preloaded' if args.no_preload else ''}")
+    print(f"{mode} starts, {args.runs} runs, Qt platform {args.platform}, {os.cpu_count()} CPUs")
     if mode == "warm":
         w, f, a, *_ = one_run(env, settings)
         print(f"  warm-up run  window {w:.2f} s  first prediction {f:.2f} s  (not counted)")

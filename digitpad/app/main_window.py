@@ -44,9 +44,6 @@ def load_everything(first: str = "digitnet", on_first=None):
     ``first`` is loaded first and handed to ``on_first`` at once, so the first prediction
     need not wait for the other models and tabs.
     """
-    from .torch_preload import preload_torch_libraries
-
-    preload_torch_libraries()  # the GUI thread keeps the GIL while torch's libraries map
     first = first if first in SHIPPED_ORDER else "digitnet"
     loaded = load_shipped_predictors((first,))
     if on_first is not None:
@@ -229,6 +226,10 @@ class MainWindow(QMainWindow):
 
     def _finish_loading(self, loaded) -> None:
         if self._closing:
+            return
+        if self.draw_tab.canvas.is_drawing():
+            # building the four torch tabs holds the GUI thread ~0.2 s: not under the pen
+            QTimer.singleShot(40, lambda: self._finish_loading(loaded))
             return
         if isinstance(loaded, BaseException):
             log.error("loading the models failed: %r", loaded)

@@ -96,6 +96,35 @@ def test_the_first_drawing_is_read_before_torch_models_arrive(make_window, qtbot
     np.testing.assert_allclose(draw.last_prediction.probs, quick.probs, atol=2e-5)
 
 
+def test_the_torch_tabs_are_not_built_under_the_pen(make_window, qtbot, monkeypatch):
+    """Building the four torch tabs holds the GUI thread ~0.2 s: it waits for the pen to lift."""
+    from PySide6.QtCore import Qt
+
+    import digitpad.app.main_window as mw
+    from conftest import canvas_point
+
+    done = []
+    real = mw.load_everything
+
+    def recorded(*args, **kwargs):
+        out = real(*args, **kwargs)
+        done.append(True)
+        return out
+
+    monkeypatch.setattr(mw, "load_everything", recorded)
+    w = make_window(defer_load=True)
+    canvas = w.draw_tab.canvas
+    qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=canvas_point(canvas, 100, 60))
+    assert canvas.is_drawing()
+    qtbot.waitUntil(lambda: bool(done), timeout=60000)
+    qtbot.wait(300)  # the result has long arrived in the GUI thread
+    assert not w.loaded and w.training_tab is None
+    qtbot.mouseMove(canvas, canvas_point(canvas, 140, 200))
+    qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=canvas_point(canvas, 140, 200))
+    qtbot.waitUntil(lambda: w.loaded, timeout=2000)
+    assert w.training_tab is not None and w.tabs.widget(1) is w.training_tab
+
+
 def test_the_loader_starts_once_after_the_first_paint(make_window, qtbot, monkeypatch):
     """The first paint starts it (on X11 a loader started at show delayed the paint ~0.6 s);
     the one-second fallback for a window never painted must not start a second one."""

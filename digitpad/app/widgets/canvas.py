@@ -83,6 +83,10 @@ class DrawingCanvas(QWidget):
     def is_empty(self) -> bool:
         return self._empty
 
+    def is_drawing(self) -> bool:
+        """A stroke is under way (the button or pen is down)."""
+        return self._drawing
+
     def can_undo(self) -> bool:
         return bool(self._undo)
 
