@@ -82,6 +82,11 @@ def main(argv: list[str] | None = None) -> int:
 
     base_pred = Predictor.from_checkpoint(base)
     writers = find_writers(base_pred, args.writers, args.first_writer, args.below)
+    if not writers:
+        print(f"The base model reads every writer tried ({args.first_writer}..{args.first_writer + 399}) "
+              f"at >= {args.below:.0%} on the probe: nothing for teaching to fix. Measure all writers "
+              "with --below 1, or start from another model with --model.")
+        return 0
     rows = []
     head = (f"{'writer':>7}  {'styles (1 4 7 9)':<32} {'writer before':>13} {'after':>7}  "
             f"{'held-out b/a':>13}  {'MNIST before':>12} {'after':>7}  {'seconds':>7} {'cpu s':>6}")
