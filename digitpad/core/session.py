@@ -214,8 +214,15 @@ class TrainingSession:
         return self.bar_acc is None or val_acc > self.bar_acc
 
     def _save_final(self, ev) -> None:
-        if self.out is None or not self.owns_out:
+        if self.out is None:
             return
+        if not self.owns_out:
+            # a run continued from a finished one (--resume ... --epochs more) whose new epochs
+            # never beat its earlier best still has a best model, the resumed one: it goes to
+            # out like any other, unless out holds a better one
+            if ev.best_state is None or not self.beats_bar(ev.best_val_acc):
+                return
+            self.owns_out = True
         from .checkpoint import save_checkpoint
 
         meta = self.meta(epoch=ev.best_epoch, val_acc=ev.best_val_acc, test_acc=ev.test_acc,

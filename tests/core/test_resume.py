@@ -110,6 +110,25 @@ def test_epochs_extends_a_finished_run(uninterrupted, tiny_mnist, tmp_path, caps
     assert meta["started_from"] == str(uninterrupted)
 
 
+def test_extending_into_a_new_file_keeps_the_best_even_when_no_new_epoch_beats_it(
+        uninterrupted, tiny_mnist, tmp_path, capsys):
+    """With a learning rate too small to change anything, epochs 6-7 cannot beat epochs 1-5:
+    the new file still gets the run's best model (it once said "not better than the one in
+    longer.safetensors (n/a)", a file that did not exist, and saved nothing)."""
+    before = load_checkpoint(uninterrupted)
+    out = tmp_path / "longer.safetensors"
+    rc = cli.main(["train", "--resume", str(uninterrupted), "--epochs", "7", "--lr", "1e-12",
+                   "--out", str(out), "--device", "cpu", "--data", str(tiny_mnist)])
+    printed = capsys.readouterr()
+    assert rc == 0, printed.err
+    after = load_checkpoint(out)
+    assert after.meta["history"]["epochs"] == [1, 2, 3, 4, 5, 6, 7]
+    assert after.meta["epochs"] == before.meta["epochs"] <= 5  # the earlier best epoch
+    assert after.val_acc == before.val_acc and after.test_acc is not None
+    for key, t in before.state.items():
+        assert torch.equal(after.state[key], t), key
+
+
 def test_the_saved_config_is_authoritative_and_explicit_options_win(uninterrupted):
     ckpt = load_checkpoint(uninterrupted)
     plan = plan_resume(ckpt, epochs=8, lr=0.02)
