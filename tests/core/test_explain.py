@@ -139,11 +139,15 @@ def test_most_important_region_lies_on_the_ink(arch, shipped, digits):
         checked += 1
         ink = image > 0.3
         # the 40 most important pixels (5%) lie on the stroke or within 2 px of it: the map is
-        # smooth (7 px patches), so it also lights a loop's hole or a stroke's rim
-        # (the grown ink covers about half the field: a map that ignored the ink would score ~0.5)
+        # smooth (7 px patches), so it also lights a loop's hole or a stroke's rim. The grown
+        # ink covers 17-41 % of the field, what a map that ignored the ink would score: each
+        # map must score well above that (a thin 1 spreads its importance 3 px either side of
+        # its stroke, so one image may sit lower), and most maps nearly all on the ink
+        near = _grow(ink, 2)
         top = np.argsort(why.occlusion.ravel())[-40:]
-        on_ink.append(_grow(ink, 2).ravel()[top].mean())
-        assert on_ink[-1] > 0.55
+        on_ink.append(near.ravel()[top].mean())
+        chance = near.mean()
+        assert on_ink[-1] > max(chance + 0.15, 1.5 * chance), (int(label), on_ink[-1], chance)
         # the ink holds a tenth to a quarter of the field; importance is far denser there
         assert why.occlusion[ink].mean() > 2 * abs(why.occlusion[~ink].mean())
         # gradient x input can only light up drawn pixels, and (smoothed to the occlusion's
