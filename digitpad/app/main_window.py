@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (QApplication, QDialog, QDialogButtonBox, QLabel,
 
 from . import settings as keys
 from . import theme
-from .draw.state import SHIPPED_ORDER, percent
+from .draw.state import SHIPPED_ORDER, entry_label, percent
 from .draw.tab import DrawTab, ModelEntry, load_shipped_predictors
 from .widgets.help_text import HELP_LINK, about_html, how_this_works_html
 from .widgets.model_files import ask_open_path, ask_save_path
@@ -38,13 +38,18 @@ def _import_model_tabs() -> None:
     from .handwriting import tab as _handwriting  # noqa: F401
 
 
+def first_shipped(last: str) -> str:
+    """The shipped model to draw with first: the last one used, if it was a shipped one."""
+    return last if last in SHIPPED_ORDER else "digitnet"
+
+
 def load_everything(first: str = "digitnet", on_first=None):
     """What the loader thread does: torch, the shipped models (warmed up), the tab modules.
 
     ``first`` is loaded first and handed to ``on_first`` at once, so the first prediction
     need not wait for the other models and tabs.
     """
-    first = first if first in SHIPPED_ORDER else "digitnet"
+    first = first_shipped(first)
     loaded = load_shipped_predictors((first,))
     if on_first is not None:
         on_first(loaded)
@@ -158,17 +163,16 @@ class MainWindow(QMainWindow):
         # the first model in numpy (milliseconds, no torch): drawings are read while torch loads
         from digitpad.core.numpy_predict import load_shipped
 
-        last = str(self.settings.value(keys.LAST_MODEL, "") or "")
-        quick = load_shipped(last if last in SHIPPED_ORDER else "digitnet")
+        first = first_shipped(str(self.settings.value(keys.LAST_MODEL, "") or ""))
+        quick = load_shipped(first)
         if quick is not None and not self._closing:
             self.draw_tab.use_quick(quick)
-            self.model_label.setText(f"model: {quick.arch}")
-            self.acc_label.setText("test accuracy: " + percent(quick.test_acc))
-        threading.Thread(target=self._load_in_background, name="digitpad-loader",
+            self._show_model_labels(entry_label(quick.arch, "shipped", quick.test_acc),
+                                    quick.test_acc, "shipped")
+        threading.Thread(target=self._load_in_background, args=(first,), name="digitpad-loader",
                          daemon=True).start()
 
-    def _load_in_background(self) -> None:
-        first = str(self.settings.value(keys.LAST_MODEL, "") or "")
+    def _load_in_background(self, first: str) -> None:
         def emit(signal, value) -> None:
             try:
                 signal.emit(value)
@@ -392,13 +396,15 @@ class MainWindow(QMainWindow):
         self._use_trained_model(ckpt)
         self._show_status(f"Drawing with {ckpt.name} (not saved yet: My handwriting > Save as…).")
 
+    def _show_model_labels(self, label: str, acc: float | None, source: str) -> None:
+        self.model_label.setText(f"model: {label.split(' · ')[0]}")
+        self.model_label.setToolTip(label)
+        self.acc_label.setText("test accuracy: " + (percent(acc) if acc is not None else
+                                                   "untrained" if source == "untrained" else "n/a"))
+
     def _on_model_changed(self, entry: ModelEntry) -> None:
         pred = entry.predictor
-        self.model_label.setText(f"model: {entry.label.split(' · ')[0]}")
-        self.model_label.setToolTip(entry.label)
-        acc = entry.accuracy
-        self.acc_label.setText("test accuracy: " + (percent(acc) if acc is not None else
-                                                   "untrained" if entry.source == "untrained" else "n/a"))
+        self._show_model_labels(entry.label, entry.accuracy, entry.source)
         self.device_label.setText(f"device: {getattr(pred, 'device', 'cpu')}")
         key = self.draw_tab.key_for_settings()
         if key is not None:

@@ -19,11 +19,11 @@ from pathlib import Path
 import torch
 
 from . import files
-from .files import MAX_MODEL_BYTES, DigitpadError, read_regular_file
+from .files import MAX_MODEL_BYTES, MODEL_FORMAT, DigitpadError, read_regular_file
 from .models import MODELS, DigitModel, create_model
 from .preprocess import PREPROCESS_VERSION  # recorded in every checkpoint
 
-FORMAT = "digitpad-model-1"
+FORMAT = MODEL_FORMAT
 
 
 class CheckpointError(DigitpadError):

@@ -17,12 +17,12 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .arch import DESCRIPTIONS, MNIST_MEAN, MNIST_STD
+from .files import MAX_MODEL_BYTES, MODEL_FORMAT
 from .prediction import Prediction, empty_prediction, make_prediction
 from .preprocess import ImageInput, Preprocessed, preprocess
 
 __all__ = ["NumpyPredictor", "load_file", "load_shipped"]
 
-FORMAT = "digitpad-model-1"  # checkpoint.FORMAT, which imports torch
 BN_EPS = 1e-5  # torch.nn.BatchNorm2d's default, which DigitNet uses
 
 # parameter name -> shape, per architecture (what the file must hold)
@@ -149,8 +149,9 @@ class NumpyPredictor:
         logits, maps = self.forward(pre.image)
         z = logits.astype(np.float64)
         p = np.exp(z - z.max())
-        maps = OrderedDict((k, np.ascontiguousarray(v, np.float32)) for k, v in maps.items())
-        return make_prediction(pre, (p / p.sum()).astype(np.float32), maps if with_maps else OrderedDict())
+        maps = OrderedDict((k, np.ascontiguousarray(v, np.float32)) for k, v in maps.items()) \
+            if with_maps else OrderedDict()
+        return make_prediction(pre, (p / p.sum()).astype(np.float32), maps)
 
     def __repr__(self) -> str:
         return f"NumpyPredictor({self.arch!r}, name={self.name!r})"
@@ -160,13 +161,13 @@ def load_file(path: str | os.PathLike, arch: str | None = None) -> NumpyPredicto
     """A digitpad model file for numpy, or None when it is unusable here or needs something
     only the torch path has (the torch loader then says what is wrong with it)."""
     try:
-        if not os.path.isfile(path) or os.path.getsize(path) > 64 * 1024 * 1024:
+        if not os.path.isfile(path) or os.path.getsize(path) > MAX_MODEL_BYTES:
             return None
         from safetensors import safe_open
 
         with safe_open(str(path), framework="numpy") as f:
             header = f.metadata() or {}
-            if header.get("format") != FORMAT or (arch is not None and header.get("arch") != arch):
+            if header.get("format") != MODEL_FORMAT or (arch is not None and header.get("arch") != arch):
                 return None
             meta = json.loads(header.get("meta", "{}"))
             if not isinstance(meta, dict) or (meta.get("config") or {}).get("permute"):

@@ -11,6 +11,7 @@ import torch
 
 from digitpad.core import numpy_predict
 from digitpad.core.checkpoint import make_meta, save_checkpoint, shipped_model_path
+from digitpad.core.files import MODEL_FORMAT
 from digitpad.core.models import MODELS, create_model, feature_shapes
 from digitpad.core.predict import Predictor
 from digitpad.core.styles import render_canvas
@@ -84,7 +85,7 @@ def test_unusable_files_give_none_never_raise(tmp_path):
     nan = {k: v.clone() for k, v in _random_model("lenet", 1).items()}
     nan["fc1.bias"][0] = float("nan")
     save_file({k: v.numpy() for k, v in nan.items()}, tmp_path / "nan.safetensors",
-              metadata={"format": numpy_predict.FORMAT, "arch": "lenet", "meta": "{}"})
+              metadata={"format": MODEL_FORMAT, "arch": "lenet", "meta": "{}"})
     permuted = dict(make_meta("lenet"), config={"permute": True})
     save_checkpoint(tmp_path / "permuted.safetensors", "lenet", _random_model("lenet", 1), permuted)
     for name in ("truncated", "text", "foreign", "nan", "permuted", "missing"):

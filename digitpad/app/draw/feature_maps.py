@@ -219,16 +219,15 @@ class FeatureMapView(QWidget):
         Another model of the same layers (the torch copy taking over from the numpy one at
         start-up, a trained file of the same architecture) keeps the rows and only swaps the
         kernels: no flicker, and the map the user pinned stays pinned."""
+        self.kernels = {k: np.asarray(v, dtype=np.float32) for k, v in (kernels or {}).items()}
         same = [(n, lv.shape) for n, lv in self.layers.items()] == \
             [(n, tuple(int(d) for d in s)) for n, s in shapes.items()]
         if same and self.layers:
-            self.kernels = {k: np.asarray(v, dtype=np.float32) for k, v in (kernels or {}).items()}
             self.model_token += 1
             self._update_detail()
             return
         self.glw.clear()
         self.layers.clear()
-        self.kernels = {k: np.asarray(v, dtype=np.float32) for k, v in (kernels or {}).items()}
         self._hovered = self._pinned = None
         self._detail_blank = False
         self.model_token += 1
