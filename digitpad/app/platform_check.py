@@ -18,6 +18,7 @@ import os
 import re
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,18 @@ DEBIAN_PACKAGES = {
     "libwayland-cursor.so.0": "libwayland-cursor0",
     "libwayland-egl.so.1": "libwayland-egl1",
 }
+
+# The system libraries Qt's xcb plugin and its Qt libraries load (ldd on PySide6 6.11). When
+# one of them is there but broken (dlopen: "file too short", "invalid ELF header"), ldd stops at
+# the first, so each is then tried on its own to name them all in one line.
+XCB_PLUGIN_LIBS = (
+    "libxcb.so.1", "libxcb-cursor.so.0", "libxcb-icccm.so.4", "libxcb-util.so.1",
+    "libxcb-image.so.0", "libxcb-keysyms.so.1", "libxcb-randr.so.0", "libxcb-render-util.so.0",
+    "libxcb-shm.so.0", "libxcb-sync.so.1", "libxcb-xfixes.so.0", "libxcb-render.so.0",
+    "libxcb-shape.so.0", "libxcb-xkb.so.1", "libxkbcommon.so.0", "libxkbcommon-x11.so.0",
+    "libX11-xcb.so.1", "libX11.so.6", "libGL.so.1", "libEGL.so.1", "libglib-2.0.so.0",
+    "libfontconfig.so.1", "libfreetype.so.6", "libdbus-1.so.3",
+)
 
 # Plugin names as QT_QPA_PLATFORM / -platform spell them -> the plugin's file name stem.
 _PLUGIN_FILES = {"wayland": "libqwayland", "wayland-egl": "libqwayland"}
@@ -120,13 +133,25 @@ def available_platforms(folder: Path) -> list[str]:
     return sorted(names)
 
 
+def _unloadable(soname: str) -> bool:
+    try:
+        ctypes.CDLL(soname, mode=getattr(os, "RTLD_LAZY", 1) | ctypes.RTLD_LOCAL)
+        return False
+    except OSError:
+        return True
+
+
+_DLOPEN_FAILURE = re.compile(r"(?:^|/|\s)(lib[\w.+-]+\.so[\w.]*): (?:cannot open shared object file"
+                             r"|file too short|invalid ELF header|wrong ELF class)")
+
+
 def _missing_libraries(plugin: Path) -> tuple[str, ...]:
-    """Sonames the plugin cannot load; empty when dlopen succeeds."""
+    """Sonames the plugin cannot load (absent or broken); empty when dlopen succeeds."""
     try:
         ctypes.CDLL(str(plugin), mode=getattr(os, "RTLD_LAZY", 1) | ctypes.RTLD_LOCAL)
         return ()
     except OSError as exc:
-        first = re.findall(r"(lib[\w.+-]+\.so[\w.]*): cannot open shared object file", str(exc))
+        first = _DLOPEN_FAILURE.findall(str(exc))
     # dlopen names only the first missing library; ldd lists them all, when it is there
     try:
         import subprocess
@@ -135,7 +160,8 @@ def _missing_libraries(plugin: Path) -> tuple[str, ...]:
         listed = re.findall(r"^\s*(\S+) => not found", out, flags=re.M)
     except (OSError, subprocess.SubprocessError):
         listed = []
-    seen = list(dict.fromkeys(listed + first))
+    broken = [s for s in XCB_PLUGIN_LIBS if _unloadable(s)] if "xcb" in plugin.name else []
+    seen = list(dict.fromkeys(listed + first + broken))
     if getattr(sys, "frozen", False):
         # A bundle keeps Qt's own libraries beside the executable, where dlopen from the
         # plugin's folder may not look; only system libraries are the person's to install.
@@ -144,23 +170,51 @@ def _missing_libraries(plugin: Path) -> tuple[str, ...]:
     return tuple(seen) or ("(unknown library)",)
 
 
-def _x_server_answers(display: str) -> str | None:
-    """None when an X client can connect to ``display``; else why not."""
+def _x_connect_once(display: str) -> bool:
+    """One xcb_connect to ``display``: True when it succeeds."""
     try:
         xcb = ctypes.CDLL("libxcb.so.1")
     except OSError:
-        return "libxcb.so.1 is missing"
+        return False
     xcb.xcb_connect.restype = ctypes.c_void_p
     xcb.xcb_connect.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
     xcb.xcb_connection_has_error.argtypes = [ctypes.c_void_p]
     xcb.xcb_disconnect.argtypes = [ctypes.c_void_p]
     conn = xcb.xcb_connect(display.encode(), None)
     try:
-        err = xcb.xcb_connection_has_error(conn)
+        return xcb.xcb_connection_has_error(conn) == 0
     finally:
         if conn:
             xcb.xcb_disconnect(conn)
-    return None if err == 0 else f"the X server at DISPLAY={display} does not answer"
+
+
+# A server busy with a client that just quit can refuse one connection; ask again for up to
+# this long before calling it dead (a launch right after a quit once failed on one refusal).
+X_PROBE_SECONDS = 2.0
+_X_PROBE_PAUSES = (0.1, 0.2, 0.4, 0.6, 0.8)
+
+
+def _local_socket_missing(display: str) -> bool:
+    """True for ``:N`` whose Unix socket is not there: nothing to wait for."""
+    m = re.fullmatch(r":(\d+)(\.\d+)?", display)
+    return bool(m) and not Path(f"/tmp/.X11-unix/X{m.group(1)}").exists()
+
+
+def _x_server_answers(display: str) -> str | None:
+    """None when an X client can connect to ``display``; else why not."""
+    try:
+        ctypes.CDLL("libxcb.so.1")
+    except OSError:
+        return "libxcb.so.1 is missing"
+    deadline = time.monotonic() + X_PROBE_SECONDS
+    pauses = iter(() if _local_socket_missing(display) else _X_PROBE_PAUSES)
+    while True:
+        if _x_connect_once(display):
+            return None
+        pause = next(pauses, None)
+        if pause is None or time.monotonic() + pause > deadline:
+            return f"the X server at DISPLAY={display} does not answer"
+        time.sleep(pause)
 
 
 def _wayland_answers(name: str) -> str | None:

@@ -92,3 +92,53 @@ def test_the_app_never_aborts_when_no_window_can_open(env, words, tmp_path):
         assert f"DISPLAY={DEAD_DISPLAY} does not answer" in lines[0]
     else:
         assert "no X display is set" in lines[0]
+
+
+def test_the_display_probe_asks_again_before_calling_a_server_dead(monkeypatch):
+    # right after a quit, one refused connection once made a launch fail; a slow server gets
+    # a few more tries, a dead one is still named within the probe's time
+    answers = iter([False, False, True])
+    tries = []
+    monkeypatch.setattr(pc, "_x_connect_once", lambda d: tries.append(d) or next(answers))
+    monkeypatch.setattr(pc, "_local_socket_missing", lambda d: False)
+    monkeypatch.setattr(pc.time, "sleep", lambda s: None)
+    assert pc._x_server_answers(":5") is None and len(tries) == 3
+
+    tries.clear()
+    monkeypatch.setattr(pc, "_x_connect_once", lambda d: tries.append(d) and False)
+    why = pc._x_server_answers(":5")
+    assert why == "the X server at DISPLAY=:5 does not answer"
+    assert 2 <= len(tries) <= len(pc._X_PROBE_PAUSES) + 1
+
+
+def test_a_display_without_its_socket_is_named_at_once(monkeypatch):
+    tries = []
+    monkeypatch.setattr(pc, "_x_connect_once", lambda d: tries.append(d) and False)
+    assert pc._local_socket_missing(DEAD_DISPLAY)
+    assert "does not answer" in pc._x_server_answers(DEAD_DISPLAY)
+    assert len(tries) == 1
+
+
+def _fake_missing_xcb_libs(folder: Path) -> dict:
+    """An environment in which the two libraries a fresh Debian lacks cannot load (empty files
+    under their names come first on the search path), whatever this machine has installed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in ("libxcb-icccm.so.4", "libxcb-keysyms.so.1"):
+        (folder / name).write_bytes(b"")
+    path = os.environ.get("LD_LIBRARY_PATH", "")
+    return {"LD_LIBRARY_PATH": f"{folder}:{path}" if path else str(folder)}
+
+
+def test_missing_xcb_libraries_are_named_in_one_line_with_their_packages(tmp_path):
+    env = dict(_fake_missing_xcb_libs(tmp_path / "lib"), DISPLAY=DEAD_DISPLAY,
+               DIGITPAD_HOME=str(tmp_path), XDG_RUNTIME_DIR=str(tmp_path))
+    proc = _launch(env)
+    assert proc.returncode == pc.EXIT_NO_WINDOW, (proc.returncode, proc.stderr)
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "libxcb-icccm4" in lines[0] and "libxcb-keysyms1" in lines[0]
+    assert "apt-get install" in lines[0]
+    packages = subprocess.run([sys.executable, "-m", "digitpad.app.platform_check", "--packages"],
+                              cwd=ROOT, env={**os.environ, **env}, capture_output=True,
+                              text=True, timeout=60).stdout.split()
+    assert {"libxcb-icccm4", "libxcb-keysyms1"} <= set(packages)
