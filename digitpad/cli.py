@@ -182,12 +182,12 @@ def _is_expected(exc: BaseException) -> bool:
 
     expected: tuple[type[BaseException], ...] = (CliError,)
     try:
-        from .core.files import DigitpadError
+        from .core.io.files import DigitpadError
 
         expected += (DigitpadError,)
     except ImportError:
         pass
-    for module, name in ((".core.training", "ConfigError"), (".core.devices", "DeviceError")):
+    for module, name in ((".core.learning.training", "ConfigError"), (".core.nets.devices", "DeviceError")):
         try:
             expected += (getattr(importlib.import_module(module, __package__), name),)
         except (ImportError, AttributeError):
@@ -201,14 +201,14 @@ def _is_expected(exc: BaseException) -> bool:
 
 def _is_allocation_failure(exc: BaseException) -> bool:
     try:
-        from .core.files import is_allocation_failure
+        from .core.io.files import is_allocation_failure
     except ImportError:
         return isinstance(exc, MemoryError)
     return is_allocation_failure(exc)
 
 
 def _allocation_message(exc: BaseException) -> str:
-    from .core.files import allocation_message
+    from .core.io.files import allocation_message
 
     return allocation_message(exc)
 
@@ -223,7 +223,7 @@ def _one_line(exc: BaseException) -> str:
 
 def _printable(value) -> str:
     """Text from files and paths with control characters escaped (no terminal escapes)."""
-    from .core.files import printable
+    from .core.io.files import printable
 
     return printable(value)
 
@@ -255,7 +255,7 @@ def cmd_app(args: argparse.Namespace, extra: list[str]) -> int:
 
 def resolve_model_path(spec: str | None) -> Path:
     """A model file, or a shipped name (lenet / dense / digitnet) -> the file's path."""
-    from .core.checkpoint import CheckpointError, shipped_model_path
+    from .core.nets.checkpoint import CheckpointError, shipped_model_path
 
     if spec is None:
         spec = "digitnet"
@@ -283,17 +283,17 @@ def _pct(x: float | None) -> str:
 # --- train --------------------------------------------------------------------------------
 
 def default_out_path(model: str) -> Path:
-    from .core.paths import models_dir
+    from .core.io.paths import models_dir
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
     return models_dir() / f"{model}-{stamp}.safetensors"
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .core.checkpoint import load_checkpoint
-    from .core.devices import resolve_device
-    from .core.session import plan_resume
-    from .core.training import recipe_config
+    from .core.nets.checkpoint import load_checkpoint
+    from .core.nets.devices import resolve_device
+    from .core.learning.session import plan_resume
+    from .core.learning.training import recipe_config
 
     resumed = plan = None
     model = args.model
@@ -327,8 +327,9 @@ def _claim_output(out: Path, overwrite: bool, stack) -> float | None:
     """Check ``out`` before any training: writable, not being written by another run (the
     lock is held until ``stack`` closes), leftovers of killed saves removed. Returns the
     validation accuracy a new model must beat to replace the existing file (None: no bar)."""
-    from .core.checkpoint import CheckpointError
-    from .core.outputs import check_writable, output_lock, recorded_accuracy, remove_stale_temps
+    from .core.nets.checkpoint import CheckpointError
+    from .core.io.outputs import check_writable, output_lock, remove_stale_temps
+    from .core.nets.checkpoint import recorded_accuracy
 
     check_writable(out)
     stack.enter_context(output_lock(out))
@@ -353,11 +354,11 @@ def _claim_output(out: Path, overwrite: bool, stack) -> float | None:
 
 def _train_into(args, out: Path, bar_acc: float | None, config, model: str, recipe: str,
                 resumed, plan) -> int:
-    """Drive a :class:`~digitpad.core.session.TrainingSession` with a progress bar."""
-    from .core.data import load_mnist
-    from .core.paths import resolve_data_dir
-    from .core.session import TrainingSession
-    from .core.training import BatchDone, EpochDone, Failed, Finished, Notice, Started, Stopped
+    """Drive a :class:`~digitpad.core.learning.session.TrainingSession` with a progress bar."""
+    from .core.data.mnist import load_mnist
+    from .core.io.paths import resolve_data_dir
+    from .core.learning.session import TrainingSession
+    from .core.learning.training import BatchDone, EpochDone, Failed, Finished, Notice, Started, Stopped
 
     root = resolve_data_dir(args.data)
     data = load_mnist(root, device="cpu")
@@ -471,10 +472,10 @@ def _restore_sigint(previous) -> None:
 def measure(model_spec: str | None, data_dir: str | os.PathLike | None = None,
             device: str = "cpu"):
     """(checkpoint, EvalReport) on MNIST's test set: what `digitpad eval` reports."""
-    from .core.checkpoint import load_checkpoint
-    from .core.data import load_test_set
-    from .core.devices import resolve_device
-    from .core.evaluation import evaluate_model
+    from .core.nets.checkpoint import load_checkpoint
+    from .core.data.mnist import load_test_set
+    from .core.nets.devices import resolve_device
+    from .core.reading.evaluation import evaluate_model
 
     dev = resolve_device(device)
     ckpt = load_checkpoint(resolve_model_path(model_spec))
@@ -484,7 +485,7 @@ def measure(model_spec: str | None, data_dir: str | os.PathLike | None = None,
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .core.paths import resolve_data_dir
+    from .core.io.paths import resolve_data_dir
 
     ckpt, report = measure(args.model, args.data, args.device)
     written = write_eval_report(args.report, ckpt, args.data) if getattr(args, "report", None) else {}
@@ -534,7 +535,7 @@ def _json_safe(obj):
 
 def iter_image_paths(paths: Iterable[str]) -> Iterator[Path]:
     """Files as given; folders searched recursively for image files, sorted, hidden ones skipped."""
-    from .core.files import not_regular_reason
+    from .core.io.files import not_regular_reason
 
     for raw in paths:
         if not str(raw).strip():
@@ -588,8 +589,8 @@ def _predict_each(predictor, arrays: list) -> list:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from .core.predict import Predictor
-    from .core.preprocess import load_image
+    from .core.reading.predict import Predictor
+    from .core.data.preprocess import load_image
 
     predictor = Predictor.from_file(resolve_model_path(args.model))
     failed = 0
@@ -639,8 +640,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 # --- info ---------------------------------------------------------------------------------
 
 def model_info(spec: str) -> dict:
-    from .core.checkpoint import load_checkpoint
-    from .core.models import count_parameters
+    from .core.nets.checkpoint import load_checkpoint
+    from .core.nets.models import count_parameters
 
     path = resolve_model_path(spec)
     ckpt = load_checkpoint(path)
@@ -688,8 +689,8 @@ def cmd_info(args: argparse.Namespace) -> int:
 # --- export -------------------------------------------------------------------------------
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .core.checkpoint import load_checkpoint
-    from .core.export import export_onnx
+    from .core.nets.checkpoint import load_checkpoint
+    from .core.nets.export import export_onnx
 
     out = Path(args.onnx).expanduser()
     if out.suffix.lower() != ".onnx":
@@ -705,8 +706,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 # --- download -----------------------------------------------------------------------------
 
 def cmd_download(args: argparse.Namespace) -> int:
-    from .core.data import download_mnist, has_mnist, mnist_problem
-    from .core.paths import resolve_data_dir
+    from .core.data.mnist import download_mnist, has_mnist, mnist_problem
+    from .core.io.paths import resolve_data_dir
 
     root = resolve_data_dir(args.data)
     problem = mnist_problem(root) if has_mnist(root) else None
@@ -739,7 +740,7 @@ def cmd_download(args: argparse.Namespace) -> int:
 # --- lesson and eval --report -------------------------------------------------------------
 
 def cmd_lesson(args: argparse.Namespace) -> int:
-    from .core.lab import lesson_report, lesson_text
+    from .core.insight.lab import lesson_report, lesson_text
 
     doc = lesson_report()
     print(json.dumps(doc) if args.json else lesson_text(doc))
@@ -748,9 +749,9 @@ def cmd_lesson(args: argparse.Namespace) -> int:
 
 def write_eval_report(folder: str, ckpt, data_dir) -> dict:
     """Every test prediction (cached by the model file's hash) -> PNGs and JSON in ``folder``."""
-    from .core.data import load_test_set
-    from .core.mistakes import compute, file_key
-    from .core.report import write_report
+    from .core.data.mnist import load_test_set
+    from .core.insight.mistakes import compute, file_key
+    from .core.insight.report import write_report
 
     x, y = load_test_set(data_dir)
     key = file_key(ckpt.path) if ckpt.path else None
@@ -762,11 +763,11 @@ def write_eval_report(folder: str, ckpt, data_dir) -> dict:
 # --- teach ---------------------------------------------------------------------------------
 
 def cmd_teach(args: argparse.Namespace) -> int:
-    from .core.checkpoint import load_checkpoint, save_checkpoint, shipped_model_path
-    from .core.outputs import check_writable
-    from .core.samples import read_folder
-    from .core.teach import Measured, Notice, Taught, TeachConfig, run, taught_checkpoint
-    from .core.training import BatchDone, Failed, Started, Stopped, TrainControl
+    from .core.nets.checkpoint import load_checkpoint, save_checkpoint, shipped_model_path
+    from .core.io.outputs import check_writable
+    from .core.data.samples import read_folder
+    from .core.learning.teach import Measured, Notice, Taught, TeachConfig, run, taught_checkpoint
+    from .core.learning.training import BatchDone, Failed, Started, Stopped, TrainControl
 
     out = Path(args.out).expanduser()
     if out.suffix.lower() != ".safetensors":

@@ -21,7 +21,7 @@ MODEL_ORDER = ("lenet", "digitnet", "dense")
 
 def shipped_files() -> dict[str, Path]:
     """arch -> resources/<arch>.safetensors for the shipped models that exist now."""
-    from digitpad.core.checkpoint import shipped_model_path
+    from digitpad.core.nets.checkpoint import shipped_model_path
 
     found = {}
     for arch in MODEL_ORDER:
@@ -33,7 +33,7 @@ def shipped_files() -> dict[str, Path]:
 
 def load_predictors(files: list[str] | None):
     """[(label, Predictor)] from the given files, else every shipped model that exists."""
-    from digitpad.core.predict import Predictor
+    from digitpad.core.reading.predict import Predictor
 
     if files:
         out = []
@@ -53,7 +53,7 @@ def load_predictors(files: list[str] | None):
 
 def mnist_test(data: str | os.PathLike, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
     """The first ``limit`` MNIST test images (uint8, (N, 28, 28)) and labels."""
-    from digitpad.core.data import load_split
+    from digitpad.core.data.mnist import load_split
 
     x, y = load_split(data, train=False)
     if limit:

@@ -20,9 +20,9 @@ from _bench_common import DEFAULT_DATA, machine, shipped_files, time_calls
 
 import torch  # noqa: E402  (after _bench_common put the repo on sys.path)
 
-from digitpad.core.checkpoint import load_checkpoint  # noqa: E402
-from digitpad.core.explain import Explainer  # noqa: E402
-from digitpad.core.models import create_model  # noqa: E402
+from digitpad.core.nets.checkpoint import load_checkpoint  # noqa: E402
+from digitpad.core.insight.explain import Explainer  # noqa: E402
+from digitpad.core.nets.models import create_model  # noqa: E402
 
 GOAL_MS = {"digitnet": 100.0}
 

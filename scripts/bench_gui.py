@@ -39,7 +39,7 @@ def stroke_points(n: int) -> list[tuple[float, float]]:
 
 
 def bench_model(window, app, arch: str, moves: int) -> list[float]:
-    from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+    from PySide6.QtCore import QEvent, QPointF, Qt
     from PySide6.QtGui import QMouseEvent
 
     tab = window.draw_tab

@@ -26,9 +26,9 @@ from _bench_common import DEFAULT_DATA, machine, shipped_files, time_calls
 import torch  # noqa: E402  (after _bench_common put the repo on sys.path)
 from PIL import Image, ImageDraw, ImageOps  # noqa: E402
 
-from digitpad.core.models import create_model  # noqa: E402
-from digitpad.core.predict import Predictor  # noqa: E402
-from digitpad.core.preprocess import preprocess  # noqa: E402
+from digitpad.core.nets.models import create_model  # noqa: E402
+from digitpad.core.reading.predict import Predictor  # noqa: E402
+from digitpad.core.data.preprocess import preprocess  # noqa: E402
 
 GOALS_MS = {"lenet": 1.0, "digitnet": 3.0}
 CANVAS = 280

@@ -35,8 +35,8 @@ from _bench_common import DEFAULT_DATA, load_predictors, machine, mnist_test
 
 from PIL import Image, ImageDraw  # noqa: E402
 
-from digitpad.core.preprocess import load_image, preprocess  # noqa: E402
-from digitpad.core.styles import STYLES, render_canvas  # noqa: E402
+from digitpad.core.data.preprocess import load_image, preprocess  # noqa: E402
+from digitpad.core.data.styles import STYLES, render_canvas  # noqa: E402
 
 GOAL = 0.97
 MNIST_GOAL = 0.996

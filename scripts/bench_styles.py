@@ -23,8 +23,8 @@ import numpy as np  # noqa: E402
 
 from _bench_common import machine  # noqa: E402
 
-from digitpad.core import styles  # noqa: E402
-from digitpad.core.preprocess import preprocess  # noqa: E402
+from digitpad.core.data import styles  # noqa: E402
+from digitpad.core.data.preprocess import preprocess  # noqa: E402
 
 GOAL = 2000.0
 

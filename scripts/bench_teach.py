@@ -4,7 +4,7 @@
     .venv/bin/python scripts/bench_teach.py [--data ../shared/data] [--writers 5] [--per-digit 10]
         [--test-per-digit 50] [--model FILE] [--device cpu] [--steps N] [--json out.json]
 
-Each writer is one synthesised hand (``digitpad.core.styles.make_writer``: one style per digit
+Each writer is one synthesised hand (``digitpad.core.data.styles.make_writer``: one style per digit
 and steady habits — slant, pen, proportions, box-filling, scans) with seeds that nothing trains
 on. From ``--per-digit`` canvases per digit the model is taught exactly as the app and
 ``digitpad teach`` do (``core.teach.run``: its own held-out share, MNIST replay, synthesised
@@ -60,12 +60,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", default=None, metavar="FILE")
     args = ap.parse_args(argv)
 
-    from digitpad.core.checkpoint import load_checkpoint, shipped_model_path
-    from digitpad.core.data import load_mnist
-    from digitpad.core.predict import Predictor
-    from digitpad.core.styles import make_writer
-    from digitpad.core.teach import Taught, TeachConfig, run
-    from digitpad.core.training import Failed
+    from digitpad.core.nets.checkpoint import load_checkpoint, shipped_model_path
+    from digitpad.core.data.mnist import load_mnist
+    from digitpad.core.reading.predict import Predictor
+    from digitpad.core.data.styles import make_writer
+    from digitpad.core.learning.teach import Taught, TeachConfig, run
+    from digitpad.core.learning.training import Failed
 
     base = load_checkpoint(args.model or shipped_model_path("digitnet"))
     t = time.perf_counter()
@@ -158,7 +158,7 @@ def find_writers(predictor, n: int, first: int, below: float, probe_per_digit: i
     reads at 97-100 %, where there is little to measure. The probe uses its own seed (2),
     never the digits taught or measured later. ``below`` >= 1 takes every writer.
     """
-    from digitpad.core.styles import make_writer
+    from digitpad.core.data.styles import make_writer
 
     found = []
     for seed in range(first, first + tries):

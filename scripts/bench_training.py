@@ -32,9 +32,9 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
-from digitpad.core.data import DataError, has_mnist, load_mnist  # noqa: E402
-from digitpad.core.models import count_parameters  # noqa: E402
-from digitpad.core.training import (BatchDone, EpochDone, Failed, Finished, Started,  # noqa: E402
+from digitpad.core.data.mnist import DataError, has_mnist, load_mnist  # noqa: E402
+from digitpad.core.nets.models import count_parameters  # noqa: E402
+from digitpad.core.learning.training import (BatchDone, EpochDone, Failed, Finished, Started,  # noqa: E402
                                     Stopped, TrainControl, recipe_config, run)
 
 RATIO_GOAL = 5.0

@@ -33,12 +33,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from digitpad.core.augment import AugmentSpec  # noqa: E402
-from digitpad.core.checkpoint import make_meta, save_checkpoint  # noqa: E402
-from digitpad.core.data import load_mnist  # noqa: E402
-from digitpad.core.devices import resolve_device  # noqa: E402
-from digitpad.core.styles import DEFAULT, STYLES, render_digits  # noqa: E402
-from digitpad.core.training import (BatchDone, EpochDone, Failed, Finished, Stopped,  # noqa: E402
+from digitpad.core.data.augment import AugmentSpec  # noqa: E402
+from digitpad.core.nets.checkpoint import make_meta, save_checkpoint  # noqa: E402
+from digitpad.core.data.mnist import load_mnist  # noqa: E402
+from digitpad.core.nets.devices import resolve_device  # noqa: E402
+from digitpad.core.data.styles import DEFAULT, STYLES, render_digits  # noqa: E402
+from digitpad.core.learning.training import (BatchDone, EpochDone, Failed, Finished, Stopped,  # noqa: E402
                                     recipe_config, run)
 
 # Per-model settings on top of the fast recipe. LeNet gets augmentation and a longer schedule
@@ -70,8 +70,8 @@ def style_validation(arch: str, state: dict, device: str) -> dict:
     """Accuracy per synthesised style on the style validation set (the fast 28x28 path)."""
     import torch
 
-    from digitpad.core.evaluation import predict_logits
-    from digitpad.core.models import create_model
+    from digitpad.core.reading.evaluation import predict_logits
+    from digitpad.core.nets.models import create_model
 
     x, y, names = render_digits(STYLE_VAL_N, STYLE_VAL_SEED)
     model = create_model(arch)
@@ -139,7 +139,7 @@ def train_one(arch: str, settings: dict, data, args, save: bool, tag: str = "") 
 
 def _memo_pool() -> None:
     """Sweep runs of one model share a seed and so a pool: render it once per process."""
-    from digitpad.core import styles
+    from digitpad.core.data import styles
 
     render, cache = styles.synth_pool, {}
 

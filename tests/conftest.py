@@ -23,7 +23,7 @@ from synthetic_digits import render_digits  # noqa: E402
 @pytest.fixture(scope="session")
 def tiny_mnist(tmp_path_factory) -> Path:
     """A folder laid out like torchvision's MNIST (MNIST/raw/*-ubyte): 300 train, 100 test."""
-    from digitpad.core.data import write_mnist_folder
+    from digitpad.core.data.mnist import write_mnist_folder
 
     root = tmp_path_factory.mktemp("tiny_mnist")
     tx, ty = render_digits(300, seed=1)
@@ -40,7 +40,7 @@ def _isolated_home(tmp_path, monkeypatch):
 
 @pytest.fixture
 def shared_mnist() -> Path:
-    from digitpad.core.data import has_mnist
+    from digitpad.core.data.mnist import has_mnist
 
     if not has_mnist(SHARED_DATA):
         pytest.skip(f"full MNIST not found at {SHARED_DATA}")

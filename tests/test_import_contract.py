@@ -8,7 +8,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
-CORE_MODULES = sorted(p.stem for p in (ROOT / "digitpad" / "core").glob("*.py") if p.stem != "__init__")
+CORE_MODULES = sorted(".".join(p.relative_to(ROOT / "digitpad" / "core").with_suffix("").parts)
+                      for p in (ROOT / "digitpad" / "core").rglob("*.py") if p.stem != "__init__")
 
 
 def test_import_linter_contract_is_kept():
@@ -21,7 +22,7 @@ def test_import_linter_contract_is_kept():
 
 
 def test_importing_core_does_not_load_qt():
-    assert {"models", "training", "checkpoint", "data"} <= set(CORE_MODULES)
+    assert {"nets.models", "learning.training", "nets.checkpoint", "data.mnist"} <= set(CORE_MODULES)
     code = (
         "import importlib, json, sys\n"
         f"for name in {CORE_MODULES!r}:\n"
@@ -37,3 +38,9 @@ def test_importing_core_does_not_load_qt():
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["bad"] == []
     assert {f"digitpad.core.{m}" for m in CORE_MODULES} <= set(result["core"])
+
+
+def test_no_import_circles_and_the_rooms_point_down():
+    proc = subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert "imports only point down the stack KEPT" in proc.stdout, proc.stdout

@@ -14,7 +14,7 @@ import threading
 import traceback
 from pathlib import Path
 
-from digitpad.core.paths import log_dir
+from digitpad.core.io.paths import log_dir
 
 LOG_NAME = "digitpad.log"
 log = logging.getLogger("digitpad")

@@ -161,7 +161,7 @@ class MainWindow(QMainWindow):
 
     def _start_loader(self) -> None:
         # the first model in numpy (milliseconds, no torch): drawings are read while torch loads
-        from digitpad.core.numpy_predict import load_shipped
+        from digitpad.core.reading.numpy_predict import load_shipped
 
         first = first_shipped(str(self.settings.value(keys.LAST_MODEL, "") or ""))
         quick = load_shipped(first)
@@ -368,7 +368,7 @@ class MainWindow(QMainWindow):
         entry = entry or self.draw_tab.current_entry()
         if entry is None:
             return False
-        from digitpad.core.checkpoint import CheckpointError, make_meta, save_checkpoint
+        from digitpad.core.nets.checkpoint import CheckpointError, make_meta, save_checkpoint
 
         ckpt = entry.to_checkpoint()
         meta = dict(ckpt.meta) if ckpt.meta else make_meta(ckpt.arch)
@@ -424,7 +424,7 @@ class MainWindow(QMainWindow):
         if last and last in self.draw_tab.entries:
             self.draw_tab.select_model(last)
         elif last and Path(last).is_file():
-            from digitpad.core.checkpoint import load_checkpoint
+            from digitpad.core.nets.checkpoint import load_checkpoint
 
             try:
                 self.draw_tab.add_checkpoint(load_checkpoint(last), source="file", select=True)
@@ -444,7 +444,7 @@ class MainWindow(QMainWindow):
             return  # weights change every epoch: score the model once it is kept
         path = entry.checkpoint.path if entry.checkpoint is not None else None
         if path is None and entry.source == "shipped":
-            from digitpad.core.checkpoint import shipped_model_path
+            from digitpad.core.nets.checkpoint import shipped_model_path
 
             path = shipped_model_path(entry.arch)
         self.mistakes_tab.set_model(entry.label, entry.arch, pred.state_dict(),

@@ -35,7 +35,7 @@ def synthetic_mnist(n_train: int = 64, n_test: int = 32, seed: int = 0):
     """Small in-memory MnistTensors: blurred bars whose position says the label."""
     import torch
 
-    from digitpad.core.data import MnistTensors
+    from digitpad.core.data.mnist import MnistTensors
 
     g = torch.Generator().manual_seed(seed)
 
@@ -111,7 +111,7 @@ def run_self_test(app, out=print) -> int:
         ok(f"prediction: {pred.digit} with {pred.confidence * 100:.1f} % "
            f"({draw.last_predict_ms:.1f} ms)")
         if entry.source == "shipped":  # the copy that reads drawings before torch loads
-            from digitpad.core.numpy_predict import load_shipped
+            from digitpad.core.reading.numpy_predict import load_shipped
 
             quick = load_shipped(entry.arch)
             if quick is None:
@@ -125,7 +125,7 @@ def run_self_test(app, out=print) -> int:
             when = "before torch had loaded, " if early is not None else ""
             ok(f"numpy copy of {entry.arch}: read {qp.digit} {when}probabilities within {gap:.0e} of torch's")
 
-        from digitpad.core.models import feature_shapes
+        from digitpad.core.nets.models import feature_shapes
 
         shapes = feature_shapes(entry.arch)
         spatial = [n for n, s in shapes.items() if len(s) == 3]
@@ -148,7 +148,7 @@ def run_self_test(app, out=print) -> int:
         draw.canvas.undo()
         _wait(app, lambda: not draw._timer.isActive(), 5)
 
-        from digitpad.core.training import recipe_config
+        from digitpad.core.learning.training import recipe_config
 
         tab = window.training_tab
         # "auto": on a machine with a GPU the self-test checks the GPU path too
@@ -166,7 +166,7 @@ def run_self_test(app, out=print) -> int:
                not bool(v.isfinite().all())]
         if bad:
             raise SelfTestFailure(f"trained weights are not finite: {bad[:3]}")
-        from digitpad.core.devices import resolve_device
+        from digitpad.core.nets.devices import resolve_device
 
         ok(f"training: 1 epoch of lenet on 64 synthetic images on {resolve_device('auto')} "
            f"in {time.perf_counter() - t0:.1f} s "

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSettings
 
-from digitpad.core.paths import app_data_dir
+from digitpad.core.io.paths import app_data_dir
 
 # Keys used across the app, in one place so tabs agree on them.
 WINDOW_GEOMETRY = "window/geometry"

@@ -7,7 +7,7 @@ QRunnable in the global pool) so that every run can be stopped and joined by its
   in the worker thread, so even its setup (loading MNIST) never blocks the GUI;
 * every yielded item becomes ONE ``Signal(object)`` emission, in order;
 * an exception in the generator becomes ``errored`` (the app never dies of it);
-* stop and pause are flags in a :class:`~digitpad.core.training.TrainControl` that the
+* stop and pause are flags in a :class:`~digitpad.core.learning.training.TrainControl` that the
   generator checks (the training loop does so between batches); the worker also honours
   pause between items, so generators that know nothing of the flags can be paused too;
 * :meth:`WorkerHandle.shutdown` sets the stop flag, closes the generator at its next yield,
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 if TYPE_CHECKING:  # core.training imports torch; the window is built before torch is imported
-    from digitpad.core.training import TrainControl
+    from digitpad.core.learning.training import TrainControl
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class WorkerHandle(QObject):
                  parent: QObject | None = None, name: str = "digitpad-worker") -> None:
         super().__init__(parent)
         if control is None:
-            from digitpad.core.training import TrainControl
+            from digitpad.core.learning.training import TrainControl
 
             control = TrainControl()
         self.control = control

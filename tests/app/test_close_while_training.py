@@ -5,9 +5,9 @@ from __future__ import annotations
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
-from digitpad.core.checkpoint import load_checkpoint
-from digitpad.core.data import load_mnist
-from digitpad.core.training import recipe_config
+from digitpad.core.nets.checkpoint import load_checkpoint
+from digitpad.core.data.mnist import load_mnist
+from digitpad.core.learning.training import recipe_config
 
 
 def _answer_close_box(button_text: str, seen: list) -> None:

@@ -12,7 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog
 
 from digitpad.app.widgets.download_dialog import DownloadDialog
-from digitpad.core import data as core_data
+from digitpad.core.data import mnist as core_data
 
 
 @pytest.fixture

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from digitpad.core.models import feature_shapes
+from digitpad.core.nets.models import feature_shapes
 
 SEVEN = [(80, 60), (140, 60), (200, 60), (185, 95), (170, 130), (155, 170), (140, 210), (130, 235)]
 ZERO = [(140, 50), (95, 80), (85, 140), (95, 200), (140, 230), (185, 200), (195, 140), (185, 80),
@@ -175,7 +174,7 @@ def test_torch_model_takes_over_from_the_numpy_copy_keeping_the_map_rows(qtbot):
     holds it alone (no duplicate item) and the feature-map rows are kept, not rebuilt."""
     from conftest import SEVEN
     from digitpad.app.draw.tab import DrawTab, load_shipped_predictors
-    from digitpad.core.numpy_predict import load_shipped
+    from digitpad.core.reading.numpy_predict import load_shipped
 
     tab = DrawTab()
     qtbot.addWidget(tab)

@@ -4,7 +4,7 @@ field, the drawing through every shipped model, the shift test."""
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
 
-from digitpad.core.explain import NO_MAPS, receptive_field
+from digitpad.core.insight.explain import NO_MAPS, receptive_field
 
 TWO = [(90, 70), (140, 50), (190, 70), (190, 110), (150, 160), (100, 210), (200, 210)]
 
@@ -90,7 +90,7 @@ def test_dense_says_it_has_no_maps(lenet_window, stroke, qtbot):
 
 
 def test_reshuffled_pixels_page(lenet_window, stroke, qtbot):
-    from digitpad.core.explain import pixel_permutation, unpermute_pixels
+    from digitpad.core.nets.permutation import pixel_permutation, unpermute_pixels
 
     tab = drawn(lenet_window, stroke, qtbot)
     panel = tab.inside

@@ -5,9 +5,9 @@ import pytest
 from PySide6.QtCore import Qt
 
 from digitpad.app.lab.state import KernelState, SlideState, parse_grid, size_rows
-from digitpad.core import lab
-from digitpad.core.checkpoint import load_checkpoint, shipped_model_path
-from digitpad.core.explain import NO_MAPS
+from digitpad.core.insight import lab
+from digitpad.core.nets.checkpoint import load_checkpoint, shipped_model_path
+from digitpad.core.insight.explain import NO_MAPS
 
 
 def numpy_correlate(image, kernel, pad=0, stride=1):

@@ -13,8 +13,8 @@ from PySide6.QtWidgets import QMessageBox
 
 from digitpad.app import settings as keys
 from digitpad.app.settings import make_settings
-from digitpad.core.checkpoint import FORMAT, Checkpoint, load_checkpoint, make_meta, save_checkpoint
-from digitpad.core.models import create_model
+from digitpad.core.nets.checkpoint import FORMAT, Checkpoint, load_checkpoint, make_meta, save_checkpoint
+from digitpad.core.nets.models import create_model
 
 SEVEN = [(80, 60), (140, 60), (200, 60), (185, 95), (170, 130), (155, 170), (140, 210), (130, 235)]
 
@@ -159,8 +159,8 @@ def test_live_weights_update_the_live_entry(window, stroke, qtbot):
 def test_close_asks_about_unsaved_model_and_joins_training(make_window, tiny_mnist, recorded_dialogs,
                                                            qtbot):
     w = make_window()
-    from digitpad.core.data import load_mnist
-    from digitpad.core.training import recipe_config
+    from digitpad.core.data.mnist import load_mnist
+    from digitpad.core.learning.training import recipe_config
 
     t = w.training_tab
     assert w.close() and recorded_dialogs == []  # nothing trained: no question

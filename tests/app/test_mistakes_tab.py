@@ -6,8 +6,8 @@ import torch
 from PySide6.QtCore import QPointF, Qt
 
 from digitpad.app.mistakes.state import COMPUTING, IDLE, READY, MistakesState
-from digitpad.core.checkpoint import load_checkpoint, shipped_model_path
-from digitpad.core.mistakes import Mistakes, MistakesReady, Progress
+from digitpad.core.nets.checkpoint import load_checkpoint, shipped_model_path
+from digitpad.core.insight.mistakes import Mistakes, MistakesReady, Progress
 
 
 def fake_mistakes():
@@ -111,7 +111,7 @@ def test_scores_in_the_background_and_opens_cells(tab, qtbot, lenet_ckpt, tiny_m
         qtbot.mouseClick(tab.open_button, Qt.MouseButton.LeftButton)
     image = sig.args[0]
     assert image.shape == (28, 28) and image.dtype == np.uint8
-    from digitpad.core.data import load_test_set
+    from digitpad.core.data.mnist import load_test_set
 
     x, _ = load_test_set(tiny_mnist)
     np.testing.assert_array_equal(image, (x[first.index, 0] * 255).round().to(torch.uint8).numpy())

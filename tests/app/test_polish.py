@@ -11,8 +11,8 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QTextBrowser
 
 from digitpad.app.training.state import format_duration
-from digitpad.core.data import load_mnist
-from digitpad.core.training import recipe_config
+from digitpad.core.data.mnist import load_mnist
+from digitpad.core.learning.training import recipe_config
 
 
 def _train(window, tiny_mnist, qtbot, epochs=1, live=False):

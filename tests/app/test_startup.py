@@ -80,7 +80,7 @@ def test_the_first_drawing_is_read_before_torch_models_arrive(make_window, qtbot
     assert draw.maps.layers["conv1"].data.max() > 0  # the feature maps show it too
     assert w.save_model("/nonexistent/x.safetensors") is False  # nothing to save yet: no crash
     # a model file opened meanwhile replaces the copy in the picker and survives the handover
-    from digitpad.core.checkpoint import load_checkpoint, shipped_model_path, save_checkpoint
+    from digitpad.core.nets.checkpoint import load_checkpoint, shipped_model_path, save_checkpoint
 
     lenet = load_checkpoint(shipped_model_path("lenet"))
     mine = save_checkpoint(tmp_path / "mine.safetensors", "lenet", lenet.state, lenet.meta)
@@ -163,7 +163,7 @@ def test_self_test_reports_startup_times(tmp_path):
 
 def test_the_inside_panels_shift_names_are_the_cores():
     from digitpad.app.draw.inside import SHIFT_NAMES
-    from digitpad.core.explain import SHIFT_KINDS
+    from digitpad.core.insight.explain import SHIFT_KINDS
 
     assert tuple(SHIFT_KINDS) == SHIFT_NAMES
 

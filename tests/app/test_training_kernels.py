@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from PySide6.QtCore import QSettings, Qt
 
 from digitpad.app.training.kernels_view import NO_MAPS, conv1_weight, kernel_mosaic
 from digitpad.app.training.tab import TrainingTab
-from digitpad.core.models import create_model
+from digitpad.core.nets.models import create_model
 
 
 def test_conv1_weight_of_each_architecture():

@@ -10,9 +10,9 @@ from PySide6.QtWidgets import QFileDialog
 
 from digitpad.app import settings as keys
 from digitpad.app.training.tab import TrainingTab, find_mnist_root
-from digitpad.core.checkpoint import Checkpoint, load_checkpoint
-from digitpad.core.models import create_model
-from digitpad.core.training import recipe_config
+from digitpad.core.nets.checkpoint import Checkpoint, load_checkpoint
+from digitpad.core.nets.models import create_model
+from digitpad.core.learning.training import recipe_config
 
 LEFT = Qt.MouseButton.LeftButton
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from digitpad.app.workers import WorkerHandle, start_worker
-from digitpad.core.training import TrainControl
+from digitpad.core.learning.training import TrainControl
 
 
 @pytest.fixture

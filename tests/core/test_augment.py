@@ -2,7 +2,7 @@
 
 import torch
 
-from digitpad.core.augment import AugmentSpec, augment
+from digitpad.core.data.augment import AugmentSpec, augment
 
 
 def batch(n=64, seed=0):

@@ -13,9 +13,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from digitpad.core.checkpoint import (FORMAT, CheckpointError, load_checkpoint, make_meta,
+from digitpad.core.nets.checkpoint import (FORMAT, CheckpointError, load_checkpoint, make_meta,
                                       save_checkpoint)
-from digitpad.core.models import create_model
+from digitpad.core.nets.models import create_model
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -187,8 +187,8 @@ def test_damaged_metadata(tmp_path):
 _KILL_SCRIPT = textwrap.dedent("""
     import os, signal, sys
     import torch
-    from digitpad.core import checkpoint
-    from digitpad.core.models import create_model
+    from digitpad.core.nets import checkpoint
+    from digitpad.core.nets.models import create_model
 
     def die(*args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
@@ -227,8 +227,8 @@ def test_saved_model_gets_ordinary_file_permissions(tmp_path):
     import os
     import stat
 
-    from digitpad.core.checkpoint import save_checkpoint
-    from digitpad.core.models import create_model
+    from digitpad.core.nets.checkpoint import save_checkpoint
+    from digitpad.core.nets.models import create_model
 
     mask = os.umask(0o022)
     os.umask(mask)

@@ -16,8 +16,8 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from digitpad import __version__, cli
-from digitpad.core import checkpoint as ckpt_mod
-from digitpad.core.checkpoint import load_checkpoint
+from digitpad.core.nets import checkpoint as ckpt_mod
+from digitpad.core.nets.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 

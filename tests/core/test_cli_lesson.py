@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 
 from digitpad import cli
-from digitpad.core import mistakes
+from digitpad.core.insight import mistakes
 
 
 def test_lesson_json_is_computed(capsys):

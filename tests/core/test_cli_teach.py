@@ -12,7 +12,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from digitpad import cli
-from digitpad.core.checkpoint import load_checkpoint, shipped_model_path
+from digitpad.core.nets.checkpoint import load_checkpoint, shipped_model_path
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from digitpad import cli
-from digitpad.core import training
-from digitpad.core.data import load_mnist
-from digitpad.core.session import TrainingSession
-from digitpad.core.training import Failed, Finished, Notice, recipe_config
+from digitpad.core.learning import training
+from digitpad.core.data.mnist import load_mnist
+from digitpad.core.learning.session import TrainingSession
+from digitpad.core.learning.training import Failed, Finished, Notice, recipe_config
 
 
 def failing_compile(exc):

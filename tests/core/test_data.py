@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from digitpad.core import data as data_mod
-from digitpad.core.data import (DataError, has_mnist, load_mnist, load_split, load_test_set,
+from digitpad.core.data import mnist as data_mod
+from digitpad.core.data.mnist import (DataError, has_mnist, load_mnist, load_split, load_test_set,
                                 raw_dir)
-from digitpad.core.paths import resolve_data_dir
+from digitpad.core.io.paths import resolve_data_dir
 
 
 def test_load_mnist_reads_the_idx_files(tiny_mnist):

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from digitpad import cli
-from digitpad.core import data as data_mod
-from digitpad.core.data import DataError, load_test_set, mnist_problem, raw_dir
+from digitpad.core.data import mnist as data_mod
+from digitpad.core.data.mnist import DataError, load_test_set, mnist_problem, raw_dir
 
 PROXY_VARS = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
               "no_proxy", "NO_PROXY")

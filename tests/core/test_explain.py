@@ -5,9 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from digitpad.core import explain
-from digitpad.core.checkpoint import load_checkpoint, shipped_model_path
-from digitpad.core.models import create_model
+from digitpad.core.insight import explain
+from digitpad.core.nets import permutation
+from digitpad.core.nets.checkpoint import load_checkpoint, shipped_model_path
+from digitpad.core.nets.models import create_model
 from synthetic_digits import render_digits
 
 LAYER_SPECS = {  # (kernel, stride, padding) written out again from the model definitions
@@ -162,18 +163,18 @@ def test_most_important_region_lies_on_the_ink(arch, shipped, digits):
 
 
 def test_permutation_round_trip_numpy_and_torch(digits):
-    perm = explain.pixel_permutation(seed=3)
+    perm = permutation.pixel_permutation(seed=3)
     assert sorted(perm.tolist()) == list(range(784))
-    assert np.array_equal(perm, explain.pixel_permutation(seed=3))
-    assert not np.array_equal(perm, explain.pixel_permutation(seed=4))
+    assert np.array_equal(perm, permutation.pixel_permutation(seed=3))
+    assert not np.array_equal(perm, permutation.pixel_permutation(seed=4))
     images = digits[0][:5]
-    shuffled = explain.permute_pixels(images, perm)
+    shuffled = permutation.permute_pixels(images, perm)
     assert shuffled.shape == images.shape and not np.array_equal(shuffled, images)
     assert np.array_equal(np.sort(shuffled.ravel()), np.sort(images.ravel()))
-    assert np.array_equal(explain.unpermute_pixels(shuffled, perm), images)
+    assert np.array_equal(permutation.unpermute_pixels(shuffled, perm), images)
     t = torch.from_numpy(images)[:, None]
-    assert torch.equal(explain.permute_pixels(t, perm)[:, 0], torch.from_numpy(shuffled))
-    assert torch.equal(explain.unpermute_pixels(explain.permute_pixels(t, perm), perm), t)
+    assert torch.equal(permutation.permute_pixels(t, perm)[:, 0], torch.from_numpy(shuffled))
+    assert torch.equal(permutation.unpermute_pixels(permutation.permute_pixels(t, perm), perm), t)
     # pixel i of the permuted image comes from position perm[i]
     assert shuffled[0].ravel()[10] == images[0].ravel()[perm[10]]
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from digitpad import cli
-from digitpad.core.checkpoint import load_checkpoint, shipped_model_path
-from digitpad.core.preprocess import preprocess
+from digitpad.core.nets.checkpoint import load_checkpoint, shipped_model_path
+from digitpad.core.data.preprocess import preprocess
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")

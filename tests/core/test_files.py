@@ -12,9 +12,9 @@ import torch
 from PIL import Image, ImageDraw
 
 from digitpad import cli
-from digitpad.core.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from digitpad.core.models import create_model
-from digitpad.core.preprocess import ImageError, load_image
+from digitpad.core.nets.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from digitpad.core.nets.models import create_model
+from digitpad.core.data.preprocess import ImageError, load_image
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -81,7 +81,7 @@ def test_device_file_as_model_is_refused_before_reading(tmp_path):
     # In a child with its address space capped: the old code read /dev/zero until memory ran out.
     code = (
         "import resource, sys\n"
-        "from digitpad.core.checkpoint import load_checkpoint, CheckpointError\n"
+        "from digitpad.core.nets.checkpoint import load_checkpoint, CheckpointError\n"
         "soft, hard = resource.getrlimit(resource.RLIMIT_AS)\n"
         "vm = int(open('/proc/self/statm').read().split()[0]) * resource.getpagesize()\n"
         "resource.setrlimit(resource.RLIMIT_AS, (vm + 512 * 2**20, hard))\n"

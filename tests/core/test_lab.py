@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from digitpad.core import lab
-from digitpad.core.models import create_model, feature_shapes
+from digitpad.core.insight import lab
+from digitpad.core.nets.models import create_model, feature_shapes
 
 
 def np_correlate(image, kernel, pad=0, stride=1):

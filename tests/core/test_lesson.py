@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from digitpad.core.lesson import KERNELS, apply_kernel, output_size
-from digitpad.core.models import create_model, feature_shapes
+from digitpad.core.insight.lesson import KERNELS, apply_kernel, output_size
+from digitpad.core.nets.models import create_model, feature_shapes
 
 IMAGE = torch.arange(9, dtype=torch.float32).reshape(3, 3)  # [[0,1,2],[3,4,5],[6,7,8]]
 
@@ -80,7 +80,7 @@ def test_classic_kernels_do_what_their_names_say():
 
 
 def test_worked_examples_for_the_help_page_are_computed_right():
-    from digitpad.core.lesson import worked_examples
+    from digitpad.core.insight.lesson import worked_examples
 
     ex = worked_examples()
     # 0*0 + 1*1 + 3*2 + 4*3 = 19 in the top-left window

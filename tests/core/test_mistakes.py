@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from digitpad.core import mistakes as mk
-from digitpad.core.checkpoint import load_checkpoint, shipped_model_path
-from digitpad.core.evaluation import evaluate_model
+from digitpad.core.insight import mistakes as mk
+from digitpad.core.nets.checkpoint import load_checkpoint, shipped_model_path
+from digitpad.core.reading.evaluation import evaluate_model
 from synthetic_digits import render_digits
 
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from digitpad.core.models import MODELS, count_parameters, create_model, feature_shapes, UnknownModelError
+from digitpad.core.nets.models import MODELS, count_parameters, create_model, feature_shapes, UnknownModelError
 
 
 def test_lenet_has_exactly_the_lessons_parameter_count():
@@ -59,7 +59,7 @@ def test_lenet_kernels_match_conv_maps():
     the layer's input (plus bias, then ReLU) gives the maps forward_features returns."""
     import torch.nn.functional as F
 
-    from digitpad.core.models import _normalise
+    from digitpad.core.nets.models import _normalise
 
     torch.manual_seed(3)
     m = create_model("lenet").eval()

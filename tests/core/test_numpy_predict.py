@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from digitpad.core import numpy_predict
-from digitpad.core.checkpoint import make_meta, save_checkpoint, shipped_model_path
-from digitpad.core.files import MODEL_FORMAT
-from digitpad.core.models import MODELS, create_model, feature_shapes
-from digitpad.core.predict import Predictor
-from digitpad.core.styles import render_canvas
+from digitpad.core.reading import numpy_predict
+from digitpad.core.nets.checkpoint import make_meta, save_checkpoint, shipped_model_path
+from digitpad.core.io.files import MODEL_FORMAT
+from digitpad.core.nets.models import MODELS, create_model, feature_shapes
+from digitpad.core.reading.predict import Predictor
+from digitpad.core.data.styles import render_canvas
 
 
 def _random_model(arch: str, seed: int) -> dict:
@@ -97,8 +97,8 @@ def test_unusable_files_give_none_never_raise(tmp_path):
 
 def test_reading_a_drawing_imports_no_torch():
     code = ("import sys, numpy as np\n"
-            "from digitpad.core.numpy_predict import load_shipped\n"
-            "from digitpad.core.styles import render_canvas\n"
+            "from digitpad.core.reading.numpy_predict import load_shipped\n"
+            "from digitpad.core.data.styles import render_canvas\n"
             "p = load_shipped('digitnet').predict(render_canvas('7', 1, seed=1)[0])\n"
             "assert p.digit == 7, p.digit\n"
             "assert 'torch' not in sys.modules\n")

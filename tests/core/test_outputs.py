@@ -15,12 +15,12 @@ import pytest
 import torch
 
 from digitpad import cli
-from digitpad.core import checkpoint as ckpt_mod
-from digitpad.core.checkpoint import CheckpointError, load_checkpoint, make_meta, save_checkpoint
-from digitpad.core.models import create_model
-from digitpad.core.outputs import (OutputBusy, OutputError, check_writable, lock_path, output_lock,
+from digitpad.core.nets import checkpoint as ckpt_mod
+from digitpad.core.nets.checkpoint import CheckpointError, load_checkpoint, make_meta, save_checkpoint
+from digitpad.core.nets.models import create_model
+from digitpad.core.io.outputs import (OutputBusy, OutputError, check_writable, lock_path, output_lock,
                                    remove_stale_temps)
-from digitpad.core.session import DivergenceWatch
+from digitpad.core.learning.session import DivergenceWatch
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -129,7 +129,7 @@ def test_read_only_folder_is_found_before_training(tmp_path):
 
 _HOLD = textwrap.dedent("""
     import sys, time
-    from digitpad.core.outputs import output_lock
+    from digitpad.core.io.outputs import output_lock
     with output_lock(sys.argv[1]):
         print("held", flush=True)
         time.sleep(float(sys.argv[2]))
@@ -227,8 +227,8 @@ def _try_lock(path):
 
 _KILLED_SAVE = textwrap.dedent("""
     import os, signal, sys
-    from digitpad.core import checkpoint
-    from digitpad.core.models import create_model
+    from digitpad.core.nets import checkpoint
+    from digitpad.core.nets.models import create_model
     checkpoint.os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)
     checkpoint.save_checkpoint(sys.argv[1], "lenet", create_model("lenet").state_dict())
 """)

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from digitpad.core.data import load_mnist
-from digitpad.core.explain import permute_pixels, pixel_permutation
-from digitpad.core.predict import Predictor
-from digitpad.core.training import ConfigError, Finished, TrainConfig, permuted, recipe_config, run
+from digitpad.core.data.mnist import load_mnist
+from digitpad.core.nets.permutation import permute_pixels, pixel_permutation
+from digitpad.core.reading.predict import Predictor
+from digitpad.core.learning.training import ConfigError, Finished, TrainConfig, permuted, recipe_config, run
 
 
 def finish(config, data):
@@ -43,12 +43,12 @@ def test_permute_refuses_unshuffled_extras():
 
 def test_predictor_shuffles_the_input_of_a_permuted_model():
     torch.manual_seed(0)
-    from digitpad.core.models import create_model
+    from digitpad.core.nets.models import create_model
 
     state = create_model("lenet").state_dict()
     image = np.zeros((28, 28), np.float32)
     image[5:23, 12:16] = 1.0
-    from digitpad.core.preprocess import Preprocessed
+    from digitpad.core.data.preprocess import Preprocessed
 
     plain = Predictor("lenet", state)
     shuffled_model = Predictor("lenet", state, meta={"config": {"permute": True}})
@@ -64,7 +64,7 @@ def test_predictor_shuffles_the_input_of_a_permuted_model():
 
 def test_cli_train_permute(tiny_mnist, tmp_path, capsys):
     from digitpad import cli
-    from digitpad.core.checkpoint import load_checkpoint
+    from digitpad.core.nets.checkpoint import load_checkpoint
 
     out = tmp_path / "perm.safetensors"
     assert cli.main(["train", "--model", "lenet", "--epochs", "1", "--batch-size", "50",

@@ -9,13 +9,13 @@ import pytest
 import torch
 from PIL import Image
 
-from digitpad.core import predict as predict_module
-from digitpad.core.checkpoint import CheckpointError, make_meta, save_checkpoint
-from digitpad.core.data import load_mnist
-from digitpad.core.models import MODELS, create_model, feature_shapes
-from digitpad.core.predict import Prediction, Predictor
-from digitpad.core.preprocess import preprocess
-from digitpad.core.training import Finished, recipe_config, run
+from digitpad.core.reading import predict as predict_module
+from digitpad.core.nets.checkpoint import CheckpointError, make_meta, save_checkpoint
+from digitpad.core.data.mnist import load_mnist
+from digitpad.core.nets.models import MODELS, create_model, feature_shapes
+from digitpad.core.reading.predict import Prediction, Predictor
+from digitpad.core.data.preprocess import preprocess
+from digitpad.core.learning.training import Finished, recipe_config, run
 
 
 def canvas(seed: int = 0, size: int = 280) -> np.ndarray:
@@ -244,7 +244,7 @@ def test_shipped_model_missing_and_present(tmp_path, monkeypatch):
 def test_a_trained_model_reads_drawings_through_preprocessing(tiny_mnist, trained_lenet):
     """Digits drawn big, dark on light, on a 280x280 canvas are read about as well as the
     28x28 originals the model was tested on: preprocessing gives back what it learned from."""
-    from digitpad.core.data import load_split
+    from digitpad.core.data.mnist import load_split
 
     x, y = load_split(tiny_mnist, train=False)
     p = Predictor("lenet", trained_lenet)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from digitpad.core import checkpoint
-from digitpad.core.preprocess import (NOISE_FLOOR, PREPROCESS_VERSION, ImageError, Preprocessed,
+from digitpad.core.nets import checkpoint
+from digitpad.core.data.preprocess import (NOISE_FLOOR, PREPROCESS_VERSION, ImageError, Preprocessed,
                                       load_image, preprocess)
 
 # A "2" as a polyline in a unit box (x right, y down): top arc, diagonal, base.

@@ -13,11 +13,11 @@ import pytest
 import torch
 
 from digitpad import cli
-from digitpad.core.checkpoint import CheckpointError, load_checkpoint
-from digitpad.core.data import load_mnist
-from digitpad.core.session import (TrainingSession, load_train_state, plan_resume,
+from digitpad.core.nets.checkpoint import CheckpointError, load_checkpoint
+from digitpad.core.data.mnist import load_mnist
+from digitpad.core.learning.session import (TrainingSession, load_train_state, plan_resume,
                                    train_state_path)
-from digitpad.core.training import ConfigError, EpochDone, recipe_config
+from digitpad.core.learning.training import ConfigError, EpochDone, recipe_config
 
 ROOT = Path(__file__).resolve().parents[2]
 EPOCHS = 5
@@ -71,7 +71,7 @@ def test_resume_after_a_stop_equals_the_uninterrupted_run(uninterrupted, tiny_mn
 _KILLED_AT_EPOCH_2 = textwrap.dedent("""
     import os, signal, sys
     from digitpad import cli
-    from digitpad.core import session
+    from digitpad.core.learning import session
     real = session.save_train_state
 
     def save_then_die(path, weights, train_state, info):

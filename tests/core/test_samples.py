@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from digitpad.core import samples as samples_mod
-from digitpad.core.paths import app_data_dir
-from digitpad.core.samples import (SampleError, SampleStore, is_sample_id, new_id, read_folder)
+from digitpad.core.data import samples as samples_mod
+from digitpad.core.io.paths import app_data_dir
+from digitpad.core.data.samples import (SampleError, SampleStore, is_sample_id, new_id, read_folder)
 
 
 def drawing(digit: int, size: int = 280, ink: int = 255, paper: int = 0) -> np.ndarray:
@@ -149,7 +149,7 @@ def test_import_a_folder_of_mixed_images(store, tmp_path):
         a = store.read(s)
         assert a.ndim == 2 and max(a.shape) <= samples_mod.MAX_SIDE
     # the dark-on-light JPEG keeps its polarity and still reads as ink
-    from digitpad.core.preprocess import preprocess
+    from digitpad.core.data.preprocess import preprocess
 
     for s in report.added:
         assert not preprocess(store.read(s)).empty

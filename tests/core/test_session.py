@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from digitpad.core.checkpoint import load_checkpoint
-from digitpad.core.data import load_mnist
-from digitpad.core.session import TrainingSession
-from digitpad.core.training import (BatchDone, EpochDone, Failed, Finished, Started, Stopped,
+from digitpad.core.nets.checkpoint import load_checkpoint
+from digitpad.core.data.mnist import load_mnist
+from digitpad.core.learning.session import TrainingSession
+from digitpad.core.learning.training import (BatchDone, EpochDone, Failed, Finished, Started, Stopped,
                                     recipe_config)
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ measured by the same code as `digitpad eval`, and their files record that number
 import pytest
 
 from digitpad.cli import measure
-from digitpad.core.checkpoint import load_checkpoint, shipped_model_path
+from digitpad.core.nets.checkpoint import load_checkpoint, shipped_model_path
 
 pytestmark = pytest.mark.mnist
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from digitpad.core import styles
-from digitpad.core.preprocess import preprocess
-from digitpad.core.styles import (STYLES, Options, make_writer, render_canvas, render_digits,
+from digitpad.core.data import styles
+from digitpad.core.data.preprocess import preprocess
+from digitpad.core.data.styles import (STYLES, Options, make_writer, render_canvas, render_digits,
                                   render_style, styles_for, synth_pool)
 
 N = 24
@@ -17,7 +17,7 @@ UPRIGHT = dict(slant=(0.0, 0.0), rotate=0.0, jitter=0.0, p_stretch=0.0, p_scan=0
 
 @pytest.fixture(scope="module")
 def digitnet():
-    from digitpad.core.predict import Predictor
+    from digitpad.core.reading.predict import Predictor
 
     return Predictor.shipped("digitnet")
 

@@ -9,12 +9,12 @@ import pytest
 import torch
 from PIL import Image
 
-from digitpad.core.checkpoint import Checkpoint, load_checkpoint, make_meta, save_checkpoint
-from digitpad.core.models import create_model
-from digitpad.core.predict import Predictor
-from digitpad.core.teach import (Measured, Notice, Taught, TeachConfig, prepare_samples, run,
+from digitpad.core.nets.checkpoint import Checkpoint, load_checkpoint, make_meta, save_checkpoint
+from digitpad.core.nets.models import create_model
+from digitpad.core.reading.predict import Predictor
+from digitpad.core.learning.teach import (Measured, Notice, Taught, TeachConfig, prepare_samples, run,
                                  split_holdout, taught_checkpoint)
-from digitpad.core.training import BatchDone, EpochDone, Failed, Started, Stopped, TrainControl
+from digitpad.core.learning.training import BatchDone, EpochDone, Failed, Started, Stopped, TrainControl
 from synthetic_digits import render_digits
 
 

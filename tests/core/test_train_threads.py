@@ -6,8 +6,8 @@ import threading
 import pytest
 import torch
 
-from digitpad.core.data import load_mnist
-from digitpad.core.training import TRAIN_THREADS, Started, recipe_config, run
+from digitpad.core.data.mnist import load_mnist
+from digitpad.core.learning.training import TRAIN_THREADS, Started, recipe_config, run
 
 
 @pytest.mark.skipif(TRAIN_THREADS < 2, reason="one core: nothing to leak")

@@ -5,11 +5,11 @@ import threading
 import pytest
 import torch
 
-from digitpad.core import training
-from digitpad.core.data import load_mnist
-from digitpad.core.devices import DeviceError, resolve_device
-from digitpad.core.models import create_model
-from digitpad.core.training import (BatchDone, EpochDone, Failed, Finished, Started, Stopped,
+from digitpad.core.learning import training
+from digitpad.core.data.mnist import load_mnist
+from digitpad.core.nets.devices import DeviceError, resolve_device
+from digitpad.core.nets.models import create_model
+from digitpad.core.learning.training import (BatchDone, EpochDone, Failed, Finished, Started, Stopped,
                                     TrainConfig, TrainControl, recipe_config, run)
 
 
@@ -199,7 +199,7 @@ def test_bad_device(tiny_data, device):
 
 def test_one_cycle_schedule_survives_runs_of_a_few_steps():
     """torch's OneCycleLR divides by zero for tiny step counts; ours must not, and must cycle."""
-    from digitpad.core.training import _make_schedule
+    from digitpad.core.learning.training import _make_schedule
 
     for total in (1, 2, 3, 10, 1000):
         cfg = recipe_config("fast", "lenet", lr=0.01)

@@ -5,10 +5,10 @@ digitnet really trains."""
 import pytest
 import torch
 
-from digitpad.core import training
-from digitpad.core.data import MnistTensors, load_mnist
-from digitpad.core.models import create_model
-from digitpad.core.training import (EpochDone, Finished, Started, _mix_synth, recipe_config, run,
+from digitpad.core.learning import training
+from digitpad.core.data.mnist import MnistTensors, load_mnist
+from digitpad.core.nets.models import create_model
+from digitpad.core.learning.training import (EpochDone, Finished, Started, _mix_synth, recipe_config, run,
                                     split_validation, synth_needed)
 
 
@@ -132,7 +132,7 @@ def test_synth_share_must_be_a_share():
 def test_digitnet_trains_on_mixed_batches(tiny_data, monkeypatch):
     """One real digitnet run on tiny data with synthesised digits mixed in: the pool is asked
     for as much as the run draws, from the run's seed, and the weights move off the seed's init."""
-    from digitpad.core import styles
+    from digitpad.core.data import styles
 
     asked = []
     real_pool = styles.synth_pool

@@ -53,7 +53,7 @@ class Corrections(QObject):
     @property
     def store(self):
         if self._store is None:
-            from digitpad.core.samples import SampleStore
+            from digitpad.core.data.samples import SampleStore
 
             self._store = SampleStore()
         return self._store

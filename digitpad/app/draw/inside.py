@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QRectF, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QGraphicsRectItem, QHBoxLayout, QLabel,
                                QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
@@ -263,7 +263,7 @@ class InsidePanel(QWidget):
 
         def work(control):
             nonlocal explainer
-            from digitpad.core.explain import Explainer
+            from digitpad.core.insight.explain import Explainer
 
             t0 = time.perf_counter()
             if explainer is None:
@@ -309,7 +309,7 @@ class InsidePanel(QWidget):
             return
         if self.image is None or self._state is None:
             return
-        from digitpad.core.explain import Explainer
+        from digitpad.core.insight.explain import Explainer
 
         if self._explainer is None:  # a click is rare: building it here costs one model copy
             self._explainer = Explainer(self.arch, self._state())
@@ -344,7 +344,7 @@ class InsidePanel(QWidget):
         self.last_compare = rows
         t = self.compare_table
         t.setRowCount(len(rows))
-        from digitpad.core.models import count_parameters, create_model
+        from digitpad.core.nets.models import count_parameters, create_model
 
         for r, (name, digit, conf, pred, ms) in enumerate(rows):
             acc = pred.test_acc
@@ -362,7 +362,7 @@ class InsidePanel(QWidget):
 
     @staticmethod
     def _make_input(image: np.ndarray):
-        from digitpad.core.preprocess import Preprocessed
+        from digitpad.core.data.preprocess import Preprocessed
 
         # every model gets exactly this 28x28 input, with no second preprocessing
         return Preprocessed(np.ascontiguousarray(image, dtype=np.float32), False)
@@ -372,8 +372,8 @@ class InsidePanel(QWidget):
             return
         import torch
 
-        from digitpad.core.explain import shift_test
-        from digitpad.core.models import create_model
+        from digitpad.core.insight.explain import shift_test
+        from digitpad.core.nets.models import create_model
 
         models = {}
         for _name, arch, pred in self._models():
@@ -405,7 +405,7 @@ class InsidePanel(QWidget):
         """The input and the same pixels in one fixed shuffled order, as each model reads it."""
         if self.image is None:
             return
-        from digitpad.core.explain import permute_pixels, pixel_permutation
+        from digitpad.core.nets.permutation import permute_pixels, pixel_permutation
 
         shuffled = permute_pixels(self.image, pixel_permutation(0))
         self.last_shuffled = shuffled

@@ -18,7 +18,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMessageBox, QSlider, QSplitter,
                                QToolButton, QVBoxLayout, QWidget)
 
-from digitpad.core.arch import DESCRIPTIONS
+from digitpad.core.nets.arch import DESCRIPTIONS
 
 from .. import theme
 from ..widgets.canvas import DEFAULT_BRUSH, MAX_BRUSH, MIN_BRUSH, DrawingCanvas
@@ -31,8 +31,8 @@ from .state import LIVE_KEY, SHIPPED_ORDER, DrawState, entry_label, live_label
 # torch and the core's model code are imported when the models load (load_shipped_predictors,
 # in a background thread at launch), so the window opens before torch is imported.
 if TYPE_CHECKING:
-    from digitpad.core.checkpoint import Checkpoint
-    from digitpad.core.predict import Predictor
+    from digitpad.core.nets.checkpoint import Checkpoint
+    from digitpad.core.reading.predict import Predictor
 
 log = logging.getLogger("digitpad.app")
 
@@ -56,7 +56,7 @@ class ModelEntry:
         return float(acc) if acc is not None else None
 
     def to_checkpoint(self) -> Checkpoint:
-        from digitpad.core.checkpoint import Checkpoint
+        from digitpad.core.nets.checkpoint import Checkpoint
 
         state = {k: v.detach().cpu() for k, v in self.predictor.state_dict().items()} \
             if hasattr(self.predictor, "state_dict") else self.checkpoint.state
@@ -67,8 +67,8 @@ def untrained_predictor(arch: str, seed: int = 0) -> Predictor:
     """A seeded random model, so the app works before any model file exists."""
     import torch
 
-    from digitpad.core.models import create_model
-    from digitpad.core.predict import Predictor
+    from digitpad.core.nets.models import create_model
+    from digitpad.core.reading.predict import Predictor
 
     torch.manual_seed(seed)
     model = create_model(arch)
@@ -83,8 +83,8 @@ def load_shipped_predictors(archs: tuple[str, ...] = SHIPPED_ORDER) -> list[tupl
     torch's slow first forward pass; nothing here touches a widget. A missing or unusable
     file gives a seeded untrained stand-in (source "untrained").
     """
-    from digitpad.core.checkpoint import CheckpointError
-    from digitpad.core.predict import Predictor
+    from digitpad.core.nets.checkpoint import CheckpointError
+    from digitpad.core.reading.predict import Predictor
 
     out = []
     for arch in archs:
@@ -291,7 +291,7 @@ class DrawTab(QWidget):
 
     def add_checkpoint(self, ckpt: Checkpoint, source: str = "trained", select: bool = True) -> ModelEntry:
         """A model from a file or from training: add it to the picker (and draw with it)."""
-        from digitpad.core.predict import Predictor
+        from digitpad.core.reading.predict import Predictor
 
         pred = Predictor.from_checkpoint(ckpt)
         if source == "file" and ckpt.path is not None:
@@ -310,7 +310,7 @@ class DrawTab(QWidget):
 
     def open_model_file(self, path: str) -> bool:
         """Load a model file; any problem shows the core's message and keeps the current model."""
-        from digitpad.core.checkpoint import CheckpointError, load_checkpoint
+        from digitpad.core.nets.checkpoint import CheckpointError, load_checkpoint
 
         try:
             ckpt = load_checkpoint(path)
@@ -345,7 +345,7 @@ class DrawTab(QWidget):
         self._activate(entry)
 
     def _activate(self, entry: ModelEntry) -> None:
-        from digitpad.core.models import feature_shapes
+        from digitpad.core.nets.models import feature_shapes
 
         self.state.model_ready()
         self._current = entry
@@ -369,7 +369,7 @@ class DrawTab(QWidget):
 
     def set_live_weights(self, ckpt: Checkpoint) -> None:
         """Training finished an epoch: the Draw tab switches to the "live" entry and redraws."""
-        from digitpad.core.predict import Predictor
+        from digitpad.core.reading.predict import Predictor
 
         self.state.live_running = True
         meta = dict(ckpt.meta or {})

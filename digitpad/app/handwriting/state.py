@@ -19,7 +19,7 @@ import numpy as np
 
 # Plain Python: no Qt, and no import of core.samples either (it reaches torch through
 # preprocessing). The store, its samples and what it loads arrive as objects:
-SampleStore = Loaded = Sample = Any  # digitpad.core.samples' classes
+SampleStore = Loaded = Sample = Any  # digitpad.core.data.samples' classes
 
 IDLE, LOADING, RUNNING, STOPPING = "idle", "loading", "running", "stopping"
 SUGGESTED_PER_DIGIT = 10  # what bench_teach measures: 10 per digit gives ~99 % on the writer

@@ -21,11 +21,11 @@ from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QFileDialog, QFr
                                QPushButton, QScrollArea, QSpinBox, QSplitter, QToolButton,
                                QVBoxLayout, QWidget)
 
-from digitpad.core.checkpoint import Checkpoint, CheckpointError, save_checkpoint
-from digitpad.core.paths import resolve_data_dir
-from digitpad.core.samples import SampleError, SampleStore
-from digitpad.core.teach import Measured, Notice, Taught, TeachConfig, run, taught_checkpoint
-from digitpad.core.training import BatchDone, EpochDone, Failed, Started, Stopped
+from digitpad.core.nets.checkpoint import Checkpoint, CheckpointError, save_checkpoint
+from digitpad.core.io.paths import resolve_data_dir
+from digitpad.core.data.samples import SampleError, SampleStore
+from digitpad.core.learning.teach import Measured, Notice, Taught, TeachConfig, run, taught_checkpoint
+from digitpad.core.learning.training import BatchDone, EpochDone, Failed, Started, Stopped
 
 from .. import settings as keys
 from .. import theme
@@ -60,7 +60,7 @@ def thumbnail(drawing: np.ndarray, paper: int, ink: int, size: int = THUMB) -> Q
 
 def _load_mnist_cached(folder: Path):
     """MNIST for replay and the forgetting check, read once per folder; None when absent."""
-    from digitpad.core.data import DataError, has_mnist, load_mnist
+    from digitpad.core.data.mnist import DataError, has_mnist, load_mnist
 
     key = str(folder)
     if key not in _mnist_cache:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digitpad.core import lab
-from digitpad.core.explain import NO_MAPS
+from digitpad.core.insight import lab
+from digitpad.core.insight.explain import NO_MAPS
 
 MODES = ("cross-correlation", "convolution", "max-pool")
 

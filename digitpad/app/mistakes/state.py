@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digitpad.core.mistakes import Mistakes, MistakesReady, Progress
+from digitpad.core.insight.mistakes import Mistakes, MistakesReady, Progress
 
 IDLE, COMPUTING, READY, FAILED = "idle", "computing", "ready", "failed"
 GALLERY_LIMIT = 60  # thumbnails shown per cell (a diagonal cell holds ~1,000)

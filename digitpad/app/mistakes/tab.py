@@ -37,8 +37,8 @@ def score_events(ref, data_dir, control):
     """The worker's generator: the test images (for the gallery), then core.mistakes' events."""
     import torch
 
-    from digitpad.core.data import load_test_set
-    from digitpad.core.mistakes import build, file_key, iter_mistakes, state_key
+    from digitpad.core.data.mnist import load_test_set
+    from digitpad.core.insight.mistakes import build, file_key, iter_mistakes, state_key
 
     x, y = load_test_set(data_dir)
     yield _TestImages((x[:, 0] * 255).round().to(torch.uint8).numpy())
@@ -171,8 +171,8 @@ class MistakesTab(QWidget):
 
     def start(self) -> bool:
         """Score the current model in the background (from the cache when it was scored before)."""
-        from digitpad.core.data import has_mnist
-        from digitpad.core.paths import resolve_data_dir
+        from digitpad.core.data.mnist import has_mnist
+        from digitpad.core.io.paths import resolve_data_dir
 
         ref = self.state.model
         if ref is None or self.state.phase == COMPUTING:

@@ -20,14 +20,14 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
                                QProgressBar, QPushButton, QRadioButton, QScrollArea, QSizePolicy,
                                QSpinBox, QVBoxLayout, QWidget)
 
-from digitpad.core import training
-from digitpad.core.checkpoint import Checkpoint, CheckpointError, save_checkpoint
-from digitpad.core.data import MnistTensors, has_mnist, mnist_problem
-from digitpad.core.devices import list_devices
-from digitpad.core.models import MODELS
-from digitpad.core.paths import resolve_data_dir
-from digitpad.core.session import TrainingSession
-from digitpad.core.training import (BatchDone, EpochDone, Failed, Finished, Notice, Started,
+from digitpad.core.learning import training
+from digitpad.core.nets.checkpoint import Checkpoint, CheckpointError, save_checkpoint
+from digitpad.core.data.mnist import MnistTensors, has_mnist, mnist_problem
+from digitpad.core.nets.devices import list_devices
+from digitpad.core.nets.models import MODELS
+from digitpad.core.io.paths import resolve_data_dir
+from digitpad.core.learning.session import TrainingSession
+from digitpad.core.learning.training import (BatchDone, EpochDone, Failed, Finished, Notice, Started,
                                     Stopped, TrainConfig, TrainControl)
 
 from .. import settings as keys

@@ -17,8 +17,8 @@ from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QProgressBar, QVBoxLayout,
                                QWidget)
 
-from digitpad.core import data as core_data
-from digitpad.core.training import TrainControl
+from digitpad.core.data import mnist as core_data
+from digitpad.core.learning.training import TrainControl
 
 from ..workers import WorkerHandle
 

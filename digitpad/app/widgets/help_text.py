@@ -15,13 +15,13 @@ from html import escape
 
 
 def output_size(in_: int, k: int, pad: int = 0, stride: int = 1) -> int:
-    from digitpad.core.lesson import output_size as core_output_size
+    from digitpad.core.insight.lesson import output_size as core_output_size
 
     return core_output_size(in_, k, pad, stride)
 
 
 def parameters_by_layer(arch: str) -> "OrderedDict[str, int]":
-    from digitpad.core.models import create_model
+    from digitpad.core.nets.models import create_model
 
     model = create_model(arch)
     out: OrderedDict[str, int] = OrderedDict()
@@ -37,13 +37,13 @@ def _size_line(in_: int, k: int, pad: int = 0, stride: int = 1) -> str:
 
 
 def _ex() -> dict:
-    from digitpad.core.lesson import worked_examples
+    from digitpad.core.insight.lesson import worked_examples
 
     return worked_examples()
 
 
 def _kernel(name: str) -> list[list[float]]:
-    from digitpad.core.lesson import KERNELS
+    from digitpad.core.insight.lesson import KERNELS
 
     return KERNELS[name].tolist()
 
@@ -73,8 +73,8 @@ def _worked_example_html() -> str:
 
 
 def how_this_works_html() -> str:
-    from digitpad.core.lesson import LESSON_RESULTS
-    from digitpad.core.models import count_parameters, create_model
+    from digitpad.core.insight.lesson import LESSON_RESULTS
+    from digitpad.core.nets.models import count_parameters, create_model
 
     lenet = parameters_by_layer("lenet")
     lenet_total = count_parameters(create_model("lenet"))
@@ -174,8 +174,8 @@ def about_html(device: str = "cpu") -> str:
     from PySide6.QtCore import qVersion
 
     from digitpad import __version__
-    from digitpad.core.devices import list_devices
-    from digitpad.core.paths import app_data_dir, resolve_data_dir
+    from digitpad.core.nets.devices import list_devices
+    from digitpad.core.io.paths import app_data_dir, resolve_data_dir
 
     from ..errors import log_file
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QWidget
 
-from digitpad.core.paths import models_dir
+from digitpad.core.io.paths import models_dir
 
 MODEL_FILTER = "digitpad models (*.safetensors);;All files (*)"
 

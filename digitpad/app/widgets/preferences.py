@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QFormLayout, QHBoxLayout, QLineEdit, QPushButton, QSpinBox,
                                QWidget)
 
-from digitpad.core.paths import resolve_data_dir
+from digitpad.core.io.paths import resolve_data_dir
 
 from .. import settings as keys
 from .canvas import DEFAULT_BRUSH, MAX_BRUSH, MIN_BRUSH

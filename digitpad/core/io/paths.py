@@ -20,7 +20,7 @@ def resource_path(*parts: str) -> Path:
     if is_frozen() and hasattr(sys, "_MEIPASS"):
         base = Path(sys._MEIPASS) / "resources"
     else:
-        base = Path(__file__).resolve().parents[2] / "resources"
+        base = Path(__file__).resolve().parents[3] / "resources"
     return base.joinpath(*parts)
 
 

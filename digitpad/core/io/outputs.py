@@ -7,7 +7,7 @@ no leftovers from killed saves, and an existing model replaced only by a better 
   second writer (another process, or another thread) waits up to ``wait`` seconds, then fails
   with :class:`OutputBusy`. The lock file is removed on release.
 - :func:`remove_stale_temps` deletes ``.NAME.*.tmp`` files that a killed save left behind.
-- :func:`recorded_accuracy` reads what an existing model file says about itself, so a new
+- ``nets.checkpoint.recorded_accuracy`` reads what an existing model file says about itself, so a new
   run can refuse to replace a model that is better on validation.
 """
 
@@ -193,14 +193,3 @@ def remove_stale_temps(path: str | os.PathLike, older_than: float = STALE_TEMP_S
         except OSError:
             pass
     return removed
-
-
-# --- what an existing model file says about itself ----------------------------------------
-
-def recorded_accuracy(path: str | os.PathLike):
-    """(validation accuracy or None, test accuracy or None, checkpoint) of an existing model
-    file; raises CheckpointError when it is not a digitpad model."""
-    from .checkpoint import load_checkpoint
-
-    ckpt = load_checkpoint(path)
-    return ckpt.val_acc, ckpt.test_acc, ckpt

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from . import files
-from .files import MAX_MODEL_BYTES, MODEL_FORMAT, DigitpadError, read_regular_file
+from ..io import files
+from ..io.files import MAX_MODEL_BYTES, MODEL_FORMAT, DigitpadError, read_regular_file
 from .models import MODELS, DigitModel, create_model
-from .preprocess import PREPROCESS_VERSION  # recorded in every checkpoint
+from ..data.preprocess import PREPROCESS_VERSION  # recorded in every checkpoint
 
 FORMAT = MODEL_FORMAT
 
@@ -65,7 +65,7 @@ class Checkpoint:
 
 
 def make_meta(arch: str, **extra) -> dict:
-    from .. import __version__
+    from ... import __version__
 
     meta = {
         "arch": arch,
@@ -95,7 +95,7 @@ def save_checkpoint(path: str | os.PathLike, arch: str, state: dict[str, torch.T
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
     header = {"format": FORMAT, "arch": arch, "meta": json.dumps(meta, sort_keys=True)}
     blob = st_save(tensors, metadata=header)
-    from .outputs import OutputBusy, OutputError, output_lock, remove_stale_temps
+    from ..io.outputs import OutputBusy, OutputError, output_lock, remove_stale_temps
 
     try:
         # one writer at a time (a second one waits, then fails clearly); temp files that a
@@ -295,6 +295,15 @@ def _check_state(arch: str, state: dict[str, torch.Tensor], path: Path | None) -
 
 
 def shipped_model_path(arch: str):
-    from .paths import resource_path
+    from ..io.paths import resource_path
 
     return resource_path(f"{arch}.safetensors")
+
+
+# --- what an existing model file says about itself ----------------------------------------
+
+def recorded_accuracy(path: str | os.PathLike):
+    """(validation accuracy or None, test accuracy or None, checkpoint) of an existing model
+    file; raises CheckpointError when it is not a digitpad model."""
+    ckpt = load_checkpoint(path)
+    return ckpt.val_acc, ckpt.test_acc, ckpt

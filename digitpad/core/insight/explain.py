@@ -5,8 +5,6 @@
 - :class:`Explainer` — for one model: occlusion sensitivity and gradient saliency for a class
   (28x28 heatmaps; all occlusion patches go through the network as ONE batch, which is what
   makes it interactive), and a unit's gradient-weighted receptive field;
-- :func:`pixel_permutation` / :func:`permute_pixels` / :func:`unpermute_pixels` — the
-  "reshuffled pixels" argument: a dense net does not care, a CNN does;
 - :func:`transform_image` / :func:`shift_test` — move, rotate or scale a 28x28 digit with
   preprocessing's centring off, and watch each model's confidence in the true class.
 """
@@ -21,7 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .models import DigitModel, create_model
+from ..nets.models import DigitModel, create_model
+
 
 SIDE = 28
 NO_MAPS = "no feature maps: a dense net has no 2-D layers"
@@ -92,9 +91,9 @@ def receptive_field_sizes(arch: str) -> "OrderedDict[str, int]":
 
 def _fold(model: DigitModel) -> DigitModel:
     # Batch norm folded into its conv: same outputs, a third fewer ops for the occlusion batch.
-    from .predict import _fold_batch_norm
+    from ..nets.fold import fold_batch_norm
 
-    return _fold_batch_norm(copy.deepcopy(model)).eval()
+    return fold_batch_norm(copy.deepcopy(model)).eval()
 
 
 @dataclass
@@ -173,9 +172,9 @@ class Explainer:
         return (g / g.max().clamp_min(1e-12)).numpy()
 
     def why(self, image, target: int | None = None) -> WhyMap:
-        from .predict import _threads
+        from ..nets.fold import torch_threads
 
-        with _threads(self.threads):
+        with torch_threads(self.threads):
             target, prob, occ = self.occlusion(image, target)
             return WhyMap(target, prob, occ, self.saliency(image, target))
 
@@ -200,24 +199,6 @@ def occlusion_masks(patch: int = 7, stride: int = 3, side: int = SIDE) -> torch.
     for i, (r, c) in enumerate((r, c) for r in starts for c in starts):
         masks[i, r:r + patch, c:c + patch] = 1.0
     return masks
-
-
-# --- reshuffled pixels ----------------------------------------------------------------------
-
-def pixel_permutation(seed: int = 0, n: int = SIDE * SIDE) -> np.ndarray:
-    """One fixed permutation of the n pixel positions (the same for every image)."""
-    return np.random.default_rng(seed).permutation(n)
-
-
-def permute_pixels(images, perm: np.ndarray):
-    """Images (..., 28, 28), numpy or torch, with pixel i moved from position perm[i]."""
-    flat = images.reshape(*images.shape[:-2], -1)
-    idx = perm if isinstance(images, np.ndarray) else torch.as_tensor(perm, device=images.device)
-    return flat[..., idx].reshape(images.shape)
-
-
-def unpermute_pixels(images, perm: np.ndarray):
-    return permute_pixels(images, np.argsort(perm))
 
 
 # --- shift / rotate / scale -----------------------------------------------------------------

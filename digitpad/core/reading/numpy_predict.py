@@ -2,7 +2,7 @@
 
 Importing torch takes seconds on a cold disk (its libraries are hundreds of megabytes), so the
 app reads the first drawing with this while torch loads in the background, then hands over
-to :class:`digitpad.core.predict.Predictor`. Same weights, same ``Prediction`` (probabilities
+to :class:`digitpad.core.reading.predict.Predictor`. Same weights, same ``Prediction`` (probabilities
 and every feature map); ``tests/core/test_numpy_predict.py`` holds the two to within float
 rounding for every architecture. Eval mode only: batch norm folded, dropout off.
 """
@@ -16,10 +16,10 @@ from collections import OrderedDict
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .arch import DESCRIPTIONS, MNIST_MEAN, MNIST_STD
-from .files import MAX_MODEL_BYTES, MODEL_FORMAT
+from ..nets.arch import DESCRIPTIONS, MNIST_MEAN, MNIST_STD
+from ..io.files import MAX_MODEL_BYTES, MODEL_FORMAT
 from .prediction import Prediction, empty_prediction, make_prediction
-from .preprocess import ImageInput, Preprocessed, preprocess
+from ..data.preprocess import ImageInput, Preprocessed, preprocess
 
 __all__ = ["NumpyPredictor", "load_file", "load_shipped"]
 
@@ -180,6 +180,6 @@ def load_file(path: str | os.PathLike, arch: str | None = None) -> NumpyPredicto
 
 def load_shipped(arch: str) -> NumpyPredictor | None:
     """The shipped model of ``arch`` (resources/<arch>.safetensors) for numpy, or None."""
-    from .paths import resource_path
+    from ..io.paths import resource_path
 
     return load_file(resource_path(f"{arch}.safetensors"), arch)

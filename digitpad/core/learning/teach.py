@@ -39,14 +39,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .augment import AugmentSpec, augment
-from .checkpoint import Checkpoint, make_meta
-from .data import DataError, MnistTensors, load_mnist
-from .devices import resolve_device
-from .evaluation import evaluate_model
-from .models import create_model
-from .predict import _fold_batch_norm
-from .preprocess import preprocess
+from ..data.augment import AugmentSpec, augment
+from ..nets.checkpoint import Checkpoint, make_meta
+from ..data.mnist import DataError, MnistTensors, load_mnist
+from ..nets.devices import resolve_device
+from ..reading.evaluation import evaluate_model
+from ..nets.models import create_model
+from ..nets.fold import fold_batch_norm
+from ..data.preprocess import preprocess
 from .training import (BatchDone, ConfigError, EpochDone, Failed, Finished, History, Started,
                        Stopped, TrainControl, cpu_state)
 
@@ -232,7 +232,7 @@ def measure(model: torch.nn.Module, held_x: torch.Tensor, held_y: torch.Tensor,
     # Scored by a copy with batch norm folded into the convolutions, as the Predictor does:
     # the same outputs to ~1e-6, a fifth less time for MNIST's 10,000 images on a CPU.
     model.eval()
-    model = _fold_batch_norm(copy.deepcopy(model)).to(memory_format=mem)
+    model = fold_batch_norm(copy.deepcopy(model)).to(memory_format=mem)
     per: list[float | None] = [None] * 10
     acc = None
     if len(held_y):
@@ -267,7 +267,7 @@ def _style_pool(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor] | None:
     Cached: rendering a pool costs about a second, and a person may teach several times.
     """
     try:
-        from .styles import synth_pool
+        from ..data.styles import synth_pool
     except ImportError:
         return None
     try:

@@ -54,7 +54,7 @@ class DivergenceWatch:
 class TrainingSession:
     """One training run as the CLI and the app's Training tab both drive it.
 
-    ``events()`` runs :func:`digitpad.core.training.run` (the plain event generator) and
+    ``events()`` runs :func:`digitpad.core.learning.training.run` (the plain event generator) and
     yields each of its events after folding it in: the history, the best epoch by validation
     accuracy, the time spent (pauses excluded, from the run's :class:`TrainControl`) and an
     ETA. Divergence that stays finite (:class:`DivergenceWatch`) ends the run with a
@@ -194,7 +194,7 @@ class TrainingSession:
         if self.best_val_acc is None or ev.val_acc > self.best_val_acc:
             self.best_val_acc, self.best_epoch, self.best_state = ev.val_acc, ev.epoch, ev.state
             if self.out is not None and self.beats_bar(ev.val_acc):
-                from .checkpoint import save_checkpoint
+                from ..nets.checkpoint import save_checkpoint
 
                 # the test set is scored once, at the end: until then the file holds the
                 # validation figure its epoch was chosen by
@@ -223,7 +223,7 @@ class TrainingSession:
             if ev.best_state is None or not self.beats_bar(ev.best_val_acc):
                 return
             self.owns_out = True
-        from .checkpoint import save_checkpoint
+        from ..nets.checkpoint import save_checkpoint
 
         meta = self.meta(epoch=ev.best_epoch, val_acc=ev.best_val_acc, test_acc=ev.test_acc,
                          name=self.name)
@@ -235,7 +235,7 @@ class TrainingSession:
              name: str | None = None, history=None, **extra) -> dict:
         """The metadata of a model file from this run: the weights of ``epoch``, chosen by
         ``val_acc``; ``test_acc`` only once the test set was scored."""
-        from .checkpoint import make_meta
+        from ..nets.checkpoint import make_meta
 
         history = self.history if history is None else history
         return make_meta(
@@ -249,7 +249,7 @@ class TrainingSession:
 
     def live_checkpoint(self, ev):
         """The weights after an epoch, for the app's live predictions (not a saved model)."""
-        from .checkpoint import Checkpoint
+        from ..nets.checkpoint import Checkpoint
 
         meta = self.meta(epoch=ev.epoch, val_acc=ev.val_acc,
                          name=f"{self.config.model} (training, epoch {ev.epoch})", live=True)
@@ -257,7 +257,7 @@ class TrainingSession:
 
     def result_checkpoint(self, ev=None, name: str | None = None):
         """The run's model: the best epoch's weights (None when no epoch completed)."""
-        from .checkpoint import Checkpoint
+        from ..nets.checkpoint import Checkpoint
         from .training import Stopped
 
         ev = self.result if ev is None else ev
@@ -291,8 +291,8 @@ def save_train_state(path, weights: dict, train_state: dict, info: dict) -> None
     import torch
     from safetensors.torch import save as st_save
 
-    from .checkpoint import SAVE_LOCK_WAIT, write_atomically
-    from .outputs import output_lock, remove_stale_temps
+    from ..nets.checkpoint import SAVE_LOCK_WAIT, write_atomically
+    from ..io.outputs import output_lock, remove_stale_temps
 
     tensors = {f"model.{k}": v.detach().to("cpu").contiguous() for k, v in weights.items()}
     opt = train_state["optimizer"]
@@ -318,8 +318,8 @@ def load_train_state(path) -> tuple[dict, dict, dict]:
 
     from safetensors.torch import load as st_load
 
-    from .checkpoint import CheckpointError, read_header
-    from .files import MAX_MODEL_BYTES, read_regular_file
+    from ..nets.checkpoint import CheckpointError, read_header
+    from ..io.files import MAX_MODEL_BYTES, read_regular_file
 
     blob = read_regular_file(path, 4 * MAX_MODEL_BYTES,
                              lambda m: CheckpointError(m, path, "unreadable"), "training state file")
@@ -367,7 +367,7 @@ def plan_resume(ckpt, recipe: str | None = None, **overrides) -> ResumePlan:
     in the one-cycle schedule. Raises ConfigError for settings that cannot work."""
     from dataclasses import replace
 
-    from .checkpoint import CheckpointError
+    from ..nets.checkpoint import CheckpointError
     from .training import ConfigError, TrainConfig, recipe_config
 
     explicit = {k: v for k, v in overrides.items() if v is not None}

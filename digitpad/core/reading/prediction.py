@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .preprocess import Preprocessed
+from ..data.preprocess import Preprocessed
 
 __all__ = ["Prediction", "empty_prediction", "make_prediction"]
 

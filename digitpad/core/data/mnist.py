@@ -20,8 +20,8 @@ from typing import Callable
 
 import torch
 
-from .files import DigitpadError
-from .paths import resolve_data_dir
+from ..io.files import DigitpadError
+from ..io.paths import resolve_data_dir
 
 RAW_FILES = {
     "train-images-idx3-ubyte": 60000,

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .files import write_atomically
-from .models import DigitModel, create_model
-from .paths import app_data_dir
+from ..io.files import write_atomically
+from ..nets.models import DigitModel, create_model
+from ..io.paths import app_data_dir
 
 CACHE_VERSION = 1
 

@@ -15,56 +15,24 @@ is one atomic reference change under a lock. Single predictions are tuned for la
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, shipped_model_path
-from .models import MODELS, DigitModel, create_model
+from ..nets.checkpoint import Checkpoint, CheckpointError, load_checkpoint, shipped_model_path
+from ..nets.fold import fold_batch_norm, torch_threads
+from ..nets.models import MODELS, DigitModel, create_model
 from .prediction import Prediction, empty_prediction, make_prediction
-from .preprocess import ImageInput, Preprocessed, preprocess
+from ..data.preprocess import ImageInput, Preprocessed, preprocess
 
 __all__ = ["Prediction", "Predictor"]
-
-
-@contextlib.contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    """Run the block with n intra-op threads in this thread, then restore the old count."""
-    if n is None:
-        yield
-        return
-    old = torch.get_num_threads()
-    if old == n:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-def _fold_batch_norm(model: nn.Module) -> nn.Module:
-    """Fold every eval-mode BatchNorm2d that directly follows a Conv2d in a Sequential."""
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    for module in model.modules():
-        if not isinstance(module, nn.Sequential):
-            continue
-        children = list(module.named_children())
-        for (name_a, a), (name_b, b) in zip(children, children[1:]):
-            if isinstance(a, nn.Conv2d) and isinstance(b, nn.BatchNorm2d) and b.track_running_stats:
-                setattr(module, name_a, fuse_conv_bn_eval(a, b))
-                setattr(module, name_b, nn.Identity())
-    return model
 
 
 class _MatmulConv(nn.Module):
@@ -122,7 +90,7 @@ class _Compiled:
         self.state = {k: v.detach().to("cpu", copy=True) for k, v in plain.state_dict().items()}
         self.kernels = {k: v.detach().to("cpu", copy=True).float().numpy()
                         for k, v in plain.conv_kernels().items()}
-        fast = _small_image_convs(_fold_batch_norm(copy.deepcopy(plain))).eval()
+        fast = _small_image_convs(fold_batch_norm(copy.deepcopy(plain))).eval()
         self.conv = any(isinstance(m, nn.Conv2d) for m in fast.modules())
         self.memory_format = torch.channels_last if self.conv else torch.contiguous_format
         self.model: DigitModel = fast.to(device=device, memory_format=self.memory_format)
@@ -143,7 +111,7 @@ class Predictor:
         if arch not in MODELS:
             raise CheckpointError(f"Unknown architecture {arch!r}; digitpad knows {', '.join(MODELS)}.",
                                   None, "architecture")
-        from .devices import resolve_device
+        from ..nets.devices import resolve_device
 
         self._arch = arch
         self._device = resolve_device(device)
@@ -237,7 +205,7 @@ class Predictor:
         c = self._current()
         x = _model_input(torch.from_numpy(np.ascontiguousarray(pre.image, dtype=np.float32)).view(1, 1, 28, 28),
                          self.meta)
-        with _threads(self.threads), torch.inference_mode():
+        with torch_threads(self.threads), torch.inference_mode():
             x = x.to(self._device)
             if with_maps:
                 logits, feats = c.model.forward_features(x)
@@ -283,7 +251,7 @@ def _model_input(x: torch.Tensor, meta: dict) -> torch.Tensor:
     """A model trained on reshuffled pixels (config "permute") gets its input shuffled alike."""
     config = meta.get("config") if isinstance(meta, dict) else None
     if isinstance(config, dict) and config.get("permute"):
-        from .explain import permute_pixels, pixel_permutation
+        from ..nets.permutation import permute_pixels, pixel_permutation
 
         return permute_pixels(x, pixel_permutation(0)).contiguous()
     return x

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .models import create_model
+from ..nets.models import create_model
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """A model as ONNX, usable without digitpad: ``digitpad export MODEL --onnx FILE``.
 
-The graph takes what :func:`digitpad.core.preprocess.preprocess` makes: a float32 batch
+The graph takes what :func:`digitpad.core.data.preprocess.preprocess` makes: a float32 batch
 ``(N, 1, 28, 28)`` in [0, 1], ink bright on black, digit centred MNIST's way (normalisation is
 inside the model). It returns ``logits`` and ``probs`` (softmax), both ``(N, 10)``. The
 preprocessing spec, the class names and the recorded accuracies are in the model's
@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .checkpoint import PREPROCESS_VERSION, SAVE_LOCK_WAIT, Checkpoint, write_atomically
-from .files import DigitpadError
+from ..io.files import DigitpadError
 
 OPSET = 17
 CLASS_NAMES = [str(d) for d in range(10)]
@@ -34,7 +34,7 @@ PREPROCESS_SPEC = {
         "scale so the longer side is 20 px, keeping the aspect ratio (anti-aliased)",
         "paste into a 28x28 black field with the ink's centre of mass at pixel (14, 14)",
     ],
-    "reference": "digitpad.core.preprocess.preprocess (the MNIST recipe)",
+    "reference": "digitpad.core.data.preprocess.preprocess (the MNIST recipe)",
 }
 
 
@@ -55,7 +55,7 @@ class _Graph(nn.Module):
 
 
 def onnx_metadata(ckpt: Checkpoint) -> dict[str, str]:
-    from .. import __version__
+    from ... import __version__
 
     def acc(value):
         return "" if value is None else f"{value:.6f}"
@@ -80,7 +80,7 @@ def export_onnx(ckpt: Checkpoint, path: str | os.PathLike, opset: int = OPSET) -
         import onnx
     except ImportError:
         raise ExportError("Exporting to ONNX needs the onnx package: pip install onnx") from None
-    from .outputs import OutputError, check_writable, output_lock
+    from ..io.outputs import OutputError, check_writable, output_lock
 
     path = Path(path)
     check_writable(path)

@@ -18,7 +18,7 @@ from typing import Literal, Union
 import numpy as np
 from PIL import Image
 
-from .files import MAX_IMAGE_BYTES, DigitpadError, read_regular_file
+from ..io.files import MAX_IMAGE_BYTES, DigitpadError, read_regular_file
 
 # Bumped when preprocessing changes what a model sees; checkpoints record it. Defined here,
 # not in checkpoint.py, so reading and preprocessing images never imports torch.
@@ -157,7 +157,7 @@ def _minus_background(x: np.ndarray, bg, light_ink: bool) -> np.ndarray:
     return bg - np.minimum(x, bg)
 
 
-def _ink_image(arr: np.ndarray, polarity: Polarity) -> tuple[np.ndarray, float, str]:
+def ink_image(arr: np.ndarray, polarity: Polarity) -> tuple[np.ndarray, float, str]:
     """(ink, scale, polarity): ink is 0 on the background and grows towards ``scale``.
 
     uint8 input stays uint8 (scale 255); everything else becomes float32 (scale 1).
@@ -304,7 +304,7 @@ def preprocess(image: ImageInput, polarity: Polarity = "auto", keep_steps: bool 
         image = _pil_to_array(image)
     elif not isinstance(image, np.ndarray):
         image = np.asarray(image)
-    ink, scale, polarity = _ink_image(image, polarity)
+    ink, scale, polarity = ink_image(image, polarity)
     inv = np.float32(1.0 / scale)
     steps: list[tuple[str, np.ndarray]] = []
     if keep_steps:

@@ -10,7 +10,7 @@ two app windows never collide.
 The folder is the user's: they may drop files in, copy it elsewhere, or damage it. A file
 that is not an image, or is an image that cannot be decoded, is skipped with a warning
 (collected in :class:`Problems`, logged), never a crash. Imports read anything ``digitpad
-predict`` reads (:func:`digitpad.core.preprocess.load_image`): any size, format, polarity.
+predict`` reads (:func:`digitpad.core.data.preprocess.load_image`): any size, format, polarity.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .files import DigitpadError, not_regular_reason, write_atomically
-from .paths import app_data_dir
-from .preprocess import ImageError, _ink_image, load_image, preprocess
+from ..io.files import DigitpadError, not_regular_reason, write_atomically
+from ..io.paths import app_data_dir
+from .preprocess import ImageError, ink_image, load_image, preprocess
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +155,7 @@ def to_gray(image: np.ndarray) -> np.ndarray:
         a = a[:, :, 0]
     if a.ndim == 2 and a.dtype == np.uint8:
         return np.ascontiguousarray(a)
-    ink, scale, polarity = _ink_image(a, "auto")
+    ink, scale, polarity = ink_image(a, "auto")
     ink = np.clip(ink.astype(np.float32) * (255.0 / scale), 0, 255)
     if polarity == "dark-on-light":
         ink = 255.0 - ink

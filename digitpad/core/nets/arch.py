@@ -1,7 +1,7 @@
 """What each architecture is, without torch: its description and how its input is scaled.
 
 Kept apart from ``models`` (which builds the torch modules) so the window, the model picker
-and :mod:`digitpad.core.numpy_predict` can name and run the shipped models before torch is
+and :mod:`digitpad.core.reading.numpy_predict` can name and run the shipped models before torch is
 imported.
 """
 

@@ -19,10 +19,10 @@ from dataclasses import asdict, dataclass, field, fields, replace
 import torch
 import torch.nn.functional as F
 
-from .augment import AugmentSpec, augment
-from .data import MnistTensors, load_mnist
-from .devices import resolve_device
-from .models import MODELS, DigitModel, create_model
+from ..data.augment import AugmentSpec, augment
+from ..data.mnist import MnistTensors, load_mnist
+from ..nets.devices import resolve_device
+from ..nets.models import MODELS, DigitModel, create_model
 
 RECIPES = ("fast", "lesson")
 # torch's intra-op thread count as the process started. A thread inherits the count of the
@@ -71,7 +71,7 @@ class TrainConfig:
     synth_share: float = 0.0
     synth_pool: int = 20000
     # The lesson's "reshuffled pixels": every image (train, validation, test) with its pixels
-    # in one fixed order (explain.pixel_permutation(0)). A model trained so reads permuted
+    # in one fixed order (nets.permutation.pixel_permutation(0)). A model trained so reads permuted
     # input only; the Predictor applies the same order when the file's config says so.
     permute: bool = False
 
@@ -411,7 +411,7 @@ _MISSING_TOOLCHAIN = ("compiler", "not found", "no such file", "triton", "not su
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
-    from .files import is_allocation_failure
+    from ..io.files import is_allocation_failure
 
     return isinstance(exc, torch.cuda.OutOfMemoryError) or is_allocation_failure(exc)
 
@@ -540,7 +540,7 @@ def synth_needed(config: TrainConfig, train_size: int) -> int:
 
 def permuted(data: MnistTensors) -> MnistTensors:
     """Both splits with every image's pixels in the one fixed shuffled order."""
-    from .explain import permute_pixels, pixel_permutation
+    from ..nets.permutation import permute_pixels, pixel_permutation
 
     perm = pixel_permutation(0)
     return replace(data, train_x=permute_pixels(data.train_x, perm),
@@ -610,7 +610,7 @@ def run(config: TrainConfig, data: MnistTensors | None = None,
         val_x, val_y = data.train_x[dev_val], data.train_y[dev_val]
         synth = None
         if config.synth_share > 0:
-            from .styles import synth_pool
+            from ..data.styles import synth_pool
             synth = synth_pool(synth_needed(config, train_x.shape[0]), config.seed, device)
     except Exception as exc:  # every setup problem ends as one readable Failed event
         yield Failed(_describe(exc))
@@ -704,7 +704,7 @@ def run(config: TrainConfig, data: MnistTensors | None = None,
 
 
 def _describe(exc: BaseException) -> str:
-    from .files import allocation_message, is_allocation_failure
+    from ..io.files import allocation_message, is_allocation_failure
 
     msg = str(exc).strip() or type(exc).__name__
     if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in msg.lower():

@@ -1,0 +1,1 @@
+"""Looking inside: explanations, the lesson's arithmetic, mistakes, reports."""

@@ -1,0 +1,1 @@
+"""Training and teaching: the config, events, the step loop, sessions."""

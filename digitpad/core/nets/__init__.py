@@ -1,0 +1,1 @@
+"""The networks: the architecture spec, modules built from it, checkpoints, export, devices."""

@@ -1,0 +1,1 @@
+"""A network reading digits: predictions (torch and numpy) and scoring."""
