@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from digitpad.core.insight.lesson import KERNELS, apply_kernel, output_size
+from digitpad.core.insight.lab import KERNELS, apply_kernel, lesson_report, output_size
 from digitpad.core.nets.models import create_model, feature_shapes
 
 IMAGE = torch.arange(9, dtype=torch.float32).reshape(3, 3)  # [[0,1,2],[3,4,5],[6,7,8]]
@@ -80,12 +80,11 @@ def test_classic_kernels_do_what_their_names_say():
 
 
 def test_worked_examples_for_the_help_page_are_computed_right():
-    from digitpad.core.insight.lesson import worked_examples
-
-    ex = worked_examples()
+    doc = lesson_report()
     # 0*0 + 1*1 + 3*2 + 4*3 = 19 in the top-left window
-    assert ex["conv"] == [[19, 25], [37, 43]]
-    assert ex["first_window_sum"] == "0·0 + 1·1 + 3·2 + 4·3"
-    assert ex["pool"] == [[4, 5], [7, 8]]
-    assert ex["photo_7x7"] == (634, 474)
-    assert ex["conv3_pool2"] == (26, 13)
+    assert doc["cross_correlation"]["output"] == [[19, 25], [37, 43]]
+    assert doc["cross_correlation"]["steps"][0] == "0·0 + 1·1 + 3·2 + 4·3 = 19"
+    assert doc["max_pool"]["output"] == [[4, 5], [7, 8]]
+    photo = doc["output_sizes"]["7x7 kernel on a 640x480 photo"]
+    assert (photo[-1]["width"], photo[-1]["height"]) == (634, 474)
+    assert [r["width"] for r in doc["output_sizes"]["3x3 conv then 2x2 pool on 28x28"]] == [28, 26, 13]

@@ -10,12 +10,12 @@ import platform
 from collections import OrderedDict
 from html import escape
 
-# The core's lesson and models import torch: imported inside the functions, so that importing
+# The core's lab and models import torch: imported inside the functions, so that importing
 # this module (the main window does at launch) does not.
 
 
 def output_size(in_: int, k: int, pad: int = 0, stride: int = 1) -> int:
-    from digitpad.core.insight.lesson import output_size as core_output_size
+    from digitpad.core.insight.lab import output_size as core_output_size
 
     return core_output_size(in_, k, pad, stride)
 
@@ -36,14 +36,8 @@ def _size_line(in_: int, k: int, pad: int = 0, stride: int = 1) -> str:
     return (f"({in_} − {k} + 2·{pad}) / {stride} + 1 = <b>{out}</b>")
 
 
-def _ex() -> dict:
-    from digitpad.core.insight.lesson import worked_examples
-
-    return worked_examples()
-
-
 def _kernel(name: str) -> list[list[float]]:
-    from digitpad.core.insight.lesson import KERNELS
+    from digitpad.core.insight.lab import KERNELS
 
     return KERNELS[name].tolist()
 
@@ -63,18 +57,29 @@ def _row(*parts: str) -> str:
     return f"<table cellspacing='0' cellpadding='2'><tr>{cells}</tr></table>"
 
 
-def _worked_example_html() -> str:
-    ex = _ex()
-    return (_row(_matrix(ex["image"]), "cross-correlated with", _matrix(ex["kernel"]), "=",
-                 _matrix(ex["conv"]))
-            + f"<p>At the top-left position {ex['first_window_sum']} = <b>{ex['conv'][0][0]}</b>; "
+def _worked_example_html(doc: dict) -> str:
+    corr = doc["cross_correlation"]
+    products, value = corr["steps"][0].rsplit(" = ", 1)
+    return (_row(_matrix(doc["image"]), "cross-correlated with", _matrix(doc["kernel"]), "=",
+                 _matrix(corr["output"]))
+            + f"<p>At the top-left position {products} = <b>{value}</b>; "
             "then the kernel slides one step at a time. (Computed just now with the same "
             "<code>conv2d</code> the models use.)</p>")
 
 
+def _sizes(doc: dict, preset: str) -> list[tuple[int, int]]:
+    """(width, height) of the input and each layer's output in one of the lesson's cases."""
+    return [(r["width"], r["height"]) for r in doc["output_sizes"][preset]]
+
+
 def how_this_works_html() -> str:
-    from digitpad.core.insight.lesson import LESSON_RESULTS
+    # `digitpad lesson` prints the same document: both read the lab's one computation
+    from digitpad.core.insight.lab import CONV3_POOL2, LESSON_RESULTS, PHOTO_7X7, lesson_report
     from digitpad.core.nets.models import count_parameters, create_model
+
+    doc = lesson_report()
+    photo = _sizes(doc, PHOTO_7X7)[-1]
+    conv_pool = [w for w, _h in _sizes(doc, CONV3_POOL2)[1:]]
 
     lenet = parameters_by_layer("lenet")
     lenet_total = count_parameters(create_model("lenet"))
@@ -104,7 +109,7 @@ input channels, each input gets its own kernel and the results are summed. The n
 <i>learns</i> its kernels; hover over a map in the Draw tab to see the kernel that made it.</p>
 
 <h3>A worked example</h3>
-{_worked_example_html()}
+{_worked_example_html(doc)}
 <h3>How big is a feature map?</h3>
 <p>output = (input − kernel + 2·padding) / stride + 1, rounded down:</p>
 <ul>
@@ -112,7 +117,7 @@ input channels, each input gets its own kernel and the results are summed. The n
 <li>the same with padding 2: {_size_line(28, 5, 2)} (the size is kept)</li>
 <li>a 3×3 kernel with padding 1: {_size_line(28, 3, 1)}</li>
 <li>stride 2 with a 3×3 kernel: {_size_line(28, 3, 0, 2)}</li>
-<li>a 7×7 kernel on a 640×480 photo: {_ex()["photo_7x7"][0]}×{_ex()["photo_7x7"][1]}</li>
+<li>a 7×7 kernel on a 640×480 photo: {photo[0]}×{photo[1]}</li>
 </ul>
 <h3>Kernels people made by hand</h3>
 <p>Before networks learned their kernels, people designed them: a <b>box blur</b> averages a
@@ -125,10 +130,10 @@ conv1 often ends up with kernels that look like these.</p>
 <h3>Pooling</h3>
 <p>Max-pooling keeps the largest value in each window. On the 3×3 image above, a 2×2 window
 with stride 1 gives:</p>
-{_row(_matrix(_ex()["image"]), "2×2 max-pool, stride 1 →", _matrix(_ex()["pool"]))}
+{_row(_matrix(doc["image"]), "2×2 max-pool, stride 1 →", _matrix(doc["max_pool"]["output"]))}
 <p>With a 2×2 window and stride 2 each 2×2 block
 becomes one value: {_size_line(s1, 2, 0, 2)}; a 3×3 conv then a 2×2 pool on 28×28 gives
-{_ex()["conv3_pool2"][0]}×{_ex()["conv3_pool2"][0]} → {_ex()["conv3_pool2"][1]}×{_ex()["conv3_pool2"][1]}. The map halves, keeping where a feature was found roughly but
+{conv_pool[0]}×{conv_pool[0]} → {conv_pool[1]}×{conv_pool[1]}. The map halves, keeping where a feature was found roughly but
 not exactly, which makes the network tolerant of small shifts. It has no weights.</p>
 
 <h3>LeNet, layer by layer</h3>

@@ -1,7 +1,9 @@
-"""The convolution lab: the lesson's arithmetic taken one window at a time.
+"""The convolution lab: the lesson's arithmetic, taken one window at a time.
 
-Every number here comes from torch's ``conv2d`` / ``max_pool2d``, the code the models run; the
-per-window products are listed beside it so a learner can follow the sum. torch (like every
+The one home of the lesson's numbers: the output-size formula, the classic hand-made kernels,
+and the worked examples (:func:`lesson_report`), which the Help page and ``digitpad lesson``
+both read. Every number comes from torch's ``conv2d`` / ``max_pool2d``, the code the models run;
+the per-window products are listed beside it so a learner can follow the sum. torch (like every
 deep-learning library) slides the kernel unflipped, i.e. computes cross-correlation; the
 lesson's formula flips it (true convolution). :func:`correlate_steps` does both: ``flip=True``
 is the same sliding with the kernel rotated by 180 degrees.
@@ -15,11 +17,45 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .lesson import KERNELS, output_size
+__all__ = ["output_size", "KERNELS", "apply_kernel", "LESSON_RESULTS", "Step", "LabResult",
+           "correlate_steps", "pool_steps", "SizeLayer", "chain_sizes", "SIZE_PRESETS",
+           "PHOTO_7X7", "CONV3_POOL2", "lenet_parameters", "kernel_presets", "filter_image",
+           "WORKED_IMAGE", "WORKED_KERNEL", "FLIP_NOTE", "lesson_report", "lesson_text"]
 
-__all__ = ["Step", "LabResult", "correlate_steps", "pool_steps", "SizeLayer", "chain_sizes",
-           "SIZE_PRESETS", "lenet_parameters", "kernel_presets", "filter_image",
-           "WORKED_IMAGE", "WORKED_KERNEL", "FLIP_NOTE"]
+
+def output_size(in_: int, k: int, pad: int = 0, stride: int = 1) -> int:
+    """Side of a conv or pool output: (in - k + 2*pad) / stride + 1, rounded down as torch does."""
+    if in_ < 1 or k < 1 or pad < 0 or stride < 1:
+        raise ValueError("sizes and stride must be positive and padding non-negative")
+    span = in_ - k + 2 * pad
+    if span < 0:
+        raise ValueError(f"a {k}x{k} window does not fit in {in_} pixels with padding {pad}")
+    return span // stride + 1
+
+
+# The classic hand-made kernels a person can try on a drawing before seeing what a trained
+# network learned instead: (kh, kw) float tensors, applied as cross-correlation like conv2d.
+KERNELS: dict[str, torch.Tensor] = {
+    "box blur": torch.full((3, 3), 1.0 / 9.0),
+    "sharpen": torch.tensor([[0.0, -1.0, 0.0], [-1.0, 5.0, -1.0], [0.0, -1.0, 0.0]]),
+    "sobel x": torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]),
+    "sobel y": torch.tensor([[-1.0, -2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]]),
+}
+
+
+def apply_kernel(image: torch.Tensor, kernel: torch.Tensor, pad: int = 0, stride: int = 1) -> torch.Tensor:
+    """One 2-D image (H, W) filtered by one kernel (kh, kw) -> (H', W')."""
+    x = image.to(torch.float32)[None, None]
+    w = kernel.to(torch.float32)[None, None]
+    return F.conv2d(x, w, padding=pad, stride=stride)[0, 0]
+
+
+# The lesson's own runs, quoted as history (they are measurements, not computations).
+LESSON_RESULTS = {
+    "dense_10_epochs": 0.942,
+    "lenet_sgd_5_epochs": 0.301,
+    "lenet_sgd_100_epochs": 0.978,
+}
 
 WORKED_IMAGE = np.arange(9, dtype=np.float32).reshape(3, 3)
 WORKED_KERNEL = np.array([[0.0, 1.0], [2.0, 3.0]], dtype=np.float32)
@@ -163,9 +199,11 @@ def _pool(k=2, stride=2):
 
 
 # The lesson's cases and the two CNNs, as (input height, input width, layers).
+PHOTO_7X7 = "7x7 kernel on a 640x480 photo"
+CONV3_POOL2 = "3x3 conv then 2x2 pool on 28x28"
 SIZE_PRESETS: dict[str, tuple[int, int, list[SizeLayer]]] = {
-    "7x7 kernel on a 640x480 photo": (480, 640, [_conv(7)]),
-    "3x3 conv then 2x2 pool on 28x28": (28, 28, [_conv(3), _pool()]),
+    PHOTO_7X7: (480, 640, [_conv(7)]),
+    CONV3_POOL2: (28, 28, [_conv(3), _pool()]),
     "LeNet": (28, 28, [_conv(5, ch=6), _pool(), _conv(5, ch=16), _pool()]),
     "digitnet": (28, 28, [_conv(3, 1, ch=32), _conv(3, 1, ch=32), _pool(), _conv(3, 1, ch=64),
                           _conv(3, 1, ch=64), _pool(), _conv(3, ch=128)]),
@@ -218,7 +256,9 @@ def filter_image(image, kernel, same: bool = True) -> np.ndarray:
 # --- the lesson as a document (`digitpad lesson`) -------------------------------------------
 
 def lesson_report() -> dict:
-    """The lesson's worked examples, computed: what `digitpad lesson --json` prints."""
+    """The lesson's worked examples, computed: what `digitpad lesson --json` prints and what
+    the Help page shows (the 3x3 image 0..8 and the 2x2 kernel [[0,1],[2,3]], cross-correlated
+    and truly convolved, 2x2 max-pooled with stride 1, and the output sizes the lesson quotes)."""
     corr = correlate_steps(WORKED_IMAGE, WORKED_KERNEL)
     conv = correlate_steps(WORKED_IMAGE, WORKED_KERNEL, flip=True)
     pool = pool_steps(WORKED_IMAGE, 2, stride=1)
