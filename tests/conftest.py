@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny MNIST folder written as real IDX files, and a quiet app home.
+"""Shared fixtures: a tiny MNIST folder written as real IDX files, a quiet app home, and the
+modal-dialog guard every test runs under (dialog_guard.py).
 
 The tiny set is rendered glyphs of 0-9 with random shifts, sizes and stroke widths, so it is
 learnable (a few training steps lower the loss) yet needs no download and no ../shared/data.
@@ -18,6 +19,7 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 # pytest puts this folder on sys.path for its conftest; a uniquely named module (not
 # `conftest`, which tests/app has too) lets test files import the renderer.
 from synthetic_digits import render_digits  # noqa: E402
+from dialog_guard import dialogs  # noqa: E402,F401  (autouse: no test opens an undeclared dialog)
 
 
 @pytest.fixture(scope="session")

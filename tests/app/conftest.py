@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QPoint, Qt
-from PySide6.QtWidgets import QMessageBox
 
 
 def _quiet_close(w) -> None:
@@ -53,26 +52,10 @@ def lenet_window(window, qtbot):
 
 
 @pytest.fixture
-def recorded_dialogs(monkeypatch):
-    """QMessageBox calls are recorded instead of blocking; answers can be queued."""
-    class Calls(list):
-        answers: list
-
-    calls = Calls()
-    answers: list = []
-
-    def fake(kind):
-        def f(parent, title, text, *args, **kwargs):
-            calls.append((kind, title, text))
-            if answers:
-                return answers.pop(0)
-            return QMessageBox.StandardButton.Ok
-        return staticmethod(f)
-
-    for kind in ("warning", "critical", "information", "question"):
-        monkeypatch.setattr(QMessageBox, kind, fake(kind))
-    calls.answers = answers
-    return calls
+def recorded_dialogs(dialogs):
+    """The test expects message boxes: each is recorded as (kind, title, text) in the list this
+    returns (file dialogs too, should any open); ``.answers`` queues the buttons they return."""
+    return dialogs.allow("warning", "critical", "information", "question")
 
 
 def canvas_point(canvas, x: float, y: float) -> QPoint:
