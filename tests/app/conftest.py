@@ -3,8 +3,10 @@ and helpers that draw with REAL mouse events (press, moves with the button held,
 
 from __future__ import annotations
 
+import threading
+
 import pytest
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QCoreApplication, QPoint, Qt
 
 
 def _quiet_close(w) -> None:
@@ -56,6 +58,32 @@ def recorded_dialogs(dialogs):
     """The test expects message boxes: each is recorded as (kind, title, text) in the list this
     returns (file dialogs too, should any open); ``.answers`` queues the buttons they return."""
     return dialogs.allow("warning", "critical", "information", "question")
+
+
+def deliver_posted_events() -> None:
+    """Deliver what is already posted to the GUI thread (queued signals from a worker, layout
+    requests, deferred resizes): what a check that something did NOT happen waits for, instead
+    of a fixed sleep. Delivering may post more (a relayed signal, a layout pass after a resize);
+    three rounds cover the chains the app has."""
+    for _ in range(3):
+        QCoreApplication.sendPostedEvents()
+        QCoreApplication.processEvents()
+
+
+def watch_parking(control) -> threading.Event:
+    """An event set once a worker thread is held by ``control``'s pause (it called
+    ``wait_while_paused`` while paused). From then on everything it yielded before is posted,
+    and nothing more comes until resume or stop: a pause is checked without a clock."""
+    parked = threading.Event()
+    wait = control.wait_while_paused
+
+    def watched() -> None:
+        if control.paused:
+            parked.set()
+        wait()
+
+    control.wait_while_paused = watched
+    return parked
 
 
 def canvas_point(canvas, x: float, y: float) -> QPoint:

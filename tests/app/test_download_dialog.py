@@ -37,7 +37,7 @@ class _SlowResponse:
 
     def read(self, n: int) -> bytes:
         self.reads += 1
-        time.sleep(0.005)
+        time.sleep(0.005)  # a slow mirror: the network is slow, the test does not wait on it
         return b"\0" * min(n, 4096)
 
     def __enter__(self):

@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import QRect
 from PySide6.QtWidgets import QWidget
 
-from conftest import SEVEN
+from conftest import SEVEN, deliver_posted_events
 
 SIZES = ("default", "minimum")
 
@@ -20,7 +20,7 @@ def _size(window, qtbot, which: str) -> None:
     if which == "minimum":
         window.resize(window.minimumSizeHint())
         window.resize(1, 1)  # Qt clamps to the minimum
-    qtbot.wait(50)
+    deliver_posted_events()  # the layout at that size
 
 
 def _text_fits(label) -> bool:
@@ -40,8 +40,8 @@ def test_the_first_stroke_does_not_move_the_canvas(lenet_window, qtbot, stroke, 
     assert tab.prediction.steps_title.isVisible()
     assert title.bottom() < _rect_in(tab, w).bottom()  # "What the network sees" not cut off
     stroke(tab.canvas, SEVEN)
-    qtbot.waitUntil(lambda: not tab._timer.isActive())
-    qtbot.wait(50)
+    qtbot.waitUntil(lambda: tab.last_prediction is not None and not tab.last_prediction.empty)
+    deliver_posted_events()  # the layout pass the shown prediction asked for
     assert tab.last_prediction is not None and not tab.last_prediction.empty
     assert _rect_in(tab.canvas, w) == before
     assert _rect_in(tab.prediction.steps_title, w) == title
@@ -56,8 +56,9 @@ def test_empty_text_and_previews_are_whole_and_apart(lenet_window, qtbot, stroke
     assert view.steps_note.text().startswith("Nothing drawn yet")
     assert _text_fits(view.confidence_label)
     stroke(w.draw_tab.canvas, SEVEN)
-    qtbot.waitUntil(lambda: not w.draw_tab._timer.isActive())
-    qtbot.wait(50)
+    qtbot.waitUntil(lambda: w.draw_tab.last_prediction is not None
+                    and not w.draw_tab.last_prediction.empty)
+    deliver_posted_events()  # the layout pass the shown prediction asked for
     assert not view.steps_note.isVisible()
     plot = _rect_in(view.plot, w)
     title = _rect_in(view.steps_title, w)

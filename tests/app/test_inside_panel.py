@@ -3,6 +3,7 @@ field, the drawing through every shipped model, the shift test."""
 
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
+from conftest import deliver_posted_events
 
 from digitpad.core.insight.explain import NO_MAPS, receptive_field
 
@@ -48,7 +49,7 @@ def test_clicking_a_unit_shows_its_receptive_field(lenet_window, stroke, qtbot):
     tile = lv.tile_rect(ch)
     view = lv.image.scene().views()[0]
     tab.maps.scroll.ensureVisible(0, int(view.mapFromScene(lv.image.mapToScene(tile.center())).y()))
-    qtbot.wait(50)
+    deliver_posted_events()  # the scroll
     scene = lv.image.mapToScene(QPointF(tile.left() + col + 0.5, tile.top() + row + 0.5))
     with qtbot.waitSignal(tab.inside.computed, timeout=10000):
         qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton, pos=view.mapFromScene(scene))

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
-from conftest import SEVEN
+from conftest import SEVEN, deliver_posted_events
 
 from digitpad.app.draw.state import percent
 
@@ -24,7 +24,7 @@ def test_the_app_path_imports_no_torch_before_the_window():
 def test_deferred_window_says_loading_and_reads_a_stroke_drawn_meanwhile(make_window, qtbot):
     w = make_window(defer_load=True)
     w.resize(1240, 820)  # wider than every tab's minimum (the Lab tab's, 1160 px, arrives late)
-    qtbot.wait(20)
+    deliver_posted_events()  # the layout at that size
     draw = w.draw_tab
     canvas_at = draw.canvas.mapTo(w, draw.canvas.rect().topLeft()), draw.canvas.size()
     if not w.loaded:  # on a fast machine the loader may already be done; usually it is not
@@ -42,7 +42,7 @@ def test_deferred_window_says_loading_and_reads_a_stroke_drawn_meanwhile(make_wi
     assert w.training_tab is not None and w.tabs.widget(1) is w.training_tab
     assert draw.prediction.confidence_label.text().endswith("% sure")
     assert set(draw.entries) >= {"digitnet", "lenet", "dense"}
-    qtbot.wait(50)
+    deliver_posted_events()  # any layout pass the new picker entries and tabs asked for
     # the models arriving (picker text, feature-map rows) do not move the canvas under the pen
     assert (draw.canvas.mapTo(w, draw.canvas.rect().topLeft()), draw.canvas.size()) == canvas_at
     # the tabs built late know the model drawn with
@@ -100,24 +100,24 @@ def test_the_torch_tabs_are_not_built_under_the_pen(make_window, qtbot, monkeypa
     """Building the four torch tabs holds the GUI thread ~0.2 s: it waits for the pen to lift."""
     from PySide6.QtCore import Qt
 
-    import digitpad.app.main_window as mw
+    from digitpad.app.main_window import MainWindow
     from conftest import canvas_point
 
-    done = []
-    real = mw.load_everything
+    arrivals = []  # the pen's state each time the loader's result is handled in the GUI thread
+    real = MainWindow._finish_loading
 
-    def recorded(*args, **kwargs):
-        out = real(*args, **kwargs)
-        done.append(True)
-        return out
+    def recorded(self, loaded):
+        arrivals.append(self.draw_tab.canvas.is_drawing())
+        real(self, loaded)
 
-    monkeypatch.setattr(mw, "load_everything", recorded)
+    monkeypatch.setattr(MainWindow, "_finish_loading", recorded)
     w = make_window(defer_load=True)
     canvas = w.draw_tab.canvas
     qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=canvas_point(canvas, 100, 60))
     assert canvas.is_drawing()
-    qtbot.waitUntil(lambda: bool(done), timeout=60000)
-    qtbot.wait(300)  # the result has long arrived in the GUI thread
+    # the result arrived under the pen, and was put off again at least once
+    qtbot.waitUntil(lambda: len(arrivals) >= 2 or w.loaded, timeout=60000)
+    assert all(arrivals)
     assert not w.loaded and w.training_tab is None
     qtbot.mouseMove(canvas, canvas_point(canvas, 140, 200))
     qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=canvas_point(canvas, 140, 200))
@@ -128,6 +128,7 @@ def test_the_torch_tabs_are_not_built_under_the_pen(make_window, qtbot, monkeypa
 def test_the_loader_starts_once_after_the_first_paint(make_window, qtbot, monkeypatch):
     """The first paint starts it (on X11 a loader started at show delayed the paint ~0.6 s);
     the one-second fallback for a window never painted must not start a second one."""
+    import digitpad.app.main_window as mw
     from digitpad.app.main_window import MainWindow
 
     starts = []
@@ -140,10 +141,26 @@ def test_the_loader_starts_once_after_the_first_paint(make_window, qtbot, monkey
         real_paint(self, event)
 
     monkeypatch.setattr(MainWindow, "paintEvent", paint)
+    shots = []  # [delay in ms, fired] of every single-shot timer the window starts
+    real_timer = mw.QTimer
+
+    class RecordingTimer(real_timer):
+        @staticmethod
+        def singleShot(msec, func):
+            shot = [msec, False]
+            shots.append(shot)
+
+            def fire():
+                shot[1] = True
+                func()
+            real_timer.singleShot(msec, fire)
+
+    monkeypatch.setattr(mw, "QTimer", RecordingTimer)
     w = make_window(defer_load=True)
     qtbot.waitUntil(lambda: len(starts) > 0, timeout=3000)
     assert starts == [True]  # painted before the loader started
-    qtbot.wait(1300)  # past the fallback
+    assert any(msec >= 1000 for msec, _ in shots)  # the fallback for a window never painted
+    qtbot.waitUntil(lambda: all(fired for _, fired in shots), timeout=10_000)  # it went off
     assert starts == [True]
 
 

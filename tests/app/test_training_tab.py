@@ -8,6 +8,8 @@ import torch
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QFileDialog
 
+from conftest import deliver_posted_events, watch_parking
+
 from digitpad.app import settings as keys
 from digitpad.app.training.tab import TrainingTab, find_mnist_root
 from digitpad.core.nets.checkpoint import Checkpoint, load_checkpoint
@@ -130,14 +132,16 @@ def test_save_as_writes_a_loadable_safetensors_file(qtbot, tab, tiny_mnist, tmp_
 def test_pause_holds_resume_continues_stop_ends_cleanly(qtbot, tab, tiny_mnist):
     _setup(tab, tiny_mnist, arch="lenet", epochs=200, batch=10)
     qtbot.mouseClick(tab.start_button, LEFT)
+    parked = watch_parking(tab._handle.control)
     qtbot.waitUntil(lambda: tab.batches_seen >= 3, timeout=20_000)
     qtbot.mouseClick(tab.pause_button, LEFT)
     assert tab.is_paused() and tab.pause_button.text() == "Resume"
-    qtbot.wait(300)  # the batch in flight and events already queued arrive
+    qtbot.waitUntil(parked.is_set, timeout=20_000)  # the batch in flight has ended; held
+    deliver_posted_events()  # its events arrive
     held = tab.batches_seen
-    qtbot.wait(600)
+    deliver_posted_events()
     assert tab.batches_seen == held
-    assert tab.is_running()
+    assert tab.is_running() and parked.is_set()
     qtbot.mouseClick(tab.pause_button, LEFT)
     assert not tab.is_paused() and tab.pause_button.text() == "Pause"
     qtbot.waitUntil(lambda: tab.batches_seen > held + 2, timeout=20_000)
@@ -157,9 +161,10 @@ def test_pause_holds_resume_continues_stop_ends_cleanly(qtbot, tab, tiny_mnist):
 def test_stop_while_paused_before_any_epoch_keeps_nothing(qtbot, tab, tiny_mnist):
     _setup(tab, tiny_mnist, arch="lenet", epochs=5, batch=1)  # 300 batches in epoch 1
     qtbot.mouseClick(tab.start_button, LEFT)
+    parked = watch_parking(tab._handle.control)
     qtbot.waitUntil(lambda: tab.batches_seen >= 1, timeout=20_000)
     qtbot.mouseClick(tab.pause_button, LEFT)
-    qtbot.wait(100)
+    qtbot.waitUntil(parked.is_set, timeout=20_000)  # really held, not just asked to hold
     qtbot.mouseClick(tab.stop_button, LEFT)  # a paused run wakes on stop
     _wait_done(qtbot, tab, timeout=5000)
     assert tab.epochs_seen == 0
@@ -286,7 +291,7 @@ def test_shutdown_during_training_joins_quickly(qtbot, settings, tiny_mnist):
     assert not thread.isRunning() and handle.done
     assert not tab.is_running() and tab.start_button.isEnabled()
     assert tab.progress.format().startswith("Stopped")
-    qtbot.wait(100)  # events still queued at shutdown are dropped quietly
+    deliver_posted_events()  # events still queued at shutdown are dropped quietly
     assert tab.batches_seen == batches
     assert used == [] and not tab.has_unsaved_model()
     tab.close()

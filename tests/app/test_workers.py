@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from conftest import deliver_posted_events, watch_parking
+
 from digitpad.app.workers import WorkerHandle, start_worker
 from digitpad.core.learning.training import TrainControl
 
@@ -90,13 +92,15 @@ def test_factory_exception_becomes_errored_signal(qtbot, handles):
 
 def test_stop_flag_ends_the_generator_early(qtbot, handles):
     """The generator sees the stop flag, says how it ended, and the thread is joined."""
+    release = threading.Event()
 
     def gen(control):
         for i in range(1_000_000):
             if control.stop_requested:
                 yield ("stopped", i)
                 return
-            time.sleep(0.001)
+            if i == 5:  # busy with item 5 until the test has asked it to stop
+                assert release.wait(30)
             yield i
 
     h = _start(handles, gen)
@@ -105,9 +109,8 @@ def test_stop_flag_ends_the_generator_early(qtbot, handles):
     qtbot.waitUntil(lambda: len(got) >= 5, timeout=5000)
     with qtbot.waitSignal(h.finished, timeout=5000):
         h.stop()
-    assert isinstance(got[-1], tuple) and got[-1][0] == "stopped"
-    assert got[-1][1] < 1_000_000
-    assert got[:-1] == list(range(len(got) - 1))
+        release.set()
+    assert got == [0, 1, 2, 3, 4, 5, ("stopped", 6)]
     assert not h.is_running()
 
 
@@ -117,21 +120,23 @@ def test_pause_holds_and_resume_continues(qtbot, handles):
     def gen(control):
         i = 0
         while True:
-            time.sleep(0.002)
+            time.sleep(0.002)  # a slow item (work in the worker thread, not a wait)
             yield i
             i += 1
 
     control = TrainControl()
+    parked = watch_parking(control)
     h = _start(handles, gen, control)
     got = []
     h.yielded.connect(got.append)
     qtbot.waitUntil(lambda: len(got) >= 3, timeout=5000)
     h.pause()
-    qtbot.wait(200)  # let items already queued arrive
+    qtbot.waitUntil(parked.is_set, timeout=5000)  # the worker is held between two items
+    deliver_posted_events()  # the items it yielded before that
     held = len(got)
-    qtbot.wait(300)
-    assert len(got) == held
-    assert h.is_running() and h.paused
+    deliver_posted_events()
+    assert len(got) == held and got == list(range(held))
+    assert h.is_running() and h.paused and parked.is_set()
     h.resume()
     qtbot.waitUntil(lambda: len(got) > held + 3, timeout=5000)
     h.pause()
@@ -142,7 +147,7 @@ def test_pause_holds_and_resume_continues(qtbot, handles):
 def test_shutdown_joins_a_busy_worker_within_a_second(qtbot, handles):
     def gen(control):
         while True:
-            time.sleep(0.005)
+            time.sleep(0.005)  # a busy worker: 5 ms of work per item
             yield 0
 
     h = _start(handles, gen)
@@ -157,5 +162,5 @@ def test_shutdown_joins_a_busy_worker_within_a_second(qtbot, handles):
     assert finished == [True]
     # items that were still queued for the handle are dropped, and nothing fails later
     seen = len(got)
-    qtbot.wait(50)
+    deliver_posted_events()
     assert len(got) == seen

@@ -131,35 +131,38 @@ def _grow(mask, steps):
 
 @pytest.mark.parametrize("arch", ["digitnet", "lenet"])
 def test_most_important_region_lies_on_the_ink(arch, shipped, digits):
+    """What a why-map must show, whatever the weights: the drawing matters more than the paper.
+
+    Every bound is a comparison with what a map that ignored the drawing would score (chance,
+    the paper's own importance, no agreement), not a number fitted to one trained model.
+    """
     ex = explain.Explainer(arch, shipped[arch].state)
     checked, agreement, on_ink = 0, [], []
     for image, label in zip(*digits):
-        why = ex.why(image, int(label))
-        if why.prob < 0.8:
-            continue  # a glyph the model does not read as its label explains nothing
+        why = ex.why(image)  # explains what the model reads
+        if why.target != int(label):
+            continue  # a misread glyph: its map explains the wrong digit
         checked += 1
         ink = image > 0.3
-        # the 40 most important pixels (5%) lie on the stroke or within 2 px of it: the map is
-        # smooth (7 px patches), so it also lights a loop's hole or a stroke's rim. The grown
-        # ink covers 17-41 % of the field, what a map that ignored the ink would score: each
-        # map must score well above that (a thin 1 spreads its importance 3 px either side of
-        # its stroke, so one image may sit lower), and most maps nearly all on the ink
+        # the 40 most important pixels (5 %) on the stroke or within 2 px of it (the map is
+        # smooth: 7 px patches light a loop's hole or a stroke's rim too), against the share
+        # of the field that grown ink covers: what a map blind to the ink would score
         near = _grow(ink, 2)
         top = np.argsort(why.occlusion.ravel())[-40:]
         on_ink.append(near.ravel()[top].mean())
-        chance = near.mean()
-        assert on_ink[-1] > max(chance + 0.15, 1.5 * chance), (int(label), on_ink[-1], chance)
-        # the ink holds a tenth to a quarter of the field; importance is far denser there
-        assert why.occlusion[ink].mean() > 2 * abs(why.occlusion[~ink].mean())
-        # gradient x input can only light up drawn pixels, and (smoothed to the occlusion's
-        # patch size) it agrees with occlusion, a method that shares nothing with it
-        assert why.saliency[image == 0].max() == 0 and why.saliency[ink].max() > 0.5
+        assert on_ink[-1] > near.mean(), (int(label), on_ink[-1], near.mean())
+        # covering ink costs the model more confidence than covering paper
+        assert why.occlusion[ink].mean() > why.occlusion[~ink].mean(), int(label)
+        # gradient x input is zero wherever nothing is drawn, and lights the drawing
+        assert why.saliency[image == 0].max() == 0 and why.saliency[image > 0].max() > 0
+        # smoothed to the occlusion's patch size it agrees with occlusion, a method that
+        # shares nothing with it: positively correlated
         smooth = F.avg_pool2d(torch.from_numpy(why.saliency)[None, None], 7, 1, 3,
                               count_include_pad=False)[0, 0].numpy()
         agreement.append(np.corrcoef(smooth.ravel(), why.occlusion.ravel())[0, 1])
-    assert np.median(agreement) > 0.6, agreement
-    assert np.median(on_ink) > 0.75, on_ink
-    assert checked >= 8
+    assert checked > len(digits[1]) / 2  # the model reads most of these digits
+    assert np.mean(np.array(agreement) > 0) > 0.5, agreement  # most maps agree
+    assert np.median(on_ink) > 0.5, on_ink  # most top pixels of most maps lie on the drawing
 
 
 def test_permutation_round_trip_numpy_and_torch(digits):

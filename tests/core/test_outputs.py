@@ -128,24 +128,30 @@ def test_read_only_folder_is_found_before_training(tmp_path):
 # --- one writer at a time ------------------------------------------------------------------
 
 _HOLD = textwrap.dedent("""
-    import sys, time
+    import sys
     from digitpad.core.io.outputs import output_lock
     with output_lock(sys.argv[1]):
         print("held", flush=True)
-        time.sleep(float(sys.argv[2]))
+        sys.stdin.readline()  # until the test lets go (closes stdin) or the test run dies
 """)
 
 
-def hold_lock(path: Path, seconds: float) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(path), str(seconds)], env=ENV,
-                            stdout=subprocess.PIPE, text=True)
+def hold_lock(path: Path) -> subprocess.Popen:
+    """Another process holding the output lock on ``path`` until ``release`` or kill."""
+    proc = subprocess.Popen([sys.executable, "-c", _HOLD, str(path)], env=ENV,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "held"
     return proc
 
 
+def release(holder: subprocess.Popen) -> None:
+    holder.stdin.close()
+    assert holder.wait(60) == 0
+
+
 def test_a_second_training_run_into_the_same_out_fails_clearly(tiny_mnist, tmp_path, capsys):
     out = tmp_path / "m.safetensors"
-    holder = hold_lock(out, 60)  # another process, e.g. a digitpad train in another terminal
+    holder = hold_lock(out)  # another process, e.g. a digitpad train in another terminal
     try:
         rc = train(out, tiny_mnist)
         out_text, err = capsys.readouterr()
@@ -159,21 +165,45 @@ def test_a_second_training_run_into_the_same_out_fails_clearly(tiny_mnist, tmp_p
 
 
 def test_a_save_waits_for_the_other_writer(tmp_path, monkeypatch):
+    import fcntl
+
     out = tmp_path / "m.safetensors"
-    holder = hold_lock(out, 1.0)
+    holder = hold_lock(out)
+    refused = threading.Event()  # the save met the holder's lock
+    real_flock = fcntl.flock
+
+    def flock(fd, op):
+        try:
+            return real_flock(fd, op)
+        except BlockingIOError:
+            refused.set()
+            raise
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    errors = []
+
+    def save():
+        try:
+            save_checkpoint(out, "lenet", create_model("lenet").state_dict())
+        except BaseException as exc:
+            errors.append(exc)
+
+    saver = threading.Thread(target=save)
+    saver.start()
     try:
-        t0 = time.monotonic()
-        save_checkpoint(out, "lenet", create_model("lenet").state_dict())
-        assert time.monotonic() - t0 > 0.3  # it waited rather than writing beside the holder
+        assert refused.wait(60)
+        assert saver.is_alive() and not out.exists()  # it waits rather than writing beside it
     finally:
-        holder.wait()
-    assert load_checkpoint(out).arch == "lenet"
+        release(holder)
+    saver.join(60)
+    assert not saver.is_alive() and errors == []
+    assert load_checkpoint(out).arch == "lenet"  # written once the holder let go
 
 
 def test_a_save_fails_clearly_when_the_other_writer_does_not_finish(tmp_path, monkeypatch):
     out = tmp_path / "m.safetensors"
     monkeypatch.setattr(ckpt_mod, "SAVE_LOCK_WAIT", 0.2)
-    holder = hold_lock(out, 60)
+    holder = hold_lock(out)
     try:
         with pytest.raises(CheckpointError) as err:
             save_checkpoint(out, "lenet", create_model("lenet").state_dict())
@@ -194,7 +224,7 @@ def test_threads_of_one_process_also_take_turns(tmp_path):
                 inside.append(1)
                 if len(inside) > 1:
                     overlaps.append(1)
-                time.sleep(0.01)
+                time.sleep(0.01)  # hold it a while: without the lock, the others would overlap
                 inside.pop()
 
     threads = [threading.Thread(target=writer) for _ in range(3)]

@@ -9,17 +9,26 @@ from digitpad.core.data.styles import (STYLES, Options, make_writer, render_canv
                                   render_style, styles_for, synth_pool)
 
 N = 24
-# Shapes MNIST-trained models cannot be trusted to read (it barely has them) are checked by
-# their geometry below instead; every other style must be read right by the shipped digitnet.
+# Shapes MNIST barely has (continental 1s) are checked by their geometry below; every other
+# style must be read as its digit by a model that learned from MNIST alone. Not by digitnet or
+# lenet: they were trained on these very styles (synth_share), so their reading them would
+# measure memory, not whether the generator draws the digit.
+MNIST_RARE = ("1-flag", "1-flag-foot")
 UPRIGHT = dict(slant=(0.0, 0.0), rotate=0.0, jitter=0.0, p_stretch=0.0, p_scan=0.0,
                p_bold=0.0, pen=(0.06, 0.08), aspect=(1.0, 1.0), p_pressure=0.0)
 
 
 @pytest.fixture(scope="module")
-def digitnet():
+def mnist_only_reader():
+    """The shipped dense model: MNIST alone, no augmentation, no synthesised styles."""
+    from digitpad.core.nets.checkpoint import load_checkpoint, shipped_model_path
     from digitpad.core.reading.predict import Predictor
 
-    return Predictor.shipped("digitnet")
+    config = load_checkpoint(shipped_model_path("dense")).meta["config"]
+    assert not config.get("synth_share") and not config.get("augment"), (
+        "the shipped dense model now learned from the synthesiser: reading its styles would "
+        "measure memory; test_styles needs a model trained on MNIST alone")
+    return Predictor.shipped("dense")
 
 
 def test_every_digit_has_a_plain_style_and_names_are_unique():
@@ -48,12 +57,14 @@ def test_each_style_renders_mnist_like(name):
         assert abs(cx - 14) <= 1.0 or cols[0] == 0 or cols[-1] == 27, (cx, cols)
 
 
-@pytest.mark.parametrize("name", list(STYLES))
-def test_each_style_is_read_as_its_digit(digitnet, name):
+@pytest.mark.parametrize("name", [n for n in STYLES if n not in MNIST_RARE])
+def test_each_style_is_read_as_its_digit_by_a_model_that_never_saw_it(mnist_only_reader, name):
+    """More often than not: a reader that knows the digit only from MNIST takes most drawings
+    of a form MNIST has for that digit (a style drawing something else would fail)."""
     x = render_style(name, 60, seed=7)
-    preds = np.array([p.digit for p in digitnet.predict_batch(list(x))])
+    preds = np.array([p.digit for p in mnist_only_reader.predict_batch(list(x))])
     acc = float(np.mean(preds == STYLES[name].digit))
-    assert acc >= 0.85, (name, acc, np.bincount(preds, minlength=10))
+    assert acc > 0.5, (name, acc, np.bincount(preds, minlength=10))
 
 
 @pytest.mark.parametrize("name", ["1-flag", "1-flag-foot"])
@@ -159,12 +170,12 @@ def test_fast_path_matches_the_canvas_through_preprocess():
     assert np.mean(diffs) < 4 / 255 and max(diffs) < 12 / 255, np.round(np.array(diffs) * 255, 1)
 
 
-def test_canvas_is_dark_on_light_and_reads_right(digitnet):
+def test_canvas_is_dark_on_light_and_reads_right(mnist_only_reader):
     c = render_canvas("7-crossed", 6, seed=2)
     assert c.shape == (6, 280, 280) and c.dtype == np.uint8
     assert np.median(c) == 255 and c.min() < 60  # white paper, dark ink
-    preds = [p.digit for p in digitnet.predict_batch(list(c))]
-    assert preds.count(7) >= 5
+    preds = [p.digit for p in mnist_only_reader.predict_batch(list(c))]  # through preprocess
+    assert preds.count(7) > len(preds) / 2, preds
     assert render_canvas("3", 2, seed=2, size=128).shape == (2, 128, 128)
 
 
