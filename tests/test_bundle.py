@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+# trains or runs subprocesses: minutes on a loaded 2-core machine (the suite's default is 120 s)
+pytestmark = pytest.mark.timeout(300)
+
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "scripts" / "digitpad.spec"
 

@@ -264,6 +264,7 @@ _KILLED_SAVE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.timeout(300)  # trains several runs: minutes on a loaded 2-core machine
 def test_temp_files_of_killed_saves_are_removed(tiny_mnist, tmp_path, capsys):
     out = tmp_path / "m.safetensors"
     proc = subprocess.run([sys.executable, "-c", _KILLED_SAVE, str(out)], env=ENV, timeout=120)

@@ -19,6 +19,9 @@ from digitpad.core.learning.session import (TrainingSession, load_train_state, p
                                    train_state_path)
 from digitpad.core.learning.training import ConfigError, EpochDone, recipe_config
 
+# trains or runs subprocesses: minutes on a loaded 2-core machine (the suite's default is 120 s)
+pytestmark = pytest.mark.timeout(300)
+
 ROOT = Path(__file__).resolve().parents[2]
 EPOCHS = 5
 ARGS = ["--model", "lenet", "--batch-size", "32", "--lr", "0.01", "--seed", "5", "--device", "cpu"]

@@ -79,6 +79,7 @@ def test_finite_divergence_ends_the_session_with_failed(tiny_data, tmp_path):
     assert not any(isinstance(e, EpochDone) for e in events) and not out.exists()
 
 
+@pytest.mark.timeout(300)  # trains several runs: minutes on a loaded 2-core machine
 def test_the_session_writes_out_only_above_the_bar(tiny_data, tmp_path):
     out = tmp_path / "m.safetensors"
     s = TrainingSession(lenet(), data=tiny_data, out=out, bar_acc=0.999, name="m")

@@ -18,6 +18,7 @@ def shipped_or_skip(arch: str):
     return path
 
 
+@pytest.mark.timeout(300)  # scores the full test set: minutes on a loaded 2-core machine
 @pytest.mark.parametrize("arch", sorted(PROMISED))
 def test_shipped_model_accuracy(shared_mnist, arch):
     path = shipped_or_skip(arch)

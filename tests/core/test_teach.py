@@ -17,6 +17,9 @@ from digitpad.core.learning.teach import (Measured, Notice, Taught, TeachConfig,
 from digitpad.core.learning.training import BatchDone, EpochDone, Failed, Started, Stopped, TrainControl
 from synthetic_digits import render_digits
 
+# trains or runs subprocesses: minutes on a loaded 2-core machine (the suite's default is 120 s)
+pytestmark = pytest.mark.timeout(300)
+
 
 def canvases(n: int, seed: int, size: int = 140) -> tuple[list[np.ndarray], list[int]]:
     """Rendered digits enlarged to a canvas, dark ink on light paper (not MNIST's polarity)."""
