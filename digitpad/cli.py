@@ -1,5 +1,5 @@
-"""The ``digitpad`` command line: the desktop app (no arguments), train, eval, predict, info,
-download.
+"""The ``digitpad`` command line: the desktop app (no arguments, or ``app``) and the commands
+of :data:`COMMAND_FUNCS` (train, eval, predict, info, download, export, lesson, teach).
 
 Heavy imports (torch, the core modules) happen inside each command so ``--version`` and
 ``--help`` answer at once, and Qt is imported only when the app is launched. Every expected
@@ -239,9 +239,8 @@ def cmd_app(args: argparse.Namespace, extra: list[str]) -> int:
         app_main = importlib.import_module("digitpad.app.main")  # imports PySide6
     except ModuleNotFoundError as exc:
         if exc.name in ("digitpad.app.main", "digitpad.app"):
-            print("digitpad: the desktop app is not part of this build yet; the commands "
-                  "train, eval, predict, info and download work (see digitpad --help).",
-                  file=sys.stderr)
+            print("digitpad: the desktop app is missing from this installation; the commands "
+                  f"{', '.join(COMMAND_FUNCS)} work (see digitpad --help).", file=sys.stderr)
             return EXIT_ERROR
         if exc.name and exc.name.split(".")[0] in ("PySide6", "shiboken6", "pyqtgraph"):
             print(f"digitpad: the desktop app needs {exc.name.split('.')[0]}, which is not "

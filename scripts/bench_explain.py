@@ -3,7 +3,7 @@
 
     nice -n 5 .venv/bin/python scripts/bench_explain.py [--n 40] [--models digitnet lenet]
 
-digitpad's path (core.explain.Explainer.why: batch norm folded, all occlusion patches as ONE
+digitpad's path (core.insight.explain.Explainer.why: batch norm folded, all occlusion patches as ONE
 batch, channels-last, one intra-op thread) against a naive one measured side by side in the
 same run: the plain model, one forward pass per occluded patch, torch's default threading.
 Also the same batched path with 2 intra-op threads. Goal: median <= 100 ms for digitnet on

@@ -3,7 +3,7 @@
 
     .venv/bin/python scripts/bench_inference.py [--n 300] [--models lenet digitnet] [--canvas mnist]
 
-Times digitpad's path (core.preprocess + Predictor.predict, CPU) against a naive one measured
+Times digitpad's path (core.data.preprocess + Predictor.predict, CPU) against a naive one measured
 side by side in the same run: PIL preprocessing (invert, getbbox, LANCZOS, paste) and the plain
 model with forward hooks under torch.no_grad and torch's default threading. Goals: median
 LeNet <= 1 ms, DigitNet <= 3 ms. Uses resources/<arch>.safetensors when present, else a

@@ -4,7 +4,7 @@
     nice -n 5 .venv/bin/python scripts/bench_permuted.py [--models dense lenet] [--epochs 4]
 
 Trains each model twice with the same recipe, seed and epochs — on MNIST and on permuted MNIST
-(core.explain.pixel_permutation: the same shuffle for train and test) — and prints the test
+(core.nets.permutation.pixel_permutation: the same shuffle for train and test) — and prints the test
 accuracy of both and the per-epoch validation accuracy. A dense net has no notion of
 neighbouring pixels, so it learns both equally well; a CNN's convolutions and pooling assume
 neighbours matter, so on permuted pixels it loses its edge. Synthesised digits and augmentation

@@ -7,9 +7,9 @@
 
 Each variant renders every test digit as an image of its own size (a 280x280 canvas, a 600x600
 page, a 256 px upscaled scan, ...), then runs it through the real path `digitpad predict`
-uses: core.preprocess, then Predictor.predict_batch. (--via-files also writes each image as
+uses: core.data.preprocess, then Predictor.predict_batch. (--via-files also writes each image as
 a PNG and reads it back with load_image.) Models: every resources/*.safetensors, or --model.
-Then one variant per synthesised handwriting style (core.styles: continental 1s, curled 9s,
+Then one variant per synthesised handwriting style (core.data.styles: continental 1s, curled 9s,
 zig-zag 4s, ... each with its random pens, slant and proportions) drawn on a 280x280 canvas,
 plus all styles stretched to fill a square box and all styles as bold binary scans; these
 are labelled by the style's digit. Their seeds differ from every training pool's.

@@ -7,7 +7,7 @@
 Each writer is one synthesised hand (``digitpad.core.data.styles.make_writer``: one style per digit
 and steady habits — slant, pen, proportions, box-filling, scans) with seeds that nothing trains
 on. From ``--per-digit`` canvases per digit the model is taught exactly as the app and
-``digitpad teach`` do (``core.teach.run``: its own held-out share, MNIST replay, synthesised
+``digitpad teach`` do (``core.learning.teach.run``: its own held-out share, MNIST replay, synthesised
 styles); then the rest of that writer's handwriting (``--test-per-digit`` more canvases per
 digit, never shown to the teaching) is read through the real predict path (``preprocess``,
 then ``Predictor.predict_batch``) before and after, and MNIST's test set too.

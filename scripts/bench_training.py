@@ -6,7 +6,7 @@
 1. Throughput (samples/s, LeNet, same machine, same run, warm-up excluded), measured in turns:
    - lesson-style loop: torchvision MNIST + ToTensor DataLoader, batch 64, SGD lr 1e-3, the
      lesson's LeNet module, ``loss.item()`` every batch; a fixed subset, a few epochs;
-   - digitpad's loop: ``core.training.run`` with the `fast` LeNet recipe on the CPU, timed
+   - digitpad's loop: ``core.learning.training.run`` with the `fast` LeNet recipe on the CPU, timed
      from its own BatchDone windows (training only; the first window is the warm-up).
    Goal: digitpad >= 5x the lesson loop.
 2. Time to 99.0 %: ``run`` with the `fast` recipe from scratch (reading MNIST included,

@@ -8,7 +8,7 @@
 Each model is trained with the `fast` recipe plus the per-model settings pinned below. The
 best epoch is chosen on a validation split held out of the training set (5,000 images); the
 10,000 test images are scored once, at the end, on that epoch's weights. digitnet and lenet
-also learn from synthesised handwriting (core.styles: continental 1s, curled 9s, ...), mixed
+also learn from synthesised handwriting (core.data.styles: continental 1s, curled 9s, ...), mixed
 into every batch. After training, each model is also scored on a validation set of
 synthesised styles (a seed no training pool uses), per style. The file's metadata records
 test_acc, val_acc, the style validation figures and the synthesis spec. Files are written

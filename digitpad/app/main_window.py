@@ -1,4 +1,5 @@
-"""The main window: Draw and Training tabs, menus, status bar, remembered settings."""
+"""The main window: the Draw tab at once, the tabs that need torch (MODEL_TABS) once it has
+loaded; menus, status bar, remembered settings, closing."""
 
 from __future__ import annotations
 

@@ -78,7 +78,7 @@ def run_self_test(app, out=print) -> int:
         window_s = seconds_since_start()
         draw = window.draw_tab
         # until torch's models arrive, the numpy copy of the first one reads drawings
-        # (core.numpy_predict); without it the tab says it is loading
+        # (core.reading.numpy_predict); without it the tab says it is loading
         if not window.loaded and draw.prediction.confidence_label.text() not in ("loading model…",
                                                                                   "Draw a digit"):
             raise SelfTestFailure("while the models load the Draw tab says neither 'loading model…' "
@@ -116,7 +116,7 @@ def run_self_test(app, out=print) -> int:
             quick = load_shipped(entry.arch)
             if quick is None:
                 raise SelfTestFailure(f"the shipped {entry.arch} cannot be read without torch "
-                                      "(core.numpy_predict)")
+                                      "(core.reading.numpy_predict)")
             qp = quick.predict(draw.canvas.to_array())
             gap = float(np.abs(qp.probs - pred.probs).max())
             if qp.digit != pred.digit or gap > 1e-3:

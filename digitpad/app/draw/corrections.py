@@ -1,7 +1,7 @@
 """Correcting the Draw tab in one gesture: press the right digit (0–9) or click its bar.
 
 The drawing on the canvas is then kept as a labelled sample in the user's sample store
-(``core.samples``, the folder the My handwriting tab shows and teaches from), and the Draw tab
+(``core.data.samples``, the folder the My handwriting tab shows and teaches from), and the Draw tab
 says so under the bars. A second press on the same drawing does not store it twice: the same
 digit again is "already kept", another digit moves the sample (a slip of the finger).
 

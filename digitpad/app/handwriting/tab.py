@@ -2,7 +2,7 @@
 
 Three columns: **Collect** ("draw a 7" rounds on a canvas of its own), **Your samples** (the
 store as thumbnails per digit, with counts, delete, import and export), and **Teach**
-(``core.teach.run`` in the app's worker thread with the Training tab's live plots, then the
+(``core.learning.teach.run`` in the app's worker thread with the Training tab's live plots, then the
 before/after figures and "Use this model" / "Save as…"). Nothing is used or saved unless the
 person says so; the shipped model is never touched. The logic lives in ``state.py``.
 """

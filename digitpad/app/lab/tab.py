@@ -2,7 +2,7 @@
 
 Three panels: the sliding window (step, play, speed; editable image, kernel, padding, stride;
 cross-correlation vs true convolution vs max-pool), the output-size calculator, and a kernel
-editor applied live to the current drawing. All numbers come from ``core.lab`` (torch's own
+editor applied live to the current drawing. All numbers come from ``core.insight.lab`` (torch's own
 conv2d / max_pool2d); the state lives in :mod:`.state`, which the tests drive without Qt.
 The drawing and the model's kernels arrive through :meth:`LabTab.set_drawing` and
 :meth:`LabTab.set_model`; the main window wires them, so this tab imports no other tab.

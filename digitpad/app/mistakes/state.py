@@ -1,6 +1,6 @@
 """The Mistakes tab's state, without Qt: which model, how far the scoring is, what is selected.
 
-The tab feeds it the worker's events (``core.mistakes.Progress`` / ``MistakesReady``) and the
+The tab feeds it the worker's events (``core.insight.mistakes.Progress`` / ``MistakesReady``) and the
 person's clicks; it answers with plain values: the status line, the heatmap's values, the
 gallery of the selected cell. Tests drive it without a QApplication.
 """

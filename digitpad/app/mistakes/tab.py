@@ -1,7 +1,7 @@
 """The Mistakes tab: the loaded model on MNIST's test set, and the images behind every number.
 
 Scoring runs in a ``GeneratorWorker`` (10,000 images take a few seconds on a CPU) and is cached
-per model by ``core.mistakes``, so coming back to a model is instant. The confusion matrix is
+per model by ``core.insight.mistakes``, so coming back to a model is instant. The confusion matrix is
 one pyqtgraph ImageItem (created once; ``setImage`` per model) with one text item per cell;
 clicking a cell fills the gallery with that cell's test images, surest first, and "Open in
 canvas" hands one to the Draw tab through :attr:`MistakesTab.open_in_canvas` (the main window
@@ -34,7 +34,7 @@ class _TestImages:
 
 
 def score_events(ref, data_dir, control):
-    """The worker's generator: the test images (for the gallery), then core.mistakes' events."""
+    """The worker's generator: the test images (for the gallery), then core.insight.mistakes' events."""
     import torch
 
     from digitpad.core.data.mnist import load_test_set

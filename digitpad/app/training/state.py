@@ -3,7 +3,7 @@
 The tab feeds it the generator's events and the person's clicks; it answers with plain values
 (the progress bar's value, maximum and text, which controls are enabled, what closing the
 window must ask). Tests drive it directly, without a QApplication. It keeps no history and
-builds no checkpoints: the run's numbers stay with ``core.training`` and its session.
+builds no checkpoints: the run's numbers stay with ``core.learning.training`` and its session.
 
     idle ──begin──▶ loading ──Started──▶ running ⇄ paused
                        │                    │ stop

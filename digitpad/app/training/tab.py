@@ -1,6 +1,6 @@
 """The Training tab: set up a run, watch it live, keep (use / save) the result.
 
-The run itself is a ``core.session.TrainingSession`` (the same one ``digitpad train``
+The run itself is a ``core.learning.session.TrainingSession`` (the same one ``digitpad train``
 drives) in a :class:`~digitpad.app.workers.WorkerHandle`;
 MNIST is loaded inside that generator, so nothing here blocks the GUI. Each event arrives
 as one queued signal and updates the plots, the progress bar and the result panel. Nothing

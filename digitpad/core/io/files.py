@@ -21,7 +21,7 @@ MiB = 1024 * 1024
 # The largest shipped model (dense) is 2.7 MB; 64 MiB leaves room for any model digitpad makes.
 MAX_MODEL_BYTES = 64 * MiB
 # The tag in every digitpad model file's safetensors metadata ("format"). Here, not in
-# checkpoint (which imports torch), so core.numpy_predict can check it too.
+# checkpoint (which imports torch), so core.reading.numpy_predict can check it too.
 MODEL_FORMAT = "digitpad-model-1"
 # A drawing, photo or scan; PIL's decompression-bomb check still guards the decoded size.
 MAX_IMAGE_BYTES = 64 * MiB

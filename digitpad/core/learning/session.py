@@ -1,6 +1,8 @@
 """A training session: what the CLI and the app's Training tab both drive.
 
-(Grows in the next steps; for now the divergence watch.)
+It folds training's events into the history, the best epoch, the time spent and an ETA; ends a
+diverging run (DivergenceWatch); builds every checkpoint of a run; writes the best epoch and the
+training state beside it; and plans a resume (plan_resume).
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ class TrainConfig:
     # Held out of the training set to choose the best epoch (at most 10 % of a small set);
     # the test set is scored once, at the end, on that epoch's weights.
     val_size: int = 5000
-    # Share of each training batch replaced by synthesised handwriting (core.styles), drawn
+    # Share of each training batch replaced by synthesised handwriting (core.data.styles), drawn
     # from a pool of at most synth_pool digits rendered once per run from the run's seed.
     synth_share: float = 0.0
     synth_pool: int = 20000
