@@ -3,9 +3,11 @@
 Every blocking way the app can ask the user something (QDialog.exec, which QMessageBox and the
 app's own dialogs inherit; the QMessageBox, QFileDialog, QInputDialog, QColorDialog and
 QFontDialog statics) is replaced for every test by a stand-in that never shows a window and
-returns at once: the answer the test queued, or else what a user's Cancel gives. A dialog the
-test did not declare (``dialogs.allow(kind, ...)``) fails the test at teardown with its title
-and text. A test that patches a dialog itself (monkeypatch) has declared it, too.
+returns at once: the answer the test queued, or else what a user's Cancel gives. For a dialog
+the app builds and execs itself, the queued answer may be a function: it gets the dialog and
+plays the user on it (clicks a button, reads its text), then exec returns the dialog's result.
+A dialog the test did not declare (``dialogs.allow(kind, ...)``) fails the test at teardown
+with its title and text. A test that patches a dialog itself (monkeypatch) has declared it, too.
 
 Imported by tests/conftest.py (a uniquely named module, like synthetic_digits, so that a test
 can load it into a pytest run of its own).
@@ -91,7 +93,11 @@ def install(monkeypatch) -> Dialogs:
         # QDialog.exec runs a nested event loop until the user answers: a test would hang in it
         text = self.text() if isinstance(self, QMessageBox) else type(self).__name__
         rejected = QDialog.DialogCode.Rejected.value
-        return dialogs.opened("exec", self.windowTitle(), text, rejected, rejected)
+        answer = dialogs.opened("exec", self.windowTitle(), text, rejected, rejected)
+        if callable(answer):  # the test plays the user on this very dialog, without showing it
+            answer(self)
+            return self.result()
+        return answer
 
     for kind in MESSAGE_KINDS:
         monkeypatch.setattr(QMessageBox, kind, message(kind))

@@ -35,6 +35,18 @@ def test_a_declared_dialog_gets_the_queued_answer(dialogs):
                                                                    "question"]
 
 
+def test_a_declared_dialog_can_be_played_by_the_test(dialogs, qtbot):
+    """A queued function gets the app's own dialog, unshown, and clicks for the user."""
+    B = QMessageBox.StandardButton
+    box = QMessageBox(QMessageBox.Icon.Question, "Quit?", "Save first?", B.Save | B.Discard)
+    qtbot.addWidget(box)
+    dialogs.allow("exec")
+    dialogs.answers.append(lambda dlg: dlg.button(B.Save).click())
+    box.exec()
+    assert box.standardButton(box.clickedButton()) == B.Save and not box.isVisible()
+    assert dialogs == [("exec", "Quit?", "Save first?")] and dialogs.unexpected == []
+
+
 def test_a_run_with_an_undeclared_dialog_fails_and_names_it(tmp_path):
     (tmp_path / "conftest.py").write_text("from dialog_guard import dialogs  # noqa: F401\n")
     (tmp_path / "test_opens.py").write_text(textwrap.dedent("""

@@ -7,8 +7,7 @@ import re
 from pathlib import Path
 
 import torch
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QTextBrowser
+from PySide6.QtWidgets import QDialog, QFileDialog, QTextBrowser
 
 from digitpad.app.training.state import format_duration
 from digitpad.core.data.mnist import load_mnist
@@ -101,22 +100,20 @@ def test_live_weights_show_in_the_draw_tab_and_end_as_trained_here(window, tiny_
     assert draw.model_box.currentText().startswith("lenet epoch ") and "trained here" in draw.model_box.currentText()
 
 
-def test_about_box_is_complete_and_links_to_the_lesson(window, qtbot):
+def test_about_box_is_complete_and_links_to_the_lesson(window, qtbot, dialogs):
     import PySide6
-    from PySide6.QtCore import qVersion
+    from PySide6.QtCore import QUrl, qVersion
 
     seen = {}
 
-    def look() -> None:
-        dlg = QApplication.activeModalWidget()
-        if not isinstance(dlg, QDialog) or dlg.objectName() != "aboutDialog":
-            QTimer.singleShot(10, look)
-            return
+    def read_and_follow_the_link(dlg) -> None:
+        assert isinstance(dlg, QDialog) and dlg.objectName() == "aboutDialog"
         seen["text"] = dlg.findChild(QTextBrowser).toPlainText()
         seen["html"] = dlg.findChild(QTextBrowser).toHtml()
-        dlg.findChild(QTextBrowser).anchorClicked.emit(
-            __import__("PySide6.QtCore", fromlist=["QUrl"]).QUrl("digitpad:how-this-works"))
-    QTimer.singleShot(0, look)
+        dlg.findChild(QTextBrowser).anchorClicked.emit(QUrl("digitpad:how-this-works"))
+
+    dialogs.allow("exec")  # the About box
+    dialogs.answers.append(read_and_follow_the_link)
     window.show_about()
     text = seen["text"]
     for needle in ("digitpad 0.1.0", torch.__version__, qVersion(), PySide6.__version__,
