@@ -28,7 +28,7 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
-MODEL_NAMES = ("lenet", "dense", "digitnet")
+from .core.nets.spec import MODEL_NAMES  # torch-free: `digitpad --help` stays quick
 # What `predict DIR` picks up; a file named explicitly is always tried, whatever its suffix.
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 PREDICT_CHUNK = 256
@@ -470,28 +470,30 @@ def _restore_sigint(previous) -> None:
 
 def measure(model_spec: str | None, data_dir: str | os.PathLike | None = None,
             device: str = "cpu"):
-    """(checkpoint, EvalReport) on MNIST's test set: what `digitpad eval` reports."""
-    from .core.nets.checkpoint import load_checkpoint
+    """(checkpoint, Scores, test images) on MNIST's test set: what `digitpad eval` reports,
+    scored once (``--report`` draws from the same scores)."""
     from .core.data.mnist import load_test_set
+    from .core.nets.builder import build_checkpoint
+    from .core.nets.checkpoint import load_checkpoint
     from .core.nets.devices import resolve_device
-    from .core.reading.evaluation import evaluate_model
+    from .core.reading.scoring import scores
 
     dev = resolve_device(device)
     ckpt = load_checkpoint(resolve_model_path(model_spec))
+    model = build_checkpoint(ckpt, device=dev)
     x, y = load_test_set(data_dir)
-    model = ckpt.build().to(dev)
-    return ckpt, evaluate_model(model, x.to(dev), y.to(dev))
+    return ckpt, scores(model, x, y), x
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .core.io.paths import resolve_data_dir
 
-    ckpt, report = measure(args.model, args.data, args.device)
-    written = write_eval_report(args.report, ckpt, args.data) if getattr(args, "report", None) else {}
+    ckpt, report, images = measure(args.model, args.data, args.device)
+    written = write_eval_report(args.report, ckpt, report, images) if getattr(args, "report", None) else {}
     if args.json:
         doc = {"model": str(ckpt.path), "arch": ckpt.arch, "name": ckpt.name,
-               "data": str(resolve_data_dir(args.data)), **report.to_dict()}
-        print(json.dumps(_json_safe(doc)))
+               "data": str(resolve_data_dir(args.data)), **report.summary()}
+        print(_json_line(doc))
         return EXIT_OK
     print(f"model     {_printable(ckpt.name)} ({ckpt.arch})  {_printable(ckpt.path)}")
     for note in ckpt.notes:
@@ -517,6 +519,12 @@ def format_confusion(confusion: list[list[int]], per_class: list[float]) -> str:
         lines.append(f"{t:>9}" + "".join(f"{v:>{width}}" for v in row)
                      + f"   {'n/a' if math.isnan(acc) else f'{acc * 100:6.2f}%':>8}")
     return "\n".join(lines)
+
+
+def _json_line(doc) -> str:
+    """One JSON document; NaN and Infinity are not JSON, so a figure that is not a number
+    (a class absent from the data) is null and nothing else can slip through."""
+    return json.dumps(_json_safe(doc), allow_nan=False)
 
 
 def _json_safe(obj):
@@ -622,7 +630,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if "error" in res:
                 failed += 1
             if args.json:
-                print(json.dumps(res))  # JSON escapes control characters itself
+                print(_json_line(res))  # JSON escapes control characters itself
             elif "error" in res:
                 print(f"{_printable(res['path'])}: error: {_printable(res['error'])}")
             else:
@@ -640,7 +648,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def model_info(spec: str) -> dict:
     from .core.nets.checkpoint import load_checkpoint
-    from .core.nets.models import count_parameters
+    from .core.nets.spec import parameter_count
 
     path = resolve_model_path(spec)
     ckpt = load_checkpoint(path)
@@ -655,7 +663,7 @@ def model_info(spec: str) -> dict:
         "digitpad_version": meta.get("digitpad_version"),
         "dataset": meta.get("dataset"),
         "train_seconds": meta.get("train_seconds"),
-        "parameters": count_parameters(ckpt.build()),
+        "parameters": parameter_count(ckpt.arch),
         "file_size": path.stat().st_size,
         "config": meta.get("config"),
         "notes": list(ckpt.notes),
@@ -666,7 +674,7 @@ def model_info(spec: str) -> dict:
 def cmd_info(args: argparse.Namespace) -> int:
     info = model_info(args.model)
     if args.json:
-        print(json.dumps(_json_safe(info)))
+        print(_json_line(info))
         return EXIT_OK
     rows = [("file", info["path"]), ("name", info["name"]), ("architecture", info["arch"]),
             ("test accuracy", _pct(info["test_acc"])),
@@ -746,16 +754,11 @@ def cmd_lesson(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def write_eval_report(folder: str, ckpt, data_dir) -> dict:
-    """Every test prediction (cached by the model file's hash) -> PNGs and JSON in ``folder``."""
-    from .core.data.mnist import load_test_set
-    from .core.insight.mistakes import compute, file_key
+def write_eval_report(folder: str, ckpt, scores, images) -> dict:
+    """Every test prediction (``eval``'s own scores) -> PNGs and JSON in ``folder``."""
     from .core.insight.report import write_report
 
-    x, y = load_test_set(data_dir)
-    key = file_key(ckpt.path) if ckpt.path else None
-    m = compute(ckpt.build(), x, y, key).mistakes
-    return write_report(Path(folder).expanduser(), m, x[:, 0].numpy(),
+    return write_report(Path(folder).expanduser(), scores, images[:, 0].numpy(),
                         {"model": str(ckpt.path), "arch": ckpt.arch, "name": ckpt.name})
 
 
@@ -838,7 +841,7 @@ def cmd_teach(args: argparse.Namespace) -> int:
         # files that could not be read, then readable ones with nothing drawn
         doc["skipped"] = [{"file": str(f), "reason": r} for f, r in [*loaded.problems, *rep.skipped]]
         doc["skipped_count"] = len(doc["skipped"])
-        print(json.dumps(_json_safe(doc)))
+        print(_json_line(doc))
         return EXIT_OK
     b, a = rep.before, rep.after
     print(f"{'':<22}{'before':>9}{'after':>9}")

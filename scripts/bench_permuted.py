@@ -23,7 +23,7 @@ from _bench_common import DEFAULT_DATA, machine
 import torch  # noqa: E402  (after _bench_common put the repo on sys.path)
 
 from digitpad.core.data.mnist import load_mnist  # noqa: E402
-from digitpad.core.insight.explain import permute_pixels, pixel_permutation  # noqa: E402
+from digitpad.core.nets.permutation import permute_pixels, pixel_permutation  # noqa: E402
 from digitpad.core.learning.training import Failed, Finished, EpochDone, recipe_config, run  # noqa: E402
 
 

@@ -70,15 +70,13 @@ def style_validation(arch: str, state: dict, device: str) -> dict:
     """Accuracy per synthesised style on the style validation set (the fast 28x28 path)."""
     import torch
 
-    from digitpad.core.reading.evaluation import predict_logits
-    from digitpad.core.nets.models import create_model
+    from digitpad.core.nets.builder import build
+    from digitpad.core.reading.scoring import score
 
     x, y, names = render_digits(STYLE_VAL_N, STYLE_VAL_SEED)
-    model = create_model(arch)
-    model.load_state_dict(state)
-    model.to(device).eval()
-    xt = torch.from_numpy(x).unsqueeze(1).float().div(255).to(device)
-    pred = predict_logits(model, xt).argmax(1).cpu().numpy()
+    model = build(arch, state, device=device)
+    xt = torch.from_numpy(x).unsqueeze(1).float().div(255)
+    pred = score(model, xt).argmax(1)
     hit = pred == y
     names = np.array(names)
     per = {s: round(float(hit[names == s].mean()), 5) for s in STYLES if (names == s).any()}

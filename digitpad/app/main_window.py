@@ -449,7 +449,7 @@ class MainWindow(QMainWindow):
 
             path = shipped_model_path(entry.arch)
         self.mistakes_tab.set_model(entry.label, entry.arch, pred.state_dict(),
-                                    str(path) if path else None)
+                                    str(path) if path else None, pred.meta)
 
     def _drawing_to_lab(self) -> None:
         if self.lab_tab is None:

@@ -125,7 +125,7 @@ def run_self_test(app, out=print) -> int:
             when = "before torch had loaded, " if early is not None else ""
             ok(f"numpy copy of {entry.arch}: read {qp.digit} {when}probabilities within {gap:.0e} of torch's")
 
-        from digitpad.core.nets.models import feature_shapes
+        from digitpad.core.nets.spec import feature_shapes
 
         shapes = feature_shapes(entry.arch)
         spatial = [n for n, s in shapes.items() if len(s) == 3]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from conftest import deliver_posted_events
 
-from digitpad.core.nets.models import feature_shapes
+from digitpad.core.nets.spec import feature_shapes
 
 SEVEN = [(80, 60), (140, 60), (200, 60), (185, 95), (170, 130), (155, 170), (140, 210), (130, 235)]
 ZERO = [(140, 50), (95, 80), (85, 140), (95, 200), (140, 230), (185, 200), (195, 140), (185, 80),

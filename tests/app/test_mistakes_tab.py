@@ -7,7 +7,8 @@ from PySide6.QtCore import QPointF, Qt
 
 from digitpad.app.mistakes.state import COMPUTING, IDLE, READY, MistakesState
 from digitpad.core.nets.checkpoint import load_checkpoint, shipped_model_path
-from digitpad.core.insight.mistakes import Mistakes, MistakesReady, Progress
+from digitpad.core.insight.mistakes import MistakesReady, Progress
+from digitpad.core.reading.scoring import Scores
 
 
 def fake_mistakes():
@@ -15,7 +16,7 @@ def fake_mistakes():
     probs = np.full((6, 10), 0.01, np.float32)
     for i, (p, c) in enumerate([(0, .9), (1, .6), (1, .8), (0, .7), (0, .95), (2, .5)]):
         probs[i, p] = c
-    return Mistakes(labels, probs)
+    return Scores(labels, probs)
 
 
 # --- state, no Qt -------------------------------------------------------------------------

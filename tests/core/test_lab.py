@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from digitpad.core.insight import lab
-from digitpad.core.nets.models import create_model, feature_shapes
+from digitpad.core.nets.models import create_model
+from digitpad.core.nets.spec import feature_shapes
 
 
 def np_correlate(image, kernel, pad=0, stride=1):

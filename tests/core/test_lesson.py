@@ -5,7 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from digitpad.core.insight.lab import KERNELS, apply_kernel, lesson_report, output_size
-from digitpad.core.nets.models import create_model, feature_shapes
+from digitpad.core.nets.models import create_model
+from digitpad.core.nets.spec import feature_shapes
 
 IMAGE = torch.arange(9, dtype=torch.float32).reshape(3, 3)  # [[0,1,2],[3,4,5],[6,7,8]]
 

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from digitpad.core.nets.models import MODELS, count_parameters, create_model, feature_shapes, UnknownModelError
+from digitpad.core.nets.models import count_parameters, create_model
+from digitpad.core.nets.spec import MODEL_NAMES, UnknownModelError, feature_shapes
 
 
 def test_lenet_has_exactly_the_lessons_parameter_count():
@@ -37,7 +38,7 @@ def test_digitnet_exposes_every_conv_and_pool():
     assert shapes["pool1"][1:] == (14, 14) and shapes["pool2"][1:] == (7, 7)
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", list(MODEL_NAMES))
 def test_forward_matches_forward_features(name):
     torch.manual_seed(0)
     m = create_model(name).eval()

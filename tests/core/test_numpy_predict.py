@@ -12,7 +12,8 @@ import torch
 from digitpad.core.reading import numpy_predict
 from digitpad.core.nets.checkpoint import make_meta, save_checkpoint, shipped_model_path
 from digitpad.core.io.files import MODEL_FORMAT
-from digitpad.core.nets.models import MODELS, create_model, feature_shapes
+from digitpad.core.nets.models import create_model
+from digitpad.core.nets.spec import MODEL_NAMES, feature_shapes
 from digitpad.core.reading.predict import Predictor
 from digitpad.core.data.styles import render_canvas
 
@@ -34,7 +35,7 @@ def _drawings(n: int = 6) -> list[np.ndarray]:
     return [render_canvas(names[i % len(names)], 1, seed=40 + i)[0] for i in range(n)]
 
 
-@pytest.mark.parametrize("arch", list(MODELS))
+@pytest.mark.parametrize("arch", list(MODEL_NAMES))
 def test_matches_torch_on_a_random_model(tmp_path, arch):
     path = save_checkpoint(tmp_path / f"{arch}.safetensors", arch, _random_model(arch, 3), make_meta(arch))
     quick = numpy_predict.load_file(path)
@@ -58,7 +59,7 @@ def test_matches_torch_on_a_random_model(tmp_path, arch):
         np.testing.assert_array_equal(quick.kernels()[name], k)
 
 
-@pytest.mark.parametrize("arch", list(MODELS))
+@pytest.mark.parametrize("arch", list(MODEL_NAMES))
 def test_matches_the_shipped_models(arch):
     if not shipped_model_path(arch).exists():
         pytest.skip(f"no shipped {arch}")

@@ -12,7 +12,8 @@ from PIL import Image
 from digitpad.core.reading import predict as predict_module
 from digitpad.core.nets.checkpoint import CheckpointError, make_meta, save_checkpoint
 from digitpad.core.data.mnist import load_mnist
-from digitpad.core.nets.models import MODELS, create_model, feature_shapes
+from digitpad.core.nets.models import create_model
+from digitpad.core.nets.spec import MODEL_NAMES, feature_shapes
 from digitpad.core.reading.predict import Prediction, Predictor
 from digitpad.core.data.preprocess import preprocess
 from digitpad.core.learning.training import Finished, recipe_config, run
@@ -62,7 +63,7 @@ def trained_lenet(tiny_mnist) -> dict:
     return events[-1].best_state
 
 
-@pytest.mark.parametrize("arch", list(MODELS))
+@pytest.mark.parametrize("arch", list(MODEL_NAMES))
 def test_probabilities_and_maps_match_the_plain_model(arch):
     state = random_state(arch, seed=3)
     pred = Predictor(arch, state).predict(canvas())

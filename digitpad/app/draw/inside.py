@@ -63,6 +63,7 @@ class InsidePanel(QWidget):
         self.digit: int | None = None
         self.arch: str | None = None
         self._state = None
+        self._meta: dict = {}
         self._explainer = None
         self._worker: WorkerHandle | None = None
         self._pending = False
@@ -200,10 +201,12 @@ class InsidePanel(QWidget):
         self.pages.setVisible(on)
         self.refresh()
 
-    def set_model(self, arch: str, state_fn: Callable[[], dict]) -> None:
-        """The model drawn with (or its new weights); ``state_fn`` is read only when needed."""
+    def set_model(self, arch: str, state_fn: Callable[[], dict], meta: dict | None = None) -> None:
+        """The model drawn with (or its new weights); ``state_fn`` is read only when needed,
+        ``meta`` says what the builder puts inside it (a --permute model's pixel order)."""
         self.arch = arch
         self._state = state_fn
+        self._meta = dict(meta or {})
         self._explainer = None  # rebuilt lazily, in the worker
         self.last_field = None
         self.field_box.setVisible(False)
@@ -259,7 +262,7 @@ class InsidePanel(QWidget):
         image, target = self.image.copy(), self._target(self.class_box)
         method = self.method_box.currentIndex()
         explainer = self._explainer
-        arch, state_fn = self.arch, self._state
+        arch, state_fn, meta = self.arch, self._state, self._meta
 
         def work(control):
             nonlocal explainer
@@ -267,7 +270,7 @@ class InsidePanel(QWidget):
 
             t0 = time.perf_counter()
             if explainer is None:
-                explainer = Explainer(arch, state_fn())
+                explainer = Explainer(arch, state_fn(), meta)
                 yield ("explainer", explainer)
                 t0 = time.perf_counter()
             why = explainer.why(image, target)
@@ -312,7 +315,7 @@ class InsidePanel(QWidget):
         from digitpad.core.insight.explain import Explainer
 
         if self._explainer is None:  # a click is rare: building it here costs one model copy
-            self._explainer = Explainer(self.arch, self._state())
+            self._explainer = Explainer(self.arch, self._state(), self._meta)
         if not self.active:
             self.toggle.setChecked(True)
         self.pages.setCurrentIndex(0)
@@ -344,12 +347,12 @@ class InsidePanel(QWidget):
         self.last_compare = rows
         t = self.compare_table
         t.setRowCount(len(rows))
-        from digitpad.core.nets.models import count_parameters, create_model
+        from digitpad.core.nets.spec import parameter_count
 
         for r, (name, digit, conf, pred, ms) in enumerate(rows):
             acc = pred.test_acc
             cells = [name, str(digit), "–" if conf is None else f"{conf * 100:.1f}%",
-                     f"{count_parameters(create_model(pred.arch)):,}",
+                     f"{parameter_count(pred.arch):,}",
                      "–" if acc is None else f"{acc * 100:.2f}%",
                      "–" if ms is None else f"{ms:.1f} ms"]
             for c, text in enumerate(cells):
@@ -373,13 +376,9 @@ class InsidePanel(QWidget):
         import torch
 
         from digitpad.core.insight.explain import shift_test
-        from digitpad.core.nets.models import create_model
+        from digitpad.core.nets.builder import build
 
-        models = {}
-        for _name, arch, pred in self._models():
-            m = create_model(arch)
-            m.load_state_dict(pred.state_dict())
-            models[arch] = m
+        models = {arch: build(arch, pred.state_dict(), pred.meta) for _name, arch, pred in self._models()}
         if not models:
             return
         label = self._target(self.true_box)

@@ -18,7 +18,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMessageBox, QSlider, QSplitter,
                                QToolButton, QVBoxLayout, QWidget)
 
-from digitpad.core.nets.arch import DESCRIPTIONS
+from digitpad.core.nets.spec import DESCRIPTIONS
 
 from .. import theme
 from ..widgets.canvas import DEFAULT_BRUSH, MAX_BRUSH, MIN_BRUSH, DrawingCanvas
@@ -201,7 +201,7 @@ class DrawTab(QWidget):
         self.inside.set_input(None if empty else p.image, None if empty else p.digit)
 
     def _model_to_inside(self, entry: ModelEntry) -> None:
-        self.inside.set_model(entry.arch, entry.predictor.state_dict)
+        self.inside.set_model(entry.arch, entry.predictor.state_dict, entry.predictor.meta)
 
     def _tool(self, text: str, slot, tip: str) -> QToolButton:
         b = QToolButton()
@@ -345,7 +345,7 @@ class DrawTab(QWidget):
         self._activate(entry)
 
     def _activate(self, entry: ModelEntry) -> None:
-        from digitpad.core.nets.models import feature_shapes
+        from digitpad.core.nets.spec import feature_shapes
 
         self.state.model_ready()
         self._current = entry

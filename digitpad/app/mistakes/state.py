@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from digitpad.core.insight.mistakes import Mistakes, MistakesReady, Progress
+from digitpad.core.insight.mistakes import MistakesReady, Progress
+from digitpad.core.reading.scoring import Scores
 
 IDLE, COMPUTING, READY, FAILED = "idle", "computing", "ready", "failed"
 GALLERY_LIMIT = 60  # thumbnails shown per cell (a diagonal cell holds ~1,000)
@@ -27,6 +28,7 @@ class ModelRef:
     state: dict  # name -> CPU tensor (a private copy)
     path: str | None  # a model file (hashed for the cache), or None for in-memory weights
     generation: int = 0  # bumps for every new model, so a late result for an old one is dropped
+    meta: dict | None = None  # the model's metadata: the builder reads its config (permute)
 
 
 @dataclass(frozen=True)
@@ -51,15 +53,16 @@ class MistakesState:
         self.phase = IDLE
         self.done = 0
         self.total = 0
-        self.mistakes: Mistakes | None = None
+        self.mistakes: Scores | None = None
         self.cached = False
         self.error: str | None = None
         self.selected: tuple[int, int] | None = None
         self._generation = 0
 
-    def set_model(self, label: str, arch: str, state: dict, path: str | None) -> ModelRef:
+    def set_model(self, label: str, arch: str, state: dict, path: str | None,
+                  meta: dict | None = None) -> ModelRef:
         self._generation += 1
-        self.model = ModelRef(label, arch, state, path, self._generation)
+        self.model = ModelRef(label, arch, state, path, self._generation, meta)
         self.phase, self.mistakes, self.error, self.selected = IDLE, None, None, None
         self.done = self.total = 0
         return self.model

@@ -38,12 +38,13 @@ def score_events(ref, data_dir, control):
     import torch
 
     from digitpad.core.data.mnist import load_test_set
-    from digitpad.core.insight.mistakes import build, file_key, iter_mistakes, state_key
+    from digitpad.core.insight.mistakes import file_key, iter_mistakes, state_key
+    from digitpad.core.nets.builder import build
 
     x, y = load_test_set(data_dir)
     yield _TestImages((x[:, 0] * 255).round().to(torch.uint8).numpy())
     key = file_key(ref.path) if ref.path else state_key(ref.arch, ref.state)
-    model = build(ref.arch, ref.state)
+    model = build(ref.arch, ref.state, ref.meta)
     yield from iter_mistakes(model, x, y, key, should_stop=lambda: control.stop_requested)
 
 
@@ -157,9 +158,10 @@ class MistakesTab(QWidget):
 
     # --- model and scoring ------------------------------------------------------------------
 
-    def set_model(self, label: str, arch: str, state: dict, path: str | None = None) -> None:
+    def set_model(self, label: str, arch: str, state: dict, path: str | None = None,
+                  meta: dict | None = None) -> None:
         self._stop_worker()
-        self.state.set_model(label, arch, state, path)
+        self.state.set_model(label, arch, state, path, meta)
         self._render()
         if self.isVisible():
             self.start()

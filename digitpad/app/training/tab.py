@@ -24,7 +24,7 @@ from digitpad.core.learning import training
 from digitpad.core.nets.checkpoint import Checkpoint, CheckpointError, save_checkpoint
 from digitpad.core.data.mnist import MnistTensors, has_mnist, mnist_problem
 from digitpad.core.nets.devices import list_devices
-from digitpad.core.nets.models import MODELS
+from digitpad.core.nets.spec import DESCRIPTIONS
 from digitpad.core.io.paths import resolve_data_dir
 from digitpad.core.learning.session import TrainingSession
 from digitpad.core.learning.training import (BatchDone, EpochDone, Failed, Finished, Notice, Started,
@@ -90,9 +90,9 @@ class TrainingTab(QWidget):
     def _build(self) -> None:
         # Setup form ------------------------------------------------------------------
         self.arch_combo = QComboBox()
-        for name, info in MODELS.items():
+        for name, description in DESCRIPTIONS.items():
             self.arch_combo.addItem(name, name)
-            self.arch_combo.setItemData(self.arch_combo.count() - 1, info.description,
+            self.arch_combo.setItemData(self.arch_combo.count() - 1, description,
                                         Qt.ItemDataRole.ToolTipRole)
         self.arch_combo.setCurrentIndex(max(0, self.arch_combo.findData("digitnet")))
         self.recipe_combo = QComboBox()

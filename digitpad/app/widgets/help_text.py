@@ -21,14 +21,9 @@ def output_size(in_: int, k: int, pad: int = 0, stride: int = 1) -> int:
 
 
 def parameters_by_layer(arch: str) -> "OrderedDict[str, int]":
-    from digitpad.core.nets.models import create_model
+    from digitpad.core.nets.spec import parameter_rows
 
-    model = create_model(arch)
-    out: OrderedDict[str, int] = OrderedDict()
-    for name, p in model.named_parameters():
-        layer = name.split(".")[0]
-        out[layer] = out.get(layer, 0) + p.numel()
-    return out
+    return OrderedDict((layer, count) for layer, _, count in parameter_rows(arch))
 
 
 def _size_line(in_: int, k: int, pad: int = 0, stride: int = 1) -> str:
@@ -75,16 +70,16 @@ def _sizes(doc: dict, preset: str) -> list[tuple[int, int]]:
 def how_this_works_html() -> str:
     # `digitpad lesson` prints the same document: both read the lab's one computation
     from digitpad.core.insight.lab import CONV3_POOL2, LESSON_RESULTS, PHOTO_7X7, lesson_report
-    from digitpad.core.nets.models import count_parameters, create_model
+    from digitpad.core.nets.spec import parameter_count
 
     doc = lesson_report()
     photo = _sizes(doc, PHOTO_7X7)[-1]
     conv_pool = [w for w, _h in _sizes(doc, CONV3_POOL2)[1:]]
 
     lenet = parameters_by_layer("lenet")
-    lenet_total = count_parameters(create_model("lenet"))
+    lenet_total = parameter_count("lenet")
     dense = parameters_by_layer("dense")
-    dense_total = count_parameters(create_model("dense"))
+    dense_total = parameter_count("dense")
     s1 = output_size(28, 5)
     p1 = output_size(s1, 2, 0, 2)
     s2 = output_size(p1, 5)

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -19,19 +18,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..nets.models import DigitModel, create_model
+from ..nets.builder import build
+from ..nets.models import DigitModel
+from ..nets.spec import MODEL_NAMES, spatial_layers
 
 
 SIDE = 28
 NO_MAPS = "no feature maps: a dense net has no 2-D layers"
 
 # (name, kernel, stride, padding) of every 2-D layer, in order: the receptive-field arithmetic.
-LAYERS: dict[str, list[tuple[str, int, int, int]]] = {
-    "lenet": [("conv1", 5, 1, 0), ("pool1", 2, 2, 0), ("conv2", 5, 1, 0), ("pool2", 2, 2, 0)],
-    "digitnet": [("conv1", 3, 1, 1), ("conv2", 3, 1, 1), ("pool1", 2, 2, 0), ("conv3", 3, 1, 1),
-                 ("conv4", 3, 1, 1), ("pool2", 2, 2, 0), ("conv5", 3, 1, 0)],
-    "dense": [],
-}
+LAYERS: dict[str, list[tuple[str, int, int, int]]] = {name: spatial_layers(name) for name in MODEL_NAMES}
 
 
 class NoFeatureMaps(ValueError):
@@ -89,13 +85,6 @@ def receptive_field_sizes(arch: str) -> "OrderedDict[str, int]":
 
 # --- a model to explain ---------------------------------------------------------------------
 
-def _fold(model: DigitModel) -> DigitModel:
-    # Batch norm folded into its conv: same outputs, a third fewer ops for the occlusion batch.
-    from ..nets.fold import fold_batch_norm
-
-    return fold_batch_norm(copy.deepcopy(model)).eval()
-
-
 @dataclass
 class WhyMap:
     target: int  # the class explained
@@ -112,21 +101,17 @@ class UnitField:
 
 
 class Explainer:
-    """One model's explanations. Holds a private eval-mode copy of the weights."""
+    """One model's explanations. Holds a private, ready copy of the weights (the builder's:
+    batch norm folded, a --permute model's pixel order inside, so the maps are in the
+    drawing's coordinates)."""
 
-    def __init__(self, arch: str, state: dict[str, torch.Tensor], patch: int = 7, stride: int = 3,
-                 threads: int | None = 1) -> None:
-        model = create_model(arch)
-        model.load_state_dict(state)
-        model.eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
+    def __init__(self, arch: str, state: dict[str, torch.Tensor], meta: dict | None = None,
+                 patch: int = 7, stride: int = 3, threads: int | None = 1) -> None:
         self.arch = arch
-        self.model = model
-        self.fast = _fold(model)
+        self.model = build(arch, state, meta)
         self.conv = bool(LAYERS.get(arch))
         self.memory_format = torch.channels_last if self.conv else torch.contiguous_format
-        self.fast = self.fast.to(memory_format=self.memory_format)
+        self.fast = self.model.to(memory_format=self.memory_format)
         self.masks = occlusion_masks(patch, stride)
         # One intra-op thread, as the Predictor: for batches this small OpenMP's hand-offs cost
         # more than they save, and 10x more when other work (training) holds the cores.

@@ -17,10 +17,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..nets.spec import parameter_rows, spec
+
 __all__ = ["output_size", "KERNELS", "apply_kernel", "LESSON_RESULTS", "Step", "LabResult",
            "correlate_steps", "pool_steps", "SizeLayer", "chain_sizes", "SIZE_PRESETS",
-           "PHOTO_7X7", "CONV3_POOL2", "lenet_parameters", "kernel_presets", "filter_image",
-           "WORKED_IMAGE", "WORKED_KERNEL", "FLIP_NOTE", "lesson_report", "lesson_text"]
+           "PHOTO_7X7", "CONV3_POOL2", "model_chain", "lenet_parameters", "kernel_presets",
+           "filter_image", "WORKED_IMAGE", "WORKED_KERNEL", "FLIP_NOTE", "lesson_report", "lesson_text"]
 
 
 def output_size(in_: int, k: int, pad: int = 0, stride: int = 1) -> int:
@@ -198,32 +200,26 @@ def _pool(k=2, stride=2):
     return SizeLayer("pool", k, 0, stride)
 
 
+def model_chain(arch: str) -> list[SizeLayer]:
+    """A CNN's windowed layers as the size calculator's chain, from the model's spec."""
+    return [SizeLayer(l.kind, l.kernel, l.padding, l.stride, l.out if l.kind == "conv" else None)
+            for l in spec(arch).layers if l.spatial]
+
+
 # The lesson's cases and the two CNNs, as (input height, input width, layers).
 PHOTO_7X7 = "7x7 kernel on a 640x480 photo"
 CONV3_POOL2 = "3x3 conv then 2x2 pool on 28x28"
 SIZE_PRESETS: dict[str, tuple[int, int, list[SizeLayer]]] = {
     PHOTO_7X7: (480, 640, [_conv(7)]),
     CONV3_POOL2: (28, 28, [_conv(3), _pool()]),
-    "LeNet": (28, 28, [_conv(5, ch=6), _pool(), _conv(5, ch=16), _pool()]),
-    "digitnet": (28, 28, [_conv(3, 1, ch=32), _conv(3, 1, ch=32), _pool(), _conv(3, 1, ch=64),
-                          _conv(3, 1, ch=64), _pool(), _conv(3, ch=128)]),
+    "LeNet": (28, 28, model_chain("lenet")),
+    "digitnet": (28, 28, model_chain("digitnet")),
 }
 
 
 def lenet_parameters() -> list[tuple[str, str, int]]:
     """LeNet's parameters per layer as (layer, arithmetic, count), from the layer sizes alone."""
-    side = 28
-    rows = []
-    cin = 1
-    for name, cout, k in (("conv1", 6, 5), ("conv2", 16, 5)):
-        rows.append((name, f"{cin}·{k}·{k}·{cout} weights + {cout} biases", cin * k * k * cout + cout))
-        side = output_size(output_size(side, k), 2, stride=2)
-        cin = cout
-    fin = cin * side * side
-    for name, fout in (("fc1", 120), ("fc2", 84), ("fc3", 10)):
-        rows.append((name, f"{fin}·{fout} weights + {fout} biases", fin * fout + fout))
-        fin = fout
-    return rows
+    return parameter_rows("lenet")
 
 
 # --- kernels on images ----------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .mistakes import Mistakes
+from ..reading.scoring import Scores
 
 CELL = 52
 MARGIN = 70
@@ -28,7 +28,7 @@ def _heat(v: float) -> tuple[int, int, int]:
     return tuple(int(round(w + (b - w) * v)) for w, b in zip((255, 255, 255), (8, 48, 107)))
 
 
-def confusion_png(m: Mistakes) -> Image.Image:
+def confusion_png(m: Scores) -> Image.Image:
     """The confusion matrix; colour is per-row share on a log scale so rare mistakes show."""
     conf = m.confusion
     side = MARGIN + 10 * CELL + 90
@@ -59,7 +59,7 @@ def confusion_png(m: Mistakes) -> Image.Image:
     return im
 
 
-def worst_png(m: Mistakes, images: np.ndarray, n: int = 36, cols: int = 6, scale: int = 4) -> Image.Image:
+def worst_png(m: Scores, images: np.ndarray, n: int = 36, cols: int = 6, scale: int = 4) -> Image.Image:
     """The ``n`` most confident wrong answers: each test image with "4 read as 9 (97%)"."""
     idx = m.worst(n)
     tile = 28 * scale
@@ -79,7 +79,7 @@ def worst_png(m: Mistakes, images: np.ndarray, n: int = 36, cols: int = 6, scale
     return im
 
 
-def write_report(folder: str | Path, m: Mistakes, images: np.ndarray, meta: dict) -> dict[str, Path]:
+def write_report(folder: str | Path, m: Scores, images: np.ndarray, meta: dict) -> dict[str, Path]:
     """confusion.png, worst.png and report.json in ``folder`` (created); returns their paths."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

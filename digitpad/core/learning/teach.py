@@ -28,7 +28,6 @@ How, and why:
 
 from __future__ import annotations
 
-import copy
 import functools
 import math
 import time
@@ -43,9 +42,8 @@ from ..data.augment import AugmentSpec, augment
 from ..nets.checkpoint import Checkpoint, make_meta
 from ..data.mnist import DataError, MnistTensors, load_mnist
 from ..nets.devices import resolve_device
-from ..reading.evaluation import evaluate_model
-from ..nets.models import create_model
-from ..nets.fold import fold_batch_norm
+from ..nets.builder import build_checkpoint, for_inference
+from ..reading import scoring
 from ..data.preprocess import preprocess
 from .training import (BatchDone, ConfigError, EpochDone, Failed, Finished, History, Started,
                        Stopped, TrainControl, cpu_state)
@@ -229,28 +227,28 @@ def split_holdout(y: torch.Tensor, share: float, seed: int) -> tuple[torch.Tenso
 def measure(model: torch.nn.Module, held_x: torch.Tensor, held_y: torch.Tensor,
             mnist: tuple[torch.Tensor, torch.Tensor] | None, mem=torch.contiguous_format,
             should_stop=None) -> Scores:
-    # Scored by a copy with batch norm folded into the convolutions, as the Predictor does:
-    # the same outputs to ~1e-6, a fifth less time for MNIST's 10,000 images on a CPU.
+    # Scored by the builder's inference copy (batch norm folded into the convolutions, as
+    # the Predictor does: the same outputs to ~1e-6, a fifth less time for MNIST's 10,000
+    # images on a CPU), through the one scorer eval and Mistakes use.
     model.eval()
-    model = fold_batch_norm(copy.deepcopy(model)).to(memory_format=mem)
+    ready = for_inference(model).to(memory_format=mem)
     per: list[float | None] = [None] * 10
     acc = None
     if len(held_y):
-        rep = evaluate_model(model, held_x.contiguous(memory_format=mem), held_y)
-        acc = rep.accuracy
-        per = [None if math.isnan(v) else v for v in rep.per_class]
+        held = scoring.scores(ready, held_x, held_y)
+        acc = held.accuracy
+        per = [None if math.isnan(v) else v for v in held.per_class]
     m_acc, m_n = None, 0
     if mnist is not None:
         x, y = mnist
-        model.eval()
-        correct = torch.zeros((), dtype=torch.long, device=x.device)
-        with torch.inference_mode():
-            for i in range(0, len(y), 1000):
-                if should_stop is not None and should_stop():
-                    raise _Stop()
-                out = model(x[i:i + 1000].contiguous(memory_format=mem))
-                correct += (out.argmax(1) == y[i:i + 1000]).sum()
-        m_acc, m_n = correct.item() / max(1, len(y)), len(y)
+        probs = np.zeros((len(y), 10), dtype=np.float32)
+        done = 0
+        for start, chunk in scoring.score_batches(ready, x, 1000, should_stop):
+            probs[start:start + len(chunk)] = chunk
+            done = start + len(chunk)
+        if done < len(y):
+            raise _Stop()
+        m_acc, m_n = scoring.Scores(scoring.as_labels(y), probs).correct / max(1, len(y)), len(y)
     return Scores(acc, len(held_y), per, m_acc, m_n)
 
 
@@ -369,9 +367,8 @@ def run(base: Checkpoint, images: Sequence[np.ndarray], labels: Sequence[int],
                  "synthesised styles" if styles is not None else None]
         replay = " and ".join(p for p in parts if p) or "nothing (your samples alone)"
 
-        model = create_model(base.arch)
-        model.load_state_dict(base.state)
-        model.to(device)
+        # the base as the builder makes it (a --permute model's pixel order inside), trainable
+        model = build_checkpoint(base, inference=False, device=device)
         mem = torch.contiguous_format
         if device.type != "mps" and base.arch != "lenet" and base.arch != "dense":
             # ~2x faster convolutions for the training step and the scoring alike

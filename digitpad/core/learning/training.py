@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from ..data.augment import AugmentSpec, augment
 from ..data.mnist import MnistTensors, load_mnist
 from ..nets.devices import resolve_device
-from ..nets.models import MODELS, DigitModel, create_model
+from ..nets.models import DigitModel, create_model
+from ..nets.spec import MODEL_NAMES
 
 RECIPES = ("fast", "lesson")
 # torch's intra-op thread count as the process started. A thread inherits the count of the
@@ -84,8 +85,8 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
     def validate(self) -> None:
-        if self.model not in MODELS:
-            raise ConfigError(f"Unknown model {self.model!r}; choose one of: {', '.join(MODELS)}")
+        if self.model not in MODEL_NAMES:
+            raise ConfigError(f"Unknown model {self.model!r}; choose one of: {', '.join(MODEL_NAMES)}")
         if self.recipe not in RECIPES:
             raise ConfigError(f"Unknown recipe {self.recipe!r}; choose one of: {', '.join(RECIPES)}")
         if self.epochs < 1:
@@ -142,7 +143,7 @@ def recipe_config(recipe: str = "fast", model: str = "digitnet", **overrides) ->
                            augment=False, channels_last=False)
     elif recipe == "fast":
         if model not in _FAST:
-            raise ConfigError(f"Unknown model {model!r}; choose one of: {', '.join(MODELS)}")
+            raise ConfigError(f"Unknown model {model!r}; choose one of: {', '.join(MODEL_NAMES)}")
         base = TrainConfig(model=model, recipe="fast", **_FAST[model])
     else:
         raise ConfigError(f"Unknown recipe {recipe!r}; choose one of: {', '.join(RECIPES)}")

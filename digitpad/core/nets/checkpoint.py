@@ -19,20 +19,12 @@ from pathlib import Path
 import torch
 
 from ..io import files
-from ..io.files import MAX_MODEL_BYTES, MODEL_FORMAT, DigitpadError, read_regular_file
-from .models import MODELS, DigitModel, create_model
+from ..io.files import MAX_MODEL_BYTES, MODEL_FORMAT, read_regular_file
+from .errors import CheckpointError
+from .spec import MODEL_NAMES, weight_shapes
 from ..data.preprocess import PREPROCESS_VERSION  # recorded in every checkpoint
 
 FORMAT = MODEL_FORMAT
-
-
-class CheckpointError(DigitpadError):
-    """A model file cannot be used; ``str(err)`` is a sentence a person understands."""
-
-    def __init__(self, message: str, path: str | os.PathLike | None = None, kind: str = "invalid"):
-        super().__init__(message)
-        self.path = None if path is None else Path(path)
-        self.kind = kind  # missing | unreadable | pickle | corrupt | architecture | shapes | invalid | busy
 
 
 @dataclass
@@ -58,10 +50,11 @@ class Checkpoint:
         name = self.meta.get("name")
         return name if isinstance(name, str) and name else (self.path.stem if self.path else self.arch)
 
-    def build(self) -> DigitModel:
-        model = create_model(self.arch)
-        model.load_state_dict(self.state)
-        return model.eval()
+    def build(self, **kwargs):
+        """The ready model (:func:`digitpad.core.nets.builder.build_checkpoint`)."""
+        from .builder import build_checkpoint
+
+        return build_checkpoint(self, **kwargs)
 
 
 def make_meta(arch: str, **extra) -> dict:
@@ -87,7 +80,7 @@ def save_checkpoint(path: str | os.PathLike, arch: str, state: dict[str, torch.T
     from safetensors.torch import save as st_save
 
     path = Path(path)
-    if arch not in MODELS:
+    if arch not in MODEL_NAMES:
         raise CheckpointError(f"Cannot save: unknown architecture {arch!r}.", path, "architecture")
     _check_state(arch, state, path)
     meta = dict(meta or make_meta(arch))
@@ -169,9 +162,9 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise CheckpointError(f"{path.name} is a safetensors file but not a digitpad model "
                               "(its metadata has no digitpad format tag).", path, "invalid")
     arch = meta_raw.get("arch", "")
-    if arch not in MODELS:
+    if arch not in MODEL_NAMES:
         raise CheckpointError(f"{path.name} holds an unknown architecture {arch!r}; this digitpad "
-                              f"knows {', '.join(MODELS)}.", path, "architecture")
+                              f"knows {', '.join(MODEL_NAMES)}.", path, "architecture")
     try:
         meta = json.loads(meta_raw.get("meta", "{}"))
         if not isinstance(meta, dict):
@@ -270,7 +263,9 @@ def _read_header(blob: bytes, path: Path) -> dict:
 
 
 def _check_state(arch: str, state: dict[str, torch.Tensor], path: Path | None) -> None:
-    expected = create_model(arch).state_dict()
+    # the spec's weights: float32 everywhere but batch norm's int64 step counter
+    expected = {k: (shape, torch.int64 if k.endswith("num_batches_tracked") else torch.float32)
+                for k, shape in weight_shapes(arch).items()}
     name = path.name if path else "the model"
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
@@ -282,14 +277,14 @@ def _check_state(arch: str, state: dict[str, torch.Tensor], path: Path | None) -
             parts.append(f"unexpected {', '.join(extra[:4])}{' ...' if len(extra) > 4 else ''}")
         raise CheckpointError(f"{name} does not match the {arch} architecture: {'; '.join(parts)}.",
                               path, "architecture")
-    for key, ref in expected.items():
+    for key, (shape, dtype) in expected.items():
         t = state[key]
-        if tuple(t.shape) != tuple(ref.shape):
+        if tuple(t.shape) != shape:
             raise CheckpointError(f"{name}: tensor {key} has shape {tuple(t.shape)}, but {arch} "
-                                  f"needs {tuple(ref.shape)}.", path, "shapes")
-        if t.dtype != ref.dtype:
+                                  f"needs {shape}.", path, "shapes")
+        if t.dtype != dtype:
             raise CheckpointError(f"{name}: tensor {key} has type {t.dtype}, but {arch} needs "
-                                  f"{ref.dtype}.", path, "shapes")
+                                  f"{dtype}.", path, "shapes")
         if t.is_floating_point() and not bool(torch.isfinite(t).all()):
             raise CheckpointError(f"{name}: tensor {key} holds NaN or infinite values.", path, "corrupt")
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .builder import build_checkpoint
 from .checkpoint import PREPROCESS_VERSION, SAVE_LOCK_WAIT, Checkpoint, write_atomically
 from ..io.files import DigitpadError
 
@@ -43,7 +44,8 @@ class ExportError(DigitpadError):
 
 
 class _Graph(nn.Module):
-    """The model's plain forward pass (no CPU fast paths) with softmax probabilities."""
+    """The ready model's plain forward pass (no CPU fast paths; a --permute model's pixel
+    order included) with softmax probabilities."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -75,7 +77,8 @@ def onnx_metadata(ckpt: Checkpoint) -> dict[str, str]:
 
 
 def export_onnx(ckpt: Checkpoint, path: str | os.PathLike, opset: int = OPSET) -> Path:
-    """Write ``ckpt`` as an ONNX file (atomically, under the file's lock)."""
+    """Write ``ckpt`` as an ONNX file (atomically, under the file's lock). A model whose
+    outputs are not finite is refused (CheckpointError) before anything is written."""
     try:
         import onnx
     except ImportError:
@@ -84,7 +87,7 @@ def export_onnx(ckpt: Checkpoint, path: str | os.PathLike, opset: int = OPSET) -
 
     path = Path(path)
     check_writable(path)
-    model = _Graph(ckpt.build().float().eval())
+    model = _Graph(build_checkpoint(ckpt).float())
     example = torch.zeros(1, 1, 28, 28)
     buf = io.BytesIO()
     with warnings.catch_warnings():

@@ -1,18 +1,18 @@
-"""The networks digitpad knows, each exposing its named intermediates.
+"""The networks digitpad knows as torch modules, built from :mod:`.spec`, each exposing its
+named intermediates.
 
 Every model takes a batch of 28x28 images with values in [0, 1] (ink bright, as in MNIST)
-and returns ``(logits, features)`` from :meth:`forward_features`, where ``features`` is an
-ordered dict ``name -> tensor`` with every conv and pool output (after the activation, as the
-app shows them) and the hidden dense layers. ``forward`` returns logits only, so the models
-work with ordinary training code. Intermediates are returned explicitly rather than caught
-with hooks, which would miss functional ReLUs.
+and returns ``(logits, features)`` from :meth:`DigitModel.forward_features`, where ``features``
+is an ordered dict ``name -> tensor`` with every output the spec marks as shown (conv and pool
+outputs after the activation, as the app shows them, and the hidden dense layers). ``forward``
+returns logits only, so the models work with ordinary training code. Intermediates are returned
+explicitly rather than caught with hooks, which would miss functional ReLUs. Module names are
+the spec's layer names, so the weights' keys are the ones the shipped files hold.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -20,9 +20,10 @@ from torch import nn
 
 # Models normalise internally with MNIST's pixel statistics, so every caller (training, the
 # predictor, the CLI, a user's own script) feeds plain [0, 1] images and cannot forget it.
-from .arch import DESCRIPTIONS, MNIST_MEAN, MNIST_STD
+from .spec import MNIST_MEAN, MNIST_STD, SIDE, UnknownModelError, spec, walk
 
-Features = "OrderedDict[str, torch.Tensor]"
+__all__ = ["DigitModel", "LeNet", "PixelOrder", "create_model", "count_parameters",
+           "UnknownModelError"]
 
 
 def _normalise(x: torch.Tensor) -> torch.Tensor:
@@ -31,59 +32,95 @@ def _normalise(x: torch.Tensor) -> torch.Tensor:
     return (x - MNIST_MEAN) / MNIST_STD
 
 
-class DigitModel(nn.Module):
-    """Base: subclasses implement ``forward_features`` and set ``arch`` and ``description``."""
+class PixelOrder(nn.Module):
+    """The input layer of a model trained on reshuffled pixels: pixel i of what it reads is
+    pixel ``order[i]`` of the drawing. A buffer, not a weight: the files' keys stay the same
+    (the order is the file's config "permute"), and the ONNX graph holds it as one Gather."""
 
-    arch: str = ""
-    description: str = ""
-
-    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, "OrderedDict[str, torch.Tensor]"]:
-        raise NotImplementedError
+    def __init__(self, order) -> None:
+        super().__init__()
+        self.register_buffer("index", torch.as_tensor(order, dtype=torch.long), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_features(x)[0]
+        flat = x.reshape(x.shape[0], x.shape[1], SIDE * SIDE)
+        return torch.index_select(flat, 2, self.index).reshape(x.shape)
+
+
+class DigitModel(nn.Module):
+    """A network made from its spec: one module per conv / fc / dropout layer, named as in the
+    spec (a conv with batch norm is ``Sequential(conv, norm)``)."""
+
+    def __init__(self, arch: str) -> None:
+        super().__init__()
+        s = spec(arch)
+        self.arch = arch
+        self.description = s.description
+        self.layers = s.layers
+        # identity unless the builder gives a --permute model its PixelOrder
+        self.inputs: nn.Module = nn.Identity()
+        for layer, shape_in, _ in walk(arch):
+            if layer.kind == "conv":
+                conv = nn.Conv2d(shape_in[0], layer.out, layer.kernel, layer.stride, layer.padding,
+                                 bias=not layer.batch_norm)
+                module = nn.Sequential(conv, nn.BatchNorm2d(layer.out)) if layer.batch_norm else conv
+            elif layer.kind == "fc":
+                fin = 1
+                for n in shape_in:
+                    fin *= n
+                module = nn.Linear(fin, layer.out)
+            elif layer.kind == "dropout":
+                module = nn.Dropout(layer.p)
+            else:
+                continue
+            self.add_module(layer.name, module)
+
+    def _run(self, x: torch.Tensor, keep: bool):
+        f: OrderedDict[str, torch.Tensor] = OrderedDict()
+        x = self.inputs(_normalise(x))
+        for layer in self.layers:
+            kind = layer.kind
+            if kind == "pool":
+                x = F.max_pool2d(x, layer.kernel, layer.stride)
+            elif kind == "gap":
+                x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+            else:
+                if kind == "fc" and x.dim() > 2:
+                    x = torch.flatten(x, 1)
+                x = getattr(self, layer.name)(x)
+                if layer.relu:
+                    x = F.relu(x)
+            if keep and layer.shown:
+                f[layer.name] = x
+        return x, f
+
+    def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, "OrderedDict[str, torch.Tensor]"]:
+        return self._run(x, True)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Logits without keeping intermediates (the training hot path)."""
-        return self.forward_features(x)[0]
+        return self._run(x, False)[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.logits(x)
 
     def conv_kernels(self) -> dict[str, torch.Tensor]:
         """Conv layer name -> weight (out, in, kh, kw), for showing what made each map."""
-        return {}
+        out = {}
+        for layer in self.layers:
+            if layer.kind == "conv":
+                module = getattr(self, layer.name)
+                out[layer.name] = module[0].weight if layer.batch_norm else module.weight
+        return out
 
 
 class LeNet(DigitModel):
-    """The lesson's LeNet exactly: 44,426 parameters.
-
-    conv(1->6, 5x5) -> ReLU -> maxpool 2 -> conv(6->16, 5x5) -> ReLU -> maxpool 2
-    -> flatten 256 -> fc 120 -> fc 84 -> fc 10
-    """
-
-    arch = "lenet"
-    description = DESCRIPTIONS["lenet"]
+    """The lesson's LeNet, with a faster hand-written forward pass for CPU batches."""
 
     def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 6, 5)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(16 * 4 * 4, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, 10)
-
-    def forward_features(self, x):
-        f: OrderedDict[str, torch.Tensor] = OrderedDict()
-        x = _normalise(x)
-        x = f["conv1"] = F.relu(self.conv1(x))
-        x = f["pool1"] = F.max_pool2d(x, 2)
-        x = f["conv2"] = F.relu(self.conv2(x))
-        x = f["pool2"] = F.max_pool2d(x, 2)
-        x = torch.flatten(x, 1)
-        x = f["fc1"] = F.relu(self.fc1(x))
-        x = f["fc2"] = F.relu(self.fc2(x))
-        return self.fc3(x), f
+        super().__init__("lenet")
 
     def logits(self, x):
-        x = _normalise(x)
+        x = self.inputs(_normalise(x))
         if x.device.type == "cpu" and x.shape[0] >= 16:
             # CPU batches: conv1 + pool1 as one strided convolution over the four pool phases
             # (see _phase_weight), which oneDNN runs about twice as fast as a 6-channel conv
@@ -98,12 +135,6 @@ class LeNet(DigitModel):
         x = F.relu(F.max_pool2d(x, 2))
         x = F.relu(self.fc1(torch.flatten(x, 1)))
         return self.fc3(F.relu(self.fc2(x)))
-
-    def forward(self, x):
-        return self.logits(x)
-
-    def conv_kernels(self):
-        return {"conv1": self.conv1.weight, "conv2": self.conv2.weight}
 
 
 def _phase_weight(w: torch.Tensor) -> torch.Tensor:
@@ -144,121 +175,16 @@ class _PhaseMaxReLU(torch.autograd.Function):
         return res.flatten(1, 2), None
 
 
-class DenseNet(DigitModel):
-    """The lesson's dense baseline: 784 -> 512 -> 512 -> 10, 669,706 parameters."""
-
-    arch = "dense"
-    description = DESCRIPTIONS["dense"]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(28 * 28, 512)
-        self.fc2 = nn.Linear(512, 512)
-        self.fc3 = nn.Linear(512, 10)
-
-    def forward_features(self, x):
-        f: OrderedDict[str, torch.Tensor] = OrderedDict()
-        x = torch.flatten(_normalise(x), 1)
-        x = f["fc1"] = F.relu(self.fc1(x))
-        x = f["fc2"] = F.relu(self.fc2(x))
-        return self.fc3(x), f
-
-    def logits(self, x):
-        x = torch.flatten(_normalise(x), 1)
-        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
-
-    def forward(self, x):
-        return self.logits(x)
-
-
-class _ConvBN(nn.Sequential):
-    def __init__(self, cin: int, cout: int, padding: int) -> None:
-        super().__init__(nn.Conv2d(cin, cout, 3, padding=padding, bias=False), nn.BatchNorm2d(cout))
-
-
-class DigitNet(DigitModel):
-    """digitpad's default: a small VGG-style CNN with batch norm, built to stay fast on a CPU.
-
-    conv 3x3 (1->C) pad 1 -> conv 3x3 (C->C) pad 1 -> maxpool 2          28 -> 14
-    conv 3x3 (C->2C) pad 1 -> conv 3x3 (2C->2C) pad 1 -> maxpool 2        14 -> 7
-    conv 3x3 (2C->4C) (no pad) -> global average pool -> dropout -> fc 10  7 -> 5 -> 1
-    """
-
-    arch = "digitnet"
-    description = DESCRIPTIONS["digitnet"]
-
-    def __init__(self, width: int = 32, dropout: float = 0.1) -> None:
-        super().__init__()
-        c = width
-        self.width = width
-        self.conv1 = _ConvBN(1, c, 1)
-        self.conv2 = _ConvBN(c, c, 1)
-        self.conv3 = _ConvBN(c, 2 * c, 1)
-        self.conv4 = _ConvBN(2 * c, 2 * c, 1)
-        self.conv5 = _ConvBN(2 * c, 4 * c, 0)
-        self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(4 * c, 10)
-
-    def forward_features(self, x):
-        f: OrderedDict[str, torch.Tensor] = OrderedDict()
-        x = _normalise(x)
-        x = f["conv1"] = F.relu(self.conv1(x))
-        x = f["conv2"] = F.relu(self.conv2(x))
-        x = f["pool1"] = F.max_pool2d(x, 2)
-        x = f["conv3"] = F.relu(self.conv3(x))
-        x = f["conv4"] = F.relu(self.conv4(x))
-        x = f["pool2"] = F.max_pool2d(x, 2)
-        x = f["conv5"] = F.relu(self.conv5(x))
-        x = f["gap"] = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
-        return self.fc(self.dropout(x)), f
-
-    def logits(self, x):
-        x = F.relu(self.conv2(F.relu(self.conv1(_normalise(x)))))
-        x = F.relu(self.conv4(F.relu(self.conv3(F.max_pool2d(x, 2)))))
-        x = F.relu(self.conv5(F.max_pool2d(x, 2)))
-        return self.fc(self.dropout(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)))
-
-    def forward(self, x):
-        return self.logits(x)
-
-    def conv_kernels(self):
-        return {f"conv{i}": getattr(self, f"conv{i}")[0].weight for i in range(1, 6)}
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    name: str
-    factory: Callable[[], DigitModel]
-    description: str
-
-
-MODELS: dict[str, ModelInfo] = {
-    "lenet": ModelInfo("lenet", LeNet, LeNet.description),
-    "dense": ModelInfo("dense", DenseNet, DenseNet.description),
-    "digitnet": ModelInfo("digitnet", DigitNet, DigitNet.description),
-}
-
-
-class UnknownModelError(ValueError):
-    pass
+_CLASSES = {"lenet": LeNet}
 
 
 def create_model(name: str) -> DigitModel:
-    try:
-        return MODELS[name].factory()
-    except KeyError:
-        raise UnknownModelError(
-            f"Unknown model {name!r}; choose one of: {', '.join(MODELS)}"
-        ) from None
+    """A fresh model of the named architecture (random weights, training mode)."""
+    spec(name)  # UnknownModelError for a name digitpad does not know
+    cls = _CLASSES.get(name)
+    return cls() if cls is not None else DigitModel(name)
 
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
-
-def feature_shapes(name: str) -> "OrderedDict[str, tuple[int, ...]]":
-    """Names and per-sample shapes of a model's intermediates, without trained weights."""
-    model = create_model(name).eval()
-    with torch.inference_mode():
-        _, feats = model.forward_features(torch.zeros(1, 1, 28, 28))
-    return OrderedDict((k, tuple(v.shape[1:])) for k, v in feats.items())

@@ -15,7 +15,6 @@ is one atomic reference change under a lock. Single predictions are tuned for la
 
 from __future__ import annotations
 
-import copy
 import os
 import threading
 from collections import OrderedDict
@@ -27,8 +26,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..nets.checkpoint import Checkpoint, CheckpointError, load_checkpoint, shipped_model_path
-from ..nets.fold import fold_batch_norm, torch_threads
-from ..nets.models import MODELS, DigitModel, create_model
+from ..nets.builder import build, for_inference
+from ..nets.fold import torch_threads
+from ..nets.models import DigitModel
+from ..nets.spec import MODEL_NAMES
 from .prediction import Prediction, empty_prediction, make_prediction
 from ..data.preprocess import ImageInput, Preprocessed, preprocess
 
@@ -81,16 +82,15 @@ def _small_image_convs(model: nn.Module) -> nn.Module:
 class _Compiled:
     """One immutable set of weights ready to run: swapped whole by set_state."""
 
-    def __init__(self, arch: str, state: dict[str, torch.Tensor], device: torch.device) -> None:
-        plain = create_model(arch)
-        # load_state_dict copies into the model's own tensors: later changes to ``state``
-        # (a training run's model) never reach this predictor
-        plain.load_state_dict(state)
-        plain.eval()
+    def __init__(self, arch: str, state: dict[str, torch.Tensor], meta: dict,
+                 device: torch.device, name: str | None) -> None:
+        # the builder copies into the model's own tensors: later changes to ``state`` (a
+        # training run's model) never reach this predictor
+        plain = build(arch, state, meta, inference=False, name=name).eval()
         self.state = {k: v.detach().to("cpu", copy=True) for k, v in plain.state_dict().items()}
         self.kernels = {k: v.detach().to("cpu", copy=True).float().numpy()
                         for k, v in plain.conv_kernels().items()}
-        fast = _small_image_convs(fold_batch_norm(copy.deepcopy(plain))).eval()
+        fast = _small_image_convs(for_inference(plain, copy_first=False))
         self.conv = any(isinstance(m, nn.Conv2d) for m in fast.modules())
         self.memory_format = torch.channels_last if self.conv else torch.contiguous_format
         self.model: DigitModel = fast.to(device=device, memory_format=self.memory_format)
@@ -108,8 +108,8 @@ class Predictor:
     def __init__(self, arch: str, state: dict[str, torch.Tensor], meta: dict | None = None,
                  name: str | None = None, device: str | torch.device = "cpu",
                  threads: int | None = 1) -> None:
-        if arch not in MODELS:
-            raise CheckpointError(f"Unknown architecture {arch!r}; digitpad knows {', '.join(MODELS)}.",
+        if arch not in MODEL_NAMES:
+            raise CheckpointError(f"Unknown architecture {arch!r}; digitpad knows {', '.join(MODEL_NAMES)}.",
                                   None, "architecture")
         from ..nets.devices import resolve_device
 
@@ -119,7 +119,7 @@ class Predictor:
         self._name = name
         self.threads = threads if self._device.type == "cpu" else None
         self._lock = threading.Lock()
-        self._compiled = _Compiled(arch, state, self._device)
+        self._compiled = _Compiled(arch, state, self.meta, self._device, name)
 
     # --- construction ---------------------------------------------------------------------
 
@@ -135,8 +135,8 @@ class Predictor:
     @classmethod
     def shipped(cls, arch: str = "digitnet", device: str | torch.device = "cpu") -> "Predictor":
         """The model that ships with digitpad (resources/<arch>.safetensors)."""
-        if arch not in MODELS:
-            raise CheckpointError(f"Unknown architecture {arch!r}; digitpad knows {', '.join(MODELS)}.",
+        if arch not in MODEL_NAMES:
+            raise CheckpointError(f"Unknown architecture {arch!r}; digitpad knows {', '.join(MODEL_NAMES)}.",
                                   None, "architecture")
         path = shipped_model_path(arch)
         if not os.path.exists(path):
@@ -173,7 +173,9 @@ class Predictor:
 
     def set_state(self, state: dict[str, torch.Tensor], meta: dict | None = None) -> None:
         """Use new weights (copied). A prediction running meanwhile finishes with the old ones."""
-        compiled = _Compiled(self._arch, state, self._device)  # built outside the lock
+        # built outside the lock
+        compiled = _Compiled(self._arch, state, self.meta if meta is None else dict(meta),
+                             self._device, self.name)
         with self._lock:
             self._compiled = compiled
             if meta is not None:
@@ -203,8 +205,7 @@ class Predictor:
         if pre.empty or pre.image is None:
             return empty_prediction(pre)
         c = self._current()
-        x = _model_input(torch.from_numpy(np.ascontiguousarray(pre.image, dtype=np.float32)).view(1, 1, 28, 28),
-                         self.meta)
+        x = torch.from_numpy(np.ascontiguousarray(pre.image, dtype=np.float32)).view(1, 1, 28, 28)
         with torch_threads(self.threads), torch.inference_mode():
             x = x.to(self._device)
             if with_maps:
@@ -235,8 +236,7 @@ class Predictor:
                 for start in range(0, len(todo), batch_size):
                     idx = todo[start:start + batch_size]
                     x = torch.from_numpy(np.stack([pres[i].image for i in idx]).astype(np.float32, copy=False))
-                    x = _model_input(x.unsqueeze(1), self.meta)
-                    x = x.to(self._device).contiguous(memory_format=c.memory_format)
+                    x = x.unsqueeze(1).to(self._device).contiguous(memory_format=c.memory_format)
                     probs = torch.softmax(c.model.logits(x).float(), dim=1).cpu().numpy()
                     for row, i in enumerate(idx):
                         out[i] = make_prediction(pres[i], probs[row], OrderedDict(), steps=False)
@@ -245,16 +245,6 @@ class Predictor:
     def __repr__(self) -> str:
         acc = f", test_acc={self.test_acc:.4f}" if self.test_acc is not None else ""
         return f"Predictor({self._arch!r}, name={self.name!r}{acc}, device={str(self._device)!r})"
-
-
-def _model_input(x: torch.Tensor, meta: dict) -> torch.Tensor:
-    """A model trained on reshuffled pixels (config "permute") gets its input shuffled alike."""
-    config = meta.get("config") if isinstance(meta, dict) else None
-    if isinstance(config, dict) and config.get("permute"):
-        from ..nets.permutation import permute_pixels, pixel_permutation
-
-        return permute_pixels(x, pixel_permutation(0)).contiguous()
-    return x
 
 
 def _to_numpy(t: torch.Tensor) -> np.ndarray:
