@@ -22,7 +22,7 @@ from .errors import CheckpointError
 from .fold import fold_batch_norm
 from .models import DigitModel, PixelOrder, create_model
 from .permutation import pixel_permutation
-from .spec import SIDE
+from .spec import probe_images
 
 
 def permuted(meta: dict | None) -> bool:
@@ -77,15 +77,6 @@ def for_inference(model: DigitModel, copy_first: bool = True) -> DigitModel:
     return model
 
 
-def probe_images(device: torch.device | str = "cpu") -> torch.Tensor:
-    """Blank, full and a fixed stroke-like image: inputs every usable model reads finitely."""
-    blank = torch.zeros(SIDE, SIDE)
-    full = torch.ones(SIDE, SIDE)
-    bar = torch.zeros(SIDE, SIDE)
-    bar[4:24, 12:16] = 1.0
-    return torch.stack([blank, full, bar]).unsqueeze(1).to(device)
-
-
 def probe(model: DigitModel, name: str | None = None) -> None:
     """Refuse a model whose outputs are not finite on the probe images (CheckpointError)."""
     was_training = model.training
@@ -93,10 +84,10 @@ def probe(model: DigitModel, name: str | None = None) -> None:
     try:
         device = next(model.parameters()).device
         with torch.inference_mode():
-            logits = model.logits(probe_images(device))
+            logits = model.logits(torch.from_numpy(probe_images()).unsqueeze(1).to(device))
     finally:
         model.train(was_training)
     if not bool(torch.isfinite(logits).all()):
         raise CheckpointError(
-            f"{name or 'The model'} is unusable: its outputs are NaN or infinite even on a blank "
+            f"{name or 'The model'} is unusable: its outputs are NaN or infinite on a plain test "
             "image (its weights are finite but far too large, or damaged).", None, "corrupt")

@@ -207,3 +207,15 @@ def kernel_key(name: str, layer: str) -> str:
 
 
 DESCRIPTIONS: dict[str, str] = {n: SPECS[n].description for n in MODEL_NAMES}
+
+
+def probe_images():
+    """(3, 28, 28) float32: blank, full and a bar: inputs every usable model reads with finite
+    outputs. Finite weights can still overflow (fc1 x 1e38); both forward passes (torch's
+    builder and the numpy reader) refuse a model that does on these."""
+    import numpy as np
+
+    images = np.zeros((3, SIDE, SIDE), np.float32)
+    images[1] = 1.0
+    images[2, 4:24, 12:16] = 1.0
+    return images
