@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 
 from digitpad import cli
-from digitpad.core.insight import mistakes
+from digitpad.core.reading import scoring
 
 
 def test_lesson_json_is_computed(capsys):
@@ -41,9 +41,18 @@ def test_lesson_text(capsys):
     assert "cross-correlation" in out.lower() and "max(0, 1, 3, 4) = 4" in out
 
 
-def test_eval_report_writes_pngs_and_json(tiny_mnist, tmp_path, capsys):
+def test_eval_report_writes_pngs_and_json(tiny_mnist, tmp_path, capsys, monkeypatch):
     out = tmp_path / "rep"
+    scored = []
+    real = scoring.score_batches
+
+    def counting(model, images, *args, **kwargs):
+        scored.append(len(images))
+        return real(model, images, *args, **kwargs)
+
+    monkeypatch.setattr(scoring, "score_batches", counting)
     assert cli.main(["eval", "lenet", "--data", str(tiny_mnist), "--report", str(out)]) == 0
+    assert scored == [100]  # the table and the report come from one pass over the test set
     text = capsys.readouterr().out
     assert "accuracy" in text and str(out / "worst.png") in text
     doc = json.loads((out / "report.json").read_text())
@@ -57,11 +66,12 @@ def test_eval_report_writes_pngs_and_json(tiny_mnist, tmp_path, capsys):
         with Image.open(out / name) as im:
             assert im.format == "PNG" and min(im.size) > 200
             assert len(np.unique(np.asarray(im.convert("L")))) > 10  # drawn, not blank
-    # the predictions were cached under the model file's hash; --json still prints one object
-    assert len(list(mistakes.cache_dir().glob("*.npz"))) == 1
+    # the report is drawn from eval's own scores (the test set is scored once); --json still
+    # prints one object, with the report's figures
     assert cli.main(["eval", "lenet", "--data", str(tiny_mnist), "--report", str(out), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["n"] == 100
-    assert len(list(mistakes.cache_dir().glob("*.npz"))) == 1
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["n"] == 100 and printed["confusion"] == doc["confusion"]
+    assert printed["accuracy"] == doc["accuracy"]
 
 
 def test_eval_report_into_a_file_fails_in_one_line(tiny_mnist, tmp_path, capsys):

@@ -22,7 +22,7 @@ def shipped_or_skip(arch: str):
 @pytest.mark.parametrize("arch", sorted(PROMISED))
 def test_shipped_model_accuracy(shared_mnist, arch):
     path = shipped_or_skip(arch)
-    ckpt, report = measure(arch, shared_mnist)  # the shipped name, as `digitpad eval lenet`
+    ckpt, report, _images = measure(arch, shared_mnist)  # the shipped name, as `digitpad eval lenet`
     assert ckpt.path == path and ckpt.arch == arch
     assert report.n == 10_000
     assert report.accuracy >= PROMISED[arch], f"{arch}: {report.accuracy:.4%}"
