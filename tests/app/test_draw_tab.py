@@ -188,3 +188,22 @@ def test_torch_model_takes_over_from_the_numpy_copy_keeping_the_map_rows(qtbot):
     assert [tab.model_box.itemData(i) for i in range(tab.model_box.count())] == ["digitnet"]
     assert tab.last_prediction is not early and tab.last_prediction.digit == early.digit == 7
     assert tab.maps.layers == rows and tab.maps.model_token == token + 1
+
+
+def test_live_weights_that_overflow_are_not_drawn_with(lenet_window, qtbot):
+    """An epoch's weights whose outputs are NaN (finite but huge) leave the drawn model as it
+    was and say so in the status bar, instead of showing 'NaN %' bars."""
+    from digitpad.core.nets.checkpoint import Checkpoint, make_meta
+
+    tab = lenet_window.draw_tab
+    state = tab.current_entry().predictor.state_dict()
+    good = Checkpoint("lenet", state, make_meta("lenet", epochs=1))
+    tab.set_live_weights(good)
+    live = tab.current_entry()
+    assert live.source == "live"
+    huge = dict(state, **{"fc1.weight": state["fc1.weight"] * 1e38})
+    with qtbot.waitSignal(tab.status_message) as said:
+        tab.set_live_weights(Checkpoint("lenet", huge, make_meta("lenet", epochs=2)))
+    assert "NaN or infinite" in said.args[0]
+    assert tab.current_entry() is live and live.checkpoint is good
+    assert np.isfinite(live.predictor.predict(np.eye(28, dtype=np.float32)).probs).all()

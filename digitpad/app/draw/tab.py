@@ -369,6 +369,7 @@ class DrawTab(QWidget):
 
     def set_live_weights(self, ckpt: Checkpoint) -> None:
         """Training finished an epoch: the Draw tab switches to the "live" entry and redraws."""
+        from digitpad.core.nets.checkpoint import CheckpointError
         from digitpad.core.reading.predict import Predictor
 
         self.state.live_running = True
@@ -377,8 +378,15 @@ class DrawTab(QWidget):
         acc = ckpt.val_acc if getattr(ckpt, "val_acc", None) is not None else ckpt.test_acc
         label = live_label(ckpt.arch, epoch, acc, running=True)
         live = self.entries.get(LIVE_KEY)
-        if live is not None and live.arch == ckpt.arch:
-            live.predictor.set_state(ckpt.state, meta)
+        same = live is not None and live.arch == ckpt.arch
+        try:  # weights whose outputs overflow are refused by the builder: keep what is drawn
+            fresh = None if same else Predictor.from_checkpoint(ckpt)
+            if same:
+                live.predictor.set_state(ckpt.state, meta)
+        except CheckpointError as exc:
+            self.status_message.emit(f"Not drawing with epoch {epoch}'s weights: {exc}")
+            return
+        if same:
             live.checkpoint = ckpt
             live.label = label
             self.model_box.setItemText(self.model_box.findData(LIVE_KEY), label)
@@ -394,7 +402,7 @@ class DrawTab(QWidget):
                 self.model_box.removeItem(self.model_box.findData(LIVE_KEY))
                 if self._current is live:
                     self._current = None
-            entry = ModelEntry(LIVE_KEY, label, Predictor.from_checkpoint(ckpt), "live", ckpt)
+            entry = ModelEntry(LIVE_KEY, label, fresh, "live", ckpt)
             self._add_entry(entry, select=True)
         self.status_message.emit(f"Drawing with the live weights of {ckpt.arch} after epoch {epoch}")
 

@@ -165,9 +165,6 @@ def weight_shapes(name: str) -> "OrderedDict[str, tuple[int, ...]]":
     return out
 
 
-BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
-
-
 def parameter_rows(name: str) -> list[tuple[str, str, int]]:
     """Trainable parameters per layer as (layer, arithmetic, count), e.g.
     ("conv1", "1·5·5·6 weights + 6 biases", 156)."""
