@@ -87,16 +87,13 @@ class Scores:
 
 
 def _device_and_format(model: nn.Module) -> tuple[torch.device, torch.memory_format]:
-    device, fmt = torch.device("cpu"), torch.contiguous_format
-    for p in model.parameters():
-        device = p.device
-        if p.dim() == 4:
-            # a model whose convolutions are channels-last gets its batches so (no conversion
-            # inside every conv)
-            if p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous():
-                fmt = torch.channels_last
-            break
-    return device, fmt
+    params = list(model.parameters())
+    device = params[0].device if params else torch.device("cpu")
+    # a model whose convolutions are channels-last gets its batches so (no conversion inside
+    # every conv); a 1-channel kernel is both layouts at once, so any conv may say it
+    last = any(p.dim() == 4 and not p.is_contiguous() and p.is_contiguous(memory_format=torch.channels_last)
+               for p in params)
+    return device, torch.channels_last if last else torch.contiguous_format
 
 
 def score_batches(model: nn.Module, images: torch.Tensor, batch_size: int = BATCH,
