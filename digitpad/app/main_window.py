@@ -464,6 +464,7 @@ class MainWindow(QMainWindow):
         side = self.draw_tab.canvas.canvas_size
         big = Image.fromarray(image).resize((side, side), Image.Resampling.BILINEAR)
         self.draw_tab.canvas.set_array(np.asarray(big))
+        self.draw_tab.corrections.opened_test_image(np.asarray(image, dtype=np.uint8))
         self.tabs.setCurrentWidget(self.draw_tab)
 
     # --- settings and theme ----------------------------------------------------------------

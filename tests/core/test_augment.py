@@ -42,7 +42,7 @@ def test_it_actually_changes_images_but_keeps_the_ink():
 def test_the_pen_options_do_what_they_say():
     x = batch(32)
     still = AugmentSpec(rotate_deg=0.0, scale=(1.0, 1.0), shear=0.0, shift_px=0.0,
-                        p_thick=0.0, p_thin=0.0, p_binary=0.0, p_lowres=0.0)
+                        p_thick=0.0, p_thin=0.0, p_binary=0.0, p_lowres=0.0, p_box=0.0)
     same = augment(x, still, torch.Generator().manual_seed(0))
     assert (same - x).abs().max() < 0.02  # identity warp (bilinear at pixel centres)
     thick = augment(x, AugmentSpec(**{**still.to_dict(), "p_thick": 1.0}), torch.Generator().manual_seed(0))

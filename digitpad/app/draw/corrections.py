@@ -5,6 +5,10 @@ The drawing on the canvas is then kept as a labelled sample in the user's sample
 says so under the bars. A second press on the same drawing does not store it twice: the same
 digit again is "already kept", another digit moves the sample (a slip of the finger).
 
+Samples are the person's own digits: a drawing that came from the MNIST test set (the Mistakes
+tab's "Open in canvas") is never kept, strokes added or not, until the canvas is cleared; the
+note says so. Teaching would otherwise learn test images and then score them as "MNIST test".
+
 All of it lives here so the Draw tab only places the note; the store is imported on first
 use (it reaches torch through preprocessing, and the Draw tab opens before torch loads).
 """
@@ -20,6 +24,9 @@ from PySide6.QtWidgets import QLabel, QWidget
 log = logging.getLogger("digitpad.app")
 
 HINT = "Wrong? Press the right digit (0–9) or click its bar to keep this drawing as a sample."
+FROM_TEST = ("This drawing is an MNIST test image (opened from Mistakes): it is not kept as a "
+             "sample, since samples are your own digits and the test set must stay unseen. "
+             "Clear the canvas and draw your own.")
 NAMES = ["zeros", "ones", "twos", "threes", "fours", "fives", "sixes", "sevens", "eights", "nines"]
 
 
@@ -32,6 +39,8 @@ class Corrections(QObject):
         self._store = store
         self._version = 0  # bumped by every canvas change: which drawing a sample came from
         self._kept = None  # (Sample, version) of the last drawing kept
+        self._from_test = False  # the canvas holds (or was drawn over) an MNIST test image
+        self._opened = None  # the last test image opened, (28, 28) uint8: undo can bring it back
         self.note = QLabel(HINT)
         self.note.setWordWrap(True)
         self.note.setObjectName("sampleNote")
@@ -58,8 +67,29 @@ class Corrections(QObject):
             self._store = SampleStore()
         return self._store
 
+    def opened_test_image(self, image) -> None:
+        """The canvas now shows ``image``, an MNIST test image (28x28, ink bright)."""
+        self._from_test = True
+        self._opened = image
+        self._kept = None
+        self.note.setText(FROM_TEST)
+
+    def _holds_test_image(self) -> bool:
+        if self._from_test:
+            return True
+        if self._opened is None:
+            return False
+        import torch
+
+        from digitpad.core.data.overlap import mnist_test_copies
+
+        return mnist_test_copies([self.tab.canvas.to_array()], torch.from_numpy(self._opened[None]))[0]
+
     def _canvas_changed(self) -> None:
         self._version += 1
+        if self.tab.canvas.is_empty() and self._from_test:
+            self._from_test = False
+            self.note.setText(HINT)
         if self._kept is not None:
             self._kept = None
             self.note.setText(HINT)
@@ -82,6 +112,10 @@ class Corrections(QObject):
         canvas = self.tab.canvas
         if canvas.is_empty():
             self._say("Draw a digit first: then press the right digit to keep it as a sample.")
+            return False
+        if self._holds_test_image():
+            self._from_test = True
+            self._say(FROM_TEST)
             return False
         try:
             if self._kept is not None and self._kept[1] == self._version:

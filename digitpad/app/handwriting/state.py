@@ -11,6 +11,7 @@ Tests drive these directly, with real files and no QApplication:
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Any
@@ -157,6 +158,35 @@ def pct(v: float | None) -> str:
     return "–" if v is None else f"{100 * v:.2f} %"
 
 
+def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % interval of a share measured as hits of n (Wilson's: sound at 0 or n of n)."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = hits / n
+    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, mid - half), min(1.0, mid + half)
+
+
+def count(v: float | None, n: int, interval: bool = False) -> str:
+    """A share of a few samples as what it is: "18/20", with its interval when asked, since
+    "100 %" of 2 drawings says little."""
+    if v is None or n <= 0:
+        return "–"
+    hits = round(v * n)
+    text = f"{hits}/{n}"
+    if interval:
+        lo, hi = wilson(hits, n)
+        text += f" ({100 * lo:.0f}–{100 * hi:.0f} %)"
+    return text
+
+
+TRAIN_BELOW_HELD_OUT = ("\"Your samples (training)\" is measured on distorted copies (slanted, "
+                        "thicker, thinner, stretched) mixed with MNIST while the model learns, "
+                        "so it can sit below the held-out figure, which reads your drawings as "
+                        "they are.")
+
+
 @dataclass
 class TeachState:
     phase: str = IDLE
@@ -169,6 +199,8 @@ class TeachState:
     report: object | None = None  # core.learning.teach.TeachReport, once a run finished
     outcome: str | None = None  # finished | stopped | failed
     message: str = ""
+    in_use: bool = False  # the taught model is the Draw tab's
+    saved_to: str | None = None
 
     @property
     def running(self) -> bool:
@@ -180,6 +212,7 @@ class TeachState:
         self.notices = []
         self.before = self.after = self.report = None
         self.outcome = None
+        self.in_use, self.saved_to = False, None
         self.message = "Reading your samples and MNIST…"
 
     def started(self, ev) -> None:
@@ -208,6 +241,24 @@ class TeachState:
         self.message = (f"Taught in {report.seconds:.0f} s. Not used or saved yet: "
                         "Use this model to draw with it, Save as… to keep it.")
 
+    def used(self) -> None:
+        self.in_use = True
+        self._kept_message()
+
+    def saved(self, path: str) -> None:
+        self.saved_to = str(path)
+        self._kept_message()
+
+    def _kept_message(self) -> None:
+        took = f"Taught in {self.report.seconds:.0f} s. " if self.report is not None else ""
+        if self.in_use and self.saved_to:
+            self.message = f"{took}In use on the Draw tab and saved to {self.saved_to}."
+        elif self.in_use:
+            self.message = f"{took}In use on the Draw tab, not saved yet: Save as… to keep it."
+        else:
+            self.message = (f"{took}Saved to {self.saved_to}; not in use: Use this model to "
+                            "draw with it.")
+
     def ended(self, outcome: str, message: str = "") -> None:
         """The worker is gone (after finished, or a stop, a failure, an error)."""
         self.phase = IDLE
@@ -228,15 +279,16 @@ class TeachState:
         b, a = self.before, self.after
         if b is None:
             return []
-        rows = [(f"held-out samples ({b.held_out_n})" if b.held_out_n else
-                 "held-out samples (too few to hold any out)",
-                 pct(b.held_out_acc), pct(a.held_out_acc if a is not None else None))]
+        n = b.held_out_n
+        rows = [(f"held-out samples ({n})" if n else "held-out samples (too few to hold any out)",
+                 count(b.held_out_acc, n, interval=True),
+                 count(a.held_out_acc if a is not None else None, n, interval=True))]
         if self.report is not None:
             for d in range(10):
-                n = self.report.held_out_counts[d]
-                if n:
-                    rows.append((f"    digit {d} ({n})", pct(b.held_out_per_digit[d]),
-                                 pct(a.held_out_per_digit[d] if a is not None else None)))
+                k = self.report.held_out_counts[d]
+                if k:
+                    rows.append((f"    digit {d}", count(b.held_out_per_digit[d], k),
+                                 count(a.held_out_per_digit[d] if a is not None else None, k)))
         rows.append((f"MNIST test ({b.mnist_n:,})" if b.mnist_n else
                      "MNIST test (not found: forgetting not measured)",
                      pct(b.mnist_acc), pct(a.mnist_acc if a is not None else None)))

@@ -33,7 +33,8 @@ from ..widgets.canvas import DrawingCanvas
 from ..widgets.model_files import ask_save_path
 from ..widgets.plots import TrainingPlots
 from ..workers import WorkerHandle
-from .state import IDLE, Collection, StoreView, TeachState, digit_word
+from .state import (IDLE, SUGGESTED_PER_DIGIT, TRAIN_BELOW_HELD_OUT, Collection, StoreView,
+                    TeachState, digit_word)
 
 log = logging.getLogger(__name__)
 
@@ -147,9 +148,10 @@ class HandwritingTab(QWidget):
             row.addWidget(b)
         self.per_digit = QSpinBox()
         self.per_digit.setRange(1, 30)
-        self.per_digit.setValue(5)
+        self.per_digit.setValue(SUGGESTED_PER_DIGIT)  # the figure the store's hint names
         self.per_digit.setSuffix(" of each digit")
-        self.per_digit.setToolTip("How many rounds over the ten digits")
+        self.per_digit.setToolTip(f"How many rounds over the ten digits ({SUGGESTED_PER_DIGIT} of "
+                                  "each work well)")
         self.start_button = QPushButton("Start")
         self.start_button.setToolTip("Ask for every digit in turn, a fresh order each round")
         self.start_button.clicked.connect(lambda: self.start_collection(self.per_digit.value()))
@@ -249,7 +251,12 @@ class HandwritingTab(QWidget):
         # a fine-tuning loss stays near 0.3: pyqtgraph would label the axis "(x0.001)"
         self.plots.loss_plot.getAxis("left").enableAutoSIPrefix(False)
         self._relabel_plots()
+        self.plots.setToolTip(TRAIN_BELOW_HELD_OUT)
         self.result_label = QLabel()
+        self.result_label.setWordWrap(True)
+        self.result_label.setToolTip("Held-out samples: drawings of yours the model did not learn "
+                                     "from, as hits of how many, with a 95 % interval: a few "
+                                     "drawings cannot pin a figure down. " + TRAIN_BELOW_HELD_OUT)
         self.result_label.setTextFormat(Qt.TextFormat.RichText)
         self.result_label.setAccessibleName("Before and after")
         self.use_button = QPushButton("Use this model")
@@ -552,6 +559,8 @@ class HandwritingTab(QWidget):
         if self.taught is None:
             return False
         self.use_model.emit(self.taught)
+        self.teach.used()
+        self._update_teach()
         return True
 
     def save_taught(self, path: str | None = None) -> bool:
@@ -570,6 +579,8 @@ class HandwritingTab(QWidget):
             QMessageBox.warning(self, "Cannot save model", str(exc))
             return False
         self.model_saved.emit(str(path))
+        self.teach.saved(str(path))
+        self._update_teach()
         self.status_message.emit(f"Saved {ck.name} to {path}")
         return True
 
@@ -599,7 +610,8 @@ class HandwritingTab(QWidget):
             cells = "".join(f"<tr><td>{_indent(w)}</td><td align='right'>&nbsp;&nbsp;{b}</td>"
                             f"<td align='right'>&nbsp;&nbsp;<b>{a}</b></td></tr>" for w, b, a in rows)
             self.result_label.setText("<table><tr><th></th><th align='right'>before</th>"
-                                      f"<th align='right'>after</th></tr>{cells}</table>")
+                                      f"<th align='right'>after</th></tr>{cells}</table>"
+                                      f"<small>{_escape(TRAIN_BELOW_HELD_OUT)}</small>")
         else:
             self.result_label.setText("")
         self.use_button.setEnabled(self.taught is not None and not running)

@@ -4,8 +4,11 @@ Real digits that reach digitpad differ from MNIST in ways preprocessing cannot u
 thickness, hard binary edges, blocky low-resolution scans, slant, imperfect centring. Each
 batch gets a random affine warp (rotation, scale, shear, shift) and, for a random share of
 samples, one of: a thicker pen (dilation), a thinner pen (erosion), binarisation, or a
-low-resolution round trip. Everything is a batched tensor op, so it costs little beside the
-training step and runs on the GPU when training does.
+low-resolution round trip. Independently, a share is box-normalised: stretched to fill a square
+in both directions, as many scanning and OCR pipelines do before the digit reaches us (a 1's
+flag then spans the whole width, a 4 or 9 turns squat), then centred by mass as preprocess
+does. Everything is a batched tensor op, so it costs little beside the training step and runs
+on the GPU when training does.
 """
 
 from __future__ import annotations
@@ -27,6 +30,9 @@ class AugmentSpec:
     p_thin: float = 0.20
     p_binary: float = 0.12
     p_lowres: float = 0.12
+    # box-normalised share: chosen on box-normalised MNIST validation digits and the held-out
+    # styles (scripts/bench_robustness.py --proxy), never on the test set
+    p_box: float = 0.15
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -74,6 +80,48 @@ def _lowres(x: torch.Tensor, gen: torch.Generator | None) -> torch.Tensor:
     return F.interpolate(small, size=(28, 28), mode="bilinear", align_corners=False)
 
 
+def box_fill(x: torch.Tensor, box: int = 20, field: int = 28, centre: float = 14.0) -> torch.Tensor:
+    """Each image's ink stretched to fill a box x box square, its centre of mass at ``centre``.
+
+    The ink's extent is taken where it passes a quarter of the image's brightest ink (as
+    preprocess's mask does); a blank image stays as it is.
+    """
+    n = x.shape[0]
+    dev = x.device
+    img = x[:, 0]
+    peak = img.flatten(1).amax(1).clamp_min(1e-6)
+    ink = img > 0.25 * peak.view(n, 1, 1)
+    idx = torch.arange(field, device=dev)
+
+    def extent(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        lo = torch.where(mask, idx, field).amin(1).float()
+        hi = (torch.where(mask, idx, -1).amax(1) + 1).float()
+        return lo, hi
+
+    x0, x1 = extent(ink.any(1))
+    y0, y1 = extent(ink.any(2))
+    blank = x1 <= x0
+    w = (x1 - x0).clamp_min(1.0)
+    h = (y1 - y0).clamp_min(1.0)
+    # centre of mass (pixel edges as coordinates) of the ink, and where the stretch puts it
+    mass = img.sum((1, 2)).clamp_min(1e-6)
+    pos = idx.float() + 0.5
+    cx = (img.sum(1) * pos).sum(1) / mass
+    cy = (img.sum(2) * pos).sum(1) / mass
+    lo_box = (field - box) / 2.0
+    dx = centre + 0.5 - (lo_box + (cx - x0) * box / w)
+    dy = centre + 0.5 - (lo_box + (cy - y0) * box / h)
+    half = field / 2.0
+    theta = torch.zeros(n, 2, 3, device=dev)
+    theta[:, 0, 0] = w / box
+    theta[:, 1, 1] = h / box
+    theta[:, 0, 2] = (x0 + (half - lo_box - dx) * w / box) / half - 1.0
+    theta[:, 1, 2] = (y0 + (half - lo_box - dy) * h / box) / half - 1.0
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return torch.where(blank.view(n, 1, 1, 1), x, out)
+
+
 def augment(x: torch.Tensor, spec: AugmentSpec = AugmentSpec(),
             gen: torch.Generator | None = None) -> torch.Tensor:
     """A randomly changed copy of a batch (N, 1, 28, 28) of [0, 1] images."""
@@ -82,6 +130,9 @@ def augment(x: torch.Tensor, spec: AugmentSpec = AugmentSpec(),
     n = x.shape[0]
     dev = x.device
     x = _affine(x, spec, gen)
+    if spec.p_box > 0:
+        boxed = (torch.rand(n, generator=gen, device=dev) < spec.p_box).view(n, 1, 1, 1)
+        x = torch.where(boxed, box_fill(x), x)
     pick = torch.rand(n, generator=gen, device=dev)
     edges = torch.tensor([spec.p_thick, spec.p_thin, spec.p_binary, spec.p_lowres], device=dev).cumsum(0)
     thick = (pick < edges[0]).view(n, 1, 1, 1)

@@ -101,14 +101,18 @@ def _one(r):
 
 
 def _one_flag(r, foot=False):
-    f = r.uniform(0.3, 0.55)  # flag length, in digit heights
-    # below the horizontal: steep enough to drop a quarter to half the height, unlike a 7's bar
-    th = math.radians(r.uniform(32, 65))
+    # as continental 1s are written: the flag runs from the top down a third to half the height
+    # at 20-45 degrees, so it reaches far to the left (up to the box's width once box-filled);
+    # a 7's bar is horizontal, a 1's flag slopes, and the data carries that difference
+    drop = r.uniform(0.25, 0.5)
+    th = math.radians(r.uniform(20, 45))
+    reach = min(drop / math.tan(th), 0.95)
+    lean = r.uniform(-0.12, 0.06)  # the stem is often slanted, its foot to the left
     top = (0.55, 0.0)
-    s = [_line((top[0] - f * math.cos(th), f * math.sin(th)), top, (top[0] + r.uniform(-0.04, 0.02), 1.0))]
+    s = [_line((top[0] - reach, reach * math.tan(th)), top, (top[0] + lean, 1.0))]
     if foot:
         b = r.uniform(0.15, 0.3)
-        s.append(_line((0.55 - b, 1.0), (0.55 + b * r.uniform(0.8, 1.2), 1.0)))
+        s.append(_line((0.55 + lean - b, 1.0), (0.55 + lean + b * r.uniform(0.8, 1.2), 1.0)))
     return s
 
 
@@ -161,6 +165,17 @@ def _four_zigzag(r):
     low = bar + r.uniform(-0.02, 0.06)
     u = _spline([arm, (0.03, bar * 0.7), (0.2, low), (stem, bar - r.uniform(0.0, 0.08))], 4)
     return [_cat(u, _line(u[-1], top, end)[1:])]
+
+
+def _four_cross(r):
+    # one-stroke open 4 of box-filled scans: a diagonal down to the left, a bar to the right
+    # well past the stem; the stem, a second stroke, crosses the bar; the top stays open
+    bar = r.uniform(0.5, 0.68)
+    stem = r.uniform(0.5, 0.68)
+    arm = (r.uniform(0.3, 0.55), r.uniform(0.0, 0.08))
+    right = min(stem + r.uniform(0.18, 0.35), 0.98)
+    return [_line(arm, (r.uniform(0.0, 0.06), bar), (right, bar + r.uniform(-0.05, 0.03))),
+            _line((stem + r.uniform(0.0, 0.08), r.uniform(0.0, 0.2)), (stem + r.uniform(-0.08, 0.02), 1.0))]
 
 
 def _five(r):
@@ -232,6 +247,22 @@ def _nine_tiny_head(r):
     return _nine(r, (r.uniform(0.13, 0.19), r.uniform(0.1, 0.15)))
 
 
+def _nine_long_tail(r):
+    # a small head high up and a long tail, straight (like a q) or curled back (like a g)
+    rx, ry = r.uniform(0.12, 0.2), r.uniform(0.1, 0.16)
+    cx, start = 0.3, r.uniform(-20, 20)
+    h = _arc(cx, ry, rx, ry, start, start - 360)
+    x = cx + rx
+    lean = r.uniform(-0.12, 0.04)
+    if r.random() < 0.5:
+        tail = _line(h[-1], (x + lean, 1.0))
+    else:
+        curl = r.uniform(0.15, 0.4)
+        tail = _spline([h[-1], (x + lean * 0.5, 0.6), (x + lean, 0.9), (x + lean - curl * 0.5, 1.0),
+                        (x + lean - curl, 0.9 - r.uniform(0.0, 0.1))])
+    return [_cat(h, tail[1:])]
+
+
 class Style(NamedTuple):
     digit: int
     description: str
@@ -248,6 +279,7 @@ _SKELETONS: dict[str, tuple[int, str, Skeleton]] = {
     "4": (4, "open top in two strokes: arm and bar, then the stem", _four),
     "4-closed": (4, "printed 4: diagonal from the stem's top", _four_closed),
     "4-zigzag": (4, "open 4 in one zig-zag stroke: arm, bar, up and down the stem", _four_zigzag),
+    "4-cross": (4, "open 4 of box-filled scans: diagonal, long bar, the stem crossing it", _four_cross),
     "5": (5, "stem and belly, top bar as a second stroke", _five),
     "6": (6, "curved stem into a bottom loop", _six),
     "7": (7, "bar and diagonal", _seven),
@@ -257,6 +289,7 @@ _SKELETONS: dict[str, tuple[int, str, Skeleton]] = {
     "9": (9, "round head, straight stem", _nine_plain),
     "9-curl": (9, "9 with a tail curled or hooked to the left, like a g", _nine_curl),
     "9-tiny-head": (9, "9 with a small head on a long stem", _nine_tiny_head),
+    "9-long-tail": (9, "9 with a small high head and a long tail, straight or curled (q or g)", _nine_long_tail),
 }
 
 STYLES: dict[str, Style] = {name: Style(d, desc) for name, (d, desc, _) in _SKELETONS.items()}
@@ -322,19 +355,17 @@ def _one_reads_as_one(seg: np.ndarray) -> bool:
 
 
 def _flag_reads_as_one(seg: np.ndarray) -> bool:
-    """Whether a continental 1, as finally drawn, still reads as a 1 and not a 7.
+    """Whether a continental 1, as finally drawn, still has a flag and a straight stem.
 
-    Slant, rotation, wobble and box-filling stretch can flatten the flag into a 7's bar; a
-    person then reads a 7 too, so such a drawing would teach and test a wrong label. The
-    flag must point left, drop at least 30 degrees below the horizontal and stay shorter than
-    the stem, and the stem must stay straight.
+    Slant, rotation and wobble can turn the flag to the right of the apex or bend the stem;
+    then it is no longer a 1's shape. A flat flag is kept: the flag of real continental 1s
+    slopes 20-45 degrees, a 7's bar not at all, and the data carries that difference.
     """
     apex = seg[3, 1]  # the skeleton's first stroke: 4 flag segments, then 4 stem segments
     flag, stem = seg[0, 0] - apex, seg[7, 1] - apex
-    if flag[0] >= 0:  # turned to the right of the apex: no longer a flag
+    if flag[0] >= 0 or flag[1] <= 0:  # turned right of the apex, or up: no longer a flag
         return False
-    drop = math.degrees(math.atan2(flag[1], -flag[0]))
-    return drop >= 30.0 and float(np.hypot(*flag)) <= 0.7 * float(np.hypot(*stem)) and _straight(seg[4:8])
+    return float(np.hypot(*flag)) <= 1.1 * float(np.hypot(*stem)) and _straight(seg[4:8])
 
 
 # drawings a style redraws (same generator, so still deterministic) until they pass

@@ -41,6 +41,7 @@ import torch.nn.functional as F
 from ..data.augment import AugmentSpec, augment
 from ..nets.checkpoint import Checkpoint, make_meta
 from ..data.mnist import DataError, MnistTensors, load_mnist
+from ..data.overlap import mnist_test_copies
 from ..nets.devices import resolve_device
 from ..nets.builder import build_checkpoint, for_inference
 from ..reading import scoring
@@ -347,6 +348,22 @@ def run(base: Checkpoint, images: Sequence[np.ndarray], labels: Sequence[int],
         yield notice("MNIST was not found, so the model learns from your samples alone and "
                      "forgetting is not measured (get MNIST with `digitpad download` or the "
                      "Training tab).")
+    elif len(images):
+        # a test image opened from the Mistakes tab and kept would be learnt, then scored again
+        # as "MNIST test": such samples are left out, so the MNIST figure stays clean
+        copy = mnist_test_copies(images, data.test_x)
+        if any(copy):
+            keep = [i for i, c in enumerate(copy) if not c]
+            prepared = prepare_samples([images[i] for i in keep], [labels[i] for i in keep],
+                                       [names[i] for i in keep] if names is not None else None)
+            n = len(copy) - len(keep)
+            yield notice(f"Left out {n} sample{'s' if n != 1 else ''} that {'are' if n != 1 else 'is'} "
+                         "MNIST test images (opened from the Mistakes tab), so the MNIST test "
+                         "figure stays a clean measure.")
+            if len(prepared.y) == 0:
+                yield Failed("There are no usable samples to learn from: every sample is an "
+                             "MNIST test image.")
+                return
 
     try:
         torch.manual_seed(config.seed)
