@@ -112,7 +112,13 @@ def train_one(arch: str, settings: dict, data, args, save: bool, tag: str = "") 
     cfg = recipe_config("fast", arch, device=args.device, **settings)
     print(f"== {arch}{' (' + tag + ')' if tag else ''}: {cfg}", flush=True)
     result = None
-    for ev in run(cfg, data):
+    init = None
+    if getattr(args, "init_from", None):
+        from digitpad.core.nets.checkpoint import load_checkpoint
+
+        init = load_checkpoint(args.init_from).state
+        print(f"  starting from the weights of {args.init_from}", flush=True)
+    for ev in run(cfg, data, initial_state=init):
         if isinstance(ev, EpochDone):
             print(f"  epoch {ev.epoch:3d}/{ev.epochs}  train {ev.train_acc:.4f}  val {ev.val_acc:.4f}"
                   f"  {ev.seconds:5.1f}s{'  *' if ev.is_best else ''}", flush=True)
@@ -155,6 +161,8 @@ def train_one(arch: str, settings: dict, data, args, save: bool, tag: str = "") 
                      test_set="MNIST t10k (10,000 images), scored once after training",
                      val_set=f"{cfg.val_size} images held out of MNIST train (training.split_validation)",
                      style_val=styles, synth=synth, proxy_val=proxy,
+                     fine_tuned_from=(f"{Path(args.init_from).name}: its weights, then these settings"
+                                      if getattr(args, "init_from", None) else None),
                      augment_spec=AugmentSpec(**aug).to_dict() if cfg.augment else None)
     path = save_checkpoint(Path(args.out) / f"{arch}.safetensors", arch, result.best_state, meta)
     print(f"{arch}: -> {path} ({time.strftime('%H:%M:%S')})", flush=True)
@@ -219,6 +227,9 @@ def main() -> int:
     ap.add_argument("--sweep-epochs", type=int, default=None, help="epochs of each sweep run")
     ap.add_argument("--sweep-once", action="store_true",
                     help="sweep on the first model with a share only; the others take its choice")
+    ap.add_argument("--init-from", metavar="FILE",
+                    help="start from this model's weights (fine-tune) instead of random ones")
+    ap.add_argument("--lr", type=float, default=None, help="override the peak learning rate")
     ap.add_argument("--try", dest="trials", nargs="+", metavar="K=V,...",
                     help="short runs of these candidate settings side by side (nothing saved)")
     ap.add_argument("--leave-style-out", action="store_true",
@@ -233,6 +244,8 @@ def main() -> int:
         settings = dict(SHIPPED[arch])
         if args.epochs:
             settings["epochs"] = args.epochs
+        if args.lr:
+            settings["lr"] = args.lr
         if args.synth_share is not None and settings.get("synth_share", 0) > 0:  # dense stays MNIST-only
             settings["synth_share"] = args.synth_share
         if args.sweep and settings.get("synth_share", 0) > 0:

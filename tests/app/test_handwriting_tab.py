@@ -19,7 +19,9 @@ from synthetic_digits import render_digits
 def canvases(n: int, seed: int) -> tuple[list[np.ndarray], list[int]]:
     """Digits as the canvas stores them: 280x280, light ink on black."""
     x, y = render_digits(n, seed)
-    return ([np.asarray(Image.fromarray(a).resize((280, 280), Image.Resampling.BILINEAR))
+    # moved by 1.5 MNIST pixels: these font digits repeat exactly across seeds, and one placed
+    # as "Open in canvas" places it would rightly be taken for the tiny test set's image it is
+    return ([np.roll(np.asarray(Image.fromarray(a).resize((280, 280), Image.Resampling.BILINEAR)), 15, 1)
              for a in x], [int(v) for v in y])
 
 
@@ -74,10 +76,37 @@ def test_teach_state_rows_read_before_and_after():
     t.before = Scores(0.5, 4, [None] * 10, 0.99, 10000)
     t.after = Scores(1.0, 4, [None] * 10, 0.985, 10000)
     rows = t.rows()
-    assert rows[0] == ("held-out samples (4)", "50.00 %", "100.00 %")
+    # a share of a few drawings is shown as what it is: hits of how many, with its interval
+    assert rows[0] == ("held-out samples (4)", "2/4 (15–85 %)", "4/4 (51–100 %)")
     assert rows[-1] == ("MNIST test (10,000)", "99.00 %", "98.50 %")
     t.ended("stopped")
     assert not t.running and t.outcome == "stopped"
+
+
+def test_twenty_held_out_of_twenty_is_not_called_certain():
+    from digitpad.app.handwriting.state import count, wilson
+
+    assert count(1.0, 20, interval=True) == "20/20 (84–100 %)"
+    assert count(0.9, 20) == "18/20" and count(None, 20) == "–"
+    lo, hi = wilson(18, 20)
+    assert lo < 0.9 < hi and hi - lo > 0.2  # 20 drawings cannot pin a figure to a percent
+
+
+def test_the_message_follows_use_and_save():
+    from types import SimpleNamespace
+
+    t = TeachState()
+    t.begin(10)
+    t.finished(SimpleNamespace(seconds=12.0))
+    assert "Not used or saved yet" in t.message
+    t.used()
+    assert "Not used" not in t.message and "In use on the Draw tab, not saved yet" in t.message
+    t.saved("/tmp/x.safetensors")
+    assert "In use on the Draw tab and saved to /tmp/x.safetensors" in t.message
+    t.begin(10)
+    t.finished(SimpleNamespace(seconds=3.0))
+    t.saved("/tmp/y.safetensors")
+    assert "Saved to /tmp/y.safetensors; not in use" in t.message
 
 
 def test_digit_words():
@@ -142,6 +171,19 @@ def pg_point(x: float, y: float):
 
 
 # --- the My handwriting tab -----------------------------------------------------------------
+
+def test_the_count_box_and_the_hint_name_the_same_number(window, tmp_path):
+    from digitpad.app.handwriting.state import SUGGESTED_PER_DIGIT
+
+    h = window.handwriting_tab
+    assert h.per_digit.value() == SUGGESTED_PER_DIGIT
+    assert f"{SUGGESTED_PER_DIGIT} of each" in h.per_digit.toolTip()
+    imgs, labels = canvases(3, seed=5)
+    for img, y in zip(imgs, labels):
+        h.store.add(img, y)
+    h.refresh()
+    assert f"{h.per_digit.value()} of each digit work well" in h.store_summary.text()
+
 
 def test_guided_collection_on_the_tabs_own_canvas(window, qtbot, stroke):
     h = window.handwriting_tab
@@ -211,6 +253,9 @@ def test_a_teach_run_from_the_gui_finishes_and_offers_the_new_model(lenet_window
     assert h.plots.loss_points == 6 and h.plots.epoch_points == 3
     text = h.result_label.text()
     assert "before" in text and "held-out samples (10)" in text and "MNIST test (100)" in text
+    assert "/10 (" in text  # hits of how many, with an interval, not a bare percentage
+    assert "distorted copies" in text and "distorted copies" in h.plots.toolTip()
+    assert "Not used or saved yet" in h.teach_label.text()
     assert h.taught.name == "lenet + my handwriting"
     # nothing was used or saved by itself
     assert w.draw_tab.current_entry().arch == "lenet" and "+ my handwriting" not in \
@@ -218,8 +263,10 @@ def test_a_teach_run_from_the_gui_finishes_and_offers_the_new_model(lenet_window
     qtbot.mouseClick(h.use_button, Qt.MouseButton.LeftButton)
     assert "+ my handwriting" in w.draw_tab.current_entry().label
     assert w.tabs.currentWidget() is w.draw_tab
+    assert "Not used" not in h.teach_label.text() and "In use on the Draw tab" in h.teach_label.text()
     out = tmp_path / "mine.safetensors"
     assert h.save_taught(str(out))
+    assert f"saved to {out}" in h.teach_label.text()
     back = load_checkpoint(out)
     assert back.name == "lenet + my handwriting" and back.meta["taught"]["samples"] == 20
 

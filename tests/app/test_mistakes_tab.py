@@ -145,3 +145,36 @@ def test_open_in_canvas_from_the_window(make_window, qtbot, tiny_mnist, monkeypa
     assert w.tabs.currentWidget() is w.draw_tab
     assert not w.draw_tab.canvas.is_empty()
     qtbot.waitUntil(lambda: w.draw_tab.last_prediction is not None and not w.draw_tab.last_prediction.empty)
+
+
+def test_an_opened_test_image_is_never_kept_as_a_sample(make_window, qtbot, tiny_mnist, monkeypatch,
+                                                         stroke):
+    """Mistakes -> Open in canvas -> a digit key: the test image is not "my handwriting", strokes
+    added or not, and undo cannot bring it back as one; a drawing of one's own still is."""
+    from conftest import BAR
+
+    from digitpad.app.draw.corrections import FROM_TEST
+    from digitpad.core.data.samples import SampleStore
+
+    monkeypatch.setenv("DIGITPAD_DATA", str(tiny_mnist))
+    w = make_window()
+    assert w.draw_tab.select_model("lenet")
+    with qtbot.waitSignal(w.mistakes_tab.scored, timeout=30000):
+        w.tabs.setCurrentWidget(w.mistakes_tab)
+    qtbot.mouseClick(w.mistakes_tab.open_button, Qt.MouseButton.LeftButton)
+    draw = w.draw_tab
+    assert w.tabs.currentWidget() is draw and draw.corrections.note.text() == FROM_TEST
+    qtbot.keyClick(draw.canvas, Qt.Key.Key_7)
+    assert SampleStore().list() == [] and "not kept as a sample" in draw.corrections.note.text()
+    stroke(draw.canvas, BAR)  # drawn over: still the test image underneath
+    qtbot.keyClick(draw.canvas, Qt.Key.Key_7)
+    assert SampleStore().list() == []
+    qtbot.mouseClick(draw.clear_button, Qt.MouseButton.LeftButton)
+    assert "not kept" not in draw.corrections.note.text()
+    draw.canvas.undo()  # the test image again
+    qtbot.keyClick(draw.canvas, Qt.Key.Key_7)
+    assert SampleStore().list() == []
+    qtbot.mouseClick(draw.clear_button, Qt.MouseButton.LeftButton)
+    stroke(draw.canvas, BAR)  # one's own drawing
+    qtbot.keyClick(draw.canvas, Qt.Key.Key_1)
+    assert [s.digit for s in SampleStore().list()] == [1]

@@ -24,8 +24,10 @@ pytestmark = pytest.mark.timeout(300)
 def canvases(n: int, seed: int, size: int = 140) -> tuple[list[np.ndarray], list[int]]:
     """Rendered digits enlarged to a canvas, dark ink on light paper (not MNIST's polarity)."""
     x, y = render_digits(n, seed)
-    imgs = [255 - np.asarray(Image.fromarray(a).resize((size, size), Image.Resampling.BILINEAR))
-            for a in x]
+    # a strip of paper on the right: these font digits repeat exactly across seeds, and a square
+    # canvas of one would rightly be taken for the tiny test set's image it is
+    imgs = [np.pad(255 - np.asarray(Image.fromarray(a).resize((size, size), Image.Resampling.BILINEAR)),
+                   ((0, 0), (0, 12)), constant_values=255) for a in x]
     return imgs, [int(v) for v in y]
 
 
@@ -168,3 +170,22 @@ def test_the_taught_checkpoint_is_a_new_model_with_its_story(untrained, tiny_mni
     path = save_checkpoint(tmp_path / "mine.safetensors", ck.arch, ck.state, ck.meta)
     back = load_checkpoint(path)
     assert back.name == ck.name and back.meta["taught"]["after"]["mnist_n"] == 100
+
+
+def test_samples_that_are_mnist_test_images_are_left_out_and_said_so(untrained, tiny_mnist):
+    """Teaching on a test image would score it again as "MNIST test": it is left out."""
+    from digitpad.core.data.mnist import load_test_set
+
+    imgs, labels = canvases(20, seed=12)
+    test_x, test_y = load_test_set(tiny_mnist)
+    for k in (0, 5, 9):  # three opened from the Mistakes tab and kept
+        big = Image.fromarray((test_x[k, 0] * 255).round().to(torch.uint8).numpy()).resize(
+            (280, 280), Image.Resampling.BILINEAR)
+        imgs.append(np.asarray(big))
+        labels.append(int(test_y[k]))
+    events = collect(run(untrained, imgs, labels, TeachConfig(steps=4, rounds=1, device="cpu"),
+                         data_dir=tiny_mnist))
+    notes = [e.message for e in events if isinstance(e, Notice)]
+    assert any("Left out 3 samples that are MNIST test images" in n for n in notes), notes
+    rep = events[-1].report
+    assert sum(rep.train_counts) + sum(rep.held_out_counts) == 20

@@ -79,11 +79,9 @@ class Corrections(QObject):
             return True
         if self._opened is None:
             return False
-        import torch
+        from digitpad.core.data.overlap import shows_image
 
-        from digitpad.core.data.overlap import mnist_test_copies
-
-        return mnist_test_copies([self.tab.canvas.to_array()], torch.from_numpy(self._opened[None]))[0]
+        return shows_image(self.tab.canvas.to_array(), self._opened)
 
     def _canvas_changed(self) -> None:
         self._version += 1

@@ -77,3 +77,21 @@ def mnist_test_copies(drawings: Sequence[np.ndarray], test_x: torch.Tensor) -> l
     for i, h in zip(rows, hit.tolist()):
         found[i] = h
     return found
+
+
+def shows_image(drawing: np.ndarray, image: np.ndarray, tolerance: float = 0.1) -> bool:
+    """Whether a square drawing still shows ``image`` (28x28 uint8, ink bright) as "Open in
+    canvas" put it there, strokes drawn over it or not: every inked pixel of the image is
+    still at least as bright (ink scaled to 0..1, mean shortfall under ``tolerance``)."""
+    small = _as_28(drawing)
+    if small is None:
+        return False
+    ref = _test_round_trip(torch.from_numpy(np.asarray(image, dtype=np.uint8)[None].copy()))[0]
+    ref = ref.reshape(28, 28).numpy()
+    inked = ref > 0.3
+    if not inked.any():
+        return False
+    # strokes added on top only raise pixels; the brightest may then be a stroke, so the
+    # image's ink is compared after scaling both to the image's own brightest pixel
+    scale = float(small[inked].max()) or 1.0
+    return float(np.clip(ref[inked] - small[inked] / scale, 0, None).mean()) < tolerance
