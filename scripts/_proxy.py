@@ -72,7 +72,11 @@ def preprocessed_tensor(canvases: list[np.ndarray]):
 
     from digitpad.core.data.preprocess import preprocess
 
-    return torch.from_numpy(np.stack([preprocess(c, keep_steps=False).image for c in canvases])).unsqueeze(1)
+    out = []
+    for c in canvases:
+        p = preprocess(c, keep_steps=False)
+        out.append(np.zeros((28, 28), np.float32) if p.empty else p.image)  # "nothing drawn" reads wrong
+    return torch.from_numpy(np.stack(out)).unsqueeze(1)
 
 
 def validation_digits(train_x, train_y, val_size: int):

@@ -130,7 +130,11 @@ def train_one(arch: str, settings: dict, data, args, save: bool, tag: str = "") 
         print(f"{arch}: training did not finish: {result}", file=sys.stderr)
         return None
     styles = style_validation(arch, result.best_state, str(resolve_device(cfg.device)))
-    proxy = _proxy_validation(arch, result.best_state, data, cfg, args)
+    try:
+        proxy = _proxy_validation(arch, result.best_state, data, cfg, args)
+    except Exception as exc:  # a figure that failed must not cost the trained model
+        print(f"  proxy validation failed: {exc!r}", file=sys.stderr, flush=True)
+        proxy = dict.fromkeys(_proxy.PROXY_VARIANTS, float("nan"))
     synth = ({"share": cfg.synth_share, "pool": cfg.synth_pool, "seed": cfg.seed,
               "styles": list(STYLES), "options": asdict(DEFAULT)} if cfg.synth_share > 0 else None)
     figures = {"arch": arch, "tag": tag, "test_acc": None if tag else round(result.test_acc, 6),
