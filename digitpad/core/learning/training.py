@@ -120,9 +120,12 @@ _FAST = {
     # synth_share: synthesised styles (continental 1s, curled 9s, ...) in every batch, chosen on
     # validation (MNIST split + a style set): LeNet's fast run at 0 / 0.15 / 0.3 read the styles
     # at 92.9 / 98.2 / 98.7 % (mean) with MNIST validation 98.92 / 98.90 / 98.70 %; a 3,000-digit
-    # pool (about a second to render) does as well as 6,000.
+    # pool (about a second to render) does as well as 6,000. The issue-16 styles (20-45 degree
+    # continental flags, one-stroke 4s, long-tail 9s) are harder: a 3-epoch budget's MNIST
+    # validation at 0.15 / 0.1 / 0.05 was 98.62 / 98.76 / 98.82 % (the earlier styles at 0.15:
+    # 98.70 %), so 0.1, the largest share not below the earlier recipe (test, once: 99.09 %).
     "lenet": dict(epochs=4, batch_size=256, lr=6e-3, weight_decay=1e-4, augment=False,
-                  label_smoothing=0.1, channels_last=False, synth_share=0.15, synth_pool=3000),
+                  label_smoothing=0.1, channels_last=False, synth_share=0.1, synth_pool=3000),
     "dense": dict(epochs=10, batch_size=128, lr=2e-3, weight_decay=1e-4, augment=False),
     "digitnet": dict(epochs=15, batch_size=128, lr=3e-3, weight_decay=5e-4, augment=True,
                      label_smoothing=0.05, synth_share=0.3),
