@@ -64,6 +64,11 @@ from digitpad.core.learning.training import (BatchDone, EpochDone, Failed, Finis
 # images, 3 epochs): MNIST validation 97.33 / 97.33 %, box-normalised validation digits 90.58 /
 # 94.67 %, their 16 px scans 88.92 / 91.17 %, so 0.15. digitnet went from 16 to 12 epochs so
 # that its retraining fits a shared 2-core CPU (the last one took 1,000 s on an idle one).
+# Even that did not fit the day's shared CPU (a LeNet epoch took 793 s), so the shipped files of
+# that round were fine-tuned from the previous ones, one thread each (OMP_NUM_THREADS=1):
+#   --models digitnet --init-from OLD/digitnet.safetensors --epochs 2 --lr 1e-3
+#   --models lenet --init-from OLD/lenet.safetensors --epochs 3 --lr 1e-3
+# (each file's metadata says so: fine_tuned_from). From scratch, the settings below apply.
 SHIPPED = {
     "lenet": dict(epochs=30, augment=True, lr=4e-3, batch_size=128, label_smoothing=0.0,
                   warmup=0.2, channels_last=False, seed=1, val_size=5000,
