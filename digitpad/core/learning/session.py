@@ -418,7 +418,10 @@ def plan_resume(ckpt, recipe: str | None = None, **overrides) -> ResumePlan:
                           f"pass --epochs N with N above {done} to train on.")
     resume = {"epoch": done, "step": int(info["step"]), "optimizer": optimizer,
               "history": info.get("history"), "best_state": ckpt.state,
-              "best_val_acc": val if val is not None else info.get("best_val_acc", -1.0),
+              # the training state's own figure first: the file's is rounded, and a later epoch
+              # that only ties the best would then "beat" it
+              "best_val_acc": (info["best_val_acc"] if info.get("best_val_acc") is not None
+                               else val if val is not None else -1.0),
               "best_epoch": int(ckpt.meta.get("epochs") or info.get("best_epoch") or done)}
     return ResumePlan(config, weights, resume,
                       f"continuing the run at epoch {done + 1} of {config.epochs}, step "
