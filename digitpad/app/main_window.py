@@ -1,10 +1,9 @@
 """The main window: the Draw tab at once, the tabs that need torch (MODEL_TABS) once it has
-loaded; menus, status bar, remembered settings, closing."""
+loaded; menus, status bar, remembered settings, saving, closing."""
 
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from . import settings as keys
 from . import theme
 from .draw.state import SHIPPED_ORDER, entry_label, percent
 from .draw.tab import DrawTab, ModelEntry, load_shipped_predictors
+from .workers import SaveJob, Saved, Saves, WorkerHandle
 from .widgets.help_text import HELP_LINK, about_html, how_this_works_html
 from .widgets.model_files import ask_open_path, ask_save_path
 from .widgets.preferences import BRUSH_SIZE, Preferences, PreferencesDialog
@@ -44,16 +44,19 @@ def first_shipped(last: str) -> str:
     return last if last in SHIPPED_ORDER else "digitnet"
 
 
-def load_everything(first: str = "digitnet", on_first=None):
+def load_everything(first: str = "digitnet", on_first=None, stopped=None):
     """What the loader thread does: torch, the shipped models (warmed up), the tab modules.
 
     ``first`` is loaded first and handed to ``on_first`` at once, so the first prediction
-    need not wait for the other models and tabs.
+    need not wait for the other models and tabs. ``stopped()`` true after that (the window
+    is closing): the rest is skipped, so closing waits for one step at most.
     """
     first = first_shipped(first)
     loaded = load_shipped_predictors((first,))
     if on_first is not None:
         on_first(loaded)
+    if stopped is not None and stopped():
+        return loaded
     loaded += load_shipped_predictors(tuple(a for a in SHIPPED_ORDER if a != first))
     _import_model_tabs()
     return loaded
@@ -80,8 +83,6 @@ def ask_close_running(parent: QWidget, text: str, buttons, can_keep: bool):
 
 class MainWindow(QMainWindow):
     models_loaded = Signal()  # the models are ready and every tab is built
-    _loader_done = Signal(object)  # from the loader thread: its result or the exception
-    _first_model = Signal(object)  # from the loader thread: the model to draw with, early
 
     def __init__(self, settings: QSettings | None = None, device: str = "cpu",
                  defer_load: bool = False) -> None:
@@ -133,8 +134,8 @@ class MainWindow(QMainWindow):
         self.apply_preferences(self.prefs, save=False)
         self._restore_geometry()
         self._update_edit_actions()
-        self._loader_done.connect(self._finish_loading, Qt.ConnectionType.QueuedConnection)
-        self._first_model.connect(self._first_model_loaded, Qt.ConnectionType.QueuedConnection)
+        self._loader: WorkerHandle | None = None
+        self._saves = Saves(self)  # saves in flight: joined before the window goes
         self._loader_pending = defer_load
         if defer_load:
             self._show_status("loading the models…")  # the loader starts once the window shows
@@ -170,21 +171,24 @@ class MainWindow(QMainWindow):
             self.draw_tab.use_quick(quick)
             self._show_model_labels(entry_label(quick.arch, "shipped", quick.test_acc),
                                     quick.test_acc, "shipped")
-        threading.Thread(target=self._load_in_background, args=(first,), name="digitpad-loader",
-                         daemon=True).start()
+        # torch, the models and the tab modules in a QThread that closeEvent joins: a window
+        # closed during start-up waits for the step in progress (at most torch's import)
+        def work(control):
+            report = self._loader.report  # set before the thread starts
+            yield ("all", load_everything(first, lambda loaded: report(("first", loaded)),
+                                          lambda: control.stop_requested))
 
-    def _load_in_background(self, first: str) -> None:
-        def emit(signal, value) -> None:
-            try:
-                signal.emit(value)
-            except RuntimeError:  # the window was closed (and deleted) while loading
-                pass
+        self._loader = WorkerHandle(work, parent=self, name="digitpad-loader")
+        self._loader.yielded.connect(self._loader_item)
+        self._loader.errored.connect(self._finish_loading)
+        self._loader.start()
 
-        try:
-            result = load_everything(first, lambda loaded: emit(self._first_model, loaded))
-        except BaseException as exc:  # shown by the GUI thread
-            result = exc
-        emit(self._loader_done, result)
+    def _loader_item(self, item) -> None:
+        kind, loaded = item
+        if kind == "first":
+            self._first_model_loaded(loaded)
+        else:
+            self._finish_loading(loaded)
 
     def _first_model_loaded(self, loaded) -> None:
         """Draw with the first model while the others load (the first prediction comes sooner)."""
@@ -365,23 +369,31 @@ class MainWindow(QMainWindow):
             return False
         return self.save_model(str(path), entry)
 
-    def save_model(self, path: str, entry: ModelEntry | None = None) -> bool:
+    def save_model(self, path: str, entry: ModelEntry | None = None) -> SaveJob | None:
+        """Save the model drawn with (or ``entry``) in a worker; None when there is none.
+
+        The write waits for the file's lock if another writer holds it: never on the GUI
+        thread. The status bar says "Saving…", then the result; a failure is a dialog.
+        """
         entry = entry or self.draw_tab.current_entry()
         if entry is None:
-            return False
-        from digitpad.core.nets.checkpoint import CheckpointError, make_meta, save_checkpoint
+            return None
+        from digitpad.core.nets.checkpoint import make_meta, save_checkpoint
 
         ckpt = entry.to_checkpoint()
         meta = dict(ckpt.meta) if ckpt.meta else make_meta(ckpt.arch)
         meta["name"] = Path(path).stem
-        try:
-            save_checkpoint(path, ckpt.arch, ckpt.state, meta)
-        except CheckpointError as exc:
-            QMessageBox.warning(self, "Cannot save model", str(exc))
-            return False
+        self._show_status(f"Saving {path}…", 0)
+        return self._saves.start(lambda: save_checkpoint(path, ckpt.arch, ckpt.state, meta),
+                                 lambda saved: self._model_saved(path, saved))
+
+    def _model_saved(self, path: str, saved: Saved) -> None:
+        if not saved.ok:
+            self._show_status(f"Saving {path} failed")
+            QMessageBox.warning(self, "Cannot save model", saved.error or "unknown error")
+            return
         self._add_recent(str(Path(path)))
         self._show_status(f"Saved {path}")
-        return True
 
     def _use_trained_model(self, ckpt) -> None:
         try:
@@ -596,16 +608,24 @@ class MainWindow(QMainWindow):
                     QMessageBox.warning(self, "Training did not stop",
                                         "The run did not stop in time; nothing was saved.")
                     return False
-                return t.trained_model() is None or t.save_trained_model(self)
+                return t.trained_model() is None or self._saved_before_close(t.save_trained_model(self))
             return True  # stop and discard
         if question == "unsaved":
             answer = QMessageBox.question(
                 self, "Save the trained model?",
                 "You trained a model that is not saved yet. Save it before quitting?",
                 B.Save | B.Discard | B.Cancel, B.Save)
-            if answer == B.Cancel or (answer == B.Save and not t.save_trained_model(self)):
+            if answer == B.Cancel or (answer == B.Save and
+                                      not self._saved_before_close(t.save_trained_model(self))):
                 return False
         return True
+
+    def _saved_before_close(self, job: SaveJob | None) -> bool:
+        """Wait (the window painting, saying "saving…") for a save asked for on quitting."""
+        if job is None:
+            return False
+        self._show_status("Saving the trained model before quitting…", 0)
+        return job.wait().ok
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self._closing and not self._confirm_close():
@@ -617,7 +637,11 @@ class MainWindow(QMainWindow):
                 self.training_tab.shutdown(1000)
         except Exception:
             log.exception("stopping training on close failed")
-        self.draw_tab._timer.stop()
+        self.draw_tab.shutdown()
+        if self._loader is not None:
+            self._loader.shutdown(5000)  # the rest of the models are not loaded; joined
+            self._loader = None
+        self._saves.shutdown()  # a save in flight is finished, never cut off
         if self.lab_tab is not None:
             self.lab_tab.shutdown()
         if self.mistakes_tab is not None:

@@ -13,6 +13,12 @@ QRunnable in the global pool) so that every run can be stopped and joined by its
 * :meth:`WorkerHandle.shutdown` sets the stop flag, closes the generator at its next yield,
   then ``quit()`` + ``wait()`` on the thread.
 
+On top of it, for work that follows the person's input (the Inside panel, warming a model up):
+:class:`Latest` runs one request at a time and keeps at most the newest one waiting, so a fast
+stroke never queues work; and :class:`SaveJob` writes a file in a worker, so a save that
+waits for another writer's lock never holds the GUI thread (the window keeps painting and
+says "saving…").
+
 The worker never touches widgets. The handle lives in the GUI thread and re-emits the
 worker's signals there (queued), so anything connected to the handle runs in the GUI thread,
 even plain lambdas.
@@ -23,6 +29,8 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
@@ -52,10 +60,6 @@ class GeneratorWorker(QObject):
         """Drop the rest of the work: the generator is closed at its next yield."""
         self._abort.set()
         self.control.stop()
-
-    @property
-    def abort_requested(self) -> bool:
-        return self._abort.is_set()
 
     @Slot()
     def run(self) -> None:
@@ -209,3 +213,171 @@ def start_worker(factory: GeneratorFactory, control: TrainControl | None = None,
                  parent: QObject | None = None, name: str = "digitpad-worker") -> WorkerHandle:
     """Create a handle, start its thread and return it."""
     return WorkerHandle(factory, control, parent, name).start()
+
+
+class Latest(QObject):
+    """One request running, at most the newest one waiting; older waiting requests are dropped.
+
+    ``submit(factory, on_item, on_error)``: ``factory(control)`` is a generator run in its own
+    worker thread; each item it yields reaches ``on_item`` in the GUI thread. A request
+    submitted while another runs replaces whatever waits. ``idle`` is emitted when nothing
+    runs or waits any more.
+    """
+
+    idle = Signal()
+
+    def __init__(self, parent: QObject | None = None, name: str = "digitpad-latest") -> None:
+        super().__init__(parent)
+        self._name = name
+        self._handle: WorkerHandle | None = None
+        self._waiting: tuple | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._handle is not None
+
+    @property
+    def waiting(self) -> bool:
+        return self._waiting is not None
+
+    def submit(self, factory: GeneratorFactory, on_item: Callable[[Any], None],
+               on_error: Callable[[Exception], None] | None = None) -> None:
+        request = (factory, on_item, on_error)
+        if self._handle is not None:
+            self._waiting = request  # the newest goes next; nothing queues up
+            return
+        self._start(request)
+
+    def drop_waiting(self) -> None:
+        self._waiting = None
+
+    def _start(self, request: tuple) -> None:
+        factory, on_item, on_error = request
+        handle = WorkerHandle(factory, parent=self, name=self._name)
+        handle.yielded.connect(on_item)
+        if on_error is not None:
+            handle.errored.connect(on_error)
+        else:
+            handle.errored.connect(lambda exc: log.warning("%s failed: %r", self._name, exc))
+        handle.finished.connect(self._done)
+        self._handle = handle
+        handle.start()
+
+    def _done(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.deleteLater()
+        request, self._waiting = self._waiting, None
+        if request is not None:
+            self._start(request)
+        else:
+            self.idle.emit()
+
+    def shutdown(self, timeout_ms: int = 2000) -> None:
+        """Drop what waits, abort and join what runs (its remaining items are dropped)."""
+        self._waiting = None
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.finished.disconnect(self._done)
+            handle.shutdown(timeout_ms)
+            handle.deleteLater()
+
+
+@dataclass(frozen=True)
+class Saved:
+    """How a :class:`SaveJob` ended: the path written, or the error's one line."""
+
+    path: Path | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.path is not None
+
+
+class SaveJob(QObject):
+    """``write()`` (returns the path written) in a worker thread; ``done`` gives a :class:`Saved`.
+
+    ``write`` may wait for another writer's lock or a slow disk: the GUI thread never does.
+    Expected failures (``DigitpadError``: a busy or unwritable output) and ``OSError`` become
+    ``Saved.error``; anything else is logged with its traceback and reported the same way.
+    """
+
+    done = Signal(object)  # Saved
+
+    def __init__(self, write: Callable[[], Any], parent: QObject | None = None,
+                 name: str = "digitpad-save") -> None:
+        super().__init__(parent)
+        self.result: Saved | None = None
+
+        def work(control):
+            yield Path(write())
+
+        self._handle = WorkerHandle(work, parent=self, name=name)
+        self._handle.yielded.connect(lambda path: self._end(Saved(path)))
+        self._handle.errored.connect(self._failed)
+        self._handle.finished.connect(lambda: self._end(Saved(None, "the save was interrupted")))
+
+    def start(self) -> "SaveJob":
+        self._handle.start()
+        return self
+
+    @property
+    def finished(self) -> bool:
+        return self.result is not None
+
+    def _failed(self, exc: object) -> None:
+        from digitpad.core.io.files import DigitpadError
+
+        if not isinstance(exc, (DigitpadError, OSError)):
+            log.error("saving failed unexpectedly: %r", exc)
+        self._end(Saved(None, str(exc) or type(exc).__name__))
+
+    def _end(self, saved: Saved) -> None:
+        if self.result is None:
+            self.result = saved
+            self.done.emit(saved)
+
+    def wait(self) -> Saved:
+        """Wait for the result with the event loop running (the window keeps painting)."""
+        from PySide6.QtCore import QEventLoop
+
+        if self.result is None:
+            loop = QEventLoop()
+            self.done.connect(loop.quit)
+            if self.result is None:
+                loop.exec()
+        return self.result  # type: ignore[return-value]
+
+    def shutdown(self) -> None:
+        """Join the thread; a write in progress is finished first (never cut off)."""
+        self._handle.shutdown(60_000)
+
+
+class Saves(QObject):
+    """The saves one widget started: each a :class:`SaveJob`; ``shutdown`` joins them all."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._jobs: list[SaveJob] = []
+
+    def start(self, write: Callable[[], Any], on_done: Callable[[Saved], None]) -> SaveJob:
+        job = SaveJob(write, parent=self)
+        self._jobs.append(job)
+        job.done.connect(lambda saved: self._ended(job, saved, on_done))
+        return job.start()
+
+    def _ended(self, job: SaveJob, saved: Saved, on_done: Callable[[Saved], None]) -> None:
+        if job in self._jobs:
+            self._jobs.remove(job)
+        on_done(saved)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._jobs)
+
+    def shutdown(self) -> None:
+        """Join every save in flight: a write is finished, never cut off."""
+        jobs, self._jobs = self._jobs, []
+        for job in jobs:
+            job.shutdown()

@@ -265,7 +265,8 @@ def test_a_teach_run_from_the_gui_finishes_and_offers_the_new_model(lenet_window
     assert w.tabs.currentWidget() is w.draw_tab
     assert "Not used" not in h.teach_label.text() and "In use on the Draw tab" in h.teach_label.text()
     out = tmp_path / "mine.safetensors"
-    assert h.save_taught(str(out))
+    job = h.save_taught(str(out))
+    assert job is not None and job.wait().ok
     assert f"saved to {out}" in h.teach_label.text()
     back = load_checkpoint(out)
     assert back.name == "lenet + my handwriting" and back.meta["taught"]["samples"] == 20

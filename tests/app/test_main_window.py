@@ -88,7 +88,10 @@ def test_open_and_save_model_files(window, recorded_dialogs, tmp_path, stroke, q
     stroke(tab.canvas, SEVEN)
     qtbot.waitUntil(lambda: not tab._timer.isActive())
     out = tmp_path / "copy.safetensors"
-    assert window.save_model(str(out))
+    job = window.save_model(str(out))
+    assert job is not None and "Saving" in window.statusBar().currentMessage()
+    assert job.wait().ok
+    assert window.statusBar().currentMessage() == f"Saved {out}"
     saved = load_checkpoint(out)
     for k, v in load_checkpoint(src).state.items():
         assert torch.equal(saved.state[k], v)
@@ -139,8 +142,10 @@ def test_live_weights_update_the_live_entry(window, stroke, qtbot):
     first = lenet_checkpoint(6, 0.3)
     first.meta["epochs"] = 1
     tab.set_live_weights(first)
-    # the person ticked "Draw tab uses the live weights": the Draw tab switches to them
-    assert tab.current_entry().key == "live"
+    # the person ticked "Draw tab uses the live weights": the Draw tab switches to them, once
+    # a worker has built the weights into a predictor
+    qtbot.waitUntil(lambda: tab.current_entry().key == "live" and
+                    not np.allclose(before, tab.prediction.probs))
     assert not np.allclose(before, tab.prediction.probs)
     assert window.model_label.text() == "model: lenet epoch 1"
     assert tab.model_box.currentText() == "lenet epoch 1 · being trained · 30.00 %"
@@ -148,8 +153,8 @@ def test_live_weights_update_the_live_entry(window, stroke, qtbot):
     second = lenet_checkpoint(7, 0.6)
     second.meta["epochs"] = 2
     tab.set_live_weights(second)
+    qtbot.waitUntil(lambda: not np.allclose(probs1, tab.prediction.probs))
     assert tab.current_entry().key == "live"
-    assert not np.allclose(probs1, tab.prediction.probs)
     assert tab.model_box.currentText() == "lenet epoch 2 · being trained · 60.00 %"
     tab.end_live()  # the run ended
     assert tab.model_box.currentText() == "lenet epoch 2 · trained here · 60.00 %"

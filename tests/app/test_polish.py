@@ -56,7 +56,10 @@ def test_saving_a_trained_model_adds_it_to_open_recent_and_info_shows_its_time(
         starts.append(start)
         return str(target), ""
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(fake_save))
-    assert t.save_trained_model(window)
+    job = t.save_trained_model(window)
+    assert job is not None and "Saving to" in t.result_label.text()
+    assert job.wait().ok
+    assert f"Saved to {target}" in t.result_label.text()
     assert window._recent()[0] == str(target)
     # the next dialog starts in the folder used last
     monkeypatch.setattr(QFileDialog, "getOpenFileName",

@@ -81,7 +81,7 @@ def test_the_first_drawing_is_read_before_torch_models_arrive(make_window, qtbot
     assert not w.loaded and draw.current_entry() is None and quick.digit == 7
     assert set(quick.maps) >= {"conv1", "pool1", "conv5", "gap"}
     assert draw.maps.layers["conv1"].data.max() > 0  # the feature maps show it too
-    assert w.save_model("/nonexistent/x.safetensors") is False  # nothing to save yet: no crash
+    assert w.save_model("/nonexistent/x.safetensors") is None  # nothing to save yet: no crash
     # a model file opened meanwhile replaces the copy in the picker and survives the handover
     from digitpad.core.nets.checkpoint import load_checkpoint, shipped_model_path, save_checkpoint
 

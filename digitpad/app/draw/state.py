@@ -7,6 +7,8 @@
   reads the newest canvas (``request`` says whether to schedule one, ``take`` whether to run it).
 * labels: one format for a model's name, where it came from and its accuracy, and one
   percentage format everywhere ("99.73 %").
+* warming: a model's first forward pass runs in a worker; until it is done predictions wait
+  (``begin_warmup``) and the one wanted meanwhile runs when it ends (``warmed``).
 * the live entry: "being trained" while a run feeds it, "trained here" once the run ended.
 """
 
@@ -54,6 +56,7 @@ class DrawState:
         self.phase = LOADING
         self.pending = False  # a prediction was asked for and has not run yet
         self.live_running = False
+        self.warming = False  # the model drawn with is being warmed up in a worker
 
     @property
     def ready(self) -> bool:
@@ -67,10 +70,20 @@ class DrawState:
 
     def take(self) -> bool:
         """The scheduled moment came (or a model changed). True: predict now."""
-        if not self.ready:
+        if not self.ready or self.warming:
             return False
         self.pending = False
         return True
+
+    def begin_warmup(self) -> None:
+        """The model drawn with is warmed up first; it reads the drawing once that is done."""
+        self.warming = True
+        self.pending = True
+
+    def warmed(self) -> bool:
+        """The model drawn with is warm. True: predict now (a prediction is wanted)."""
+        self.warming = False
+        return self.pending and self.ready
 
     def model_ready(self) -> bool:
         """The first model is loaded. True: a stroke drawn meanwhile still needs its prediction."""

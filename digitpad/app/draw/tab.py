@@ -2,8 +2,10 @@
 
 Prediction is coalesced: every canvas change only sets a dirty flag and (re)starts a 0 ms
 single-shot timer, so however fast a stroke arrives at most one prediction is pending and it
-always reads the newest canvas. A LeNet prediction takes a couple of milliseconds, so it runs
-on the GUI thread (a worker would cost more in hand-offs than it saves).
+always reads the newest canvas. A prediction takes a millisecond or two, so it runs on the
+GUI thread (a worker would cost more in hand-offs than it saves). Everything slower runs in
+workers: a new entry's first forward pass (the warm-up), the live entry's new weights each
+epoch (a ~0.1 s rebuild for digitnet), and the Inside panel; the GUI thread only paints.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMessageBox, QSli
 from digitpad.core.nets.spec import DESCRIPTIONS
 
 from .. import theme
+from ..workers import Latest
 from ..widgets.canvas import DEFAULT_BRUSH, MAX_BRUSH, MIN_BRUSH, DrawingCanvas
 from .corrections import Corrections
 from .feature_maps import FeatureMapView
@@ -95,7 +98,7 @@ def load_shipped_predictors(archs: tuple[str, ...] = SHIPPED_ORDER) -> list[tupl
                 log.warning("shipped model %s unusable: %s", arch, exc)
             pred, source = untrained_predictor(arch), "untrained"
         try:
-            pred.predict(_WARMUP)  # torch's first forward pass is slow: pay it here
+            pred.predict(WARMUP_DRAWING)  # torch's first forward pass is slow: pay it here
         except Exception:
             log.exception("warm-up prediction failed")
         out.append((arch, pred, source))
@@ -184,6 +187,8 @@ class DrawTab(QWidget):
         self._timer.setInterval(0)
         self._timer.timeout.connect(self._predict_now)
         self.canvas.changed.connect(self.request_prediction)
+        self._warmups = Latest(self, name="digitpad-warmup")
+        self._live_jobs = Latest(self, name="digitpad-live")
         self.canvas.history_changed.connect(self._update_buttons)
         self._update_buttons()
         self.apply_theme(theme.current())
@@ -215,13 +220,6 @@ class DrawTab(QWidget):
         self.redo_button.setEnabled(self.canvas.can_redo())
 
     # --- models ----------------------------------------------------------------------------
-
-    def load_shipped_models(self) -> list[str]:
-        """Add digitnet, lenet and dense; a missing file gives a seeded untrained stand-in.
-
-        Returns the names that had to fall back, so the window can say so once.
-        """
-        return self.add_loaded_models(load_shipped_predictors())
 
     def use_quick(self, quick) -> None:
         """Read drawings with a numpy copy of the first model (``core.numpy_predict``) while torch
@@ -350,43 +348,82 @@ class DrawTab(QWidget):
         self.state.model_ready()
         self._current = entry
         pred = entry.predictor
-        if not entry.extra.get("warm"):
-            # torch's first forward pass is slow (~0.3 s); pay it now, not in the first stroke
-            try:
-                pred.predict(_WARMUP)
-            except Exception:
-                log.exception("warm-up prediction failed")
-            entry.extra["warm"] = True
         self.maps.set_model(feature_shapes(pred.arch), _numpy_kernels(pred))
         self.model_changed.emit(entry)
-        self._predict_now()
+        if entry.extra.get("warm"):
+            self.state.warmed()
+            self._predict_now()
+        else:
+            self._warm_up(entry)
+
+    def _warm_up(self, entry: ModelEntry) -> None:
+        """A model's first forward pass is slow (torch sets up its kernels): pay it in a worker.
+
+        Until it is done the drawing waits for this model (``DrawState.warming``); the newest
+        model chosen is warmed next, older waiting ones are dropped.
+        """
+        self.state.begin_warmup()
+        pred = entry.predictor
+
+        def work(control):
+            pred.predict(WARMUP_DRAWING)
+            yield entry
+
+        def done(_item=None) -> None:
+            entry.extra["warm"] = True
+            if entry is self._current and self.state.warmed():
+                self._predict_now()
+
+        def failed(exc) -> None:
+            log.error("warm-up prediction of %s failed: %r", entry.label, exc)
+            done()  # the prediction itself reports the problem
+
+        self._warmups.submit(work, done, failed)
 
     def current_entry(self) -> ModelEntry | None:
         return self._current
 
-    def current_predictor(self) -> Predictor | None:
-        return self._current.predictor if self._current else None
-
     def set_live_weights(self, ckpt: Checkpoint) -> None:
-        """Training finished an epoch: the Draw tab switches to the "live" entry and redraws."""
-        from digitpad.core.nets.checkpoint import CheckpointError
-        from digitpad.core.reading.predict import Predictor
+        """Training finished an epoch: the Draw tab switches to the "live" entry and redraws.
 
+        The weights are rebuilt into the live predictor in a worker (about 0.1 s for
+        digitnet); the newest epoch wins when epochs come faster than that.
+        """
         self.state.live_running = True
+        meta = dict(ckpt.meta or {})
+        live = self.entries.get(LIVE_KEY)
+        reuse = live.predictor if live is not None and live.arch == ckpt.arch else None
+
+        def work(control):
+            from digitpad.core.reading.predict import Predictor
+
+            if reuse is not None:
+                reuse.set_state(ckpt.state, meta)  # an atomic swap: safe while the GUI predicts
+                pred = reuse
+            else:
+                pred = Predictor.from_checkpoint(ckpt)
+                pred.predict(WARMUP_DRAWING)
+            yield pred
+
+        def refused(exc) -> None:
+            from digitpad.core.nets.checkpoint import CheckpointError
+
+            if isinstance(exc, CheckpointError):  # outputs that overflow: keep what is drawn
+                epoch = int(meta.get("epochs") or 0)
+                self.status_message.emit(f"Not drawing with epoch {epoch}'s weights: {exc}")
+            else:
+                log.error("live weights not loaded: %r", exc)
+
+        self._live_jobs.submit(work, lambda pred: self._show_live(ckpt, pred), refused)
+
+    def _show_live(self, ckpt: Checkpoint, pred: Predictor) -> None:
+        """The live entry's predictor holds ``ckpt``'s weights (built by set_live_weights)."""
         meta = dict(ckpt.meta or {})
         epoch = int(meta.get("epochs") or 0)
         acc = ckpt.val_acc if getattr(ckpt, "val_acc", None) is not None else ckpt.test_acc
-        label = live_label(ckpt.arch, epoch, acc, running=True)
+        label = live_label(ckpt.arch, epoch, acc, running=self.state.live_running)
         live = self.entries.get(LIVE_KEY)
-        same = live is not None and live.arch == ckpt.arch
-        try:  # weights whose outputs overflow are refused by the builder: keep what is drawn
-            fresh = None if same else Predictor.from_checkpoint(ckpt)
-            if same:
-                live.predictor.set_state(ckpt.state, meta)
-        except CheckpointError as exc:
-            self.status_message.emit(f"Not drawing with epoch {epoch}'s weights: {exc}")
-            return
-        if same:
+        if live is not None and live.predictor is pred:
             live.checkpoint = ckpt
             live.label = label
             self.model_box.setItemText(self.model_box.findData(LIVE_KEY), label)
@@ -402,7 +439,8 @@ class DrawTab(QWidget):
                 self.model_box.removeItem(self.model_box.findData(LIVE_KEY))
                 if self._current is live:
                     self._current = None
-            entry = ModelEntry(LIVE_KEY, label, fresh, "live", ckpt)
+            entry = ModelEntry(LIVE_KEY, label, pred, "live", ckpt)
+            entry.extra["warm"] = True
             self._add_entry(entry, select=True)
         self.status_message.emit(f"Drawing with the live weights of {ckpt.arch} after epoch {epoch}")
 
@@ -456,6 +494,13 @@ class DrawTab(QWidget):
             self.maps.update_maps(pred.maps)
         self.prediction_shown.emit()
 
+    def shutdown(self, timeout_ms: int = 2000) -> None:
+        """Window closing: no new prediction; every worker of the tab joined."""
+        self._timer.stop()
+        self._warmups.shutdown(timeout_ms)
+        self._live_jobs.shutdown(timeout_ms)
+        self.inside.shutdown(timeout_ms)
+
     # --- theme -----------------------------------------------------------------------------
 
     def apply_theme(self, colors: theme.Colors) -> None:
@@ -466,8 +511,9 @@ class DrawTab(QWidget):
 
 QUICK_KEY = "numpy-copy"  # the picker's item for use_quick's model; never a ModelEntry key
 
-_WARMUP = np.zeros((56, 56), dtype=np.uint8)
-_WARMUP[10:46, 24:32] = 255
+# a bar drawn on a small canvas: what warm-ups predict (the result is thrown away)
+WARMUP_DRAWING = np.zeros((56, 56), dtype=np.uint8)
+WARMUP_DRAWING[10:46, 24:32] = 255
 
 
 def _numpy_kernels(pred: Predictor) -> dict[str, np.ndarray]:

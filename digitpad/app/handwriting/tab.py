@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QFileDialog, QFr
                                QPushButton, QScrollArea, QSpinBox, QSplitter, QToolButton,
                                QVBoxLayout, QWidget)
 
-from digitpad.core.nets.checkpoint import Checkpoint, CheckpointError, save_checkpoint
+from digitpad.core.nets.checkpoint import Checkpoint, save_checkpoint
 from digitpad.core.io.paths import resolve_data_dir
 from digitpad.core.data.samples import SampleError, SampleStore
 from digitpad.core.learning.teach import Measured, Notice, Taught, TeachConfig, run, taught_checkpoint
@@ -32,7 +32,7 @@ from .. import theme
 from ..widgets.canvas import DrawingCanvas
 from ..widgets.model_files import ask_save_path
 from ..widgets.plots import TrainingPlots
-from ..workers import WorkerHandle
+from ..workers import Saved, SaveJob, Saves, WorkerHandle
 from .state import (IDLE, SUGGESTED_PER_DIGIT, TRAIN_BELOW_HELD_OUT, Collection, StoreView,
                     TeachState, digit_word)
 
@@ -92,6 +92,7 @@ class HandwritingTab(QWidget):
         self.base: Checkpoint | None = None
         self.taught: Checkpoint | None = None
         self._worker: WorkerHandle | None = None
+        self._saves = Saves(self)  # Save as… runs in a worker; joined by shutdown
         self._colors = theme.current()
         self.teach_config: TeachConfig | None = None  # None: the defaults on the settings' device
 
@@ -549,7 +550,8 @@ class HandwritingTab(QWidget):
         self._update_teach()
 
     def shutdown(self, timeout_ms: int = 1000) -> None:
-        """Stop a run and join its thread (window closing, tests)."""
+        """Stop a run and join its thread and any save in flight (window closing, tests)."""
+        self._saves.shutdown()
         worker = self._worker
         if worker is not None:
             worker.shutdown(timeout_ms)
@@ -563,26 +565,33 @@ class HandwritingTab(QWidget):
         self._update_teach()
         return True
 
-    def save_taught(self, path: str | None = None) -> bool:
+    def save_taught(self, path: str | None = None) -> SaveJob | None:
+        """Save the taught model in a worker (it may wait for the file's lock); None when
+        there is nothing to save or the dialog was cancelled. The status bar says
+        "Saving…", then the result; a failure is a dialog."""
         ck = self.taught
         if ck is None:
-            return False
+            return None
         if path is None:
             stem = ck.name.replace(" + ", "-plus-").replace(" ", "-")
             chosen = ask_save_path(self, "Save the taught model", stem)
             if chosen is None:
-                return False
+                return None
             path = str(chosen)
-        try:
-            save_checkpoint(path, ck.arch, ck.state, ck.meta)
-        except CheckpointError as exc:
-            QMessageBox.warning(self, "Cannot save model", str(exc))
-            return False
-        self.model_saved.emit(str(path))
-        self.teach.saved(str(path))
+        self.status_message.emit(f"Saving {ck.name} to {path}…")
+        self.save_button.setEnabled(False)
+        return self._saves.start(lambda: save_checkpoint(path, ck.arch, ck.state, ck.meta),
+                                 lambda saved: self._saved(ck, saved))
+
+    def _saved(self, ck: Checkpoint, saved: Saved) -> None:
+        if not saved.ok:
+            self._update_teach()
+            QMessageBox.warning(self, "Cannot save model", saved.error or "unknown error")
+            return
+        self.model_saved.emit(str(saved.path))
+        self.teach.saved(str(saved.path))
         self._update_teach()
-        self.status_message.emit(f"Saved {ck.name} to {path}")
-        return True
+        self.status_message.emit(f"Saved {ck.name} to {saved.path}")
 
     def _update_teach(self) -> None:
         t = self.teach
@@ -615,7 +624,8 @@ class HandwritingTab(QWidget):
         else:
             self.result_label.setText("")
         self.use_button.setEnabled(self.taught is not None and not running)
-        self.save_button.setEnabled(self.taught is not None and not running)
+        self.save_button.setEnabled(self.taught is not None and not running
+                                    and not self._saves.busy)
 
     # --- theme --------------------------------------------------------------------------------
 

@@ -3,8 +3,12 @@
 The run itself is a ``core.learning.session.TrainingSession`` (the same one ``digitpad train``
 drives) in a :class:`~digitpad.app.workers.WorkerHandle`;
 MNIST is loaded inside that generator, so nothing here blocks the GUI. Each event arrives
-as one queued signal and updates the plots, the progress bar and the result panel. Nothing
-is written to disk unless the person clicks Save as….
+as one queued signal and updates the plots, the progress bar and the result panel. The
+session itself stays in the worker: what the GUI needs of it (the live weights after an
+epoch, the run's model at its end) is built there and handed over as a :class:`Snapshot`,
+so the GUI never reads the history while the worker appends to it. Nothing is written to
+disk unless the person clicks Save as…, and that save runs in a worker too (it may wait for
+the file's lock).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
@@ -21,7 +26,7 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
                                QSpinBox, QVBoxLayout, QWidget)
 
 from digitpad.core.learning import training
-from digitpad.core.nets.checkpoint import Checkpoint, CheckpointError, save_checkpoint
+from digitpad.core.nets.checkpoint import Checkpoint, save_checkpoint
 from digitpad.core.data.mnist import MnistTensors, has_mnist, mnist_problem
 from digitpad.core.nets.devices import list_devices
 from digitpad.core.nets.spec import DESCRIPTIONS
@@ -36,7 +41,7 @@ from .state import TrainingState, format_duration
 from ..widgets.download_dialog import DownloadDialog
 from ..widgets.model_files import ask_save_path
 from ..widgets.plots import TrainingPlots
-from ..workers import WorkerHandle
+from ..workers import Saved, SaveJob, Saves, WorkerHandle
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,29 @@ RECIPE_LABELS = {"fast": "fast (AdamW, one-cycle)", "lesson": "lesson (plain SGD
 _ERROR_STYLE = "color: #c62828;"
 _OK_STYLE = "color: #2e7d32;"
 _WARN_STYLE = "background: #fff3cd; color: #5c4400; border: 1px solid #e0c36a; border-radius: 4px;"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An event with the checkpoint the worker built from the session for it (EpochDone: the
+    live weights; Finished / Stopped: the run's model, None when no epoch completed)."""
+
+    event: object
+    checkpoint: Checkpoint | None
+
+
+def session_events(session: TrainingSession, control: TrainControl):
+    """The session's events for the GUI, run in the worker: the checkpoints the GUI needs
+    are built here, from the session's state at that moment, and handed over read-only."""
+    session.control = control  # the handle's flags: pause time counts from them
+    for ev in session.events():
+        if isinstance(ev, EpochDone):
+            yield Snapshot(ev, session.live_checkpoint(ev))
+        elif isinstance(ev, (Finished, Stopped)):
+            name = f"{ev.config.model} trained {_dt.datetime.now():%H:%M}"
+            yield Snapshot(ev, session.result_checkpoint(ev, name=name))
+        else:
+            yield ev
 
 
 def find_mnist_root(folder: str | Path) -> Path | None:
@@ -75,7 +103,7 @@ class TrainingTab(QWidget):
         self.state = TrainingState()  # phase, progress and what the controls allow
         self._run_config: TrainConfig | None = None
         self._run_started_from: str | None = None
-        self._session: TrainingSession | None = None  # the run's history, best model, metadata
+        self._saves = Saves(self)  # Save as… runs in a worker; joined by shutdown
         self.batches_seen = 0  # BatchDone events received in the current run
         self.epochs_seen = 0
         self._build()
@@ -443,14 +471,13 @@ class TrainingTab(QWidget):
             f"Training {config.model} ({config.recipe}) "
             + (f"from {from_name}…" if from_name else "from scratch…"))
 
+        # the session lives in the worker; the GUI gets Snapshots (session_events)
         session = TrainingSession(
             config, data=data, data_dir=data_dir, initial_state=initial, started_from=from_name,
             start_val_acc=self._current.val_acc if initial is not None else None)
-        self._session = session
 
         def work(control: TrainControl):
-            session.control = control  # the handle's flags: pause time counts from them
-            return session.events()
+            return session_events(session, control)
 
         handle = WorkerHandle(work, parent=self, name="digitpad-training")
         handle.yielded.connect(self._on_event)
@@ -526,6 +553,7 @@ class TrainingTab(QWidget):
         """Stop and join the worker thread (window closing); results still queued are dropped.
 
         True when the thread ended within ``timeout_ms`` (it is joined either way)."""
+        self._saves.shutdown()
         handle = self._handle
         if handle is None:
             return True
@@ -556,7 +584,7 @@ class TrainingTab(QWidget):
             w.setEnabled(c.form)
         keep = c.keep and self._trained is not None
         self.use_button.setEnabled(keep)
-        self.save_button.setEnabled(keep)
+        self.save_button.setEnabled(keep and not self._saves.busy)
 
     def _show_progress(self) -> None:
         p = self.state.progress()
@@ -567,14 +595,17 @@ class TrainingTab(QWidget):
     # --- events from the worker -----------------------------------------------------------
 
     def _on_event(self, ev: object) -> None:
+        checkpoint = None
+        if isinstance(ev, Snapshot):
+            ev, checkpoint = ev.event, ev.checkpoint
         if isinstance(ev, BatchDone):
             self._on_batch(ev)
         elif isinstance(ev, EpochDone):
-            self._on_epoch(ev)
+            self._on_epoch(ev, checkpoint)
         elif isinstance(ev, Started):
             self._on_started(ev)
         elif isinstance(ev, (Finished, Stopped)):
-            self._on_done(ev)
+            self._on_done(ev, checkpoint)
         elif isinstance(ev, Failed):
             self._show_failure(ev.message)
         elif isinstance(ev, Notice):  # e.g. torch.compile failed: the run goes on
@@ -598,17 +629,17 @@ class TrainingTab(QWidget):
         self.speed_label.setText(f"{ev.samples_per_s:,.0f} samples/s · loss {ev.loss:.4f} · "
                                  f"ETA {format_duration(eta)}")
 
-    def _on_epoch(self, ev: EpochDone) -> None:
+    def _on_epoch(self, ev: EpochDone, live: Checkpoint | None = None) -> None:
         self.epochs_seen += 1
         self.state.epoch_done(ev.epoch)
         self.plots.add_epoch(ev.epoch, ev.train_acc, ev.val_acc)
         self.kernels.show_state(ev.state, ev.epoch)
         self.status_message.emit(f"Epoch {ev.epoch}/{ev.epochs}: validation accuracy "
                                  f"{100 * ev.val_acc:.2f} %")
-        if self.live_check.isChecked() and self._session is not None:
-            self.live_weights.emit(self._session.live_checkpoint(ev))
+        if self.live_check.isChecked() and live is not None:
+            self.live_weights.emit(live)
 
-    def _on_done(self, ev: Finished | Stopped) -> None:
+    def _on_done(self, ev: Finished | Stopped, result: Checkpoint | None = None) -> None:
         self.plots.flush()
         cfg = ev.config
         ran = len(ev.history.epochs)
@@ -616,16 +647,14 @@ class TrainingTab(QWidget):
                          has_model=ev.best_state is not None)
         self._show_progress()
         seconds = self.state.active_seconds()  # the one duration every label shows
-        if ev.best_state is None:
+        if ev.best_state is None or result is None:
             self.result_label.setStyleSheet("")
             self.result_label.setText("Stopped before the first epoch finished: there is no "
                                       "new model to keep. The current model is unchanged.")
             self.status_message.emit("Training stopped; no epoch completed")
             return
-        stamp = _dt.datetime.now().strftime("%H:%M")
-        name = f"{cfg.model} trained {stamp}"
         tested = ev.test_acc is not None  # a stopped run is not scored on the test set
-        self._trained = self._session.result_checkpoint(ev, name=name)  # the one metadata shape
+        self._trained = result  # built by the session in the worker: the one metadata shape
         how = (f"Finished {ran} epochs" if isinstance(ev, Finished)
                else f"Stopped after {ran} of {cfg.epochs} epochs")
         self.result_label.setStyleSheet(_OK_STYLE)
@@ -675,28 +704,37 @@ class TrainingTab(QWidget):
         self.use_model.emit(self._trained)
         self.status_message.emit(f"Using {self._trained.name} in the Draw tab")
 
-    def save_trained_model(self, parent: QWidget | None = None) -> bool:
-        """Save as… dialog, then an atomic save; True when the model was written."""
+    def save_trained_model(self, parent: QWidget | None = None) -> SaveJob | None:
+        """Save as… dialog, then an atomic save in a worker (it may wait for the file's lock).
+
+        Returns the running save (None: nothing to save, or the dialog was cancelled); the
+        result panel says "Saving…" and then where it went or why it failed.
+        """
         ckpt = self._trained
         if ckpt is None:
-            return False
+            return None
         acc = f"-{100 * ckpt.test_acc:.2f}" if ckpt.test_acc is not None else ""
         path = ask_save_path(parent or self, "Save trained model", f"{ckpt.arch}{acc}")
         if path is None:
-            return False
+            return None
         meta = dict(ckpt.meta)
         meta["name"] = path.stem
-        try:
-            saved = save_checkpoint(path, ckpt.arch, ckpt.state, meta)
-        except CheckpointError as exc:
-            self.result_label.setStyleSheet(_ERROR_STYLE)
-            self.result_label.setText(f"Saving failed: {exc}")
-            self.status_message.emit(f"Saving failed: {exc}")
-            return False
-        self._trained = Checkpoint(ckpt.arch, ckpt.state, meta, saved)
-        self.state.saved()
-        self.model_saved.emit(str(saved))
         text = self.result_label.text().replace(" Not saved yet.", "")
-        self.result_label.setText(f"{text}\nSaved to {saved}")
-        self.status_message.emit(f"Saved {saved}")
-        return True
+        self.result_label.setText(f"{text}\nSaving to {path}…")
+        self.save_button.setEnabled(False)
+        return self._saves.start(lambda: save_checkpoint(path, ckpt.arch, ckpt.state, meta),
+                                 lambda saved: self._saved(ckpt, meta, text, saved))
+
+    def _saved(self, ckpt: Checkpoint, meta: dict, text: str, saved: Saved) -> None:
+        self._apply_controls()
+        if not saved.ok:
+            self.result_label.setStyleSheet(_ERROR_STYLE)
+            self.result_label.setText(f"{text}\nSaving failed: {saved.error}")
+            self.status_message.emit(f"Saving failed: {saved.error}")
+            return
+        if self._trained is ckpt:  # not replaced by a newer run meanwhile
+            self._trained = Checkpoint(ckpt.arch, ckpt.state, meta, saved.path)
+            self.state.saved()
+        self.model_saved.emit(str(saved.path))
+        self.result_label.setText(f"{text}\nSaved to {saved.path}")
+        self.status_message.emit(f"Saved {saved.path}")
