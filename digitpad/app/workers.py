@@ -230,6 +230,7 @@ class Latest(QObject):
         super().__init__(parent)
         self._name = name
         self._handle: WorkerHandle | None = None
+        self._spent: WorkerHandle | None = None  # the last finished handle (see _done)
         self._waiting: tuple | None = None
 
     @property
@@ -253,7 +254,7 @@ class Latest(QObject):
 
     def _start(self, request: tuple) -> None:
         factory, on_item, on_error = request
-        handle = WorkerHandle(factory, parent=self, name=self._name)
+        handle = WorkerHandle(factory, name=self._name)
         handle.yielded.connect(on_item)
         if on_error is not None:
             handle.errored.connect(on_error)
@@ -264,9 +265,9 @@ class Latest(QObject):
         handle.start()
 
     def _done(self) -> None:
-        handle, self._handle = self._handle, None
-        if handle is not None:
-            handle.deleteLater()
+        # the handle is still emitting its finished signal: it is dropped at the next request
+        # (deleting it now, or with deleteLater, crashes PySide6)
+        self._spent, self._handle = self._handle, None
         request, self._waiting = self._waiting, None
         if request is not None:
             self._start(request)
@@ -280,7 +281,6 @@ class Latest(QObject):
         if handle is not None:
             handle.finished.disconnect(self._done)
             handle.shutdown(timeout_ms)
-            handle.deleteLater()
 
 
 @dataclass(frozen=True)
@@ -309,6 +309,7 @@ class SaveJob(QObject):
                  name: str = "digitpad-save") -> None:
         super().__init__(parent)
         self.result: Saved | None = None
+        self._closed = False  # shut down: its owner is going away and hears nothing more
 
         def work(control):
             yield Path(write())
@@ -334,7 +335,7 @@ class SaveJob(QObject):
         self._end(Saved(None, str(exc) or type(exc).__name__))
 
     def _end(self, saved: Saved) -> None:
-        if self.result is None:
+        if self.result is None and not self._closed:
             self.result = saved
             self.done.emit(saved)
 
@@ -350,8 +351,13 @@ class SaveJob(QObject):
         return self.result  # type: ignore[return-value]
 
     def shutdown(self) -> None:
-        """Join the thread; a write in progress is finished first (never cut off)."""
-        self._handle.shutdown(60_000)
+        """Join the thread; a write in progress is finished first (never cut off). Nothing is
+        reported after this: the owner is closing."""
+        self._closed = True
+        thread = self._handle.thread_object()
+        if thread is not None:
+            thread.wait()  # not aborted: a save asked for is written even when closing at once
+        self._handle.shutdown()
 
 
 class Saves(QObject):

@@ -117,8 +117,10 @@ def test_save_as_writes_a_loadable_safetensors_file(qtbot, tab, tiny_mnist, tmp_
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(fake_dialog))
     assert tab.has_unsaved_model()
     qtbot.mouseClick(tab.save_button, LEFT)
+    assert "Saving to" in tab.result_label.text()  # in a worker: the lock may be busy
+    qtbot.waitUntil(lambda: not tab.has_unsaved_model(), timeout=20000)
     saved = target.with_name("mine.safetensors")
-    assert saved.is_file()
+    assert saved.is_file() and f"Saved to {saved}" in tab.result_label.text()
     assert asked and asked[0].endswith(".safetensors")
     ckpt = load_checkpoint(saved)
     assert ckpt.arch == "dense" and ckpt.meta["name"] == "mine"
