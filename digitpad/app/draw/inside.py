@@ -202,6 +202,11 @@ class InsidePanel(QWidget):
     # --- inputs ----------------------------------------------------------------------------
 
     @property
+    def busy(self) -> bool:
+        """A computation runs or waits (benchmarks wait for the last result)."""
+        return self._jobs.busy
+
+    @property
     def active(self) -> bool:
         return self.toggle.isChecked()
 

@@ -494,6 +494,11 @@ class DrawTab(QWidget):
             self.maps.update_maps(pred.maps)
         self.prediction_shown.emit()
 
+    @property
+    def busy(self) -> bool:
+        """A warm-up or new live weights are being prepared in a worker."""
+        return self._warmups.busy or self._live_jobs.busy
+
     def shutdown(self, timeout_ms: int = 2000) -> None:
         """Window closing: no new prediction; every worker of the tab joined."""
         self._timer.stop()
