@@ -26,7 +26,7 @@ from .widgets.preferences import BRUSH_SIZE, Preferences, PreferencesDialog
 log = logging.getLogger("digitpad.app")
 
 MAX_RECENT = 8
-# Tabs whose modules import torch: built once the models are loaded (see _build_model_tabs),
+# Tabs whose modules import torch: built once the models are loaded (see _model_tab_steps),
 # so the window and its canvas show before torch is imported. Placeholders until then.
 MODEL_TABS = ("Training", "Lab", "Mistakes", "My handwriting")
 
@@ -100,7 +100,7 @@ class MainWindow(QMainWindow):
         self.draw_tab = DrawTab(device=device)
         self.tabs = QTabWidget()
         # One tab per room of digitpad/app/<tab>/. The Draw tab is built now (no torch
-        # needed to draw); the others in _build_model_tabs, when torch is imported.
+        # needed to draw); the others in _model_tab_steps, when torch is imported.
         self.tabs.addTab(self.draw_tab, "Draw")
         self.training_tab = self.lab_tab = self.mistakes_tab = None
         self.handwriting_tab = None
@@ -137,6 +137,7 @@ class MainWindow(QMainWindow):
         self._loader: WorkerHandle | None = None
         self._saves = Saves(self)  # saves in flight: joined before the window goes
         self._loader_pending = defer_load
+        self._deferred = defer_load  # launch: the torch tabs are built a step at a time
         if defer_load:
             self._show_status("loading the models…")  # the loader starts once the window shows
         else:
@@ -198,20 +199,26 @@ class MainWindow(QMainWindow):
         if self.draw_tab.current_entry() is None and loaded:
             self.draw_tab.select_model(loaded[0][0])
 
-    def _build_model_tabs(self) -> None:
-        """Build the tabs that need torch, in place of their placeholders, and wire them."""
+    def _model_tab_steps(self):
+        """Build the tabs that need torch, in place of their placeholders, one per step (a
+        generator: at launch each step is one turn of the event loop, ~0.03-0.1 s of GUI
+        work instead of all four at once), then wire them."""
         from .lab.tab import LabTab
         from .mistakes.tab import MistakesTab
         from .handwriting.tab import HandwritingTab
         from .training.tab import TrainingTab
 
-        self.training_tab = TrainingTab(self.settings)
-        self.lab_tab = LabTab()
-        self.mistakes_tab = MistakesTab()
-        self.handwriting_tab = HandwritingTab(self.settings)
+        makers = (("training_tab", lambda: TrainingTab(self.settings)), ("lab_tab", LabTab),
+                  ("mistakes_tab", MistakesTab),
+                  ("handwriting_tab", lambda: HandwritingTab(self.settings)))
+        built = []
+        for title, (attr, make) in zip(MODEL_TABS, makers):
+            built.append((attr, title, make()))
+            yield
+        # the tabs go in together: no tab is reachable before the window knows them all
         current = self.tabs.currentIndex()
-        for title, tab in zip(MODEL_TABS, (self.training_tab, self.lab_tab, self.mistakes_tab,
-                                          self.handwriting_tab)):
+        for attr, title, tab in built:
+            setattr(self, attr, tab)
             i = next(k for k in range(self.tabs.count()) if self.tabs.tabText(k) == title)
             old = self.tabs.widget(i)
             self.tabs.removeTab(i)
@@ -236,16 +243,34 @@ class MainWindow(QMainWindow):
     def _finish_loading(self, loaded) -> None:
         if self._closing:
             return
-        if self.draw_tab.canvas.is_drawing():
-            # building the four torch tabs holds the GUI thread ~0.2 s: not under the pen
-            QTimer.singleShot(40, lambda: self._finish_loading(loaded))
-            return
         if isinstance(loaded, BaseException):
             log.error("loading the models failed: %r", loaded)
             self.draw_tab.prediction.show_status("no model: see the log")
             QMessageBox.critical(self, "digitpad cannot load its models", str(loaded))
             return
-        self._build_model_tabs()
+        steps = self._model_tab_steps()
+        if self._deferred:
+            self._next_tab_step(steps, loaded)
+        else:
+            for _ in steps:
+                pass
+            self._tabs_built(loaded)
+
+    def _next_tab_step(self, steps, loaded) -> None:
+        """One tab per turn of the event loop, and none while the pen is down."""
+        if self._closing:
+            return
+        if self.draw_tab.canvas.is_drawing():
+            QTimer.singleShot(40, lambda: self._next_tab_step(steps, loaded))
+            return
+        try:
+            next(steps)
+        except StopIteration:
+            self._tabs_built(loaded)
+            return
+        QTimer.singleShot(0, lambda: self._next_tab_step(steps, loaded))
+
+    def _tabs_built(self, loaded) -> None:
         last = str(self.settings.value(keys.LAST_MODEL, "") or "")
         self.draw_tab.add_loaded_models(loaded)
         missing = [arch for arch, _pred, source in loaded if source == "untrained"]
