@@ -261,8 +261,8 @@ class Latest(QObject):
         handle.start()
 
     def _done(self) -> None:
-        # the handle is still emitting its finished signal: it is dropped at the next request
-        # (deleting it now, or with deleteLater, crashes PySide6)
+        # the handle is still emitting its finished signal: it is kept until the next one has
+        # finished (deleting it now, or with deleteLater, crashed PySide6)
         self._spent, self._handle = self._handle, None
         request, self._waiting = self._waiting, None
         if request is not None:
