@@ -28,7 +28,6 @@ def test_deferred_window_says_loading_and_reads_a_stroke_drawn_meanwhile(make_wi
     draw = w.draw_tab
     canvas_at = draw.canvas.mapTo(w, draw.canvas.rect().topLeft()), draw.canvas.size()
     if not w.loaded:  # on a fast machine the loader may already be done; usually it is not
-        # the numpy copy of digitnet reads drawings while torch loads
         # "loading model…" until a model reads drawings: the numpy copy, or a torch model the
         # loader already handed over while other tabs are still being built
         ready = draw._quick or bool(draw.entries)
@@ -100,32 +99,34 @@ def test_the_first_drawing_is_read_before_torch_models_arrive(make_window, qtbot
 
 
 def test_the_torch_tabs_are_not_built_under_the_pen(make_window, qtbot, monkeypatch):
-    """Building the four torch tabs holds the GUI thread ~0.2 s: it waits for the pen to lift."""
+    """Building the four torch tabs holds the GUI thread (a tab per turn of the event loop,
+    ~0.05 s each): none is built while the pen is down."""
     from PySide6.QtCore import Qt
 
     from digitpad.app.main_window import MainWindow
     from conftest import canvas_point
 
-    arrivals = []  # the pen's state each time the loader's result is handled in the GUI thread
-    real = MainWindow._finish_loading
+    arrivals = []  # the pen's state at each step of building the tabs, in the GUI thread
+    real = MainWindow._next_tab_step
 
-    def recorded(self, loaded):
+    def recorded(self, steps, loaded):
         arrivals.append(self.draw_tab.canvas.is_drawing())
-        real(self, loaded)
+        real(self, steps, loaded)
 
-    monkeypatch.setattr(MainWindow, "_finish_loading", recorded)
+    monkeypatch.setattr(MainWindow, "_next_tab_step", recorded)
     w = make_window(defer_load=True)
     canvas = w.draw_tab.canvas
     qtbot.mousePress(canvas, Qt.MouseButton.LeftButton, pos=canvas_point(canvas, 100, 60))
     assert canvas.is_drawing()
-    # the result arrived under the pen, and was put off again at least once
+    # the loader's result arrived under the pen, and the building was put off again
     qtbot.waitUntil(lambda: len(arrivals) >= 2 or w.loaded, timeout=60000)
     assert all(arrivals)
     assert not w.loaded and w.training_tab is None
     qtbot.mouseMove(canvas, canvas_point(canvas, 140, 200))
     qtbot.mouseRelease(canvas, Qt.MouseButton.LeftButton, pos=canvas_point(canvas, 140, 200))
-    qtbot.waitUntil(lambda: w.loaded, timeout=2000)
+    qtbot.waitUntil(lambda: w.loaded, timeout=30000)
     assert w.training_tab is not None and w.tabs.widget(1) is w.training_tab
+    assert arrivals.count(False) >= 5  # four tabs, then the wiring, each in its own turn
 
 
 def test_the_loader_starts_once_after_the_first_paint(make_window, qtbot, monkeypatch):
