@@ -115,6 +115,7 @@ class MainWindow(QMainWindow):
         for w in (self.model_label, self.device_label, self.acc_label):
             w.setContentsMargins(6, 0, 6, 0)
             self.statusBar().addPermanentWidget(w)
+        self._show_storage_notice()
 
         self._build_menus()
         self.draw_tab.model_changed.connect(self._on_model_changed)
@@ -140,6 +141,23 @@ class MainWindow(QMainWindow):
             self._show_status("loading the models…")  # the loader starts once the window shows
         else:
             self._finish_loading(load_everything())
+
+    def _show_storage_notice(self) -> None:
+        """Said once, and it stays: a settings file or data folder that cannot be written
+        never stops the app, but the person should know what this run will not keep."""
+        from .settings import storage_problem
+
+        self.storage_notice = QLabel()
+        self.storage_notice.setObjectName("storageNotice")
+        problem = storage_problem()
+        if problem is None:
+            return
+        log.warning("%s", problem)
+        self.storage_notice.setText("⚠ " + ("nothing is saved" if problem.startswith("Nothing")
+                                           else "settings are not saved"))
+        self.storage_notice.setToolTip(problem)
+        self.storage_notice.setContentsMargins(6, 0, 6, 0)
+        self.statusBar().addPermanentWidget(self.storage_notice)
 
     # --- loading ---------------------------------------------------------------------------
 
