@@ -183,7 +183,9 @@ def test_grid_filter_delete_import_and_export(window, qtbot, tmp_path):
         store.delete(s)
     h.refresh()
     assert h.grid.count() == 0 and not h.teach_button.isEnabled()
-    assert h.import_samples(str(tmp_path / "mine.zip")) == 10 - labels.count(labels[0])
+    with qtbot.waitSignal(h.imported, timeout=20000) as got:
+        assert h.import_samples(str(tmp_path / "mine.zip"))
+    assert got.args == [10 - labels.count(labels[0])]
     assert h.grid.count() == 10 - labels.count(labels[0])
 
 

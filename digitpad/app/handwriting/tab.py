@@ -33,6 +33,7 @@ from ..widgets.canvas import DrawingCanvas
 from ..widgets.model_files import ask_save_path
 from ..widgets.plots import TrainingPlots
 from ..workers import WorkerHandle
+from .importer import ImportPanel
 from .state import IDLE, Collection, StoreView, TeachState, digit_word
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class HandwritingTab(QWidget):
     status_message = Signal(str)
     running_changed = Signal(bool)
     samples_changed = Signal()
+    imported = Signal(int)  # an import ended (finished or cancelled): samples added
 
     def __init__(self, settings=None, store: SampleStore | None = None,
                  parent: QWidget | None = None) -> None:
@@ -221,10 +223,14 @@ class HandwritingTab(QWidget):
         row.addWidget(self.export_button)
         self.store_summary = QLabel()
         self.store_summary.setWordWrap(True)
+        self.importer = ImportPanel(self.store)
+        self.importer.done.connect(self._imported)
+        self.importer.failed.connect(self._import_failed)
         v = QVBoxLayout(box)
         v.addLayout(bar)
         v.addWidget(self.grid, 1)
         v.addWidget(self.store_summary)
+        v.addWidget(self.importer)
         v.addLayout(row)
         box.setMinimumWidth(300)
         return box
@@ -404,7 +410,9 @@ class HandwritingTab(QWidget):
         self.status_message.emit(f"Deleted {n} sample{'s' if n != 1 else ''}")
         return n
 
-    def import_samples(self, path: str | None = None) -> int:
+    def import_samples(self, path: str | None = None) -> bool:
+        """Start importing a folder or zip in the worker (True when started); ``imported``
+        says how many samples came in."""
         if path is None:
             box = QMessageBox(QMessageBox.Icon.Question, "Import samples",
                               "Import from a .zip file or from a folder? Either holds "
@@ -415,21 +423,29 @@ class HandwritingTab(QWidget):
             box.exec()
             clicked = box.clickedButton()
             if clicked is None or box.standardButton(clicked) == QMessageBox.StandardButton.Cancel:
-                return 0
+                return False
             if clicked is zip_b:
                 path, _ = QFileDialog.getOpenFileName(self, "Import samples", str(Path.home()),
                                                       "Zip archives (*.zip)")
             else:
                 path = QFileDialog.getExistingDirectory(self, "Import samples", str(Path.home()))
             if not path:
-                return 0
-        try:
-            report = self.store.import_from(path)
-        except (SampleError, OSError) as exc:
-            QMessageBox.warning(self, "Cannot import", str(exc))
-            return 0
+                return False
+        if not self.importer.start(str(path)):
+            return False
+        self.import_button.setEnabled(False)
+        return True
+
+    def _import_failed(self, exc) -> None:
+        self.import_button.setEnabled(True)
+        QMessageBox.warning(self, "Cannot import", str(exc))
+
+    def _imported(self, report, cancelled: bool) -> None:
+        self.import_button.setEnabled(True)
         self._after_store_change()
         text = f"Imported {len(report.added)} sample{'s' if len(report.added) != 1 else ''}"
+        if cancelled:
+            text += " before the import was cancelled"
         if report.duplicates:
             text += f", {report.duplicates} already here"
         if report.problems:
@@ -438,7 +454,7 @@ class HandwritingTab(QWidget):
                                     text + ":\n\n" + "\n".join(report.problems.lines()[:20])
                                     + ("\n…" if len(report.problems) > 20 else ""))
         self.status_message.emit(text)
-        return len(report.added)
+        self.imported.emit(len(report.added))
 
     def export_samples(self, path: str | None = None) -> int:
         if path is None:
@@ -542,7 +558,8 @@ class HandwritingTab(QWidget):
         self._update_teach()
 
     def shutdown(self, timeout_ms: int = 1000) -> None:
-        """Stop a run and join its thread (window closing, tests)."""
+        """Stop a run and an import, and join their threads (window closing, tests)."""
+        self.importer.shutdown(timeout_ms)
         worker = self._worker
         if worker is not None:
             worker.shutdown(timeout_ms)
