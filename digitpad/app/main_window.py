@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (QApplication, QDialog, QDialogButtonBox, QLabel,
 
 from . import settings as keys
 from . import theme
+from .close_question import ask_close_running
 from .draw.state import SHIPPED_ORDER, entry_label, percent
 from .draw.tab import DrawTab, ModelEntry, load_shipped_predictors
 from .widgets.help_text import HELP_LINK, about_html, how_this_works_html
@@ -57,25 +58,6 @@ def load_everything(first: str = "digitnet", on_first=None):
     loaded += load_shipped_predictors(tuple(a for a in SHIPPED_ORDER if a != first))
     _import_model_tabs()
     return loaded
-
-
-def ask_close_running(parent: QWidget, text: str, buttons, can_keep: bool):
-    """Quit during a run: Discard = stop and discard, Cancel = keep training, Save = save
-    what it has (the best completed epoch). Returns the StandardButton chosen."""
-    B = QMessageBox.StandardButton
-    box = QMessageBox(QMessageBox.Icon.Question, "Training in progress", text, buttons, parent)
-    box.setObjectName("closeWhileTraining")
-    box.button(B.Discard).setText("Stop and discard")
-    box.button(B.Cancel).setText("Keep training")
-    if can_keep:
-        box.button(B.Save).setText("Save what it has…")
-    box.setDefaultButton(B.Cancel)
-    box.setEscapeButton(B.Cancel)
-    box.exec()
-    clicked = box.clickedButton()
-    answer = box.standardButton(clicked) if clicked is not None else B.Cancel
-    box.deleteLater()
-    return answer
 
 
 class MainWindow(QMainWindow):
@@ -599,13 +581,7 @@ class MainWindow(QMainWindow):
         B = QMessageBox.StandardButton
         question = t.close_question()
         if question == "running":
-            s = t.state
-            done = s.epochs_done
-            can_keep = done > 0 or t.trained_model() is not None
-            text = (f"A model is being trained (epoch {max(1, s.epoch)} of {s.epochs}, "
-                    f"{done} completed). Quitting stops it.")
-            buttons = B.Discard | B.Cancel | (B.Save if can_keep else B.NoButton)
-            answer = ask_close_running(self, text, buttons, can_keep)
+            answer = ask_close_running(self, t)
             if answer == B.Cancel:
                 return False
             if answer == B.Save:
@@ -614,7 +590,9 @@ class MainWindow(QMainWindow):
                                         "The run did not stop in time; nothing was saved.")
                     return False
                 return t.trained_model() is None or t.save_trained_model(self)
-            return True  # stop and discard
+            if answer is not None:
+                return True  # stop and discard
+            question = t.close_question()  # the run ended behind the question: its model?
         if question == "unsaved":
             answer = QMessageBox.question(
                 self, "Save the trained model?",
