@@ -41,6 +41,7 @@ SHUFFLE_NOTE = ("Trained on shuffled digits instead, a dense net learns them as 
                 "kernels and pooling assume they matter: 95.27 % instead of 98.99 %, now below "
                 "the dense net.")
 CURVE_COLORS = {"dense": "#d62728", "lenet": "#2ca02c", "digitnet": "#1f77d0"}
+IN_USE_COLOR = "#9467bd"  # the Draw tab's own model when it is not a shipped one
 
 
 def _heat_lut(rgb: tuple[int, int, int]) -> np.ndarray:
@@ -62,6 +63,7 @@ class InsidePanel(QWidget):
         self.image: np.ndarray | None = None  # the network's 28x28 input
         self.digit: int | None = None
         self.arch: str | None = None
+        self.own_name: str | None = None  # the model drawn with, when it is not a shipped one
         self._state = None
         self._explainer = None
         self._worker: WorkerHandle | None = None
@@ -200,9 +202,11 @@ class InsidePanel(QWidget):
         self.pages.setVisible(on)
         self.refresh()
 
-    def set_model(self, arch: str, state_fn: Callable[[], dict]) -> None:
-        """The model drawn with (or its new weights); ``state_fn`` is read only when needed."""
+    def set_model(self, arch: str, state_fn: Callable[[], dict], own_name: str | None = None) -> None:
+        """The model drawn with (or its new weights); ``state_fn`` is read only when needed.
+        ``own_name``: its name when it is not a shipped model (the shift test plots it too)."""
         self.arch = arch
+        self.own_name = own_name
         self._state = state_fn
         self._explainer = None  # rebuilt lazily, in the worker
         self.last_field = None
@@ -380,10 +384,14 @@ class InsidePanel(QWidget):
             m = create_model(arch)
             m.load_state_dict(pred.state_dict())
             models[arch] = m
+        if self.own_name is not None and self._state is not None and self.arch is not None:
+            m = create_model(self.arch)  # the model the Draw tab reads with, beside the shipped
+            m.load_state_dict(self._state())
+            models[f"{self.own_name} (in use)"] = m
         if not models:
             return
-        label = self._target(self.true_box)
-        label = self.digit if label is None else label
+        chosen = self._target(self.true_box)
+        label = self.digit if chosen is None else chosen
         if label is None:
             return
         with torch.inference_mode():
@@ -393,11 +401,19 @@ class InsidePanel(QWidget):
             curve = self.curves.get(name)
             if curve is None:
                 curve = self.curves[name] = self.shift_plot.plot(
-                    pen=pg.mkPen(CURVE_COLORS.get(name, "#888888"), width=2), name=name)
+                    pen=pg.mkPen(CURVE_COLORS.get(name, IN_USE_COLOR), width=2), name=name)
             curve.setData(curves.values.astype(float), conf)
+        for name, curve in list(self.curves.items()):  # a model no longer in use leaves
+            if name not in curves.confidence:
+                self.shift_plot.removeItem(curve)
+                del self.curves[name]
         self.shift_plot.setLabel("bottom", curves.kind)
+        self.shift_plot.setLabel("left", f"P({label})")
         worst = {n: float(c.min()) for n, c in curves.confidence.items()}
-        self.shift_caption.setText(f"True digit {label}. Lowest confidence over the range: " +
+        # the box's "predicted digit" is what the network read, not what was meant
+        said = (f"Digit {label}, the prediction (choose the digit you meant above if it is "
+                f"wrong)." if chosen is None else f"True digit {label}.")
+        self.shift_caption.setText(f"{said} Lowest confidence over the range: " +
                                    ", ".join(f"{n} {v * 100:.0f}%" for n, v in worst.items()))
         self.computed.emit("shift")
 

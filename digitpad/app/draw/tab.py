@@ -201,7 +201,8 @@ class DrawTab(QWidget):
         self.inside.set_input(None if empty else p.image, None if empty else p.digit)
 
     def _model_to_inside(self, entry: ModelEntry) -> None:
-        self.inside.set_model(entry.arch, entry.predictor.state_dict)
+        self.inside.set_model(entry.arch, entry.predictor.state_dict,
+                              None if entry.source == "shipped" else entry.label.split(" · ")[0])
 
     def _tool(self, text: str, slot, tip: str) -> QToolButton:
         b = QToolButton()
