@@ -22,7 +22,7 @@ from digitpad.core.insight import lab
 
 from .. import theme
 from .grid_view import GridView
-from .state import MODES, KernelState, SlideState, format_grid, parse_grid, size_rows
+from .state import MODES, KernelState, SlideState, format_grid, parse_grid, size_parameters, size_rows
 
 
 class LabTab(QWidget):
@@ -250,7 +250,8 @@ class LabTab(QWidget):
         else:
             self.kernel_view.title = "kernel as slid" + (" (flipped)" if s.mode == "convolution" else "")
             self.kernel_view.set_grid(res.kernel)
-        if step is None:
+        if step is None:  # no window yet: no sum of a window shown before
+            self.products_view.title = "window (max taken)" if pool else "window × kernel"
             self.products_view.set_grid(np.zeros((0, 0)))
         elif pool:
             self.products_view.title = "window (max taken)"
@@ -303,11 +304,8 @@ class LabTab(QWidget):
         buttons.addWidget(remove)
         buttons.addStretch(1)
         v.addLayout(buttons)
-        rows = lab.lenet_parameters()
-        params = ", ".join(f"{n} {c:,}" for n, _, c in rows)
-        self.params_label = QLabel(f"LeNet's parameters: {params}; total {sum(c for *_, c in rows):,}")
+        self.params_label = QLabel()  # follows the layers shown (_render_sizes)
         self.params_label.setWordWrap(True)
-        self.params_label.setToolTip("\n".join(f"{n}: {a} = {c:,}" for n, a, c in rows))
         v.addWidget(self.params_label)
         return box
 
@@ -376,6 +374,9 @@ class LabTab(QWidget):
                     t.setItem(i, c, item)
         finally:
             self._filling = False
+        line, tip = size_parameters(self.in_h.value(), self.in_w.value(), self._size_layers)
+        self.params_label.setText(line)
+        self.params_label.setToolTip(tip)
 
     # --- kernel editor ----------------------------------------------------------------------
 
