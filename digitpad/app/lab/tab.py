@@ -108,6 +108,9 @@ class LabTab(QWidget):
         self.input_view = GridView("input (padding shaded)")
         self.kernel_view = GridView("kernel")
         self.products_view = GridView("window × kernel")
+        # room for the longest header it shows, so the sum appearing moves nothing
+        self.products_view.setMinimumWidth(
+            self.products_view.fontMetrics().horizontalAdvance("window × kernel, sum -000.00") + 8)
         self.output_view = GridView("output")
         self.other_view = GridView("")
         for g in self._grids():
@@ -121,6 +124,8 @@ class LabTab(QWidget):
         mono.setPointSizeF(self.font().pointSizeF() * 1.25)
         self.caption.setFont(mono)
         self.caption.setWordWrap(True)
+        # the formula's length must not set the panel's width (it grew on the first Step)
+        self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         v.addWidget(self.caption)
 
@@ -243,6 +248,7 @@ class LabTab(QWidget):
             return
         step = s.current
         window = None if step is None else (step.top, step.left, *res.size)
+        self.products_view.reserved = tuple(res.size)  # the window's cells, shown or not
         self.input_view.set_grid(res.padded, res.padding, window)
         if pool:
             self.kernel_view.title = f"{res.size[0]}x{res.size[1]} max"

@@ -36,6 +36,7 @@ from .state import TrainingState, format_duration
 from ..widgets.download_dialog import DownloadDialog
 from ..widgets.model_files import ask_save_path
 from ..widgets.plots import TrainingPlots
+from ..widgets.steady_label import SteadyLabel
 from ..workers import WorkerHandle
 
 log = logging.getLogger(__name__)
@@ -143,8 +144,7 @@ class TrainingTab(QWidget):
         self.start_group.addButton(self.scratch_radio)
         self.start_group.addButton(self.continue_radio)
         self.scratch_radio.setChecked(True)
-        self.continue_note = QLabel()
-        self.continue_note.setWordWrap(True)
+        self.continue_note = SteadyLabel(3)  # 1 to 3 lines: the Run buttons below stay put
         self.continue_note.setStyleSheet("color: palette(mid);")
 
         self.permute_check = QCheckBox("Reshuffled pixels (the lesson's argument)")
@@ -200,8 +200,7 @@ class TrainingTab(QWidget):
         run.addWidget(self.speed_label)
 
         # Result ----------------------------------------------------------------------
-        self.result_label = QLabel("No run yet.")
-        self.result_label.setWordWrap(True)
+        self.result_label = SteadyLabel(4, "No run yet.")  # grows after saving: Use/Save stay put
         self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.use_button = QPushButton("Use this model")
         self.use_button.setToolTip("Load the best epoch of this run into the Draw tab")
