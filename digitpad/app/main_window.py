@@ -104,6 +104,9 @@ class MainWindow(QMainWindow):
         self.draw_tab.status_message.connect(self._show_status)
         self.draw_tab.canvas.history_changed.connect(self._update_edit_actions)
         self.draw_tab.maps.shared_box.toggled.connect(self._remember_shared_scale)
+        inside = self.draw_tab.inside.toggle
+        inside.setChecked(self.settings.value(keys.INSIDE_OPEN, False, type=bool))
+        inside.toggled.connect(lambda on: self.settings.setValue(keys.INSIDE_OPEN, bool(on)))
         self.draw_tab.model_changed.connect(self._model_to_lab_tabs)
         self.draw_tab.prediction_shown.connect(self._drawing_to_lab)
 
@@ -220,6 +223,7 @@ class MainWindow(QMainWindow):
         t.running_changed.connect(lambda running: running or self.draw_tab.end_live())
         t.status_message.connect(self._show_status)
         t.model_saved.connect(self._add_recent)
+        t.model_saved.connect(lambda path: self._trained_saved(self.training_tab.trained_model(), path))
         self.lab_tab.status_message.connect(self._show_status)
         self.mistakes_tab.status_message.connect(self._show_status)
         self.mistakes_tab.open_in_canvas.connect(self.open_in_canvas)
@@ -227,6 +231,7 @@ class MainWindow(QMainWindow):
         h.use_model.connect(self._use_taught_model)
         h.status_message.connect(self._show_status)
         h.model_saved.connect(self._add_recent)
+        h.model_saved.connect(lambda path: self._trained_saved(self.handwriting_tab.taught, path))
         self.draw_tab.corrections.stored.connect(lambda _sample: h.refresh())
 
     def _finish_loading(self, loaded) -> None:
@@ -380,8 +385,15 @@ class MainWindow(QMainWindow):
             QMessageBox.warning(self, "Cannot save model", str(exc))
             return False
         self._add_recent(str(Path(path)))
+        self.draw_tab.became_file(entry.key, path)
         self._show_status(f"Saved {path}")
         return True
+
+    def _trained_saved(self, ckpt, path: str) -> None:
+        """A tab saved its model: the Draw tab's entry for it becomes that file."""
+        key = self.draw_tab.key_holding(ckpt.state) if ckpt is not None else None
+        if key is not None:
+            self.draw_tab.became_file(key, path)
 
     def _use_trained_model(self, ckpt) -> None:
         try:
