@@ -40,7 +40,7 @@ def test_collection_asks_every_digit_once_per_round_and_stores_what_is_kept(tmp_
     assert c.index == 2 and c.skipped == 1
     while not c.done:
         c.skip()
-    assert c.prompt() == "Done: 1 drawings kept"
+    assert c.prompt() == "Done: 1 drawing kept"
     with pytest.raises(RuntimeError):
         c.keep(imgs[0])
 
