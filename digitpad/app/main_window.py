@@ -19,6 +19,7 @@ from . import settings as keys
 from . import theme
 from .close_question import ask_close_running
 from .draw.state import SHIPPED_ORDER, entry_label, percent
+from .draw.open_image import IMAGE_FILTER, ImageDrop, image_for_canvas
 from .draw.tab import DrawTab, ModelEntry, load_shipped_predictors
 from .widgets.help_text import HELP_LINK, about_html, how_this_works_html
 from .widgets.model_files import ask_open_path, ask_save_path
@@ -109,6 +110,8 @@ class MainWindow(QMainWindow):
         inside.toggled.connect(lambda on: self.settings.setValue(keys.INSIDE_OPEN, bool(on)))
         self.draw_tab.model_changed.connect(self._model_to_lab_tabs)
         self.draw_tab.prediction_shown.connect(self._drawing_to_lab)
+        self.image_drop = ImageDrop(self.draw_tab.canvas)
+        self.image_drop.dropped.connect(self.open_image)
 
         app = QApplication.instance()
         if app is not None:
@@ -291,6 +294,8 @@ class MainWindow(QMainWindow):
         f = mb.addMenu("&File")
         self.open_action = self._action(f, "&Open model…", self.open_model_dialog, SK.Open,
                                         "Open a .safetensors model file")
+        self.open_image_action = self._action(f, "Open &image…", self.open_image_dialog,
+                                              "Ctrl+Shift+O", "Read a digit from an image file")
         self.recent_menu = f.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self.save_action = self._action(f, "&Save model…", self.save_model_dialog, [SK.Save, SK.SaveAs],
@@ -468,6 +473,29 @@ class MainWindow(QMainWindow):
             return
         pred = self.draw_tab.last_prediction
         self.lab_tab.set_drawing(None if pred is None or pred.empty else pred.image)
+
+    def open_image_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", str(Path.home()), IMAGE_FILTER)
+        if path:
+            self.open_image(path)
+
+    def open_image(self, path: str) -> bool:
+        """An image file (or a folder's first image) onto the Draw tab's canvas, read as
+        ``digitpad predict`` reads it; a file that cannot be read leaves the drawing as it is."""
+        from digitpad.core.data.preprocess import ImageError
+
+        try:
+            array, read = image_for_canvas(path, self.draw_tab.canvas.canvas_size)
+        except ImageError as exc:
+            self._show_status(f"Cannot open {Path(path).name}: {exc}", 10000)
+            QMessageBox.warning(self, "Cannot open image", str(exc))
+            return False
+        self.draw_tab.canvas.set_array(array)  # one undo step: Undo brings the drawing back
+        self.tabs.setCurrentWidget(self.draw_tab)
+        self._show_status(f"Reading {read.name}: press the right digit (0–9) if it is wrong")
+        return True
 
     def open_in_canvas(self, image) -> None:
         """A 28x28 test image (ink bright) onto the Draw tab's canvas, scaled up to fill it."""
