@@ -23,6 +23,7 @@ from .draw.open_image import IMAGE_FILTER, ImageDrop, image_for_canvas
 from .draw.tab import DrawTab, ModelEntry, load_shipped_predictors
 from .widgets.help_text import HELP_LINK, about_html, how_this_works_html
 from .widgets.model_files import ask_open_path, ask_save_path
+from .widgets.pictures import PictureMenu, ask_and_save, save_picture
 from .widgets.preferences import BRUSH_SIZE, Preferences, PreferencesDialog
 
 log = logging.getLogger("digitpad.app")
@@ -110,6 +111,8 @@ class MainWindow(QMainWindow):
         inside.toggled.connect(lambda on: self.settings.setValue(keys.INSIDE_OPEN, bool(on)))
         self.draw_tab.model_changed.connect(self._model_to_lab_tabs)
         self.draw_tab.prediction_shown.connect(self._drawing_to_lab)
+        self.picture_menus: dict[str, PictureMenu] = {}
+        self._attach_picture_menus()
         self.image_drop = ImageDrop(self.draw_tab.canvas)
         self.image_drop.dropped.connect(self.open_image)
 
@@ -236,6 +239,7 @@ class MainWindow(QMainWindow):
         h.model_saved.connect(self._add_recent)
         h.model_saved.connect(lambda path: self._trained_saved(self.handwriting_tab.taught, path))
         self.draw_tab.corrections.stored.connect(lambda _sample: h.refresh())
+        self._attach_picture_menus()
 
     def _finish_loading(self, loaded) -> None:
         if self._closing:
@@ -298,6 +302,8 @@ class MainWindow(QMainWindow):
                                               "Ctrl+Shift+O", "Read a digit from an image file")
         self.recent_menu = f.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.export_menu = f.addMenu("&Export picture")
+        self.export_menu.aboutToShow.connect(self._fill_export_menu)
         self.save_action = self._action(f, "&Save model…", self.save_model_dialog, [SK.Save, SK.SaveAs],
                                         "Save the model you are drawing with")
         f.addSeparator()
@@ -326,6 +332,44 @@ class MainWindow(QMainWindow):
         h = mb.addMenu("&Help")
         self._action(h, "&How this works", self.show_help, SK.HelpContents)
         self._action(h, "&About digitpad", self.show_about)
+
+    def pictures(self) -> list[tuple[str, QWidget]]:
+        """Every picture the app can export, by name, of the tabs built so far."""
+        d = self.draw_tab
+        out = [("feature maps", d.maps.glw), ("probabilities", d.prediction.plot),
+               ("why-map", d.inside.why_plot), ("shift test", d.inside.shift_plot)]
+        if self.training_tab is not None:
+            out.append(("training plots", self.training_tab.plots.view))
+        if self.mistakes_tab is not None:
+            out.append(("confusion matrix", self.mistakes_tab.plot_widget))
+        if self.handwriting_tab is not None:
+            out.append(("teaching plots", self.handwriting_tab.plots.view))
+        return out
+
+    def _attach_picture_menus(self) -> None:
+        for name, view in self.pictures():
+            if name not in self.picture_menus:
+                self.picture_menus[name] = PictureMenu(view, name)
+
+    def _fill_export_menu(self) -> None:
+        self.export_menu.clear()
+        for name, view in self.pictures():
+            self.export_menu.addAction(name.capitalize() + "…",
+                                       lambda v=view, n=name: self.export_picture(n, v))
+
+    def export_picture(self, name: str, view: QWidget, path: str | None = None) -> Path | None:
+        """File › Export picture: the named view as PNG or SVG (a dialog when no path)."""
+        if path is None:
+            saved = ask_and_save(self, view, name)
+        else:
+            try:
+                saved = save_picture(view, path)
+            except OSError as exc:
+                QMessageBox.warning(self, "Cannot export the picture", str(exc))
+                return None
+        if saved is not None:
+            self._show_status(f"Saved the {name} to {saved}")
+        return saved
 
     def _update_edit_actions(self) -> None:
         c = self.draw_tab.canvas
