@@ -314,7 +314,7 @@ class MainWindow(QMainWindow):
         c = self.draw_tab.canvas
         self.undo_action = self._action(e, "&Undo stroke", c.undo, SK.Undo)
         self.redo_action = self._action(e, "&Redo stroke", c.redo, [SK.Redo, "Ctrl+Y", "Ctrl+Shift+Z"])
-        self.clear_action = self._action(e, "&Clear drawing", c.clear, [SK.Delete, "Ctrl+L"])
+        self.clear_action = self._action(e, "&Clear drawing", c.clear, [SK.Delete, SK.New, "Ctrl+L"])
         v = mb.addMenu("&View")
         theme_menu = v.addMenu("&Theme")
         self.theme_group = QActionGroup(self)

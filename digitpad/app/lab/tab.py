@@ -296,7 +296,13 @@ class LabTab(QWidget):
         v.addLayout(row)
         self.size_table = QTableWidget(0, 5)
         self.size_table.setHorizontalHeaderLabels(["layer", "k", "pad", "stride", "output (w x h)"])
-        self.size_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header = self.size_table.horizontalHeader()
+        # the small columns as wide as their numbers, the output column takes the rest: with
+        # all stretched, "output (w x h)" was cut under the scrollbar at the minimum size
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        self.size_table.setMinimumWidth(header.fontMetrics().horizontalAdvance(
+            "layer  k  pad  stride  output (w x h)") + 90)
         self.size_table.verticalHeader().setVisible(False)
         self.size_table.itemChanged.connect(self._size_item_changed)
         v.addWidget(self.size_table, 1)
@@ -374,6 +380,8 @@ class LabTab(QWidget):
                     out = f"{res.width} x {res.height}"
                 for c, text in enumerate(cells + [out]):
                     item = QTableWidgetItem(text)
+                    if c == 4 and res is not None and res.error:
+                        item.setToolTip(res.error)  # a long reason is cut in its cell
                     editable = layer is not None and c in (1, 2, 3)
                     flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
                     item.setFlags(flags | Qt.ItemFlag.ItemIsEditable if editable else flags)
