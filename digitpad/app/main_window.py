@@ -23,6 +23,7 @@ from .draw.open_image import IMAGE_FILTER, ImageDrop, image_for_canvas
 from .draw.tab import DrawTab, ModelEntry, load_shipped_predictors
 from .widgets.help_text import HELP_LINK, about_html, how_this_works_html
 from .widgets.model_files import ask_open_path, ask_save_path
+from .widgets.plots import TrainingPlots
 from .widgets.pictures import PictureMenu, ask_and_save, save_picture
 from .widgets.preferences import BRUSH_SIZE, Preferences, PreferencesDialog
 
@@ -564,6 +565,8 @@ class MainWindow(QMainWindow):
         for tab in (self.lab_tab, self.mistakes_tab, self.handwriting_tab):  # None until loaded
             if tab is not None:
                 tab.apply_theme(colors)
+        for plots in self.findChildren(TrainingPlots):  # Training's and My handwriting's
+            plots.apply_theme(colors)
         self.draw_tab.brush.setValue(prefs.brush)
         self.draw_tab.maps.set_shared_scale(prefs.shared_scale)
         if save:

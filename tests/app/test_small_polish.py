@@ -52,3 +52,20 @@ def test_ctrl_n_clears_the_drawing(window, qtbot, stroke):
     canvas.setFocus()
     qtbot.keyClick(canvas, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
     assert canvas.is_empty()
+
+
+def test_dark_theme_plots_keep_their_loss_line_and_legends_readable(window):
+    from PySide6.QtGui import QColor
+
+    window.set_theme("dark")
+    plots = window.training_tab.plots
+    bg = QColor(window.prefs and "#1e1f22")
+    raw = plots.loss_raw.opts["pen"].color()
+    assert raw.alpha() >= 180 and raw.lightness() - bg.lightness() > 100
+    for _sample, label in plots.loss_plot.legend.items + plots.acc_plot.legend.items:
+        assert QColor(label.opts["color"]).lightness() > 150  # light text on the dark plot
+    star = plots.test_point.opts
+    assert star["symbolPen"] is not None and star["symbolSize"] >= 12
+    window.set_theme("light")
+    for _sample, label in plots.loss_plot.legend.items:
+        assert QColor(label.opts["color"]).lightness() < 100
