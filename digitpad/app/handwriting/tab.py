@@ -213,7 +213,7 @@ class HandwritingTab(QWidget):
         self.delete_button = QPushButton("Delete")
         self.delete_button.clicked.connect(self.delete_selected)
         # Delete asks nothing: it can be undone (the files' bytes are kept until the next one)
-        self.undo_delete_button = QPushButton("Undo delete")
+        self.undo_delete_button = QPushButton("Undo")
         self.undo_delete_button.setToolTip("Put back the samples deleted last")
         self.undo_delete_button.clicked.connect(self.undo_delete)
         self.undo_delete_button.setEnabled(False)
@@ -377,6 +377,9 @@ class HandwritingTab(QWidget):
     def _fill_grid(self) -> None:
         counts = self.view.counts()
         self.filter_buttons[None].setText(f"All {sum(counts.values())}")
+        all_button = self.filter_buttons[None]  # "All 1266" was cut to "Al…66"
+        all_button.setMinimumWidth(max(44, all_button.fontMetrics().horizontalAdvance(
+            all_button.text()) + 18))
         for d in range(10):
             self.filter_buttons[d].setText(f"{d} · {counts[d]}")
             self.filter_buttons[d].setToolTip(f"Show your {digit_word(d, 2).split(' ', 1)[1]} "
@@ -426,11 +429,11 @@ class HandwritingTab(QWidget):
         n = self.view.delete(chosen)
         self._deleted = kept
         self.undo_delete_button.setEnabled(bool(kept))
-        self.undo_delete_button.setText(f"Undo delete ({len(kept)})" if kept else "Undo delete")
+        self.undo_delete_button.setText(f"Undo ({len(kept)})" if kept else "Undo")
         self._fill_grid()
         self.samples_changed.emit()
-        self.status_message.emit(f"Deleted {n} sample{'s' if n != 1 else ''} (Undo delete "
-                                 "puts them back)")
+        self.status_message.emit(f"Deleted {n} sample{'s' if n != 1 else ''} (Undo puts them "
+                                 "back)")
         return n
 
     def undo_delete(self) -> int:
@@ -446,7 +449,7 @@ class HandwritingTab(QWidget):
                 log.warning("could not put back %s: %s", sample.path, exc)
         self._deleted = []
         self.undo_delete_button.setEnabled(False)
-        self.undo_delete_button.setText("Undo delete")
+        self.undo_delete_button.setText("Undo")
         self._after_store_change()
         self.status_message.emit(f"Put back {back} sample{'s' if back != 1 else ''}")
         return back

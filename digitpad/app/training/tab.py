@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, QFormLayout,
                                QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
                                QProgressBar, QPushButton, QRadioButton, QScrollArea, QSizePolicy,
@@ -149,7 +150,8 @@ class TrainingTab(QWidget):
         self.start_group.addButton(self.continue_radio)
         self.scratch_radio.setChecked(True)
         self.continue_note = SteadyLabel(3)  # 1 to 3 lines: the Run buttons below stay put
-        self.continue_note.setStyleSheet("color: palette(mid);")
+        # a hint's grey in both themes ("palette(mid)" was the dark window's own colour)
+        self.continue_note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
 
         self.permute_check = QCheckBox("Reshuffled pixels (the lesson's argument)")
         self.permute_check.setToolTip(  # rich text: Qt wraps it (plain, it was one 1,220 px line)
