@@ -69,3 +69,15 @@ def test_dark_theme_plots_keep_their_loss_line_and_legends_readable(window):
     window.set_theme("light")
     for _sample, label in plots.loss_plot.legend.items:
         assert QColor(label.opts["color"]).lightness() < 100
+
+
+def test_the_labs_kernel_result_is_bright_enough_on_black(window):
+    from digitpad.app import theme
+
+    window.set_theme("dark")
+    lut = window.lab_tab._diverging.astype(float)
+    bg = np.array([int(theme.DARK.plot_bg[i:i + 2], 16) for i in (1, 3, 5)], float)
+    luma = np.array([0.299, 0.587, 0.114])
+    half_blue, half_red = lut[64], lut[192]  # a response half the strongest, either sign
+    assert (half_blue - bg) @ luma > 55 and (half_red - bg) @ luma > 40
+    assert np.abs(lut[127:129] - bg).max() < 12  # zero still all but vanishes into the background

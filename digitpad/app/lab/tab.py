@@ -530,7 +530,7 @@ class LabTab(QWidget):
 
     def apply_theme(self, colors: theme.Colors) -> None:
         self.kernel_plot.setBackground(colors.plot_bg)
-        self._diverging = _diverging_lut(colors.plot_bg)
+        self._diverging = _diverging_lut(colors.plot_bg, colors.name == "dark")
         if self.drawing is not None:
             self._render_kernel()
 
@@ -551,10 +551,17 @@ def _spin(lo: int, hi: int, tip: str) -> QSpinBox:
     return s
 
 
-def _diverging_lut(mid: str) -> np.ndarray:
-    """Blue -> the background colour -> red, so zero vanishes into the plot in either theme."""
+def _diverging_lut(mid: str, dark: bool = False) -> np.ndarray:
+    """Blue -> the background colour -> red, so zero vanishes into the plot in either theme.
+
+    On the dark background the ends are brighter and the ramp rises faster (gamma 0.6):
+    linear to a deep blue, half a response was barely above black ("dim on black")."""
     m = np.array([int(mid[i:i + 2], 16) for i in (1, 3, 5)], dtype=float)
-    blue, red = np.array([40, 90, 220.0]), np.array([220, 50, 40.0])
+    if dark:
+        blue, red = np.array([90, 160, 255.0]), np.array([255, 100, 80.0])
+    else:
+        blue, red = np.array([40, 90, 220.0]), np.array([220, 50, 40.0])
     t = np.linspace(-1, 1, 256)[:, None]
-    lut = np.where(t < 0, m + (blue - m) * -t, m + (red - m) * t)
+    w = np.abs(t) ** (0.6 if dark else 1.0)
+    lut = np.where(t < 0, m + (blue - m) * w, m + (red - m) * w)
     return lut.clip(0, 255).astype(np.uint8)
