@@ -41,3 +41,15 @@ def test_the_model_in_use_is_plotted_beside_the_shipped_ones(lenet_window, strok
     with qtbot.waitSignal(panel.computed, timeout=10000, check_params_cb=lambda k: k == "shift"):
         panel.refresh()
     assert list(panel.curves) == ["digitnet", "lenet", "dense"]
+
+
+def test_the_legend_sits_above_every_curve(lenet_window, stroke, qtbot):
+    tab, panel = shift_page(lenet_window, stroke, qtbot)
+    panel.shift_plot.resize(520, 260)
+    legend = panel.shift_plot.getPlotItem().legend
+    vb = panel.shift_plot.getPlotItem().getViewBox()
+    from PySide6.QtWidgets import QApplication
+
+    QApplication.processEvents()
+    bottom = vb.mapSceneToView(legend.mapToScene(legend.boundingRect().bottomLeft())).y()
+    assert bottom > 1.0  # the curves never go above P = 1
