@@ -58,3 +58,20 @@ def test_a_damaged_zip_is_one_warning_naming_it(window, qtbot, tmp_path, recorde
     [(kind, title, text)] = recorded_dialogs
     assert kind == "warning" and "v.zip" in text
     assert h.import_button.isEnabled()
+
+
+def test_the_grid_shows_the_newest_samples_when_there_are_very_many(window, monkeypatch):
+    from digitpad.app.handwriting import tab as tab_module
+
+    monkeypatch.setattr(tab_module, "MAX_SHOWN", 5)
+    h = window.handwriting_tab
+    a = np.zeros((28, 28), np.uint8)
+    a[5:23, 12:16] = 255
+    store = SampleStore()
+    added = [store.add(a, i % 10) for i in range(8)]
+    h.refresh()
+    assert h.grid.count() == 5
+    shown = {h.grid.item(i).data(Qt.ItemDataRole.UserRole) for i in range(5)}
+    assert shown == set(sorted(added)[-5:]) or len(shown) == 5
+    assert "(the newest 5 shown)" in h.store_summary.text()
+    assert h.filter_buttons[None].text() == "All 8"

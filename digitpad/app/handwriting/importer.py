@@ -12,7 +12,7 @@ import logging
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QPushButton, QWidget
 
-from digitpad.core.data.samples import ImportReport, SampleStore
+from digitpad.core.data.samples import ImportProgress, ImportReport, SampleStore
 
 from ..workers import WorkerHandle
 
@@ -39,6 +39,7 @@ class ImportPanel(QWidget):
         row.addWidget(self.cancel_button)
         self._worker: WorkerHandle | None = None
         self._report = ImportReport()
+        self.loaded = None  # the store read back in the worker once the import is done
         self._cancelled = False
         self._error: BaseException | None = None
         self.hide()
@@ -52,13 +53,20 @@ class ImportPanel(QWidget):
         self._report, self._cancelled, self._error = ImportReport(), False, None
         self.bar.setRange(0, 0)  # busy until the listing is done
         self.show()
-        self._worker = WorkerHandle(lambda _control: self.store.import_steps(source), parent=self,
+        self.loaded = None
+        self._worker = WorkerHandle(lambda _control: self._work(source), parent=self,
                                     name="digitpad-import")
         self._worker.yielded.connect(self._progress)
         self._worker.errored.connect(self._errored)
         self._worker.finished.connect(self._finished)
         self._worker.start()
         return True
+
+    def _work(self, source: str):
+        yield from self.store.import_steps(source)
+        # the grid's reload too: decoding every sample on the GUI thread stalled it for
+        # seconds after a big import
+        yield self.store.load_all()
 
     def cancel(self) -> None:
         """Stop between two files; the summary reports what was added until then."""
@@ -67,6 +75,9 @@ class ImportPanel(QWidget):
             self._worker.shutdown(5000)  # one file at most: decoding plus one atomic write
 
     def _progress(self, step) -> None:
+        if not isinstance(step, ImportProgress):
+            self.loaded = step  # the store as it is now, read in the worker
+            return
         self._report = step.report
         self.bar.setRange(0, max(1, step.total))
         self.bar.setValue(step.done)

@@ -74,6 +74,9 @@ def _load_mnist_cached(folder: Path):
     return _mnist_cache[key]
 
 
+MAX_SHOWN = 2000  # thumbnails in the grid at most
+
+
 class HandwritingTab(QWidget):
     use_model = Signal(object)  # a Checkpoint to draw with
     model_saved = Signal(str)  # the path a taught model was saved to
@@ -387,7 +390,10 @@ class HandwritingTab(QWidget):
         self.grid.setUpdatesEnabled(False)
         self.grid.clear()
         c = self._colors
-        for sample, img in self.view.shown():
+        shown = self.view.shown()
+        # a grid of 49,000 thumbnails took seconds to build and nobody scrolls it: the newest
+        # MAX_SHOWN, and the summary says so
+        for sample, img in shown[-MAX_SHOWN:]:
             item = QListWidgetItem(QIcon(thumbnail(img, c.paper, c.ink)), str(sample.digit))
             item.setData(Qt.ItemDataRole.UserRole, sample)
             item.setToolTip(f"{sample.digit} · {sample.path.name}")
@@ -395,7 +401,10 @@ class HandwritingTab(QWidget):
         self.grid.setUpdatesEnabled(True)
         if self.grid.count():
             self.grid.scrollToBottom()  # the newest, just drawn, in view
-        self.store_summary.setText(self.view.summary())
+        summary = self.view.summary()
+        if len(shown) > MAX_SHOWN:
+            summary += f" (the newest {MAX_SHOWN:,} shown)"
+        self.store_summary.setText(summary)
         self._update_store_buttons()
         self._update_teach()
 
@@ -486,7 +495,12 @@ class HandwritingTab(QWidget):
 
     def _imported(self, report, cancelled: bool) -> None:
         self.import_button.setEnabled(True)
-        self._after_store_change()
+        if self.importer.loaded is not None and not cancelled:
+            self.view.loaded = self.importer.loaded  # read in the worker: no decoding here
+            self._fill_grid()
+            self.samples_changed.emit()
+        else:
+            self._after_store_change()
         text = f"Imported {len(report.added)} sample{'s' if len(report.added) != 1 else ''}"
         if cancelled:
             text += " before the import was cancelled"
