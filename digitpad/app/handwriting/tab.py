@@ -391,9 +391,13 @@ class HandwritingTab(QWidget):
         self.grid.clear()
         c = self._colors
         shown = self.view.shown()
-        # a grid of 49,000 thumbnails took seconds to build and nobody scrolls it: the newest
-        # MAX_SHOWN, and the summary says so
-        for sample, img in shown[-MAX_SHOWN:]:
+        kept = shown
+        if len(shown) > MAX_SHOWN:
+            # a grid of 49,000 thumbnails took seconds to build and nobody scrolls it: the
+            # newest MAX_SHOWN (ids sort by age), in the grid's order, and the summary says so
+            newest = {s.id for s, _ in sorted(shown, key=lambda p: p[0].id)[-MAX_SHOWN:]}
+            kept = [(s, img) for s, img in shown if s.id in newest]
+        for sample, img in kept:
             item = QListWidgetItem(QIcon(thumbnail(img, c.paper, c.ink)), str(sample.digit))
             item.setData(Qt.ItemDataRole.UserRole, sample)
             item.setToolTip(f"{sample.digit} · {sample.path.name}")
