@@ -68,9 +68,12 @@ def _problem_with(path: Path) -> str | None:
     if odd:
         return f"Settings are not saved this run: {path} is {odd} (left as it is)."
     if path.exists():
-        try:
-            with open(path, "rb") as f:
-                f.read(1)
+        try:  # non-blocking: a FIFO put there since the stat still cannot hang the start
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+            try:
+                os.read(fd, 1)
+            finally:
+                os.close(fd)
         except OSError as exc:
             return f"Settings are not saved this run: {path} cannot be read ({exc.strerror or exc})."
         probe = QSettings(str(path), QSettings.Format.IniFormat)
