@@ -114,6 +114,8 @@ for theme in ("light", "dark"):
         w = window(theme)
         own = w.draw_tab.entries["lenet"].to_checkpoint()
         import torch
+        # the shipped weights nudged, so its curve is not hidden under lenet's (its label keeps
+        # the shipped file's accuracy: a picture of the feature, not of a model)
         own.state = {k: v + 0.05 * torch.randn_like(v) if v.is_floating_point() else v
                      for k, v in own.state.items()}
         w._use_trained_model(own)

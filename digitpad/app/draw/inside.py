@@ -41,8 +41,8 @@ SHUFFLE_NOTE = ("Trained on shuffled digits instead, a dense net learns them as 
                 "kernels and pooling assume they matter: 95.27 % instead of 98.99 %, now below "
                 "the dense net.")
 CURVE_COLORS = {"dense": "#d62728", "lenet": "#2ca02c", "digitnet": "#1f77d0"}
-IN_USE_COLOR = "#9467bd"
-SHIFT_Y_TOP = 1.3  # the shift plot's headroom above P = 1 holds its legend  # the Draw tab's own model when it is not a shipped one
+IN_USE_COLOR = "#9467bd"  # the Draw tab's own model when it is not a shipped one
+SHIFT_Y_TOP = 1.45  # the shift plot's headroom above P = 1 holds its legend (two rows)
 
 
 def _heat_lut(rgb: tuple[int, int, int]) -> np.ndarray:
@@ -154,12 +154,12 @@ class InsidePanel(QWidget):
         self.shift_plot.setMenuEnabled(False)
         self.shift_plot.setMouseEnabled(False, False)
         self.shift_plot.hideButtons()
-        # the legend in one row above P = 1, in headroom of its own: over the curves it hid
+        # the legend in two rows above P = 1, in headroom of its own: over the curves it hid
         # the top of the range, where every model starts
         self.shift_plot.setYRange(0, SHIFT_Y_TOP, padding=0)
         self.shift_plot.getAxis("left").setTicks([[(v / 5, f"{v / 5:.1f}") for v in range(6)]])
         self.shift_plot.setLabel("left", "P(true digit)")
-        self.shift_plot.addLegend(offset=(6, 2), colCount=4)
+        self.shift_plot.addLegend(offset=(6, 2), colCount=2)
         self.curves: dict[str, pg.PlotDataItem] = {}
         v.addWidget(self.shift_plot, 2)
         side = QVBoxLayout()
