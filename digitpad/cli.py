@@ -142,9 +142,17 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]
     parser = build_parser()
-    # Options the app may understand (Qt's own, e.g. -platform) pass through to it; any
-    # command other than the app rejects unknown options as usual.
+    # Qt's own options (-platform NAME, -platform=NAME, --platform NAME, -style ...) are taken
+    # out first: argparse would read NAME as the command. Other options the app may
+    # understand pass through to it; any command other than the app rejects them as usual.
+    try:
+        from .app.platform_check import split_qt_args
+    except ModuleNotFoundError:  # a build without the app: nothing to hand Qt
+        qt = []
+    else:
+        argv, qt = split_qt_args(argv)
     args, extra = parser.parse_known_args(argv)
+    extra = qt + extra
     command = args.command or "app"
     if extra and command != "app":
         parser.error(f"unrecognized arguments: {' '.join(extra)}")

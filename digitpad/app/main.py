@@ -32,9 +32,11 @@ def _parse(argv: list[str]) -> tuple[bool, list[str]]:
     args = list(argv)
     if args and not args[0].startswith("-"):
         args = args[1:]  # the program name, as the CLI passes it
+    from .platform_check import split_qt_args
+
     self_test = "--self-test" in args
-    qt_args = [APP_NAME] + [a for a in args if a != "--self-test"]
-    return self_test, qt_args
+    rest, qt = split_qt_args([a for a in args if a != "--self-test"])
+    return self_test, [APP_NAME] + qt + rest
 
 
 def _route_qt_messages() -> None:

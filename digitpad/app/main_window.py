@@ -16,11 +16,15 @@ from PySide6.QtWidgets import (QApplication, QDialog, QDialogButtonBox, QLabel,
 
 from . import settings as keys
 from . import theme
+from .close_question import ask_close_running
 from .draw.state import SHIPPED_ORDER, entry_label, percent
+from .draw.open_image import IMAGE_FILTER, ImageDrop, image_for_canvas
 from .draw.tab import DrawTab, ModelEntry, load_shipped_predictors
 from .workers import SaveJob, Saved, Saves, WorkerHandle
 from .widgets.help_text import HELP_LINK, about_html, how_this_works_html
 from .widgets.model_files import ask_open_path, ask_save_path
+from .widgets.plots import TrainingPlots
+from .widgets.pictures import PictureMenu, ask_and_save, save_picture
 from .widgets.preferences import BRUSH_SIZE, Preferences, PreferencesDialog
 
 log = logging.getLogger("digitpad.app")
@@ -62,25 +66,6 @@ def load_everything(first: str = "digitnet", on_first=None, stopped=None):
     return loaded
 
 
-def ask_close_running(parent: QWidget, text: str, buttons, can_keep: bool):
-    """Quit during a run: Discard = stop and discard, Cancel = keep training, Save = save
-    what it has (the best completed epoch). Returns the StandardButton chosen."""
-    B = QMessageBox.StandardButton
-    box = QMessageBox(QMessageBox.Icon.Question, "Training in progress", text, buttons, parent)
-    box.setObjectName("closeWhileTraining")
-    box.button(B.Discard).setText("Stop and discard")
-    box.button(B.Cancel).setText("Keep training")
-    if can_keep:
-        box.button(B.Save).setText("Save what it has…")
-    box.setDefaultButton(B.Cancel)
-    box.setEscapeButton(B.Cancel)
-    box.exec()
-    clicked = box.clickedButton()
-    answer = box.standardButton(clicked) if clicked is not None else B.Cancel
-    box.deleteLater()
-    return answer
-
-
 class MainWindow(QMainWindow):
     models_loaded = Signal()  # the models are ready and every tab is built
 
@@ -116,14 +101,22 @@ class MainWindow(QMainWindow):
         for w in (self.model_label, self.device_label, self.acc_label):
             w.setContentsMargins(6, 0, 6, 0)
             self.statusBar().addPermanentWidget(w)
+        self._show_storage_notice()
 
         self._build_menus()
         self.draw_tab.model_changed.connect(self._on_model_changed)
         self.draw_tab.status_message.connect(self._show_status)
         self.draw_tab.canvas.history_changed.connect(self._update_edit_actions)
         self.draw_tab.maps.shared_box.toggled.connect(self._remember_shared_scale)
+        inside = self.draw_tab.inside.toggle
+        inside.setChecked(self.settings.value(keys.INSIDE_OPEN, False, type=bool))
+        inside.toggled.connect(lambda on: self.settings.setValue(keys.INSIDE_OPEN, bool(on)))
         self.draw_tab.model_changed.connect(self._model_to_lab_tabs)
         self.draw_tab.prediction_shown.connect(self._drawing_to_lab)
+        self.picture_menus: dict[str, PictureMenu] = {}
+        self._attach_picture_menus()
+        self.image_drop = ImageDrop(self.draw_tab.canvas)
+        self.image_drop.dropped.connect(self.open_image)
 
         app = QApplication.instance()
         if app is not None:
@@ -142,6 +135,23 @@ class MainWindow(QMainWindow):
             self._show_status("loading the models…")  # the loader starts once the window shows
         else:
             self._finish_loading(load_everything())
+
+    def _show_storage_notice(self) -> None:
+        """Said once, and it stays: a settings file or data folder that cannot be written
+        never stops the app, but the person should know what this run will not keep."""
+        from .settings import storage_problem
+
+        self.storage_notice = QLabel()
+        self.storage_notice.setObjectName("storageNotice")
+        problem = storage_problem()
+        if problem is None:
+            return
+        log.warning("%s", problem)
+        self.storage_notice.setText("⚠ " + ("nothing is saved" if problem.startswith("Nothing")
+                                           else "settings are not saved"))
+        self.storage_notice.setToolTip(problem)
+        self.storage_notice.setContentsMargins(6, 0, 6, 0)
+        self.statusBar().addPermanentWidget(self.storage_notice)
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -231,6 +241,7 @@ class MainWindow(QMainWindow):
         t.running_changed.connect(lambda running: running or self.draw_tab.end_live())
         t.status_message.connect(self._show_status)
         t.model_saved.connect(self._add_recent)
+        t.model_saved.connect(lambda path: self._trained_saved(self.training_tab.trained_model(), path))
         self.lab_tab.status_message.connect(self._show_status)
         self.mistakes_tab.status_message.connect(self._show_status)
         self.mistakes_tab.open_in_canvas.connect(self.open_in_canvas)
@@ -238,7 +249,9 @@ class MainWindow(QMainWindow):
         h.use_model.connect(self._use_taught_model)
         h.status_message.connect(self._show_status)
         h.model_saved.connect(self._add_recent)
+        h.model_saved.connect(lambda path: self._trained_saved(self.handwriting_tab.taught, path))
         self.draw_tab.corrections.stored.connect(lambda _sample: h.refresh())
+        self._attach_picture_menus()
 
     def _finish_loading(self, loaded) -> None:
         if self._closing:
@@ -315,8 +328,12 @@ class MainWindow(QMainWindow):
         f = mb.addMenu("&File")
         self.open_action = self._action(f, "&Open model…", self.open_model_dialog, SK.Open,
                                         "Open a .safetensors model file")
+        self.open_image_action = self._action(f, "Open &image…", self.open_image_dialog,
+                                              "Ctrl+Shift+O", "Read a digit from an image file")
         self.recent_menu = f.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.export_menu = f.addMenu("&Export picture")
+        self.export_menu.aboutToShow.connect(self._fill_export_menu)
         self.save_action = self._action(f, "&Save model…", self.save_model_dialog, [SK.Save, SK.SaveAs],
                                         "Save the model you are drawing with")
         f.addSeparator()
@@ -327,7 +344,7 @@ class MainWindow(QMainWindow):
         c = self.draw_tab.canvas
         self.undo_action = self._action(e, "&Undo stroke", c.undo, SK.Undo)
         self.redo_action = self._action(e, "&Redo stroke", c.redo, [SK.Redo, "Ctrl+Y", "Ctrl+Shift+Z"])
-        self.clear_action = self._action(e, "&Clear drawing", c.clear, [SK.Delete, "Ctrl+L"])
+        self.clear_action = self._action(e, "&Clear drawing", c.clear, [SK.Delete, SK.New, "Ctrl+L"])
         v = mb.addMenu("&View")
         theme_menu = v.addMenu("&Theme")
         self.theme_group = QActionGroup(self)
@@ -345,6 +362,44 @@ class MainWindow(QMainWindow):
         h = mb.addMenu("&Help")
         self._action(h, "&How this works", self.show_help, SK.HelpContents)
         self._action(h, "&About digitpad", self.show_about)
+
+    def pictures(self) -> list[tuple[str, QWidget]]:
+        """Every picture the app can export, by name, of the tabs built so far."""
+        d = self.draw_tab
+        out = [("feature maps", d.maps.glw), ("probabilities", d.prediction.plot),
+               ("why-map", d.inside.why_plot), ("shift test", d.inside.shift_plot)]
+        if self.training_tab is not None:
+            out.append(("training plots", self.training_tab.plots.view))
+        if self.mistakes_tab is not None:
+            out.append(("confusion matrix", self.mistakes_tab.plot_widget))
+        if self.handwriting_tab is not None:
+            out.append(("teaching plots", self.handwriting_tab.plots.view))
+        return out
+
+    def _attach_picture_menus(self) -> None:
+        for name, view in self.pictures():
+            if name not in self.picture_menus:
+                self.picture_menus[name] = PictureMenu(view, name)
+
+    def _fill_export_menu(self) -> None:
+        self.export_menu.clear()
+        for name, view in self.pictures():
+            self.export_menu.addAction(name.capitalize() + "…",
+                                       lambda v=view, n=name: self.export_picture(n, v))
+
+    def export_picture(self, name: str, view: QWidget, path: str | None = None) -> Path | None:
+        """File › Export picture: the named view as PNG or SVG (a dialog when no path)."""
+        if path is None:
+            saved = ask_and_save(self, view, name)
+        else:
+            try:
+                saved = save_picture(view, path)
+            except OSError as exc:
+                QMessageBox.warning(self, "Cannot export the picture", str(exc))
+                return None
+        if saved is not None:
+            self._show_status(f"Saved the {name} to {saved}")
+        return saved
 
     def _update_edit_actions(self) -> None:
         c = self.draw_tab.canvas
@@ -410,15 +465,22 @@ class MainWindow(QMainWindow):
         meta["name"] = Path(path).stem
         self._show_status(f"Saving {path}…", 0)
         return self._saves.start(lambda: save_checkpoint(path, ckpt.arch, ckpt.state, meta),
-                                 lambda saved: self._model_saved(path, saved))
+                                 lambda saved, key=entry.key: self._model_saved(path, key, saved))
 
-    def _model_saved(self, path: str, saved: Saved) -> None:
+    def _model_saved(self, path: str, key: str, saved: Saved) -> None:
         if not saved.ok:
             self._show_status(f"Saving {path} failed")
             QMessageBox.warning(self, "Cannot save model", saved.error or "unknown error")
             return
         self._add_recent(str(Path(path)))
+        self.draw_tab.became_file(key, path)
         self._show_status(f"Saved {path}")
+
+    def _trained_saved(self, ckpt, path: str) -> None:
+        """A tab saved its model: the Draw tab's entry for it becomes that file."""
+        key = self.draw_tab.key_holding(ckpt.state) if ckpt is not None else None
+        if key is not None:
+            self.draw_tab.became_file(key, path)
 
     def _use_trained_model(self, ckpt) -> None:
         try:
@@ -494,6 +556,29 @@ class MainWindow(QMainWindow):
         pred = self.draw_tab.last_prediction
         self.lab_tab.set_drawing(None if pred is None or pred.empty else pred.image)
 
+    def open_image_dialog(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", str(Path.home()), IMAGE_FILTER)
+        if path:
+            self.open_image(path)
+
+    def open_image(self, path: str) -> bool:
+        """An image file (or a folder's first image) onto the Draw tab's canvas, read as
+        ``digitpad predict`` reads it; a file that cannot be read leaves the drawing as it is."""
+        from digitpad.core.data.preprocess import ImageError
+
+        try:
+            array, read = image_for_canvas(path, self.draw_tab.canvas.canvas_size)
+        except ImageError as exc:
+            self._show_status(f"Cannot open {Path(path).name}: {exc}", 10000)
+            QMessageBox.warning(self, "Cannot open image", str(exc))
+            return False
+        self.draw_tab.canvas.set_array(array)  # one undo step: Undo brings the drawing back
+        self.tabs.setCurrentWidget(self.draw_tab)
+        self._show_status(f"Reading {read.name}: press the right digit (0–9) if it is wrong")
+        return True
+
     def open_in_canvas(self, image) -> None:
         """A 28x28 test image (ink bright) onto the Draw tab's canvas, scaled up to fill it."""
         from PIL import Image
@@ -518,6 +603,8 @@ class MainWindow(QMainWindow):
         for tab in (self.lab_tab, self.mistakes_tab, self.handwriting_tab):  # None until loaded
             if tab is not None:
                 tab.apply_theme(colors)
+        for plots in self.findChildren(TrainingPlots):  # Training's and My handwriting's
+            plots.apply_theme(colors)
         self.draw_tab.brush.setValue(prefs.brush)
         self.draw_tab.maps.set_shared_scale(prefs.shared_scale)
         if save:
@@ -619,13 +706,7 @@ class MainWindow(QMainWindow):
         B = QMessageBox.StandardButton
         question = t.close_question()
         if question == "running":
-            s = t.state
-            done = s.epochs_done
-            can_keep = done > 0 or t.trained_model() is not None
-            text = (f"A model is being trained (epoch {max(1, s.epoch)} of {s.epochs}, "
-                    f"{done} completed). Quitting stops it.")
-            buttons = B.Discard | B.Cancel | (B.Save if can_keep else B.NoButton)
-            answer = ask_close_running(self, text, buttons, can_keep)
+            answer = ask_close_running(self, t)
             if answer == B.Cancel:
                 return False
             if answer == B.Save:
@@ -634,7 +715,9 @@ class MainWindow(QMainWindow):
                                         "The run did not stop in time; nothing was saved.")
                     return False
                 return t.trained_model() is None or self._saved_before_close(t.save_trained_model(self))
-            return True  # stop and discard
+            if answer is not None:
+                return True  # stop and discard
+            question = t.close_question()  # the run ended behind the question: its model?
         if question == "unsaved":
             answer = QMessageBox.question(
                 self, "Save the trained model?",

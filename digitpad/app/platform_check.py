@@ -93,6 +93,41 @@ def plugins_dir() -> Path | None:
     return None
 
 
+# Qt's own command-line options that take a value (QGuiApplication / QApplication).
+QT_VALUE_OPTIONS = frozenset({
+    "platform", "platformpluginpath", "platformtheme", "plugin", "qmljsdebugger", "style",
+    "stylesheet", "session", "display", "geometry", "name", "title", "qwindowgeometry",
+    "qwindowicon", "qwindowtitle", "screen",
+})
+
+
+def split_qt_args(argv: list[str]) -> tuple[list[str], list[str]]:
+    """(the rest, Qt's options) with every Qt option spelled as Qt takes it.
+
+    Qt reads ``-platform offscreen`` only: ``-platform=offscreen`` was ignored (and the
+    default plugin then aborted), ``--platform`` is the GNU habit. All three are accepted
+    and handed on as ``-platform offscreen``.
+    """
+    rest: list[str] = []
+    qt: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        name, eq, value = arg.lstrip("-").partition("=")
+        if arg.startswith("-") and not arg.startswith("---") and name in QT_VALUE_OPTIONS:
+            if eq:
+                qt += [f"-{name}", value]
+            elif i + 1 < len(argv):
+                qt += [f"-{name}", argv[i + 1]]
+                i += 1
+            else:
+                rest.append(arg)  # no value: let the caller's parser say so
+        else:
+            rest.append(arg)
+        i += 1
+    return rest, qt
+
+
 def _requested(argv: list[str]) -> list[str] | None:
     """Platforms named by -platform NAME or QT_QPA_PLATFORM (``a;b`` lists fallbacks)."""
     spec = None

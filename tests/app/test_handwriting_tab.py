@@ -42,7 +42,7 @@ def test_collection_asks_every_digit_once_per_round_and_stores_what_is_kept(tmp_
     assert c.index == 2 and c.skipped == 1
     while not c.done:
         c.skip()
-    assert c.prompt() == "Done: 1 drawings kept"
+    assert c.prompt() == "Done: 1 drawing kept"
     with pytest.raises(RuntimeError):
         c.keep(imgs[0])
 
@@ -225,7 +225,9 @@ def test_grid_filter_delete_import_and_export(window, qtbot, tmp_path):
         store.delete(s)
     h.refresh()
     assert h.grid.count() == 0 and not h.teach_button.isEnabled()
-    assert h.import_samples(str(tmp_path / "mine.zip")) == 10 - labels.count(labels[0])
+    with qtbot.waitSignal(h.imported, timeout=20000) as got:
+        assert h.import_samples(str(tmp_path / "mine.zip"))
+    assert got.args == [10 - labels.count(labels[0])]
     assert h.grid.count() == 10 - labels.count(labels[0])
 
 

@@ -49,7 +49,7 @@ def test_heat_gallery_and_selection():
     assert heat[3, 3] == 0
     items = s.gallery()
     assert [i.index for i in items] == [4, 3]  # surest first
-    assert items[0].caption() == "#4  95%" and items[0].tooltip().startswith("0: 95.0%")
+    assert items[0].caption() == "#4\n95%" and items[0].tooltip().startswith("0: 95.0%")
     assert s.gallery_title() == "True 1, read as 0: 2 test images, surest first"
     assert s.select(0, 0) and [i.index for i in s.gallery()] == [0]
     assert not s.select(10, 0)

@@ -142,3 +142,23 @@ def test_missing_xcb_libraries_are_named_in_one_line_with_their_packages(tmp_pat
                               cwd=ROOT, env={**os.environ, **env}, capture_output=True,
                               text=True, timeout=60).stdout.split()
     assert {"libxcb-icccm4", "libxcb-keysyms1"} <= set(packages)
+
+
+@pytest.mark.parametrize("spelling", [["-platform=offscreen"], ["-platform", "offscreen"]])
+def test_every_spelling_of_the_platform_flag_opens_the_window(spelling, tmp_path):
+    """-platform=offscreen passed the check and then Qt aborted (it takes only '-platform
+    NAME'); '-platform offscreen' was rejected by argparse. A DISPLAY that answers nothing
+    makes Qt's default plugin fail, so only the flag can open the window."""
+    env = {k: v for k, v in os.environ.items() if k not in ("QT_QPA_PLATFORM", "WAYLAND_DISPLAY")}
+    env.update(DISPLAY=":65000", DIGITPAD_HOME=str(tmp_path / "home"),
+               PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    r = subprocess.run([sys.executable, "-m", "digitpad", *spelling, "--self-test"], env=env,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Qt platform: offscreen" in r.stdout
+
+
+def test_qt_options_are_handed_on_as_qt_spells_them():
+    rest, qt = pc.split_qt_args(["--platform=offscreen", "--style", "Fusion", "train", "--epochs", "1"])
+    assert qt == ["-platform", "offscreen", "-style", "Fusion"]
+    assert rest == ["train", "--epochs", "1"]

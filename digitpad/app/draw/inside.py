@@ -44,6 +44,8 @@ SHUFFLE_NOTE = ("Trained on shuffled digits instead, a dense net learns them as 
                 "kernels and pooling assume they matter: 95.27 % instead of 98.99 %, now below "
                 "the dense net.")
 CURVE_COLORS = {"dense": "#d62728", "lenet": "#2ca02c", "digitnet": "#1f77d0"}
+IN_USE_COLOR = "#9467bd"  # the Draw tab's own model when it is not a shipped one
+SHIFT_Y_TOP = 1.45  # the shift plot's headroom above P = 1 holds its legend (two rows)
 
 
 def _make_input(image: np.ndarray):
@@ -72,6 +74,7 @@ class InsidePanel(QWidget):
         self.image: np.ndarray | None = None  # the network's 28x28 input
         self.digit: int | None = None
         self.arch: str | None = None
+        self.own_name: str | None = None  # the model drawn with, when it is not a shipped one
         self._state = None
         self._meta: dict = {}
         self._explainer = None  # core.insight.explain.Explainer, built (in the worker) on demand
@@ -160,9 +163,12 @@ class InsidePanel(QWidget):
         self.shift_plot.setMenuEnabled(False)
         self.shift_plot.setMouseEnabled(False, False)
         self.shift_plot.hideButtons()
-        self.shift_plot.setYRange(0, 1.02, padding=0)
+        # the legend in two rows above P = 1, in headroom of its own: over the curves it hid
+        # the top of the range, where every model starts
+        self.shift_plot.setYRange(0, SHIFT_Y_TOP, padding=0)
+        self.shift_plot.getAxis("left").setTicks([[(v / 5, f"{v / 5:.1f}") for v in range(6)]])
         self.shift_plot.setLabel("left", "P(true digit)")
-        self.shift_plot.addLegend(offset=(6, 6))
+        self.shift_plot.addLegend(offset=(6, 2), colCount=2)
         self.curves: dict[str, pg.PlotDataItem] = {}
         v.addWidget(self.shift_plot, 2)
         side = QVBoxLayout()
@@ -214,11 +220,14 @@ class InsidePanel(QWidget):
         self.pages.setVisible(on)
         self.refresh()
 
-    def set_model(self, arch: str, state_fn: Callable[[], dict], meta: dict | None = None) -> None:
+    def set_model(self, arch: str, state_fn: Callable[[], dict], meta: dict | None = None,
+                  own_name: str | None = None) -> None:
         """The model drawn with (or its new weights); ``state_fn`` is read only when needed,
         in the worker (``Predictor.state_dict`` is safe from any thread); ``meta`` says what
-        the builder puts inside it (a --permute model's pixel order)."""
+        the builder puts inside it (a --permute model's pixel order). ``own_name``: its name
+        when it is not a shipped model (the shift test plots it too)."""
         self.arch = arch
+        self.own_name = own_name
         self._state = state_fn
         self._meta = dict(meta or {})
         self._generation += 1  # an explainer built for the old weights is not kept
@@ -406,9 +415,12 @@ class InsidePanel(QWidget):
     def run_shift(self) -> None:
         if self.image is None:
             return
-        label = self._target(self.true_box)
-        label = self.digit if label is None else label
-        models = list(self._models())
+        chosen = self._target(self.true_box)
+        label = self.digit if chosen is None else chosen
+        models = [(arch, arch, pred.state_dict, pred.meta) for _name, arch, pred in self._models()]
+        if self.own_name is not None and self._state is not None and self.arch is not None:
+            # the model the Draw tab reads with, beside the shipped ones
+            models.append((f"{self.own_name} (in use)", self.arch, self._state, self._meta))
         if label is None or not models:
             return
         image, kind = self.image.copy(), self.shift_kind.currentText()
@@ -417,22 +429,30 @@ class InsidePanel(QWidget):
             from digitpad.core.insight.explain import shift_test
             from digitpad.core.nets.builder import build
 
-            nets = {arch: build(arch, pred.state_dict(), pred.meta) for _name, arch, pred in models}
-            yield ("shift", int(label), shift_test(nets, image, int(label), kind))
+            nets = {name: build(arch, state_fn(), meta) for name, arch, state_fn, meta in models}
+            yield ("shift", int(label), chosen, shift_test(nets, image, int(label), kind))
 
         self._submit(work)
 
-    def _show_shift(self, label, curves) -> None:
+    def _show_shift(self, label, chosen, curves) -> None:
         self.last_shift = curves
         for name, conf in curves.confidence.items():
             curve = self.curves.get(name)
             if curve is None:
                 curve = self.curves[name] = self.shift_plot.plot(
-                    pen=pg.mkPen(CURVE_COLORS.get(name, "#888888"), width=2), name=name)
+                    pen=pg.mkPen(CURVE_COLORS.get(name, IN_USE_COLOR), width=2), name=name)
             curve.setData(curves.values.astype(float), conf)
+        for name, curve in list(self.curves.items()):  # a model no longer in use leaves
+            if name not in curves.confidence:
+                self.shift_plot.removeItem(curve)
+                del self.curves[name]
         self.shift_plot.setLabel("bottom", curves.kind)
+        self.shift_plot.setLabel("left", f"P({label})")
         worst = {n: float(c.min()) for n, c in curves.confidence.items()}
-        self.shift_caption.setText(f"True digit {label}. Lowest confidence over the range: " +
+        # the box's "predicted digit" is what the network read, not what was meant
+        said = (f"Digit {label}, the prediction (choose the digit you meant above if it is "
+                f"wrong)." if chosen is None else f"True digit {label}.")
+        self.shift_caption.setText(f"{said} Lowest confidence over the range: " +
                                    ", ".join(f"{n} {v * 100:.0f}%" for n, v in worst.items()))
         self.computed.emit("shift")
 

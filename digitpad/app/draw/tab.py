@@ -206,7 +206,8 @@ class DrawTab(QWidget):
         self.inside.set_input(None if empty else p.image, None if empty else p.digit)
 
     def _model_to_inside(self, entry: ModelEntry) -> None:
-        self.inside.set_model(entry.arch, entry.predictor.state_dict, entry.predictor.meta)
+        self.inside.set_model(entry.arch, entry.predictor.state_dict, entry.predictor.meta,
+                              None if entry.source == "shipped" else entry.label.split(" · ")[0])
 
     def _tool(self, text: str, slot, tip: str) -> QToolButton:
         b = QToolButton()
@@ -457,6 +458,44 @@ class DrawTab(QWidget):
         self.model_box.setItemText(self.model_box.findData(LIVE_KEY), live.label)
         if live is self._current:
             self.model_changed.emit(live)
+
+    def key_holding(self, state: dict) -> str | None:
+        """The entry drawing with exactly these weights (the same tensors), if any."""
+        for key, e in self.entries.items():
+            if e.checkpoint is not None and e.checkpoint.state is state:
+                return key
+        return None
+
+    def became_file(self, key: str, path: str) -> bool:
+        """A model trained here was saved to ``path``: from now on it is that file, one name
+        in the picker (not "lenet #2 · trained here" beside "lenet-99.03.safetensors"), and
+        the next launch reopens it."""
+        from dataclasses import replace
+        from pathlib import Path
+
+        e = self.entries.get(key)
+        if e is None or e.source not in ("trained", "file"):
+            return False
+        path = str(Path(path))
+        ckpt = e.checkpoint
+        if ckpt is not None:
+            ckpt = replace(ckpt, path=Path(path))
+        moved = replace(e, key=path, source="file", checkpoint=ckpt,
+                        label=entry_label(Path(path).name, "file", e.accuracy))
+        del self.entries[key]
+        self.entries.pop(path, None)
+        i = self.model_box.findData(key)
+        old = self.model_box.findData(path)  # the same file opened before: one entry stays
+        self.entries[path] = moved
+        if old >= 0 and old != i:
+            self.model_box.removeItem(old)
+            i = self.model_box.findData(key)
+        self.model_box.setItemData(i, path)
+        self.model_box.setItemText(i, moved.label)
+        if self._current is e:
+            self._current = moved
+            self.model_changed.emit(moved)
+        return True
 
     def key_for_settings(self) -> str | None:
         """What to remember as the last model: a shipped name or a file path."""

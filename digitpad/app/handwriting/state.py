@@ -73,7 +73,8 @@ class Collection:
 
     def prompt(self) -> str:
         if self.done:
-            return f"Done: {len(self.kept)} drawings kept"
+            n = len(self.kept)
+            return f"Done: {n} drawing{'s' if n != 1 else ''} kept"
         return f"Draw {digit_word(self.digit)}"
 
     def progress_text(self) -> str:

@@ -33,6 +33,7 @@ from ..widgets.canvas import DrawingCanvas
 from ..widgets.model_files import ask_save_path
 from ..widgets.plots import TrainingPlots
 from ..workers import Saved, SaveJob, Saves, WorkerHandle
+from .importer import ImportPanel
 from .state import (IDLE, SUGGESTED_PER_DIGIT, TRAIN_BELOW_HELD_OUT, Collection, StoreView,
                     TeachState, digit_word)
 
@@ -74,12 +75,16 @@ def _load_mnist_cached(folder: Path):
     return _mnist_cache[key]
 
 
+MAX_SHOWN = 1000  # thumbnails in the grid at most (each ~0.5 ms to build on the GUI thread)
+
+
 class HandwritingTab(QWidget):
     use_model = Signal(object)  # a Checkpoint to draw with
     model_saved = Signal(str)  # the path a taught model was saved to
     status_message = Signal(str)
     running_changed = Signal(bool)
     samples_changed = Signal()
+    imported = Signal(int)  # an import ended (finished or cancelled): samples added
 
     def __init__(self, settings=None, store: SampleStore | None = None,
                  parent: QWidget | None = None) -> None:
@@ -129,6 +134,8 @@ class HandwritingTab(QWidget):
         f.setBold(True)
         self.prompt.setFont(f)
         self.prompt.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        # "Done: 60 drawings kept" in 18 pt bold is wider than the column at 1280x820: wrap
+        self.prompt.setWordWrap(True)
         self.prompt.setAccessibleName("What to draw")
         self.round_label = QLabel()
         self.round_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -211,6 +218,12 @@ class HandwritingTab(QWidget):
         self.grid.installEventFilter(self)
         self.delete_button = QPushButton("Delete")
         self.delete_button.clicked.connect(self.delete_selected)
+        # Delete asks nothing: it can be undone (the files' bytes are kept until the next one)
+        self.undo_delete_button = QPushButton("Undo")
+        self.undo_delete_button.setToolTip("Put back the samples deleted last")
+        self.undo_delete_button.clicked.connect(self.undo_delete)
+        self.undo_delete_button.setEnabled(False)
+        self._deleted: list[tuple] = []  # (sample, its file's bytes) of the last Delete
         self.import_button = QPushButton("Import…")
         self.import_button.setToolTip("Add images from a folder or .zip with subfolders 0 to 9")
         self.import_button.clicked.connect(lambda: self.import_samples())
@@ -219,15 +232,20 @@ class HandwritingTab(QWidget):
         self.export_button.clicked.connect(lambda: self.export_samples())
         row = QHBoxLayout()
         row.addWidget(self.delete_button)
+        row.addWidget(self.undo_delete_button)
         row.addStretch(1)
         row.addWidget(self.import_button)
         row.addWidget(self.export_button)
         self.store_summary = QLabel()
         self.store_summary.setWordWrap(True)
+        self.importer = ImportPanel(self.store)
+        self.importer.done.connect(self._imported)
+        self.importer.failed.connect(self._import_failed)
         v = QVBoxLayout(box)
         v.addLayout(bar)
         v.addWidget(self.grid, 1)
         v.addWidget(self.store_summary)
+        v.addWidget(self.importer)
         v.addLayout(row)
         box.setMinimumWidth(300)
         return box
@@ -344,6 +362,10 @@ class HandwritingTab(QWidget):
         active = self.collection is not None and not self.collection.done
         self.keep_button.setEnabled(active and not self.canvas.is_empty())
         self.skip_button.setEnabled(active)
+        finished = self.collection is not None and self.collection.done
+        # the rounds are over: ink that could not be kept would only be lost
+        self.canvas.setEnabled(not finished)
+        self.canvas.setToolTip("All rounds done: Start asks for more" if finished else "")
 
     # --- the store ----------------------------------------------------------------------------
 
@@ -366,6 +388,9 @@ class HandwritingTab(QWidget):
     def _fill_grid(self) -> None:
         counts = self.view.counts()
         self.filter_buttons[None].setText(f"All {sum(counts.values())}")
+        all_button = self.filter_buttons[None]  # "All 1266" was cut to "Al…66"
+        all_button.setMinimumWidth(max(44, all_button.fontMetrics().horizontalAdvance(
+            all_button.text()) + 18))
         for d in range(10):
             self.filter_buttons[d].setText(f"{d} · {counts[d]}")
             self.filter_buttons[d].setToolTip(f"Show your {digit_word(d, 2).split(' ', 1)[1]} "
@@ -373,7 +398,14 @@ class HandwritingTab(QWidget):
         self.grid.setUpdatesEnabled(False)
         self.grid.clear()
         c = self._colors
-        for sample, img in self.view.shown():
+        shown = self.view.shown()
+        kept = shown
+        if len(shown) > MAX_SHOWN:
+            # a grid of 49,000 thumbnails took seconds to build and nobody scrolls it: the
+            # newest MAX_SHOWN (ids sort by age), in the grid's order, and the summary says so
+            newest = {s.id for s, _ in sorted(shown, key=lambda p: p[0].id)[-MAX_SHOWN:]}
+            kept = [(s, img) for s, img in shown if s.id in newest]
+        for sample, img in kept:
             item = QListWidgetItem(QIcon(thumbnail(img, c.paper, c.ink)), str(sample.digit))
             item.setData(Qt.ItemDataRole.UserRole, sample)
             item.setToolTip(f"{sample.digit} · {sample.path.name}")
@@ -381,7 +413,10 @@ class HandwritingTab(QWidget):
         self.grid.setUpdatesEnabled(True)
         if self.grid.count():
             self.grid.scrollToBottom()  # the newest, just drawn, in view
-        self.store_summary.setText(self.view.summary())
+        summary = self.view.summary()
+        if len(shown) > MAX_SHOWN:
+            summary += f" (the newest {MAX_SHOWN:,} shown)"
+        self.store_summary.setText(summary)
         self._update_store_buttons()
         self._update_teach()
 
@@ -406,13 +441,43 @@ class HandwritingTab(QWidget):
         chosen = self.selected_samples()
         if not chosen:
             return 0
+        kept = []
+        for s in chosen:
+            try:
+                kept.append((s, s.path.read_bytes()))
+            except OSError:
+                pass  # gone already, or unreadable: nothing to put back
         n = self.view.delete(chosen)
+        self._deleted = kept
+        self.undo_delete_button.setEnabled(bool(kept))
+        self.undo_delete_button.setText(f"Undo ({len(kept)})" if kept else "Undo")
         self._fill_grid()
         self.samples_changed.emit()
-        self.status_message.emit(f"Deleted {n} sample{'s' if n != 1 else ''}")
+        self.status_message.emit(f"Deleted {n} sample{'s' if n != 1 else ''} (Undo puts them "
+                                 "back)")
         return n
 
-    def import_samples(self, path: str | None = None) -> int:
+    def undo_delete(self) -> int:
+        """Write the last deleted samples back, under their own names."""
+        from digitpad.core.io.files import write_atomically
+
+        back = 0
+        for sample, blob in self._deleted:
+            try:
+                write_atomically(sample.path, blob, 0o644)
+                back += 1
+            except OSError as exc:
+                log.warning("could not put back %s: %s", sample.path, exc)
+        self._deleted = []
+        self.undo_delete_button.setEnabled(False)
+        self.undo_delete_button.setText("Undo")
+        self._after_store_change()
+        self.status_message.emit(f"Put back {back} sample{'s' if back != 1 else ''}")
+        return back
+
+    def import_samples(self, path: str | None = None) -> bool:
+        """Start importing a folder or zip in the worker (True when started); ``imported``
+        says how many samples came in."""
         if path is None:
             box = QMessageBox(QMessageBox.Icon.Question, "Import samples",
                               "Import from a .zip file or from a folder? Either holds "
@@ -423,21 +488,34 @@ class HandwritingTab(QWidget):
             box.exec()
             clicked = box.clickedButton()
             if clicked is None or box.standardButton(clicked) == QMessageBox.StandardButton.Cancel:
-                return 0
+                return False
             if clicked is zip_b:
                 path, _ = QFileDialog.getOpenFileName(self, "Import samples", str(Path.home()),
                                                       "Zip archives (*.zip)")
             else:
                 path = QFileDialog.getExistingDirectory(self, "Import samples", str(Path.home()))
             if not path:
-                return 0
-        try:
-            report = self.store.import_from(path)
-        except (SampleError, OSError) as exc:
-            QMessageBox.warning(self, "Cannot import", str(exc))
-            return 0
-        self._after_store_change()
+                return False
+        if not self.importer.start(str(path)):
+            return False
+        self.import_button.setEnabled(False)
+        return True
+
+    def _import_failed(self, exc) -> None:
+        self.import_button.setEnabled(True)
+        QMessageBox.warning(self, "Cannot import", str(exc))
+
+    def _imported(self, report, cancelled: bool) -> None:
+        self.import_button.setEnabled(True)
+        if self.importer.loaded is not None and not cancelled:
+            self.view.loaded = self.importer.loaded  # read in the worker: no decoding here
+            self._fill_grid()
+            self.samples_changed.emit()
+        else:
+            self._after_store_change()
         text = f"Imported {len(report.added)} sample{'s' if len(report.added) != 1 else ''}"
+        if cancelled:
+            text += " before the import was cancelled"
         if report.duplicates:
             text += f", {report.duplicates} already here"
         if report.problems:
@@ -446,7 +524,7 @@ class HandwritingTab(QWidget):
                                     text + ":\n\n" + "\n".join(report.problems.lines()[:20])
                                     + ("\n…" if len(report.problems) > 20 else ""))
         self.status_message.emit(text)
-        return len(report.added)
+        self.imported.emit(len(report.added))
 
     def export_samples(self, path: str | None = None) -> int:
         if path is None:
@@ -550,8 +628,10 @@ class HandwritingTab(QWidget):
         self._update_teach()
 
     def shutdown(self, timeout_ms: int = 1000) -> None:
-        """Stop a run and join its thread and any save in flight (window closing, tests)."""
+        """Stop a run, an import and any save in flight, and join their threads (window
+        closing, tests)."""
         self._saves.shutdown()
+        self.importer.shutdown(timeout_ms)
         worker = self._worker
         if worker is not None:
             worker.shutdown(timeout_ms)

@@ -24,6 +24,9 @@ class GridView(QWidget):
         self.pad = 0
         self.window: tuple[int, int, int, int] | None = None  # top, left, rows, cols
         self.marked: tuple[int, int] | None = None  # the cell being written
+        # (rows, cols) an empty grid keeps room for, so a grid appearing on the first Step
+        # does not widen the panel and push the columns beside it
+        self.reserved: tuple[int, int] = (1, 1)
         self.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Minimum)
 
     def set_grid(self, values: np.ndarray, pad: int = 0, window=None, marked=None) -> None:
@@ -41,12 +44,12 @@ class GridView(QWidget):
         return max(14.0, min(CELL, fit))
 
     def sizeHint(self) -> QSize:
-        rows, cols = self.values.shape if self.values.size else (1, 1)
+        rows, cols = self.values.shape if self.values.size else self.reserved
         title = self.fontMetrics().horizontalAdvance(self.title) + 8
         return QSize(max(int(cols * CELL + 4), title), int(rows * CELL + 26))
 
     def minimumSizeHint(self) -> QSize:
-        rows, cols = self.values.shape if self.values.size else (1, 1)
+        rows, cols = self.values.shape if self.values.size else self.reserved
         return QSize(int(cols * 18 + 4), int(rows * 18 + 26))
 
     def paintEvent(self, event) -> None:

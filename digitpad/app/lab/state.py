@@ -126,7 +126,8 @@ class SlideState:
             return self.error
         s = self.current
         if s is None:
-            return f"{self.n_steps} window positions. Press Step or Play."
+            n = self.n_steps
+            return f"{n} window position{'s' if n != 1 else ''}. Press Step or Play."
         return f"output[{s.row}, {s.col}] = {s.formula}"
 
 
@@ -152,6 +153,33 @@ def size_rows(height: int, width: int, layers: list[lab.SizeLayer]) -> list[Size
             rows.append(SizeRow(layer.label(), None, None, str(exc).split(": ", 1)[-1]))
             break
     return rows
+
+
+def size_parameters(height: int, width: int, layers: list[lab.SizeLayer]) -> tuple[str, str]:
+    """(one line, its tooltip): the parameters of the layers in the size table.
+
+    A conv layer has in·k·k·out weights + out biases (a layer without a channel count has
+    one filter); pooling has none. When the table is LeNet's, its dense layers are added, so
+    the figure matches the model's 44,426.
+    """
+    rows, cin = [], 1
+    for i, layer in enumerate(layers, 1):
+        if layer.kind != "conv":
+            continue
+        cout = layer.channels or 1
+        count = cin * layer.k * layer.k * cout + cout
+        rows.append((f"{layer.label()} (#{i})", f"{cin}·{layer.k}·{layer.k}·{cout} weights + "
+                     f"{cout} biases", count))
+        cin = cout
+    h, w, lenet = lab.SIZE_PRESETS["LeNet"]
+    if (height, width, list(layers)) == (h, w, list(lenet)):
+        rows = lab.lenet_parameters()  # the same convs, and the dense layers after them
+    if not rows:
+        return "These layers have no parameters (pooling only takes a maximum).", ""
+    line = ("Parameters of the layers shown: " + ", ".join(f"{n.split(' (#')[0]} {c:,}"
+                                                           for n, _, c in rows)
+            + f"; total {sum(c for *_, c in rows):,}")
+    return line, "\n".join(f"{n}: {a} = {c:,}" for n, a, c in rows)
 
 
 # --- kernel editor --------------------------------------------------------------------------

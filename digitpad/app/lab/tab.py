@@ -22,7 +22,7 @@ from digitpad.core.insight import lab
 
 from .. import theme
 from .grid_view import GridView
-from .state import MODES, KernelState, SlideState, format_grid, parse_grid, size_rows
+from .state import MODES, KernelState, SlideState, format_grid, parse_grid, size_parameters, size_rows
 
 
 class LabTab(QWidget):
@@ -108,6 +108,9 @@ class LabTab(QWidget):
         self.input_view = GridView("input (padding shaded)")
         self.kernel_view = GridView("kernel")
         self.products_view = GridView("window × kernel")
+        # room for the longest header it shows, so the sum appearing moves nothing
+        self.products_view.setMinimumWidth(
+            self.products_view.fontMetrics().horizontalAdvance("window × kernel, sum -000.00") + 8)
         self.output_view = GridView("output")
         self.other_view = GridView("")
         for g in self._grids():
@@ -121,6 +124,8 @@ class LabTab(QWidget):
         mono.setPointSizeF(self.font().pointSizeF() * 1.25)
         self.caption.setFont(mono)
         self.caption.setWordWrap(True)
+        # the formula's length must not set the panel's width (it grew on the first Step)
+        self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         v.addWidget(self.caption)
 
@@ -243,6 +248,7 @@ class LabTab(QWidget):
             return
         step = s.current
         window = None if step is None else (step.top, step.left, *res.size)
+        self.products_view.reserved = tuple(res.size)  # the window's cells, shown or not
         self.input_view.set_grid(res.padded, res.padding, window)
         if pool:
             self.kernel_view.title = f"{res.size[0]}x{res.size[1]} max"
@@ -250,7 +256,8 @@ class LabTab(QWidget):
         else:
             self.kernel_view.title = "kernel as slid" + (" (flipped)" if s.mode == "convolution" else "")
             self.kernel_view.set_grid(res.kernel)
-        if step is None:
+        if step is None:  # no window yet: no sum of a window shown before
+            self.products_view.title = "window (max taken)" if pool else "window × kernel"
             self.products_view.set_grid(np.zeros((0, 0)))
         elif pool:
             self.products_view.title = "window (max taken)"
@@ -289,7 +296,13 @@ class LabTab(QWidget):
         v.addLayout(row)
         self.size_table = QTableWidget(0, 5)
         self.size_table.setHorizontalHeaderLabels(["layer", "k", "pad", "stride", "output (w x h)"])
-        self.size_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        header = self.size_table.horizontalHeader()
+        # the small columns as wide as their numbers, the output column takes the rest: with
+        # all stretched, "output (w x h)" was cut under the scrollbar at the minimum size
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        self.size_table.setMinimumWidth(header.fontMetrics().horizontalAdvance(
+            "layer  k  pad  stride  output (w x h)") + 90)
         self.size_table.verticalHeader().setVisible(False)
         self.size_table.itemChanged.connect(self._size_item_changed)
         v.addWidget(self.size_table, 1)
@@ -303,11 +316,8 @@ class LabTab(QWidget):
         buttons.addWidget(remove)
         buttons.addStretch(1)
         v.addLayout(buttons)
-        rows = lab.lenet_parameters()
-        params = ", ".join(f"{n} {c:,}" for n, _, c in rows)
-        self.params_label = QLabel(f"LeNet's parameters: {params}; total {sum(c for *_, c in rows):,}")
+        self.params_label = QLabel()  # follows the layers shown (_render_sizes)
         self.params_label.setWordWrap(True)
-        self.params_label.setToolTip("\n".join(f"{n}: {a} = {c:,}" for n, a, c in rows))
         v.addWidget(self.params_label)
         return box
 
@@ -370,12 +380,17 @@ class LabTab(QWidget):
                     out = f"{res.width} x {res.height}"
                 for c, text in enumerate(cells + [out]):
                     item = QTableWidgetItem(text)
+                    if c == 4 and res is not None and res.error:
+                        item.setToolTip(res.error)  # a long reason is cut in its cell
                     editable = layer is not None and c in (1, 2, 3)
                     flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
                     item.setFlags(flags | Qt.ItemFlag.ItemIsEditable if editable else flags)
                     t.setItem(i, c, item)
         finally:
             self._filling = False
+        line, tip = size_parameters(self.in_h.value(), self.in_w.value(), self._size_layers)
+        self.params_label.setText(line)
+        self.params_label.setToolTip(tip)
 
     # --- kernel editor ----------------------------------------------------------------------
 
@@ -515,7 +530,7 @@ class LabTab(QWidget):
 
     def apply_theme(self, colors: theme.Colors) -> None:
         self.kernel_plot.setBackground(colors.plot_bg)
-        self._diverging = _diverging_lut(colors.plot_bg)
+        self._diverging = _diverging_lut(colors.plot_bg, colors.name == "dark")
         if self.drawing is not None:
             self._render_kernel()
 
@@ -536,10 +551,17 @@ def _spin(lo: int, hi: int, tip: str) -> QSpinBox:
     return s
 
 
-def _diverging_lut(mid: str) -> np.ndarray:
-    """Blue -> the background colour -> red, so zero vanishes into the plot in either theme."""
+def _diverging_lut(mid: str, dark: bool = False) -> np.ndarray:
+    """Blue -> the background colour -> red, so zero vanishes into the plot in either theme.
+
+    On the dark background the ends are brighter and the ramp rises faster (gamma 0.6):
+    linear to a deep blue, half a response was barely above black ("dim on black")."""
     m = np.array([int(mid[i:i + 2], 16) for i in (1, 3, 5)], dtype=float)
-    blue, red = np.array([40, 90, 220.0]), np.array([220, 50, 40.0])
+    if dark:
+        blue, red = np.array([90, 160, 255.0]), np.array([255, 100, 80.0])
+    else:
+        blue, red = np.array([40, 90, 220.0]), np.array([220, 50, 40.0])
     t = np.linspace(-1, 1, 256)[:, None]
-    lut = np.where(t < 0, m + (blue - m) * -t, m + (red - m) * t)
+    w = np.abs(t) ** (0.6 if dark else 1.0)
+    lut = np.where(t < 0, m + (blue - m) * w, m + (red - m) * w)
     return lut.clip(0, 255).astype(np.uint8)

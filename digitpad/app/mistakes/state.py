@@ -40,7 +40,8 @@ class GalleryItem:
     probs: np.ndarray
 
     def caption(self) -> str:
-        return f"#{self.index}  {self.confidence * 100:.0f}%"
+        # two lines: "#1901  87%" on one was cut to "#1901 8…" in the gallery's cell
+        return f"#{self.index}\n{self.confidence * 100:.0f}%"
 
     def tooltip(self) -> str:
         top = np.argsort(-self.probs)[:3]

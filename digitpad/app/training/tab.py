@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, QFormLayout,
                                QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
                                QProgressBar, QPushButton, QRadioButton, QScrollArea, QSizePolicy,
@@ -41,6 +42,7 @@ from .state import TrainingState, format_duration
 from ..widgets.download_dialog import DownloadDialog
 from ..widgets.model_files import ask_save_path
 from ..widgets.plots import TrainingPlots
+from ..widgets.steady_label import SteadyLabel
 from ..workers import Saved, SaveJob, Saves, WorkerHandle
 
 log = logging.getLogger(__name__)
@@ -126,6 +128,10 @@ class TrainingTab(QWidget):
         self.recipe_combo = QComboBox()
         for name in training.RECIPES:
             self.recipe_combo.addItem(RECIPE_LABELS.get(name, name), name)
+        self.recipe_combo.setToolTip(
+            "<p><b>fast</b>: AdamW with a one-cycle learning rate, augmented and synthesised "
+            "digits; high accuracy in a few epochs. <b>lesson</b>: plain SGD at a constant "
+            "0.001, as the lesson teaches it; slow on purpose (about 30 % after 5 epochs).</p>")
         self.epochs_spin = QSpinBox()
         self.epochs_spin.setRange(1, 1000)
         self.batch_spin = QSpinBox()
@@ -171,15 +177,15 @@ class TrainingTab(QWidget):
         self.start_group.addButton(self.scratch_radio)
         self.start_group.addButton(self.continue_radio)
         self.scratch_radio.setChecked(True)
-        self.continue_note = QLabel()
-        self.continue_note.setWordWrap(True)
-        self.continue_note.setStyleSheet("color: palette(mid);")
+        self.continue_note = SteadyLabel(3)  # 1 to 3 lines: the Run buttons below stay put
+        # a hint's grey in both themes ("palette(mid)" was the dark window's own colour)
+        self.continue_note.setForegroundRole(QPalette.ColorRole.PlaceholderText)
 
         self.permute_check = QCheckBox("Reshuffled pixels (the lesson's argument)")
-        self.permute_check.setToolTip(
-            "Train on MNIST with every image's pixels in one fixed shuffled order. A dense net "
+        self.permute_check.setToolTip(  # rich text: Qt wraps it (plain, it was one 1,220 px line)
+            "<p>Train on MNIST with every image's pixels in one fixed shuffled order. A dense net "
             "learns it as well as plain digits; a CNN loses its edge. The previous run stays on "
-            "the accuracy chart, dashed, to compare.")
+            "the accuracy chart, dashed, to compare.</p>")
         self.live_check = QCheckBox("Draw tab uses the live weights")
         self.live_check.setToolTip("After every epoch the Draw tab predicts with the newest weights.")
 
@@ -228,8 +234,7 @@ class TrainingTab(QWidget):
         run.addWidget(self.speed_label)
 
         # Result ----------------------------------------------------------------------
-        self.result_label = QLabel("No run yet.")
-        self.result_label.setWordWrap(True)
+        self.result_label = SteadyLabel(4, "No run yet.")  # grows after saving: Use/Save stay put
         self.result_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.use_button = QPushButton("Use this model")
         self.use_button.setToolTip("Load the best epoch of this run into the Draw tab")

@@ -18,12 +18,15 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import logging
+import lzma
 import os
 import re
 import secrets
+import struct
 import tempfile
 import threading
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,8 +118,26 @@ class ImportReport:
     problems: Problems = field(default_factory=Problems)
 
 
+@dataclass
+class ImportProgress:
+    """One file of an import handled: ``done`` of ``total``; ``report`` is what it has so far
+    (a cancelled import keeps what it added)."""
+    done: int
+    total: int
+    report: ImportReport
+
+
 class SampleError(DigitpadError, ValueError):
-    """An import or export that cannot be done at all (not a folder or zip, over the caps)."""
+    """An import or export that cannot be done at all (not a folder or zip, over the caps),
+    or one zip member that cannot be unpacked."""
+
+
+# Everything zipfile and its decompressors raise for a damaged, odd or hostile archive: a bad
+# version field (NotImplementedError), an encrypted member (RuntimeError), a cut-off stream
+# (EOFError, zlib.error), a bad CRC or header (BadZipFile), an odd extra field (ValueError).
+ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError,
+              EOFError, zlib.error, ValueError, OSError, struct.error, UnicodeDecodeError,
+              lzma.LZMAError, OverflowError)
 
 
 # --- ids ----------------------------------------------------------------------------------
@@ -335,35 +356,51 @@ class SampleStore:
         A file keeps its name as id when it is a digitpad id (so export then import is a
         round trip, and importing the same export twice adds nothing); other files get new ids.
         """
+        report = ImportReport()
+        for step in self.import_steps(source):
+            report = step.report
+        return report
+
+    def import_steps(self, source: str | os.PathLike) -> Iterator[ImportProgress]:
+        """:meth:`import_from` one file at a time, for a worker with progress and Cancel:
+        an :class:`ImportProgress` after each file (and one before the first). Closing the
+        generator stops the import; what was added stays."""
         src = Path(source).expanduser()
         report = ImportReport()
-        existing = {(s.digit, s.id) for s in self.list()}
         if src.is_dir():
             items = _folder_items(src, report.problems)
-        elif src.is_file() and zipfile.is_zipfile(src):
+        elif src.is_file() and _is_zip(src):
             items = _zip_items(src, report.problems)
         elif src.is_file():
             raise SampleError(f"{src.name} is neither a folder nor a .zip file.")
         else:
             raise SampleError(f"Not found: {src}")
-        for digit, name, reader in items:
+        try:
+            yield from self._import_items(items, report)
+        finally:  # also when the import is cancelled: the zip and its temp folder go now
+            getattr(items, "close", lambda: None)()
+
+    def _import_items(self, items, report: ImportReport) -> Iterator[ImportProgress]:
+        existing = {(s.digit, s.id) for s in self.list()}
+        yield ImportProgress(0, len(items), report)
+        for done, (digit, name, reader) in enumerate(items, 1):
             stem = Path(name).stem
             keep = is_sample_id(stem)
             if keep and (digit, stem) in existing:
                 report.duplicates += 1
+                yield ImportProgress(done, len(items), report)
                 continue
             try:
                 gray = prepare_for_store(reader())
-            except ImageError as exc:
+            except (ImageError, SampleError) as exc:
                 report.problems.add(name, str(exc))
-                continue
             except Exception as exc:  # a decoder's own complaint: still only this file
                 report.problems.add(name, f"cannot be read ({type(exc).__name__}: {exc})")
-                continue
-            sample = self.add(gray, digit, stem if keep else None)
-            existing.add((digit, sample.id))
-            report.added.append(sample)
-        return report
+            else:
+                sample = self.add(gray, digit, stem if keep else None)
+                existing.add((digit, sample.id))
+                report.added.append(sample)
+            yield ImportProgress(done, len(items), report)
 
     def export_to(self, dest: str | os.PathLike) -> tuple[int, Problems]:
         """Copy every sample to a folder, or to a .zip when ``dest`` ends in .zip.
@@ -465,8 +502,9 @@ def _zip_items(src: Path, problems: Problems):
     try:
         zf = zipfile.ZipFile(src)
         infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise SampleError(f"{src.name} is not a readable zip file ({exc}).") from None
+    except ZIP_ERRORS as exc:
+        raise SampleError(f"{src.name} is not a readable zip file "
+                          f"({type(exc).__name__}: {exc}).") from None
     if len(infos) > MAX_ZIP_MEMBERS:
         zf.close()
         raise SampleError(f"{src.name} holds {len(infos):,} files; the limit is {MAX_ZIP_MEMBERS:,}.")
@@ -483,8 +521,11 @@ def _zip_items(src: Path, problems: Problems):
                 raise ImageError(f"{info.file_size / 2**20:.0f} MB is over the "
                                  f"{MAX_FILE_BYTES // 2**20} MB limit for one image")
             # the declared size can lie: read at most the cap, and refuse anything longer
-            with zf.open(info) as f:
-                blob = f.read(MAX_FILE_BYTES + 1)
+            try:
+                with zf.open(info) as f:
+                    blob = f.read(MAX_FILE_BYTES + 1)
+            except ZIP_ERRORS as exc:
+                raise SampleError(f"cannot be unpacked: {_zip_reason(exc)}") from None
             if len(blob) > MAX_FILE_BYTES:
                 raise ImageError("larger than it claims, and over the limit for one image")
             # load_image reads files, so the member goes through a private temp file: the
@@ -493,6 +534,8 @@ def _zip_items(src: Path, problems: Problems):
             tmp.write_bytes(blob)
             try:
                 return read_checked(tmp)
+            except ImageError as exc:  # said of the member, not of the private temp file
+                raise ImageError(str(exc).replace(tmp.name, Path(info.filename).name)) from None
             finally:
                 tmp.unlink(missing_ok=True)
         return read
@@ -517,6 +560,26 @@ def _zip_items(src: Path, problems: Problems):
     return _Closing(out, zf, tmpdir)
 
 
+def _zip_reason(exc: BaseException) -> str:
+    """What zipfile's exception means, in words (its own text can hold a ZipInfo repr)."""
+    if isinstance(exc, RuntimeError) and "encrypted" in str(exc):
+        return "it is encrypted (a password is needed)"
+    if isinstance(exc, NotImplementedError):
+        return f"it is stored in a way digitpad cannot unpack ({exc})"
+    if isinstance(exc, (zlib.error, lzma.LZMAError)):
+        return "its compressed data is damaged"
+    if isinstance(exc, EOFError):
+        return "its compressed data is cut short"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _is_zip(src: Path) -> bool:
+    try:
+        return zipfile.is_zipfile(src)
+    except ZIP_ERRORS:
+        return True  # a zip, only a damaged one: opening it says what is wrong
+
+
 class _Closing(list):
     """The zip's items; iterating to the end closes the archive and the temp folder."""
 
@@ -528,5 +591,8 @@ class _Closing(list):
         try:
             yield from super().__iter__()
         finally:
-            self._zf.close()
-            self._tmp.cleanup()
+            self.close()
+
+    def close(self) -> None:
+        self._zf.close()
+        self._tmp.cleanup()

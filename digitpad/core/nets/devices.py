@@ -7,6 +7,12 @@ from dataclasses import dataclass
 import torch
 
 
+# torch's intra-op thread count as configured (OMP_NUM_THREADS, cores), read once at import:
+# torch_threads lowers it for a block and the count is per thread, so reading it later said
+# "CPU (1 threads)" on one launch and "CPU (2 threads)" on the next.
+CPU_THREADS = torch.get_num_threads()
+
+
 class DeviceError(ValueError):
     pass
 
@@ -26,7 +32,7 @@ def list_devices() -> list[DeviceChoice]:
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         found.append(DeviceChoice("mps", "Apple GPU (MPS)"))
-    found.append(DeviceChoice("cpu", f"CPU ({torch.get_num_threads()} threads)"))
+    found.append(DeviceChoice("cpu", f"CPU ({CPU_THREADS} thread{'s' if CPU_THREADS != 1 else ''})"))
     return found
 
 

@@ -9,6 +9,9 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+# devices reads the configured thread count at import: before torch_threads first changes it
+from . import devices  # noqa: F401
+
 
 @contextlib.contextmanager
 def torch_threads(n: int | None) -> Iterator[None]:
