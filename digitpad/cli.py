@@ -292,7 +292,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .core.nets.checkpoint import load_checkpoint
     from .core.nets.devices import resolve_device
     from .core.learning.session import plan_resume
-    from .core.learning.training import recipe_config
+    from .core.learning.config import recipe_config
 
     resumed = plan = None
     model = args.model
@@ -357,7 +357,8 @@ def _train_into(args, out: Path, bar_acc: float | None, config, model: str, reci
     from .core.data.mnist import load_mnist
     from .core.io.paths import resolve_data_dir
     from .core.learning.session import TrainingSession
-    from .core.learning.training import BatchDone, EpochDone, Failed, Finished, Notice, Started, Stopped
+    from .core.learning.events import (BatchDone, EpochDone, Failed, Finished, Notice, Started,
+                                       Stopped)
 
     root = resolve_data_dir(args.data)
     data = load_mnist(root, device="cpu")
@@ -768,8 +769,11 @@ def cmd_teach(args: argparse.Namespace) -> int:
     from .core.nets.checkpoint import load_checkpoint, save_checkpoint, shipped_model_path
     from .core.io.outputs import check_writable
     from .core.data.samples import read_folder
-    from .core.learning.teach import Measured, Notice, Taught, TeachConfig, run, taught_checkpoint
-    from .core.learning.training import BatchDone, Failed, Started, Stopped, TrainControl
+    from .core.learning.config import TeachConfig
+    from .core.learning.events import Measured, Notice, Taught
+    from .core.learning.teach import run, taught_checkpoint
+    from .core.learning.control import TrainControl
+    from .core.learning.events import BatchDone, Failed, Started, Stopped
 
     out = Path(args.out).expanduser()
     if out.suffix.lower() != ".safetensors":

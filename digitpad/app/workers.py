@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 if TYPE_CHECKING:  # core.training imports torch; the window is built before torch is imported
-    from digitpad.core.learning.training import TrainControl
+    from digitpad.core.learning.control import TrainControl
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ class WorkerHandle(QObject):
                  parent: QObject | None = None, name: str = "digitpad-worker") -> None:
         super().__init__(parent)
         if control is None:
-            from digitpad.core.learning.training import TrainControl
+            from digitpad.core.learning.control import TrainControl
 
             control = TrainControl()
         self.control = control

@@ -12,7 +12,7 @@ from conftest import BAR, SEVEN
 from digitpad.app.handwriting.state import Collection, StoreView, TeachState, digit_word
 from digitpad.core.nets.checkpoint import load_checkpoint
 from digitpad.core.data.samples import SampleStore
-from digitpad.core.learning.teach import TeachConfig
+from digitpad.core.learning.config import TeachConfig
 from synthetic_digits import render_digits
 
 
@@ -66,7 +66,7 @@ def test_store_view_filters_counts_deletes_and_summarises(tmp_path):
 
 
 def test_teach_state_rows_read_before_and_after():
-    from digitpad.core.learning.teach import Scores
+    from digitpad.core.learning.events import Scores
 
     t = TeachState()
     t.begin(100)

@@ -9,7 +9,8 @@ from digitpad import cli
 from digitpad.core.learning import training
 from digitpad.core.data.mnist import load_mnist
 from digitpad.core.learning.session import TrainingSession
-from digitpad.core.learning.training import Failed, Finished, Notice, recipe_config
+from digitpad.core.learning.config import recipe_config
+from digitpad.core.learning.events import Failed, Finished, Notice
 
 
 def failing_compile(exc):

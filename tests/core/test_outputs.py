@@ -20,7 +20,7 @@ from digitpad.core.nets.checkpoint import CheckpointError, load_checkpoint, make
 from digitpad.core.nets.models import create_model
 from digitpad.core.io.outputs import (OutputBusy, OutputError, check_writable, lock_path, output_lock,
                                    remove_stale_temps)
-from digitpad.core.learning.session import DivergenceWatch
+from digitpad.core.learning.divergence import DivergenceWatch
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))

@@ -17,7 +17,8 @@ from digitpad.core.nets.checkpoint import CheckpointError, load_checkpoint
 from digitpad.core.data.mnist import load_mnist
 from digitpad.core.learning.session import (TrainingSession, load_train_state, plan_resume,
                                    train_state_path)
-from digitpad.core.learning.training import ConfigError, EpochDone, recipe_config
+from digitpad.core.learning.config import ConfigError, recipe_config
+from digitpad.core.learning.events import EpochDone
 
 # trains or runs subprocesses: minutes on a loaded 2-core machine (the suite's default is 120 s)
 pytestmark = pytest.mark.timeout(300)

@@ -10,8 +10,8 @@ import pytest
 from digitpad.core.nets.checkpoint import load_checkpoint
 from digitpad.core.data.mnist import load_mnist
 from digitpad.core.learning.session import TrainingSession
-from digitpad.core.learning.training import (BatchDone, EpochDone, Failed, Finished, Started, Stopped,
-                                    recipe_config)
+from digitpad.core.learning.config import recipe_config
+from digitpad.core.learning.events import BatchDone, EpochDone, Failed, Finished, Started, Stopped
 
 ROOT = Path(__file__).resolve().parents[2]
 

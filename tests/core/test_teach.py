@@ -12,9 +12,11 @@ from PIL import Image
 from digitpad.core.nets.checkpoint import Checkpoint, load_checkpoint, make_meta, save_checkpoint
 from digitpad.core.nets.models import create_model
 from digitpad.core.reading.predict import Predictor
-from digitpad.core.learning.teach import (Measured, Notice, Taught, TeachConfig, prepare_samples, run,
-                                 split_holdout, taught_checkpoint)
-from digitpad.core.learning.training import BatchDone, EpochDone, Failed, Started, Stopped, TrainControl
+from digitpad.core.learning.config import TeachConfig
+from digitpad.core.learning.control import TrainControl
+from digitpad.core.learning.events import (BatchDone, EpochDone, Failed, Measured, Notice, Started,
+                                           Stopped, Taught)
+from digitpad.core.learning.teach import prepare_samples, run, split_holdout, taught_checkpoint
 from synthetic_digits import render_digits
 
 # trains or runs subprocesses: minutes on a loaded 2-core machine (the suite's default is 120 s)
@@ -101,7 +103,7 @@ def test_the_live_plot_events_are_the_training_loops(untrained, tiny_mnist):
                          TeachConfig(steps=6, rounds=3, report_every=2, device="cpu"),
                          data_dir=tiny_mnist))
     started = next(e for e in events if isinstance(e, Started))
-    assert started.config.epochs == 3 and started.batches_per_epoch == 2
+    assert started.epochs == 3 and started.batches_per_epoch == 2
     epochs = [e for e in events if isinstance(e, EpochDone)]
     assert [e.epoch for e in epochs] == [1, 2, 3]
     assert all(0.0 <= e.val_acc <= 1.0 and e.epochs == 3 for e in epochs)

@@ -24,8 +24,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QFileDialog, QFr
 from digitpad.core.nets.checkpoint import Checkpoint, CheckpointError, save_checkpoint
 from digitpad.core.io.paths import resolve_data_dir
 from digitpad.core.data.samples import SampleError, SampleStore
-from digitpad.core.learning.teach import Measured, Notice, Taught, TeachConfig, run, taught_checkpoint
-from digitpad.core.learning.training import BatchDone, EpochDone, Failed, Started, Stopped
+from digitpad.core.learning.config import TeachConfig
+from digitpad.core.learning.events import (BatchDone, EpochDone, Failed, Measured, Notice, Started,
+                                           Stopped, Taught)
+from digitpad.core.learning.teach import run, taught_checkpoint
 
 from .. import settings as keys
 from .. import theme

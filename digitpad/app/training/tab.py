@@ -27,8 +27,10 @@ from digitpad.core.nets.devices import list_devices
 from digitpad.core.nets.spec import DESCRIPTIONS
 from digitpad.core.io.paths import resolve_data_dir
 from digitpad.core.learning.session import TrainingSession
-from digitpad.core.learning.training import (BatchDone, EpochDone, Failed, Finished, Notice, Started,
-                                    Stopped, TrainConfig, TrainControl)
+from digitpad.core.learning.config import TrainConfig
+from digitpad.core.learning.control import TrainControl
+from digitpad.core.learning.events import (BatchDone, EpochDone, Failed, Finished, Notice, Started,
+                                           Stopped)
 
 from .. import settings as keys
 from .kernels_view import KernelStrip
