@@ -20,7 +20,7 @@ from . import theme
 from .draw.state import SHIPPED_ORDER, entry_label, percent
 from .draw.tab import DrawTab, ModelEntry, load_shipped_predictors
 from .widgets.help_text import HELP_LINK, about_html, how_this_works_html
-from .widgets.model_files import ask_open_path, ask_save_path
+from .widgets.model_files import ask_open_path, ask_save_path, save_model_file
 from .widgets.preferences import BRUSH_SIZE, Preferences, PreferencesDialog
 
 log = logging.getLogger("digitpad.app")
@@ -369,15 +369,15 @@ class MainWindow(QMainWindow):
         entry = entry or self.draw_tab.current_entry()
         if entry is None:
             return False
-        from digitpad.core.nets.checkpoint import CheckpointError, make_meta, save_checkpoint
+        from digitpad.core.nets.checkpoint import make_meta
 
         ckpt = entry.to_checkpoint()
         meta = dict(ckpt.meta) if ckpt.meta else make_meta(ckpt.arch)
         meta["name"] = Path(path).stem
-        try:
-            save_checkpoint(path, ckpt.arch, ckpt.state, meta)
-        except CheckpointError as exc:
-            QMessageBox.warning(self, "Cannot save model", str(exc))
+        saved, problem = save_model_file(self, path, ckpt, meta)
+        if saved is None:
+            if problem:
+                QMessageBox.warning(self, "Cannot save model", problem)
             return False
         self._add_recent(str(Path(path)))
         self._show_status(f"Saved {path}")

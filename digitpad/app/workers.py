@@ -7,7 +7,7 @@ QRunnable in the global pool) so that every run can be stopped and joined by its
   in the worker thread, so even its setup (loading MNIST) never blocks the GUI;
 * every yielded item becomes ONE ``Signal(object)`` emission, in order;
 * an exception in the generator becomes ``errored`` (the app never dies of it);
-* stop and pause are flags in a :class:`~digitpad.core.learning.training.TrainControl` that the
+* stop and pause are flags in a :class:`~digitpad.core.learning.control.TrainControl` that the
   generator checks (the training loop does so between batches); the worker also honours
   pause between items, so generators that know nothing of the flags can be paused too;
 * :meth:`WorkerHandle.shutdown` sets the stop flag, closes the generator at its next yield,
@@ -23,16 +23,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-if TYPE_CHECKING:  # core.training imports torch; the window is built before torch is imported
-    from digitpad.core.learning.control import TrainControl
+from digitpad.core.learning.control import TrainControl  # plain Python: no torch before the window
 
 log = logging.getLogger(__name__)
 
-GeneratorFactory = Callable[["TrainControl"], Iterator[Any]]
+GeneratorFactory = Callable[[TrainControl], Iterator[Any]]
 
 
 class GeneratorWorker(QObject):
@@ -101,11 +100,7 @@ class WorkerHandle(QObject):
     def __init__(self, factory: GeneratorFactory, control: TrainControl | None = None,
                  parent: QObject | None = None, name: str = "digitpad-worker") -> None:
         super().__init__(parent)
-        if control is None:
-            from digitpad.core.learning.control import TrainControl
-
-            control = TrainControl()
-        self.control = control
+        self.control = control or TrainControl()
         self._thread: QThread | None = QThread()
         self._thread.setObjectName(name)
         self._worker: GeneratorWorker | None = GeneratorWorker(factory, self.control)

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QFileDialog, QFr
                                QPushButton, QScrollArea, QSpinBox, QSplitter, QToolButton,
                                QVBoxLayout, QWidget)
 
-from digitpad.core.nets.checkpoint import Checkpoint, CheckpointError, save_checkpoint
+from digitpad.core.nets.checkpoint import Checkpoint
 from digitpad.core.io.paths import resolve_data_dir
 from digitpad.core.data.samples import SampleError, SampleStore
 from digitpad.core.learning.config import TeachConfig
@@ -32,7 +32,7 @@ from digitpad.core.learning.teach import run, taught_checkpoint
 from .. import settings as keys
 from .. import theme
 from ..widgets.canvas import DrawingCanvas
-from ..widgets.model_files import ask_save_path
+from ..widgets.model_files import ask_save_path, save_model_file
 from ..widgets.plots import TrainingPlots
 from ..workers import WorkerHandle
 from .state import IDLE, Collection, StoreView, TeachState, digit_word
@@ -566,10 +566,10 @@ class HandwritingTab(QWidget):
             if chosen is None:
                 return False
             path = str(chosen)
-        try:
-            save_checkpoint(path, ck.arch, ck.state, ck.meta)
-        except CheckpointError as exc:
-            QMessageBox.warning(self, "Cannot save model", str(exc))
+        saved, problem = save_model_file(self, path, ck)
+        if saved is None:
+            if problem:
+                QMessageBox.warning(self, "Cannot save model", problem)
             return False
         self.model_saved.emit(str(path))
         self.status_message.emit(f"Saved {ck.name} to {path}")

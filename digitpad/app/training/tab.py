@@ -20,14 +20,13 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
                                QProgressBar, QPushButton, QRadioButton, QScrollArea, QSizePolicy,
                                QSpinBox, QVBoxLayout, QWidget)
 
-from digitpad.core.learning import training
-from digitpad.core.nets.checkpoint import Checkpoint, CheckpointError, save_checkpoint
+from digitpad.core.nets.checkpoint import Checkpoint
 from digitpad.core.data.mnist import MnistTensors, has_mnist, mnist_problem
 from digitpad.core.nets.devices import list_devices
 from digitpad.core.nets.spec import DESCRIPTIONS
 from digitpad.core.io.paths import resolve_data_dir
 from digitpad.core.learning.session import TrainingSession
-from digitpad.core.learning.config import TrainConfig
+from digitpad.core.learning.config import RECIPES, TrainConfig, recipe_config
 from digitpad.core.learning.control import TrainControl
 from digitpad.core.learning.events import (BatchDone, EpochDone, Failed, Finished, Notice, Started,
                                            Stopped)
@@ -36,7 +35,7 @@ from .. import settings as keys
 from .kernels_view import KernelStrip
 from .state import TrainingState, format_duration
 from ..widgets.download_dialog import DownloadDialog
-from ..widgets.model_files import ask_save_path
+from ..widgets.model_files import ask_save_path, save_model_file
 from ..widgets.plots import TrainingPlots
 from ..workers import WorkerHandle
 
@@ -98,7 +97,7 @@ class TrainingTab(QWidget):
                                         Qt.ItemDataRole.ToolTipRole)
         self.arch_combo.setCurrentIndex(max(0, self.arch_combo.findData("digitnet")))
         self.recipe_combo = QComboBox()
-        for name in training.RECIPES:
+        for name in RECIPES:
             self.recipe_combo.addItem(RECIPE_LABELS.get(name, name), name)
         self.epochs_spin = QSpinBox()
         self.epochs_spin.setRange(1, 1000)
@@ -264,7 +263,7 @@ class TrainingTab(QWidget):
         self._update_continue()
 
     def _fill_recipe_defaults(self) -> None:
-        cfg = training.recipe_config(self.recipe_combo.currentData(), self.arch_combo.currentData())
+        cfg = recipe_config(self.recipe_combo.currentData(), self.arch_combo.currentData())
         self.epochs_spin.setValue(cfg.epochs)
         self.batch_spin.setValue(cfg.batch_size)
         self.lr_edit.setText(f"{cfg.lr:g}")
@@ -371,7 +370,7 @@ class TrainingTab(QWidget):
             lr = float(self.lr_edit.text().strip())
         except ValueError:
             raise ValueError(f"The learning rate {self.lr_edit.text()!r} is not a number.") from None
-        return training.recipe_config(
+        return recipe_config(
             self.recipe_combo.currentData(), self.arch_combo.currentData(),
             epochs=self.epochs_spin.value(), batch_size=self.batch_spin.value(), lr=lr,
             device=self.device_combo.currentData(), report_every=GUI_REPORT_EVERY,
@@ -432,7 +431,8 @@ class TrainingTab(QWidget):
         data_dir = None if data is not None else str(self.data_dir())
         self._run_config = config
         self._run_started_from = from_name
-        self.state.begin(config.epochs)
+        control = TrainControl()  # its clock is the run's one clock: the state reads it too
+        self.state.begin(config.epochs, control.clock)
         self.batches_seen = 0
         self.epochs_seen = 0
         self.plots.clear(config.epochs, previous=getattr(self, "_run_name", None))
@@ -447,14 +447,12 @@ class TrainingTab(QWidget):
 
         session = TrainingSession(
             config, data=data, data_dir=data_dir, initial_state=initial, started_from=from_name,
-            start_val_acc=self._current.val_acc if initial is not None else None)
+            start_val_acc=self._current.val_acc if initial is not None else None,
+            control=control)
         self._session = session
 
-        def work(control: TrainControl):
-            session.control = control  # the handle's flags: pause time counts from them
-            return session.events()
-
-        handle = WorkerHandle(work, parent=self, name="digitpad-training")
+        handle = WorkerHandle(lambda _control: session.events(), control=control, parent=self,
+                              name="digitpad-training")
         handle.yielded.connect(self._on_event)
         handle.errored.connect(self._on_error)
         handle.finished.connect(self._on_finished)
@@ -584,7 +582,7 @@ class TrainingTab(QWidget):
             self.status_message.emit(ev.message)
 
     def _on_started(self, ev: Started) -> None:
-        self.state.started(ev.config.epochs, ev.batches_per_epoch)  # time counts from here
+        self.state.started(ev.epochs, ev.batches_per_epoch)  # time counts from here
         self._show_progress()
         self.speed_label.setText(f"{ev.train_size:,} training images · {ev.parameters:,} "
                                  f"parameters · {ev.device}")
@@ -688,12 +686,12 @@ class TrainingTab(QWidget):
             return False
         meta = dict(ckpt.meta)
         meta["name"] = path.stem
-        try:
-            saved = save_checkpoint(path, ckpt.arch, ckpt.state, meta)
-        except CheckpointError as exc:
-            self.result_label.setStyleSheet(_ERROR_STYLE)
-            self.result_label.setText(f"Saving failed: {exc}")
-            self.status_message.emit(f"Saving failed: {exc}")
+        saved, problem = save_model_file(parent or self, path, ckpt, meta)
+        if saved is None:
+            if problem:
+                self.result_label.setStyleSheet(_ERROR_STYLE)
+                self.result_label.setText(f"Saving failed: {problem}")
+                self.status_message.emit(f"Saving failed: {problem}")
             return False
         self._trained = Checkpoint(ckpt.arch, ckpt.state, meta, saved)
         self.state.saved()

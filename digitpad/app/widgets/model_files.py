@@ -1,10 +1,11 @@
-"""The Save-model dialog both the main window and the Training tab use."""
+"""The Save-model dialog and the one way the app writes a model file (main window, Training
+tab, My handwriting tab)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QFileDialog, QWidget
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from digitpad.core.io.paths import models_dir
 
@@ -57,3 +58,37 @@ def ask_save_path(parent: QWidget, title: str, suggested_stem: str) -> Path | No
         path = path.with_name(path.name + ".safetensors")
     remember_model_folder(path)
     return path
+
+
+def save_model_file(parent: QWidget, path: str | Path, ckpt, meta: dict | None = None
+                    ) -> tuple[Path | None, str | None]:
+    """Write ``ckpt`` (with ``meta``, default its own) to ``path`` through the core's guarded
+    output: (the path written, None), (None, why it failed) or (None, None) when the person
+    declined. Never a shipped model. A file that holds a model as good or better on the same
+    validation data, one measured on other data, or something that is not a model, is
+    replaced only after the person confirms (asked with the file unlocked)."""
+    from digitpad.core.io.outputs import NotComparable, OutputError
+    from digitpad.core.nets.checkpoint import CheckpointError, claim_model_output, save_checkpoint
+
+    meta = dict(ckpt.meta if meta is None else meta)
+    val_data = meta.get("val_data") if isinstance(meta.get("val_data"), dict) else None
+    overwrite = False
+    while True:
+        try:
+            with claim_model_output(path, overwrite=overwrite) as claim:
+                why = claim.refusal(ckpt.val_acc, val_data)
+                if why is None:
+                    return save_checkpoint(claim.path, ckpt.arch, ckpt.state, meta), None
+        except NotComparable as exc:
+            why = str(exc).replace(" (--overwrite)", "")
+        except (OutputError, CheckpointError) as exc:
+            return None, str(exc)
+        if overwrite:  # cannot happen: an overwrite claim refuses nothing it could ask about
+            return None, why
+        answer = QMessageBox.question(
+            parent, "Replace the model?", f"{why[0].upper()}{why[1:]}.\n\nReplace it anyway?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        if answer != QMessageBox.StandardButton.Yes:
+            return None, None
+        overwrite = True

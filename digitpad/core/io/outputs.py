@@ -48,6 +48,10 @@ class OutputBusy(OutputError):
     """Another digitpad process or thread is writing the same file."""
 
 
+class NotComparable(OutputError):
+    """The file there is not a model digitpad can read: only replaced on purpose."""
+
+
 def lock_path(path: str | os.PathLike) -> Path:
     path = Path(path)
     return path.with_name(f".{path.name}.lock")
@@ -321,7 +325,7 @@ def claim_output(path: str | os.PathLike, read_record: Callable[[Path], Record],
             try:
                 existing = read_record(real)
             except DigitpadError as exc:
-                raise OutputError(f"{path} already exists and is not a model digitpad can "
+                raise NotComparable(f"{path} already exists and is not a model digitpad can "
                                   f"compare with ({' '.join(str(exc).split())}); choose another "
                                   "file or replace it on purpose (--overwrite).") from exc
         yield Claim(real, overwrite, existing, removed)
