@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..io.files import TRAIN_STATE_FORMAT
+
 
 class TrainingSession:
     """One training run as the CLI and the app's Training tab both drive it.
@@ -218,7 +220,6 @@ class TrainingSession:
 
 # --- resume: the training state beside a model file ---------------------------------------------
 
-TRAIN_STATE_FORMAT = "digitpad-train-state-1"
 TRAIN_STATE_SUFFIX = ".train-state.safetensors"
 
 

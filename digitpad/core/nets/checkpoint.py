@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from ..io import files
-from ..io.files import MAX_MODEL_BYTES, MODEL_FORMAT, read_regular_file
+from ..io.files import MAX_MODEL_BYTES, MODEL_FORMAT, TRAIN_STATE_FORMAT, read_regular_file
 from .errors import CheckpointError
 from .spec import MODEL_NAMES, weight_shapes
 from ..data.preprocess import PREPROCESS_VERSION  # recorded in every checkpoint
@@ -156,7 +156,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             "because loading a pickle can run arbitrary code.", path, "pickle")
     header = _read_header(blob, path)
     meta_raw = header.get("__metadata__") or {}
-    if meta_raw.get("format") == "digitpad-train-state-1":
+    if meta_raw.get("format") == TRAIN_STATE_FORMAT:
         raise CheckpointError(f"{path.name} is the training state saved beside a model (what "
                               "--resume continues from), not a model itself; open the model "
                               "file next to it.", path, "invalid")
