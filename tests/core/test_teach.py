@@ -144,6 +144,23 @@ def test_a_bad_setting_fails_as_an_event(untrained):
     assert len(events) == 1 and isinstance(events[0], Failed) and "steps" in events[0].message
 
 
+def test_running_out_of_memory_while_teaching_says_what_to_try(untrained, tiny_mnist, monkeypatch):
+    """Teaching steps through training's loop: a failure mid-run is one Failed event with the
+    same advice as training's (the old second loop let it escape, or dropped the advice)."""
+    from digitpad.core.learning import teach
+
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(teach, "augment", out_of_memory)  # the batches are augmented mid-run
+    imgs, labels = canvases(20, seed=2)
+    events = collect(run(untrained, imgs, labels, TeachConfig(steps=4, device="cpu"),
+                         data_dir=tiny_mnist))
+    assert isinstance(events[-1], Failed)
+    assert "ran out of memory" in events[-1].message and "batch size" in events[-1].message
+    assert any(isinstance(e, Measured) for e in events)  # it failed in the steps, not before
+
+
 def test_stop_ends_the_run_and_offers_no_model(untrained, tiny_mnist):
     imgs, labels = canvases(20, seed=2)
     control = TrainControl()
