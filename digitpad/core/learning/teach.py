@@ -256,10 +256,10 @@ def run(base: Checkpoint, images: Sequence[np.ndarray], labels: Sequence[int],
     rounds = math.ceil(config.steps / per_round)
     val_data = fingerprint(held_x, held_y) if len(held_y) else None
 
+    clock.start()
     yield Started(config, str(device), n_user, len(held_y), per_round,
                   sum(p.numel() for p in model.parameters()), epochs=rounds,
                   val_data=val_data)
-    clock.start()
 
     try:
         before = measure(model, held_x, held_y, mnist_test, mem, lambda: control.stop_requested)

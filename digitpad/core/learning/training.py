@@ -236,10 +236,10 @@ def run(config: TrainConfig, data: MnistTensors | None = None,
         except Exception as exc:
             yield Failed(f"The saved training state cannot be continued: {describe(exc)}")
             return
+    clock.start()  # training time counts from here, not while MNIST loads
     yield Started(config, str(device), n, data.test_x.shape[0], batches,
                   sum(p.numel() for p in model.parameters()), val_x.shape[0], config.epochs,
                   val_data)
-    clock.start()
 
     outcome = yield from run_epochs(plan, control)
     if outcome == STOPPED:
