@@ -14,15 +14,15 @@ How, and why:
   never trained on: the before/after accuracy on it is the honest "does it read me now".
 - A hundred drawings are far too few to train on alone: every batch mixes the person's
   samples (augmented: warps and pen changes, so the model learns the style, not the pixels)
-  with MNIST replay and synthesised handwriting styles, so
-  the model does not forget everyone else. MNIST's test set, before and after, shows whether
-  it did.
+  with MNIST replay and synthesised handwriting styles, so the model does not forget everyone
+  else. MNIST's test set, before and after, shows whether it did.
 - Two hundred small steps at a low learning rate (AdamW 1e-3, warm-up then cosine). Batch norm
   keeps learning its statistics: with the mixed batches it kept MNIST test 0.05 points higher
   than frozen statistics, at the same accuracy on the writer (``scripts/bench_teach.py``;
   ``freeze_bn`` keeps the other choice). About 20 s on two CPU cores for digitnet.
-- The result is a new set of weights; nothing is written here. The caller saves it (the CLI
-  to ``--out``, the app only when the person says so), never over the shipped model.
+- The result is a new set of weights; nothing is written here. The caller saves it through the
+  guarded output (the CLI to ``--out``, the app only when the person says so): never over a
+  shipped model, and over an existing file only when better on the same held-out samples.
 """
 
 from __future__ import annotations
