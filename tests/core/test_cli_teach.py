@@ -161,10 +161,11 @@ def test_teach_into_a_model_measured_on_other_data_does_not_teach(samples_dir, t
 
 def test_teach_takes_the_lock_before_any_work(samples_dir, tiny_mnist, tmp_path, capsys):
     out = tmp_path / "busy.safetensors"
-    code = ("import sys, time\nfrom digitpad.core.io.outputs import output_lock\n"
-            "with output_lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)\n")
-    holder = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE,
-                              text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    code = ("import sys\nfrom digitpad.core.io.outputs import output_lock\n"
+            "with output_lock(sys.argv[1]):\n    print('held', flush=True)\n    sys.stdin.read()\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(out)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
     try:
         assert holder.stdout.readline().strip() == "held"
         assert teach(samples_dir, out, tiny_mnist) == 1
@@ -172,6 +173,6 @@ def test_teach_takes_the_lock_before_any_work(samples_dir, tiny_mnist, tmp_path,
         assert "being written by another digitpad run" in captured.err
         assert "samples in" not in captured.out  # found before reading a single sample
     finally:
-        holder.kill()
-        holder.wait()
+        holder.stdin.close()  # the holder lets go when its input ends
+        holder.wait(60)
     assert not out.exists()

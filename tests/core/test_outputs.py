@@ -363,14 +363,13 @@ def test_a_symlinked_out_writes_its_target_and_keeps_the_link(tiny_mnist, tmp_pa
     assert train(link, tiny_mnist) == 0
     assert link.is_symlink() and load_checkpoint(target).arch == "lenet"
     # the lock is the target's: a writer of the target blocks one that names the link
-    holder = hold_lock(target, 60)
+    holder = hold_lock(target)
     try:
         with pytest.raises(OutputBusy):
             with claim_model_output(link):
                 pass
     finally:
-        holder.kill()
-        holder.wait()
+        release(holder)
 
 
 def test_a_parent_that_is_a_file_says_so(tmp_path):
