@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from . import __version__
-from .core.nets.arch import MODEL_NAMES
 
 EXIT_OK = 0
 EXIT_ERROR = 1
