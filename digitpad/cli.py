@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument("--steps", type=int, default=None,
                     help="training steps (default 200: about 20 s on two CPU cores)")
     th.add_argument("--json", action="store_true", help="print one JSON object")
+    th.add_argument("--overwrite", action="store_true",
+                    help="replace an existing --out even when the taught model is not better on "
+                         "the same held-out samples than the one recorded in it")
 
     d = sub.add_parser("download", help="download MNIST (about 11 MB)")
     d.add_argument("--data", default=None, metavar="DIR", help="where to put it")
@@ -195,7 +198,7 @@ def _is_expected(exc: BaseException) -> bool:
         expected += (DigitpadError,)
     except ImportError:
         pass
-    for module, name in ((".core.learning.training", "ConfigError"), (".core.nets.devices", "DeviceError")):
+    for module, name in ((".core.learning.config", "ConfigError"), (".core.nets.devices", "DeviceError")):
         try:
             expected += (getattr(importlib.import_module(module, __package__), name),)
         except (ImportError, AttributeError):
@@ -300,7 +303,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .core.nets.checkpoint import load_checkpoint
     from .core.nets.devices import resolve_device
     from .core.learning.session import plan_resume
-    from .core.learning.training import recipe_config
+    from .core.learning.config import recipe_config
 
     resumed = plan = None
     model = args.model
@@ -325,59 +328,48 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise CliError(f"--out must end in .safetensors (got {out.name}).")
     if out.is_dir():
         raise CliError(f"--out {out} is a folder; give a file name ending in .safetensors.")
-    with contextlib.ExitStack() as stack:
-        bar_acc = _claim_output(out, args.overwrite, stack)
-        return _train_into(args, out, bar_acc, config, model, recipe, resumed, plan)
+    with _claim(out, args.overwrite) as claim:
+        return _train_into(args, out, claim, config, model, recipe, resumed, plan)
 
 
-def _claim_output(out: Path, overwrite: bool, stack) -> float | None:
-    """Check ``out`` before any training: writable, not being written by another run (the
-    lock is held until ``stack`` closes), leftovers of killed saves removed. Returns the
-    validation accuracy a new model must beat to replace the existing file (None: no bar)."""
-    from .core.nets.checkpoint import CheckpointError
-    from .core.io.outputs import check_writable, output_lock, remove_stale_temps
-    from .core.nets.checkpoint import recorded_accuracy
+@contextlib.contextmanager
+def _claim(out: Path, overwrite: bool):
+    """Claim ``out`` before any work (see ``core.io.outputs.claim_output``): the lock is held
+    until the block ends; says what an existing file holds and what replaces it."""
+    from .core.nets.checkpoint import claim_model_output
 
-    check_writable(out)
-    stack.enter_context(output_lock(out))
-    for p in remove_stale_temps(out):
-        print(f"removed {_printable(p.name)}, left by an interrupted save", flush=True)
-    if not out.exists() or overwrite:
-        return None
-    try:
-        val, test, ckpt = recorded_accuracy(out)
-    except CheckpointError as exc:
-        raise CliError(f"--out {out} already exists and is not a model digitpad can compare "
-                       f"with ({_one_line(exc)}); choose another file or pass --overwrite.") from exc
-    bar = val if val is not None else test
-    if bar is None:
-        raise CliError(f"--out {out} already holds a model that records no accuracy; choose "
-                       "another file or pass --overwrite to replace it.")
-    which = "validation" if val is not None else "test (it records no validation figure)"
-    print(f"{out} exists ({_pct(bar)} on {which}): it is replaced only by a model better on "
-          "validation (--overwrite replaces it anyway)", flush=True)
-    return bar
+    with claim_model_output(out, overwrite=overwrite) as claim:
+        for p in claim.removed:
+            print(f"removed {_printable(p.name)}, left by an interrupted save", flush=True)
+        ex = claim.existing
+        if ex is not None:
+            held = (f"{_pct(ex.val_acc)} on validation" if ex.val_acc is not None else
+                    f"{_pct(ex.test_acc)} on test" if ex.test_acc is not None else "no accuracy")
+            print(f"{_printable(out)} exists ({held}): it is replaced only by a model better on "
+                  "the same validation data (--overwrite replaces it anyway)", flush=True)
+        yield claim
 
 
-def _train_into(args, out: Path, bar_acc: float | None, config, model: str, recipe: str,
-                resumed, plan) -> int:
-    """Drive a :class:`~digitpad.core.learning.session.TrainingSession` with a progress bar."""
+def _train_into(args, out: Path, claim, config, model: str, recipe: str, resumed, plan) -> int:
+    """Drive a :class:`~digitpad.core.learning.session.TrainingSession` with a progress bar;
+    it writes only through ``claim`` (``out`` is the path as the person named it)."""
     from .core.data.mnist import load_mnist
     from .core.io.paths import resolve_data_dir
+    from .core.learning.events import (BatchDone, EpochDone, Failed, Finished, Notice, Started,
+                                       Stopped)
     from .core.learning.session import TrainingSession
-    from .core.learning.training import BatchDone, EpochDone, Failed, Finished, Notice, Started, Stopped
 
     root = resolve_data_dir(args.data)
     data = load_mnist(root, device="cpu")
     print(f"MNIST from {root}: {data.train_x.shape[0]:,} training, {data.test_x.shape[0]:,} test images",
           flush=True)
 
-    same_file = resumed is not None and out.resolve() == Path(resumed.path).resolve()
+    same_file = resumed is not None and claim.path == Path(resumed.path).resolve()
     session = TrainingSession(
         config, data=data, initial_state=plan.initial_state if plan else None,
         started_from=str(resumed.path) if resumed is not None else None,
         start_val_acc=plan.start_val_acc if plan else None,
-        out=out, bar_acc=bar_acc, name=out.stem,
+        output=claim, name=claim.path.stem,
         resume=plan.resume if plan else None, run_id=plan.run_id if plan else None,
         owns_out=bool(plan and plan.resume is not None and same_file))
     bar = None
@@ -409,8 +401,8 @@ def _train_into(args, out: Path, bar_acc: float | None, config, model: str, reci
                     bar = None
                 if session.last_saved_epoch == ev.epoch:
                     note = "  saved"
-                elif ev.is_best and not session.beats_bar(ev.val_acc):
-                    note = f"  (not saved: {out.name} holds {_pct(bar_acc)})"
+                elif ev.is_best and not session.may_replace(ev.val_acc):
+                    note = f"  (not saved: {out.name} holds a better model)"
                 else:
                     note = ""
                 print(f"epoch {ev.epoch:3d}/{ev.epochs}  train loss {ev.train_loss:.4f}  "
@@ -423,16 +415,20 @@ def _train_into(args, out: Path, bar_acc: float | None, config, model: str, reci
 
     result = session.result
     saved_acc, saved_epoch = session.saved_acc, session.saved_epoch
+    if session.refusal:
+        print(f"digitpad: error: {_one_line(Exception(session.refusal))}: nothing was trained and "
+              f"{out} was left unchanged (--overwrite replaces it anyway).", file=sys.stderr)
+        return EXIT_ERROR
     if isinstance(result, Failed):
         kept = (f" The best model so far ({_pct(saved_acc)}, epoch {saved_epoch}) is in {out}."
                 if saved_acc is not None else
                 (f" {out} was left unchanged." if out.exists() else " Nothing was saved."))
         print(f"digitpad: error: {_one_line(Exception(result.message))}{kept}", file=sys.stderr)
         return EXIT_ERROR
-    if not session.owns_out and session.best_val_acc is not None:  # never above the file's
-        print(f"digitpad: error: the new model ({_pct(session.best_val_acc)} on validation) is "
-              f"not better than the one in {out} ({_pct(bar_acc)}): {out} was left unchanged "
-              "(--overwrite replaces it anyway).", file=sys.stderr)
+    if not session.owns_out and session.best_val_acc is not None:  # the claim refused it
+        why = claim.refusal(session.best_val_acc, session.val_data)
+        print(f"digitpad: error: {_one_line(Exception(why or 'not saved'))}: {out} was left "
+              "unchanged (--overwrite replaces it anyway).", file=sys.stderr)
         return EXIT_INTERRUPTED if isinstance(result, Stopped) else EXIT_ERROR
     if not session.owns_out:
         print("stopped before the first epoch finished: nothing was saved", file=sys.stderr)
@@ -773,21 +769,28 @@ def write_eval_report(folder: str, ckpt, scores, images) -> dict:
 # --- teach ---------------------------------------------------------------------------------
 
 def cmd_teach(args: argparse.Namespace) -> int:
-    from .core.nets.checkpoint import load_checkpoint, save_checkpoint, shipped_model_path
-    from .core.io.outputs import check_writable
-    from .core.data.samples import read_folder
-    from .core.learning.teach import Measured, Notice, Taught, TeachConfig, run, taught_checkpoint
-    from .core.learning.training import BatchDone, Failed, Started, Stopped, TrainControl
+    from .core.learning.config import TeachConfig
+    from .core.nets.checkpoint import load_checkpoint
 
     out = Path(args.out).expanduser()
     if out.suffix.lower() != ".safetensors":
         raise CliError(f"--out must end in .safetensors (got {_printable(out.name)}).")
-    shipped = {Path(shipped_model_path(m)).resolve() for m in MODEL_NAMES}
-    if out.resolve() in shipped:
-        raise CliError("--out names a shipped model; the shipped models are never replaced. "
-                       "Choose another file.")
+    config = TeachConfig(device=args.device)
+    if args.steps is not None:
+        config.steps = args.steps
+        config.validate()
     base = load_checkpoint(resolve_model_path(args.model))
-    check_writable(out)
+    with _claim(out, args.overwrite) as claim:  # before any work: a busy file is found now
+        return _teach_into(args, out, claim, base, config)
+
+
+def _teach_into(args, out: Path, claim, base, config) -> int:
+    from .core.data.samples import read_folder
+    from .core.learning.control import TrainControl
+    from .core.learning.events import BatchDone, Failed, Measured, Notice, Started, Stopped, Taught
+    from .core.learning.teach import run, taught_checkpoint
+    from .core.nets.checkpoint import save_checkpoint
+
     loaded = read_folder(args.samples)
     names = [str(s.path) for s in loaded.samples]
     say = (lambda *a: print(*a, file=sys.stderr, flush=True)) if args.json else \
@@ -804,20 +807,20 @@ def cmd_teach(args: argparse.Namespace) -> int:
     result = None
     bar = None
     notices: list[str] = []
-    config = TeachConfig(device=args.device)
-    if args.steps is not None:
-        config.steps = args.steps
-        config.validate()
     control = TrainControl()
     gen = run(base, loaded.images, loaded.labels, config, data_dir=args.data, names=names,
               control=control)
     previous_handler = _install_sigint(control)
+    refusal = None
     try:
         for ev in gen:
             if isinstance(ev, Notice):
                 notices.append(ev.message)
                 print(f"digitpad: warning: {_printable(ev.message)}", file=sys.stderr, flush=True)
             elif isinstance(ev, Started):
+                refusal = claim.comparable(ev.val_data)
+                if refusal:  # nothing this run makes could replace the file: do not teach
+                    break
                 say(f"teaching {_printable(base.name)} on {ev.device}: {ev.train_size} samples, "
                     f"{ev.test_size} held out to measure, {ev.config.steps} steps")
             elif isinstance(ev, Measured) and ev.when == "before":
@@ -829,9 +832,15 @@ def cmd_teach(args: argparse.Namespace) -> int:
             elif isinstance(ev, (Taught, Stopped, Failed)):
                 result = ev
     finally:
+        gen.close()
         if bar is not None:
             bar.close()
         _restore_sigint(previous_handler)
+    if refusal:
+        print(f"digitpad: error: {_one_line(Exception(refusal))}: nothing was taught and "
+              f"{_printable(out)} was left unchanged (--overwrite replaces it anyway).",
+              file=sys.stderr)
+        return EXIT_ERROR
     if isinstance(result, Failed):
         print(f"digitpad: error: {_one_line(Exception(result.message))} Nothing was saved.",
               file=sys.stderr)
@@ -840,7 +849,12 @@ def cmd_teach(args: argparse.Namespace) -> int:
         print("digitpad: stopped: nothing was saved", file=sys.stderr)
         return EXIT_INTERRUPTED
     ckpt = taught_checkpoint(base, result)
-    save_checkpoint(out, ckpt.arch, ckpt.state, ckpt.meta)
+    refusal = claim.refusal(ckpt.val_acc, result.val_data)
+    if refusal:
+        print(f"digitpad: error: {_one_line(Exception(refusal))}: {_printable(out)} was left "
+              "unchanged (--overwrite replaces it anyway).", file=sys.stderr)
+        return EXIT_ERROR
+    save_checkpoint(claim.path, ckpt.arch, ckpt.state, ckpt.meta)
     rep = result.report
     if args.json:
         doc = {"samples_dir": str(args.samples), "out": str(out), "model": str(base.path),

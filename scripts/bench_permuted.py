@@ -24,7 +24,9 @@ import torch  # noqa: E402  (after _bench_common put the repo on sys.path)
 
 from digitpad.core.data.mnist import load_mnist  # noqa: E402
 from digitpad.core.nets.permutation import permute_pixels, pixel_permutation  # noqa: E402
-from digitpad.core.learning.training import Failed, Finished, EpochDone, recipe_config, run  # noqa: E402
+from digitpad.core.learning.config import recipe_config  # noqa: E402
+from digitpad.core.learning.events import EpochDone, Failed, Finished  # noqa: E402
+from digitpad.core.learning.training import run  # noqa: E402
 
 
 def train(model: str, data, epochs: int, seed: int) -> tuple[float, list[float], float]:

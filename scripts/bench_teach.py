@@ -73,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
     from digitpad.core.data.mnist import load_mnist
     from digitpad.core.reading.predict import Predictor
     from digitpad.core.data.styles import make_writer
-    from digitpad.core.learning.teach import Taught, TeachConfig, run
-    from digitpad.core.learning.training import Failed
+    from digitpad.core.learning.config import TeachConfig
+    from digitpad.core.learning.events import Failed, Taught
+    from digitpad.core.learning.teach import run
 
     base = load_checkpoint(args.model or shipped_model_path("digitnet"))
     t = time.perf_counter()

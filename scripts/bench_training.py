@@ -34,8 +34,11 @@ from torch import nn  # noqa: E402
 
 from digitpad.core.data.mnist import DataError, has_mnist, load_mnist  # noqa: E402
 from digitpad.core.nets.models import count_parameters  # noqa: E402
-from digitpad.core.learning.training import (BatchDone, EpochDone, Failed, Finished, Started,  # noqa: E402
-                                    Stopped, TrainControl, recipe_config, run)
+from digitpad.core.learning.config import recipe_config  # noqa: E402
+from digitpad.core.learning.control import TrainControl  # noqa: E402
+from digitpad.core.learning.events import (BatchDone, EpochDone, Failed, Finished,  # noqa: E402
+                                           Started, Stopped)
+from digitpad.core.learning.training import run  # noqa: E402
 
 RATIO_GOAL = 5.0
 TIME_GOAL_S = 10.0

@@ -46,8 +46,10 @@ from digitpad.core.nets.checkpoint import make_meta, save_checkpoint  # noqa: E4
 from digitpad.core.data.mnist import load_mnist  # noqa: E402
 from digitpad.core.nets.devices import resolve_device  # noqa: E402
 from digitpad.core.data.styles import DEFAULT, STYLES, render_digits  # noqa: E402
-from digitpad.core.learning.training import (BatchDone, EpochDone, Failed, Finished, Stopped,  # noqa: E402
-                                    recipe_config, run)
+from digitpad.core.learning.config import recipe_config  # noqa: E402
+from digitpad.core.learning.events import (BatchDone, EpochDone, Failed, Finished,  # noqa: E402
+                                           Stopped)
+from digitpad.core.learning.training import run  # noqa: E402
 
 # Per-model settings on top of the fast recipe. LeNet gets augmentation and a longer schedule
 # here (its app default stays short) because the shipped LeNet must hold up on real handwriting.

@@ -22,7 +22,7 @@ from .draw.open_image import IMAGE_FILTER, ImageDrop, image_for_canvas
 from .draw.tab import DrawTab, ModelEntry, load_shipped_predictors
 from .workers import SaveJob, Saved, Saves, WorkerHandle
 from .widgets.help_text import HELP_LINK, about_html, how_this_works_html
-from .widgets.model_files import ask_open_path, ask_save_path
+from .widgets.model_files import ask_open_path, ask_save_path, start_model_save
 from .widgets.plots import TrainingPlots
 from .widgets.pictures import PictureMenu, ask_and_save, save_picture
 from .widgets.preferences import BRUSH_SIZE, Preferences, PreferencesDialog
@@ -458,19 +458,20 @@ class MainWindow(QMainWindow):
         entry = entry or self.draw_tab.current_entry()
         if entry is None:
             return None
-        from digitpad.core.nets.checkpoint import make_meta, save_checkpoint
+        from digitpad.core.nets.checkpoint import make_meta
 
         ckpt = entry.to_checkpoint()
         meta = dict(ckpt.meta) if ckpt.meta else make_meta(ckpt.arch)
         meta["name"] = Path(path).stem
         self._show_status(f"Saving {path}…", 0)
-        return self._saves.start(lambda: save_checkpoint(path, ckpt.arch, ckpt.state, meta),
-                                 lambda saved, key=entry.key: self._model_saved(path, key, saved))
+        return start_model_save(self, self._saves, path, ckpt, meta,
+                                lambda saved, key=entry.key: self._model_saved(path, key, saved))
 
     def _model_saved(self, path: str, key: str, saved: Saved) -> None:
         if not saved.ok:
-            self._show_status(f"Saving {path} failed")
-            QMessageBox.warning(self, "Cannot save model", saved.error or "unknown error")
+            self._show_status(f"Saving {path} failed" if saved.error else f"{path} kept as it was")
+            if saved.error:  # else the person chose not to replace the file
+                QMessageBox.warning(self, "Cannot save model", saved.error)
             return
         self._add_recent(str(Path(path)))
         self.draw_tab.became_file(key, path)

@@ -148,7 +148,7 @@ def run_self_test(app, out=print) -> int:
         draw.canvas.undo()
         _wait(app, lambda: not draw._timer.isActive(), 5)
 
-        from digitpad.core.learning.training import recipe_config
+        from digitpad.core.learning.config import recipe_config
 
         tab = window.training_tab
         # "auto": on a machine with a GPU the self-test checks the GPU path too

@@ -285,6 +285,7 @@ class Saved:
 
     path: Path | None
     error: str | None = None
+    needs_yes: bool = False  # refused only until the person confirms replacing the file
 
     @property
     def ok(self) -> bool:
@@ -325,10 +326,12 @@ class SaveJob(QObject):
 
     def _failed(self, exc: object) -> None:
         from digitpad.core.io.files import DigitpadError
+        from digitpad.core.io.outputs import NeedsConfirmation
 
         if not isinstance(exc, (DigitpadError, OSError)):
             log.error("saving failed unexpectedly: %r", exc)
-        self._end(Saved(None, str(exc) or type(exc).__name__))
+        self._end(Saved(None, str(exc) or type(exc).__name__,
+                        needs_yes=isinstance(exc, NeedsConfirmation)))
 
     def _end(self, saved: Saved) -> None:
         if self.result is None and not self._closed:

@@ -6,7 +6,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from digitpad.core.nets.checkpoint import load_checkpoint
 from digitpad.core.data.mnist import load_mnist
-from digitpad.core.learning.training import recipe_config
+from digitpad.core.learning.config import recipe_config
 
 
 def _answer_close_box(dialogs, button_text: str, seen: list) -> None:

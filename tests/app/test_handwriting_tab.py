@@ -12,7 +12,7 @@ from conftest import BAR, SEVEN
 from digitpad.app.handwriting.state import Collection, StoreView, TeachState, digit_word
 from digitpad.core.nets.checkpoint import load_checkpoint
 from digitpad.core.data.samples import SampleStore
-from digitpad.core.learning.teach import TeachConfig
+from digitpad.core.learning.config import TeachConfig
 from synthetic_digits import render_digits
 
 
@@ -68,7 +68,7 @@ def test_store_view_filters_counts_deletes_and_summarises(tmp_path):
 
 
 def test_teach_state_rows_read_before_and_after():
-    from digitpad.core.learning.teach import Scores
+    from digitpad.core.learning.events import Scores
 
     t = TeachState()
     t.begin(100)
@@ -232,7 +232,7 @@ def test_grid_filter_delete_import_and_export(window, qtbot, tmp_path):
 
 
 def test_a_teach_run_from_the_gui_finishes_and_offers_the_new_model(lenet_window, qtbot, tiny_mnist,
-                                                                     tmp_path):
+                                                                     tmp_path, monkeypatch):
     w = lenet_window
     h = w.handwriting_tab
     from digitpad.app import settings as keys
@@ -272,6 +272,32 @@ def test_a_teach_run_from_the_gui_finishes_and_offers_the_new_model(lenet_window
     assert f"saved to {out}" in h.teach_label.text()
     back = load_checkpoint(out)
     assert back.name == "lenet + my handwriting" and back.meta["taught"]["samples"] == 20
+    assert back.meta["val_data"]["count"] == 10  # what its held-out figure was measured on
+    _saves_go_through_the_guarded_output(w, h, out, monkeypatch)
+
+
+def _saves_go_through_the_guarded_output(w, h, out, monkeypatch):
+    """Save as onto a shipped model is refused, whatever is confirmed; onto a file holding a
+    model as good on the same samples it asks first, and No leaves the file as it was."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from digitpad.core.io.paths import resource_path
+
+    asked, warned = [], []
+    answer = {"value": QMessageBox.StandardButton.No}
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a, **k: asked.append(a[2]) or answer["value"])
+    monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: warned.append(a[2]))
+    shipped = resource_path("digitnet.safetensors")
+    shipped_before = shipped.read_bytes()
+    assert not h.save_taught(str(shipped)) and not w.save_model(str(shipped))
+    assert len(warned) == 2 and all("shipped" in m for m in warned) and not asked
+    assert shipped.read_bytes() == shipped_before
+    before = out.stat().st_ino  # a save replaces the file (a new inode), even with equal bytes
+    assert not h.save_taught(str(out))  # the same model is not better: asked, and No
+    assert len(asked) == 1 and "not better" in asked[0] and out.stat().st_ino == before
+    answer["value"] = QMessageBox.StandardButton.Yes
+    assert h.save_taught(str(out)) and len(asked) == 2 and out.stat().st_ino != before
 
 
 def test_stop_ends_a_teach_run_without_offering_a_model(lenet_window, qtbot, tiny_mnist):

@@ -165,7 +165,7 @@ def test_close_asks_about_unsaved_model_and_joins_training(make_window, tiny_mni
                                                            qtbot):
     w = make_window()
     from digitpad.core.data.mnist import load_mnist
-    from digitpad.core.learning.training import recipe_config
+    from digitpad.core.learning.config import recipe_config
 
     t = w.training_tab
     assert w.close() and recorded_dialogs == []  # nothing trained: no question

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QDialog, QFileDialog, QTextBrowser
 
 from digitpad.app.training.state import format_duration
 from digitpad.core.data.mnist import load_mnist
-from digitpad.core.learning.training import recipe_config
+from digitpad.core.learning.config import recipe_config
 
 
 def _train(window, tiny_mnist, qtbot, epochs=1, live=False):

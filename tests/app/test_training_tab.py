@@ -14,7 +14,7 @@ from digitpad.app import settings as keys
 from digitpad.app.training.tab import TrainingTab, find_mnist_root
 from digitpad.core.nets.checkpoint import Checkpoint, load_checkpoint
 from digitpad.core.nets.models import create_model
-from digitpad.core.learning.training import recipe_config
+from digitpad.core.learning.config import recipe_config
 
 LEFT = Qt.MouseButton.LeftButton
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import deliver_posted_events, watch_parking
 
 from digitpad.app.workers import WorkerHandle, start_worker
-from digitpad.core.learning.training import TrainControl
+from digitpad.core.learning.control import TrainControl
 
 
 @pytest.fixture

@@ -120,3 +120,59 @@ def test_failures_are_one_clear_line(case, samples_dir, tmp_path, capsys):
     assert len(lines) == 1 and lines[0].startswith("digitpad: error:"), err
     assert not out.exists()
     assert Path(shipped_model_path("digitnet")).read_bytes() == shipped_before
+
+
+# --- teach --out goes through the one guarded output (issue 15, item 3) ------------------------
+
+def teach(samples_dir, out, tiny_mnist, *extra):
+    return cli.main(["teach", str(samples_dir), "--model", "lenet", "--out", str(out),
+                     "--data", str(tiny_mnist), "--device", "cpu", "--steps", "3", *extra])
+
+
+def test_teach_into_a_better_file_leaves_it_as_it_was(samples_dir, tiny_mnist, tmp_path, capsys):
+    from digitpad.core.nets.checkpoint import save_checkpoint
+
+    out = tmp_path / "mine.safetensors"
+    assert teach(samples_dir, out, tiny_mnist) == 0
+    taught = load_checkpoint(out)
+    assert taught.meta["val_data"]["count"] == 10 and taught.val_acc is not None
+    # the same held-out samples, a file that records 100 % on them: a new teach is not better
+    save_checkpoint(out, "lenet", taught.state, {**taught.meta, "val_acc": 1.0})
+    before = out.read_bytes()
+    capsys.readouterr()
+    assert teach(samples_dir, out, tiny_mnist) == 1
+    err = capsys.readouterr().err
+    assert "not better" in err and "left unchanged" in err and out.read_bytes() == before
+    assert teach(samples_dir, out, tiny_mnist, "--overwrite") == 0 and out.read_bytes() != before
+
+
+def test_teach_into_a_model_measured_on_other_data_does_not_teach(samples_dir, tiny_mnist, tmp_path,
+                                                                    capsys):
+    out = tmp_path / "trained.safetensors"
+    assert cli.main(["train", "--model", "lenet", "--epochs", "1", "--device", "cpu",
+                     "--data", str(tiny_mnist), "--out", str(out)]) == 0
+    before = out.read_bytes()
+    capsys.readouterr()
+    assert teach(samples_dir, out, tiny_mnist) == 1
+    captured = capsys.readouterr()
+    assert "other validation data" in captured.err and "teaching" not in captured.out
+    assert out.read_bytes() == before
+
+
+def test_teach_takes_the_lock_before_any_work(samples_dir, tiny_mnist, tmp_path, capsys):
+    out = tmp_path / "busy.safetensors"
+    code = ("import sys\nfrom digitpad.core.io.outputs import output_lock\n"
+            "with output_lock(sys.argv[1]):\n    print('held', flush=True)\n    sys.stdin.read()\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(out)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert teach(samples_dir, out, tiny_mnist) == 1
+        captured = capsys.readouterr()
+        assert "being written by another digitpad run" in captured.err
+        assert "samples in" not in captured.out  # found before reading a single sample
+    finally:
+        holder.stdin.close()  # the holder lets go when its input ends
+        holder.wait(60)
+    assert not out.exists()

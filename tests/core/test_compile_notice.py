@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from digitpad import cli
-from digitpad.core.learning import training
+from digitpad.core.learning import config as recipes, training
 from digitpad.core.data.mnist import load_mnist
 from digitpad.core.learning.session import TrainingSession
-from digitpad.core.learning.training import Failed, Finished, Notice, recipe_config
+from digitpad.core.learning.config import recipe_config
+from digitpad.core.learning.events import Failed, Finished, Notice
 
 
 def failing_compile(exc):
@@ -50,8 +51,8 @@ def test_out_of_memory_while_compiled_fails_the_run(tiny_mnist, monkeypatch):
 
 def test_the_cli_prints_the_notice(tiny_mnist, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(torch, "compile", failing_compile(RuntimeError("guard failure")))
-    monkeypatch.setattr(training, "_FAST", {**training._FAST,
-                                            "lenet": {**training._FAST["lenet"], "compile": True}})
+    monkeypatch.setattr(recipes, "_FAST", {**recipes._FAST,
+                                            "lenet": {**recipes._FAST["lenet"], "compile": True}})
     with pytest.warns(RuntimeWarning):
         rc = cli.main(["train", "--model", "lenet", "--epochs", "1", "--device", "cpu",
                        "--data", str(tiny_mnist), "--out", str(tmp_path / "m.safetensors")])

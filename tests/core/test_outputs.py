@@ -16,21 +16,36 @@ import torch
 
 from digitpad import cli
 from digitpad.core.nets import checkpoint as ckpt_mod
-from digitpad.core.nets.checkpoint import CheckpointError, load_checkpoint, make_meta, save_checkpoint
+from digitpad.core.nets.checkpoint import (CheckpointError, claim_model_output, load_checkpoint,
+                                          make_meta, save_checkpoint)
 from digitpad.core.nets.models import create_model
 from digitpad.core.io.outputs import (OutputBusy, OutputError, check_writable, lock_path, output_lock,
                                    remove_stale_temps)
-from digitpad.core.learning.session import DivergenceWatch
+from digitpad.core.data.fingerprint import fingerprint
+from digitpad.core.data.mnist import load_mnist
+from digitpad.core.learning.config import TrainConfig
+from digitpad.core.learning.divergence import DivergenceWatch
+from digitpad.core.learning.training import split_validation
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = dict(os.environ, PYTHONPATH=str(ROOT))
 
 
-def good_model(path: Path, val_acc: float = 0.95) -> bytes:
-    """A lenet file that records a high validation accuracy (what a good earlier run left)."""
+@pytest.fixture
+def tiny_val(tiny_mnist):
+    """The fingerprint of the tiny set's validation split: what a run on it measures on."""
+    data = load_mnist(tiny_mnist)
+    _, val = split_validation(data.train_x.shape[0], TrainConfig().val_size)
+    return fingerprint(data.train_x[val], data.train_y[val])
+
+
+def good_model(path: Path, val_acc: float = 0.95, val_data: dict | None = None) -> bytes:
+    """A lenet file that records a high validation accuracy on ``val_data`` (what a good
+    earlier run left)."""
     torch.manual_seed(0)
     save_checkpoint(path, "lenet", create_model("lenet").state_dict(),
-                    make_meta("lenet", name="good", val_acc=val_acc, test_acc=val_acc, epochs=9))
+                    make_meta("lenet", name="good", val_acc=val_acc, test_acc=val_acc, epochs=9,
+                              val_data=val_data))
     return path.read_bytes()
 
 
@@ -41,27 +56,27 @@ def train(out: Path, data: Path, *extra: str) -> int:
 
 # --- an existing --out is replaced only by a better model ----------------------------------
 
-def test_divergent_finite_lr_leaves_a_good_model_alone(tiny_mnist, tmp_path, capsys):
+def test_divergent_finite_lr_leaves_a_good_model_alone(tiny_mnist, tiny_val, tmp_path, capsys):
     out = tmp_path / "m.safetensors"
-    before = good_model(out)
+    before = good_model(out, val_data=tiny_val)
     rc = train(out, tiny_mnist, "--lr", "3", "--overwrite")  # even --overwrite: it diverged
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 1 and len(err) == 1 and "diverged" in err[0] and "unchanged" in err[0]
     assert out.read_bytes() == before
 
 
-def test_divergent_resume_into_the_same_file_leaves_it_alone(tiny_mnist, tmp_path, capsys):
+def test_divergent_resume_into_the_same_file_leaves_it_alone(tiny_mnist, tiny_val, tmp_path, capsys):
     out = tmp_path / "m.safetensors"
-    before = good_model(out)
+    before = good_model(out, val_data=tiny_val)
     rc = cli.main(["train", "--resume", str(out), "--out", str(out), "--lr", "3", "--epochs", "2",
                    "--device", "cpu", "--data", str(tiny_mnist)])
     assert rc == 1 and "diverged" in capsys.readouterr().err
     assert out.read_bytes() == before
 
 
-def test_a_worse_new_run_does_not_replace_the_file(tiny_mnist, tmp_path, capsys):
+def test_a_worse_new_run_does_not_replace_the_file(tiny_mnist, tiny_val, tmp_path, capsys):
     out = tmp_path / "m.safetensors"
-    before = good_model(out, val_acc=0.99)
+    before = good_model(out, val_acc=0.99, val_data=tiny_val)
     rc = train(out, tiny_mnist)
     captured = capsys.readouterr()
     assert rc == 1 and out.read_bytes() == before
@@ -69,16 +84,16 @@ def test_a_worse_new_run_does_not_replace_the_file(tiny_mnist, tmp_path, capsys)
     assert "not saved" in captured.out
 
 
-def test_overwrite_replaces_it(tiny_mnist, tmp_path):
+def test_overwrite_replaces_it(tiny_mnist, tiny_val, tmp_path):
     out = tmp_path / "m.safetensors"
     good_model(out, val_acc=0.99)
     assert train(out, tiny_mnist, "--overwrite") == 0
     assert load_checkpoint(out).meta["epochs"] in (1, 2)  # the new run's, not the 9 recorded
 
 
-def test_a_better_run_replaces_it(tiny_mnist, tmp_path):
+def test_a_better_run_replaces_it(tiny_mnist, tiny_val, tmp_path):
     out = tmp_path / "m.safetensors"
-    good_model(out, val_acc=0.0)
+    good_model(out, val_acc=0.0, val_data=tiny_val)
     assert train(out, tiny_mnist) == 0
     assert load_checkpoint(out).meta.get("name") == "m"
 
@@ -293,3 +308,80 @@ def test_stale_temps_are_removed_by_any_save(tmp_path):
     save_checkpoint(out, "lenet", create_model("lenet").state_dict())
     assert not stale.exists()
     assert remove_stale_temps(out) == []
+
+
+# --- the one guarded output (issue 15: 1, 2, 3 and the path items of 12) -----------------------
+
+@pytest.fixture
+def ones_only(tiny_mnist, tmp_path):
+    """A data folder holding only 1s: any model reads its validation split at 100 %."""
+    from digitpad.core.data.mnist import write_mnist_folder
+
+    data = load_mnist(tiny_mnist)
+    keep, test = data.train_y == 1, data.test_y == 1
+    as_bytes = lambda x: (x.squeeze(1) * 255).round().to(torch.uint8).numpy()  # noqa: E731
+    return write_mnist_folder(tmp_path / "ones", as_bytes(data.train_x[keep]),
+                              data.train_y[keep].numpy(), as_bytes(data.test_x[test]),
+                              data.test_y[test].numpy())
+
+
+def test_a_run_on_other_data_does_not_replace_a_better_out(tiny_mnist, ones_only, tmp_path, capsys):
+    out = tmp_path / "good.safetensors"
+    assert train(out, tiny_mnist) == 0
+    before = out.read_bytes()
+    capsys.readouterr()
+    rc = train(out, ones_only)
+    captured = capsys.readouterr()
+    assert rc == 1 and out.read_bytes() == before
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "other validation data" in err[0] and "--overwrite" in err[0]
+    assert "epoch" not in captured.out  # refused before training, not after
+    assert train(out, ones_only, "--overwrite") == 0  # on purpose: replaced
+    assert out.read_bytes() != before
+
+
+def test_shipped_models_are_never_written_even_with_overwrite(tiny_mnist, tmp_path, capsys):
+    from digitpad.core.io.paths import resource_path
+
+    shipped = resource_path("lenet.safetensors")
+    before = shipped.read_bytes()
+    link = tmp_path / "link.safetensors"
+    link.symlink_to(shipped)  # a symlink is resolved: its target is what would be written
+    for target in (shipped, link):
+        rc = train(target, tiny_mnist, "--overwrite")
+        captured = capsys.readouterr()
+        assert rc == 1 and "shipped" in captured.err and "MNIST from" not in captured.out
+    assert shipped.read_bytes() == before
+    assert not list(resource_path().glob("*train-state*")) and not list(resource_path().glob(".*"))
+
+
+def test_a_symlinked_out_writes_its_target_and_keeps_the_link(tiny_mnist, tmp_path):
+    target = tmp_path / "models" / "real.safetensors"
+    target.parent.mkdir()
+    link = tmp_path / "link.safetensors"
+    link.symlink_to(target)
+    assert train(link, tiny_mnist) == 0
+    assert link.is_symlink() and load_checkpoint(target).arch == "lenet"
+    # the lock is the target's: a writer of the target blocks one that names the link
+    holder = hold_lock(target)
+    try:
+        with pytest.raises(OutputBusy):
+            with claim_model_output(link):
+                pass
+    finally:
+        release(holder)
+
+
+def test_a_parent_that_is_a_file_says_so(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    with pytest.raises(OutputError, match="a-file is a file, not a folder"):
+        check_writable(blocker / "sub" / "m.safetensors")
+
+
+def test_nan_divergence_into_a_new_file_does_not_claim_a_previous_model(tiny_mnist, tmp_path, capsys):
+    out = tmp_path / "new.safetensors"
+    rc = train(out, tiny_mnist, "--lr", "1e12")
+    err = capsys.readouterr().err
+    assert rc == 1 and "diverged" in err and "Nothing was saved" in err
+    assert "previous model" not in err and "kept" not in err and not out.exists()

@@ -7,7 +7,9 @@ import torch
 from digitpad.core.data.mnist import load_mnist
 from digitpad.core.nets.permutation import permute_pixels, pixel_permutation
 from digitpad.core.reading.predict import Predictor
-from digitpad.core.learning.training import ConfigError, Finished, TrainConfig, permuted, recipe_config, run
+from digitpad.core.learning.config import ConfigError, recipe_config, TrainConfig
+from digitpad.core.learning.events import Finished
+from digitpad.core.learning.training import permuted, run
 
 
 def finish(config, data):

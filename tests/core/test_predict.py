@@ -16,7 +16,9 @@ from digitpad.core.nets.models import create_model
 from digitpad.core.nets.spec import MODEL_NAMES, feature_shapes
 from digitpad.core.reading.predict import Prediction, Predictor
 from digitpad.core.data.preprocess import preprocess
-from digitpad.core.learning.training import Finished, recipe_config, run
+from digitpad.core.learning.config import recipe_config
+from digitpad.core.learning.events import Finished
+from digitpad.core.learning.training import run
 
 
 def canvas(seed: int = 0, size: int = 280) -> np.ndarray:

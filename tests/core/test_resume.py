@@ -13,11 +13,12 @@ import pytest
 import torch
 
 from digitpad import cli
-from digitpad.core.nets.checkpoint import CheckpointError, load_checkpoint
+from digitpad.core.nets.checkpoint import CheckpointError, claim_model_output, load_checkpoint
 from digitpad.core.data.mnist import load_mnist
 from digitpad.core.learning.session import (TrainingSession, load_train_state, plan_resume,
                                    train_state_path)
-from digitpad.core.learning.training import ConfigError, EpochDone, recipe_config
+from digitpad.core.learning.config import ConfigError, recipe_config
+from digitpad.core.learning.events import EpochDone
 
 # trains or runs subprocesses: minutes on a loaded 2-core machine (the suite's default is 120 s)
 pytestmark = pytest.mark.timeout(300)
@@ -56,10 +57,11 @@ def test_resume_after_a_stop_equals_the_uninterrupted_run(uninterrupted, tiny_mn
     out = tmp_path / "b.safetensors"
     config = recipe_config("fast", "lenet", epochs=EPOCHS, batch_size=32, lr=0.01, seed=5,
                            device="cpu")
-    s = TrainingSession(config, data=load_mnist(tiny_mnist), out=out, name="b")
-    for ev in s.events():
-        if isinstance(ev, EpochDone) and ev.epoch == 2:
-            s.control.stop()
+    with claim_model_output(out) as claim:
+        s = TrainingSession(config, data=load_mnist(tiny_mnist), output=claim, name="b")
+        for ev in s.events():
+            if isinstance(ev, EpochDone) and ev.epoch == 2:
+                s.control.stop()
     assert load_train_state(train_state_path(out))[2]["epoch"] == 2
     capsys.readouterr()
     # no options: the file's config (epochs, batch size, lr, seed) is authoritative

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from digitpad.core.nets.checkpoint import load_checkpoint
+from digitpad.core.nets.checkpoint import claim_model_output, load_checkpoint, save_checkpoint
 from digitpad.core.data.mnist import load_mnist
 from digitpad.core.learning.session import TrainingSession
-from digitpad.core.learning.training import (BatchDone, EpochDone, Failed, Finished, Started, Stopped,
-                                    recipe_config)
+from digitpad.core.learning.config import recipe_config
+from digitpad.core.learning.events import BatchDone, EpochDone, Failed, Finished, Started, Stopped
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,23 +73,40 @@ def test_a_stopped_session_keeps_the_best_and_is_marked(tiny_data):
 
 def test_finite_divergence_ends_the_session_with_failed(tiny_data, tmp_path):
     out = tmp_path / "m.safetensors"
-    s = TrainingSession(lenet(lr=3.0), data=tiny_data, out=out)
-    events = list(s.events())
+    with claim_model_output(out) as claim:
+        s = TrainingSession(lenet(lr=3.0), data=tiny_data, output=claim)
+        events = list(s.events())
     assert isinstance(events[-1], Failed) and "diverged" in events[-1].message
     assert not any(isinstance(e, EpochDone) for e in events) and not out.exists()
 
 
 @pytest.mark.timeout(300)  # trains several runs: minutes on a loaded 2-core machine
-def test_the_session_writes_out_only_above_the_bar(tiny_data, tmp_path):
+def test_the_session_writes_out_only_when_its_claim_allows(tiny_data, tmp_path):
     out = tmp_path / "m.safetensors"
-    s = TrainingSession(lenet(), data=tiny_data, out=out, bar_acc=0.999, name="m")
-    list(s.events())
-    assert not out.exists() and s.saved_acc is None
-    s = TrainingSession(lenet(), data=tiny_data, out=out, bar_acc=None, name="m")
-    list(s.events())
+    with claim_model_output(out) as claim:  # a new file: the first epoch goes there
+        s = TrainingSession(lenet(), data=tiny_data, output=claim, name="m")
+        list(s.events())
     ckpt = load_checkpoint(out)
     assert ckpt.meta == {**ckpt.meta, "epochs": s.best_epoch, "name": "m"}
     assert ckpt.test_acc == round(s.test_acc, 6) and ckpt.val_acc == round(s.best_val_acc, 6)
+    assert ckpt.meta["val_data"] == s.val_data and s.val_data["count"] == 30
+    # a file that records 100 % on the same validation data: a new run trains, never saves
+    save_checkpoint(out, "lenet", ckpt.state, {**ckpt.meta, "val_acc": 1.0})
+    before = out.read_bytes()
+    with claim_model_output(out) as claim:
+        s = TrainingSession(lenet(), data=tiny_data, output=claim, name="m")
+        events = list(s.events())
+    assert isinstance(events[-1], Finished) and s.refusal is None
+    assert out.read_bytes() == before and s.saved_acc is None and not s.owns_out
+    # measured on other data: the run ends at Started, before any training
+    save_checkpoint(out, "lenet", ckpt.state, {**ckpt.meta, "val_data": {"sha256": "0" * 64,
+                                                                          "count": 30}})
+    before = out.read_bytes()
+    with claim_model_output(out) as claim:
+        s = TrainingSession(lenet(), data=tiny_data, output=claim, name="m")
+        events = list(s.events())
+    assert [type(e) for e in events] == [Failed] and "other validation data" in s.refusal
+    assert out.read_bytes() == before
 
 
 def test_live_checkpoints_have_the_same_shape(tiny_data):

@@ -12,9 +12,11 @@ from PIL import Image
 from digitpad.core.nets.checkpoint import Checkpoint, load_checkpoint, make_meta, save_checkpoint
 from digitpad.core.nets.models import create_model
 from digitpad.core.reading.predict import Predictor
-from digitpad.core.learning.teach import (Measured, Notice, Taught, TeachConfig, prepare_samples, run,
-                                 split_holdout, taught_checkpoint)
-from digitpad.core.learning.training import BatchDone, EpochDone, Failed, Started, Stopped, TrainControl
+from digitpad.core.learning.config import TeachConfig
+from digitpad.core.learning.control import TrainControl
+from digitpad.core.learning.events import (BatchDone, EpochDone, Failed, Measured, Notice, Started,
+                                           Stopped, Taught)
+from digitpad.core.learning.teach import prepare_samples, run, split_holdout, taught_checkpoint
 from synthetic_digits import render_digits
 
 # trains or runs subprocesses: minutes on a loaded 2-core machine (the suite's default is 120 s)
@@ -103,7 +105,7 @@ def test_the_live_plot_events_are_the_training_loops(untrained, tiny_mnist):
                          TeachConfig(steps=6, rounds=3, report_every=2, device="cpu"),
                          data_dir=tiny_mnist))
     started = next(e for e in events if isinstance(e, Started))
-    assert started.config.epochs == 3 and started.batches_per_epoch == 2
+    assert started.epochs == 3 and started.batches_per_epoch == 2
     epochs = [e for e in events if isinstance(e, EpochDone)]
     assert [e.epoch for e in epochs] == [1, 2, 3]
     assert all(0.0 <= e.val_acc <= 1.0 and e.epochs == 3 for e in epochs)
@@ -142,6 +144,23 @@ def test_a_bad_setting_fails_as_an_event(untrained):
     imgs, labels = canvases(5, seed=1)
     events = collect(run(untrained, imgs, labels, TeachConfig(steps=0), use_mnist=False))
     assert len(events) == 1 and isinstance(events[0], Failed) and "steps" in events[0].message
+
+
+def test_running_out_of_memory_while_teaching_says_what_to_try(untrained, tiny_mnist, monkeypatch):
+    """Teaching steps through training's loop: a failure mid-run is one Failed event with the
+    same advice as training's (the old second loop let it escape, or dropped the advice)."""
+    from digitpad.core.learning import teach
+
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(teach, "augment", out_of_memory)  # the batches are augmented mid-run
+    imgs, labels = canvases(20, seed=2)
+    events = collect(run(untrained, imgs, labels, TeachConfig(steps=4, device="cpu"),
+                         data_dir=tiny_mnist))
+    assert isinstance(events[-1], Failed)
+    assert "ran out of memory" in events[-1].message and "batch size" in events[-1].message
+    assert any(isinstance(e, Measured) for e in events)  # it failed in the steps, not before
 
 
 def test_stop_ends_the_run_and_offers_no_model(untrained, tiny_mnist):

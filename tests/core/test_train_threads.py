@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from digitpad.core.data.mnist import load_mnist
-from digitpad.core.learning.training import TRAIN_THREADS, Started, recipe_config, run
+from digitpad.core.learning.config import recipe_config
+from digitpad.core.learning.events import Started
+from digitpad.core.learning.training import run, TRAIN_THREADS
 
 
 @pytest.mark.skipif(TRAIN_THREADS < 2, reason="one core: nothing to leak")

@@ -9,8 +9,10 @@ from digitpad.core.learning import training
 from digitpad.core.data.mnist import load_mnist
 from digitpad.core.nets.devices import DeviceError, resolve_device
 from digitpad.core.nets.models import create_model
-from digitpad.core.learning.training import (BatchDone, EpochDone, Failed, Finished, Started, Stopped,
-                                    TrainConfig, TrainControl, recipe_config, run)
+from digitpad.core.learning.config import TrainConfig, recipe_config
+from digitpad.core.learning.control import TrainControl
+from digitpad.core.learning.events import BatchDone, EpochDone, Failed, Finished, Started, Stopped
+from digitpad.core.learning.training import run
 
 
 @pytest.fixture(scope="module")
@@ -199,13 +201,13 @@ def test_bad_device(tiny_data, device):
 
 def test_one_cycle_schedule_survives_runs_of_a_few_steps():
     """torch's OneCycleLR divides by zero for tiny step counts; ours must not, and must cycle."""
-    from digitpad.core.learning.training import _make_schedule
+    from digitpad.core.learning.training import schedule_for
 
     for total in (1, 2, 3, 10, 1000):
         cfg = recipe_config("fast", "lenet", lr=0.01)
         model = torch.nn.Linear(2, 2)
         opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
-        sched = _make_schedule(cfg, opt, total)
+        sched = schedule_for(cfg, opt, total)
         lrs = [opt.param_groups[0]["lr"]]
         for _ in range(total):
             opt.step()

@@ -8,8 +8,9 @@ import torch
 from digitpad.core.learning import training
 from digitpad.core.data.mnist import MnistTensors, load_mnist
 from digitpad.core.nets.models import create_model
-from digitpad.core.learning.training import (EpochDone, Finished, Started, _mix_synth, recipe_config, run,
-                                    split_validation, synth_needed)
+from digitpad.core.learning.config import recipe_config
+from digitpad.core.learning.events import EpochDone, Finished, Started
+from digitpad.core.learning.training import _mix_synth, run, split_validation, synth_needed
 
 
 @pytest.fixture(scope="module")
@@ -47,17 +48,17 @@ def test_split_is_disjoint_complete_sized_and_deterministic():
 def test_validation_images_are_never_trained_on_and_the_test_set_is_scored_once(tiny_data, monkeypatch):
     data = marked(tiny_data)
     trained_on, scored = set(), []
-    real_epoch, real_eval = training.train_one_epoch, training.evaluate
+    real_epoch, real_eval = training.epoch_batches, training.evaluate
 
-    def spy_epoch(model, opt, sched, x, y, *args, **kwargs):
+    def spy_epoch(x, y, *args, **kwargs):
         trained_on.update(ids(x))
-        yield from real_epoch(model, opt, sched, x, y, *args, **kwargs)
+        yield from real_epoch(x, y, *args, **kwargs)
 
     def spy_eval(model, x, y, *args, **kwargs):
         scored.append("test" if x is data.test_x else ids(x))
         return real_eval(model, x, y, *args, **kwargs)
 
-    monkeypatch.setattr(training, "train_one_epoch", spy_epoch)
+    monkeypatch.setattr(training, "epoch_batches", spy_epoch)
     monkeypatch.setattr(training, "evaluate", spy_eval)
     cfg = recipe_config("fast", "lenet", epochs=3, batch_size=32, device="cpu")
     events = list(run(cfg, data))

@@ -28,16 +28,13 @@ from PySide6.QtCore import QRectF, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QGraphicsRectItem, QHBoxLayout, QLabel,
                                QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
 
+from digitpad.core.insight.names import NO_MAPS, SHIFT_NAMES
+
 from .. import theme
 from ..workers import Latest
 
-# core.explain.SHIFT_KINDS' names (a test checks they agree): importing core.explain here would
-# import torch while the window is being built, before it shows.
-SHIFT_NAMES = ("shift x", "shift y", "rotate", "scale")
-
 log = logging.getLogger("digitpad.app")
 
-NO_MAPS = "no feature maps: a dense net has no 2-D layers"
 # Measured by scripts/bench_permuted.py (4 epochs each, same recipe and seed; see the README).
 SHUFFLE_NOTE = ("Trained on shuffled digits instead, a dense net learns them as well as plain "
                 "ones (98.52 % vs 98.44 %): it never knew which pixels are neighbours. LeNet's "

@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from digitpad.core.learning.events import Scores, TeachReport  # plain Python, like this module
+
 # Plain Python: no Qt, and no import of core.data.samples either (it reaches torch through
 # preprocessing). The store, its samples and what it loads arrive as objects:
 SampleStore = Loaded = Sample = Any  # digitpad.core.data.samples' classes
@@ -195,9 +197,9 @@ class TeachState:
     step: int = 0
     rounds: int = 0
     notices: list[str] = field(default_factory=list)
-    before: object | None = None  # core.learning.teach.Scores
-    after: object | None = None
-    report: object | None = None  # core.learning.teach.TeachReport, once a run finished
+    before: Scores | None = None
+    after: Scores | None = None
+    report: TeachReport | None = None  # once a run finished
     outcome: str | None = None  # finished | stopped | failed
     message: str = ""
     in_use: bool = False  # the taught model is the Draw tab's

@@ -21,16 +21,18 @@ from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QFileDialog, QFr
                                QPushButton, QScrollArea, QSpinBox, QSplitter, QToolButton,
                                QVBoxLayout, QWidget)
 
-from digitpad.core.nets.checkpoint import Checkpoint, save_checkpoint
+from digitpad.core.nets.checkpoint import Checkpoint
 from digitpad.core.io.paths import resolve_data_dir
 from digitpad.core.data.samples import SampleError, SampleStore
-from digitpad.core.learning.teach import Measured, Notice, Taught, TeachConfig, run, taught_checkpoint
-from digitpad.core.learning.training import BatchDone, EpochDone, Failed, Started, Stopped
+from digitpad.core.learning.config import TeachConfig
+from digitpad.core.learning.events import (BatchDone, EpochDone, Failed, Measured, Notice, Started,
+                                           Stopped, Taught)
+from digitpad.core.learning.teach import run, taught_checkpoint
 
 from .. import settings as keys
 from .. import theme
 from ..widgets.canvas import DrawingCanvas
-from ..widgets.model_files import ask_save_path
+from ..widgets.model_files import ask_save_path, start_model_save
 from ..widgets.plots import TrainingPlots
 from ..workers import Saved, SaveJob, Saves, WorkerHandle
 from .importer import ImportPanel
@@ -660,13 +662,14 @@ class HandwritingTab(QWidget):
             path = str(chosen)
         self.status_message.emit(f"Saving {ck.name} to {path}…")
         self.save_button.setEnabled(False)
-        return self._saves.start(lambda: save_checkpoint(path, ck.arch, ck.state, ck.meta),
-                                 lambda saved: self._saved(ck, saved))
+        return start_model_save(self, self._saves, path, ck, None,
+                                lambda saved: self._saved(ck, saved))
 
     def _saved(self, ck: Checkpoint, saved: Saved) -> None:
         if not saved.ok:
             self._update_teach()
-            QMessageBox.warning(self, "Cannot save model", saved.error or "unknown error")
+            if saved.error:  # else the person chose not to replace the file
+                QMessageBox.warning(self, "Cannot save model", saved.error)
             return
         self.model_saved.emit(str(saved.path))
         self.teach.saved(str(saved.path))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from digitpad.core.insight import lab
-from digitpad.core.insight.explain import NO_MAPS
+from digitpad.core.insight.names import NO_MAPS
 
 MODES = ("cross-correlation", "convolution", "max-pool")
 

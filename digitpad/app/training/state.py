@@ -3,7 +3,9 @@
 The tab feeds it the generator's events and the person's clicks; it answers with plain values
 (the progress bar's value, maximum and text, which controls are enabled, what closing the
 window must ask). Tests drive it directly, without a QApplication. It keeps no history and
-builds no checkpoints: the run's numbers stay with ``core.learning.training`` and its session.
+builds no checkpoints: the run's numbers stay with ``core.learning.session``. It keeps
+no clock of its own either: durations and the ETA are read from the run's
+:class:`~digitpad.core.learning.control.RunClock`, the one the worker's control pauses.
 
     idle ──begin──▶ loading ──Started──▶ running ⇄ paused
                        │                    │ stop
@@ -16,6 +18,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Callable
+
+from digitpad.core.learning.control import RunClock
 
 IDLE, LOADING, RUNNING, PAUSED, STOPPING = "idle", "loading", "running", "paused", "stopping"
 
@@ -51,7 +55,8 @@ class Progress:
 
 class TrainingState:
     def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
-        self._clock = clock
+        self._now = clock  # for a run whose clock is not handed in (tests)
+        self.clock = RunClock(clock)  # the current run's: begin() replaces it
         self.phase = IDLE
         self.outcome: str | None = None  # finished | stopped | failed, once a run ended
         self.epochs = 0  # the run's epoch count
@@ -62,10 +67,6 @@ class TrainingState:
         self.epochs_done = 0
         self.has_result = False  # a model from a finished or stopped run is available
         self.unsaved = False
-        self._t0: float | None = None  # training time starts at Started, not while loading
-        self._paused_since: float | None = None
-        self._paused_total = 0.0
-        self._ended_at: float | None = None
 
     # --- the run's life ----------------------------------------------------------------
 
@@ -81,28 +82,23 @@ class TrainingState:
     @property
     def trained_any(self) -> bool:
         """The run got past loading (Started arrived)."""
-        return self._t0 is not None
+        return self.clock.started
 
-    def begin(self, epochs: int) -> None:
+    def begin(self, epochs: int, clock: RunClock | None = None) -> None:
+        """A new run; ``clock`` is its control's (the worker pauses it), else a new one."""
         if self.running:
             raise RuntimeError("A training run is already in progress.")
         self.phase = LOADING
         self.outcome = None
         self.epochs = int(epochs)
         self.batches_per_epoch = self.step = self.epoch = self.batch = self.epochs_done = 0
-        self._t0 = None
-        self._paused_since = None
-        self._paused_total = 0.0
-        self._ended_at = None
+        self.clock = clock or RunClock(self._now)
 
     def started(self, epochs: int, batches_per_epoch: int) -> None:
         self.epochs = int(epochs)
         self.batches_per_epoch = int(batches_per_epoch)
         self.epoch = 1
-        self._t0 = self._clock()
-        self._paused_total = 0.0
-        if self._paused_since is not None:  # paused while loading: the pause starts now
-            self._paused_since = self._t0
+        self.clock.start()  # the loop started it already; a pause while loading starts now
         if self.phase == LOADING:
             self.phase = RUNNING
 
@@ -113,43 +109,39 @@ class TrainingState:
         self.epochs_done = max(self.epochs_done, int(epoch))
 
     def pause(self) -> bool:
-        if self.phase not in (LOADING, RUNNING) or self._paused_since is not None:
+        if self.phase not in (LOADING, RUNNING):
             return False
-        self._paused_since = self._clock()
+        self.clock.pause()
         self.phase = PAUSED
         return True
 
     def resume(self) -> bool:
         if self.phase != PAUSED:
             return False
-        self._end_pause()
-        self.phase = RUNNING if self._t0 is not None else LOADING
+        self.clock.resume()
+        self.phase = RUNNING if self.clock.started else LOADING
         return True
 
     def stop(self) -> bool:
         if self.phase not in (LOADING, RUNNING, PAUSED):
             return False
-        self._end_pause()
+        self.clock.resume()
         self.phase = STOPPING
         return True
 
     def ended(self, outcome: str, epochs_done: int | None = None, has_model: bool = False) -> None:
         """The generator's last event: finished, stopped or failed."""
-        self._end_pause()
+        self.clock.end()
         self.outcome = outcome
         if epochs_done is not None:
             self.epochs_done = int(epochs_done)
-        if self._ended_at is None:
-            self._ended_at = self._clock()
         if has_model:
             self.has_result = True
             self.unsaved = True
 
     def worker_finished(self) -> None:
         """The worker thread was joined (after the last event, or a failure while loading)."""
-        self._end_pause()
-        if self._ended_at is None:
-            self._ended_at = self._clock()
+        self.clock.end()
         if self.outcome is None:
             self.outcome = "stopped" if self.phase == STOPPING else "failed"
         self.phase = IDLE
@@ -157,38 +149,25 @@ class TrainingState:
     def saved(self) -> None:
         self.unsaved = False
 
-    def _end_pause(self) -> None:
-        if self._paused_since is not None:
-            self._paused_total += self._clock() - self._paused_since
-            self._paused_since = None
-
     # --- what to show ------------------------------------------------------------------
 
     def active_seconds(self) -> float:
         """Training time: from Started to the end, pauses excluded (0 before Started)."""
-        if self._t0 is None:
-            return 0.0
-        end = self._ended_at if self._ended_at is not None else self._clock()
-        paused = self._paused_total
-        if self._paused_since is not None:
-            paused += end - self._paused_since
-        return max(0.0, end - self._t0 - paused)
+        return self.clock.active_seconds()
 
     @property
     def total_steps(self) -> int:
         return max(1, self.epochs * self.batches_per_epoch)
 
     def eta_seconds(self) -> float | None:
-        if self.step <= 0 or self._t0 is None:
-            return None
-        return self.active_seconds() / self.step * max(0, self.total_steps - self.step)
+        return self.clock.eta_seconds(self.step, self.total_steps)
 
     def progress(self) -> Progress:
-        if self.phase == LOADING or (self.running and self._t0 is None):
+        if self.phase == LOADING or (self.running and not self.clock.started):
             return Progress(0, 0, "Loading MNIST…")
         if self.outcome is None and not self.running:
             return Progress(0, 1, "Not started")
-        if self._t0 is None:  # ended before Started: failed while loading
+        if not self.clock.started:  # ended before Started: failed while loading
             return Progress(0, 1, "Failed before training started" if self.outcome == "failed"
                             else "Stopped before training started")
         total = self.total_steps

@@ -26,21 +26,22 @@ from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, 
                                QProgressBar, QPushButton, QRadioButton, QScrollArea, QSizePolicy,
                                QSpinBox, QVBoxLayout, QWidget)
 
-from digitpad.core.learning import training
-from digitpad.core.nets.checkpoint import Checkpoint, save_checkpoint
+from digitpad.core.nets.checkpoint import Checkpoint
 from digitpad.core.data.mnist import MnistTensors, has_mnist, mnist_problem
 from digitpad.core.nets.devices import list_devices
 from digitpad.core.nets.spec import DESCRIPTIONS
 from digitpad.core.io.paths import resolve_data_dir
 from digitpad.core.learning.session import TrainingSession
-from digitpad.core.learning.training import (BatchDone, EpochDone, Failed, Finished, Notice, Started,
-                                    Stopped, TrainConfig, TrainControl)
+from digitpad.core.learning.config import RECIPES, TrainConfig, recipe_config
+from digitpad.core.learning.control import TrainControl
+from digitpad.core.learning.events import (BatchDone, EpochDone, Failed, Finished, Notice, Started,
+                                           Stopped)
 
 from .. import settings as keys
 from .kernels_view import KernelStrip
 from .state import TrainingState, format_duration
 from ..widgets.download_dialog import DownloadDialog
-from ..widgets.model_files import ask_save_path
+from ..widgets.model_files import ask_save_path, start_model_save
 from ..widgets.plots import TrainingPlots
 from ..widgets.steady_label import SteadyLabel
 from ..workers import Saved, SaveJob, Saves, WorkerHandle
@@ -126,7 +127,7 @@ class TrainingTab(QWidget):
                                         Qt.ItemDataRole.ToolTipRole)
         self.arch_combo.setCurrentIndex(max(0, self.arch_combo.findData("digitnet")))
         self.recipe_combo = QComboBox()
-        for name in training.RECIPES:
+        for name in RECIPES:
             self.recipe_combo.addItem(RECIPE_LABELS.get(name, name), name)
         self.recipe_combo.setToolTip(
             "<p><b>fast</b>: AdamW with a one-cycle learning rate, augmented and synthesised "
@@ -295,7 +296,7 @@ class TrainingTab(QWidget):
         self._update_continue()
 
     def _fill_recipe_defaults(self) -> None:
-        cfg = training.recipe_config(self.recipe_combo.currentData(), self.arch_combo.currentData())
+        cfg = recipe_config(self.recipe_combo.currentData(), self.arch_combo.currentData())
         self.epochs_spin.setValue(cfg.epochs)
         self.batch_spin.setValue(cfg.batch_size)
         self.lr_edit.setText(f"{cfg.lr:g}")
@@ -402,7 +403,7 @@ class TrainingTab(QWidget):
             lr = float(self.lr_edit.text().strip())
         except ValueError:
             raise ValueError(f"The learning rate {self.lr_edit.text()!r} is not a number.") from None
-        return training.recipe_config(
+        return recipe_config(
             self.recipe_combo.currentData(), self.arch_combo.currentData(),
             epochs=self.epochs_spin.value(), batch_size=self.batch_spin.value(), lr=lr,
             device=self.device_combo.currentData(), report_every=GUI_REPORT_EVERY,
@@ -463,7 +464,8 @@ class TrainingTab(QWidget):
         data_dir = None if data is not None else str(self.data_dir())
         self._run_config = config
         self._run_started_from = from_name
-        self.state.begin(config.epochs)
+        control = TrainControl()  # its clock is the run's one clock: the state reads it too
+        self.state.begin(config.epochs, control.clock)
         self.batches_seen = 0
         self.epochs_seen = 0
         self.plots.clear(config.epochs, previous=getattr(self, "_run_name", None))
@@ -479,12 +481,10 @@ class TrainingTab(QWidget):
         # the session lives in the worker; the GUI gets Snapshots (session_events)
         session = TrainingSession(
             config, data=data, data_dir=data_dir, initial_state=initial, started_from=from_name,
-            start_val_acc=self._current.val_acc if initial is not None else None)
-
-        def work(control: TrainControl):
-            return session_events(session, control)
-
-        handle = WorkerHandle(work, parent=self, name="digitpad-training")
+            start_val_acc=self._current.val_acc if initial is not None else None,
+            control=control)
+        handle = WorkerHandle(lambda c: session_events(session, c), control=control, parent=self,
+                              name="digitpad-training")
         handle.yielded.connect(self._on_event)
         handle.errored.connect(self._on_error)
         handle.finished.connect(self._on_finished)
@@ -618,7 +618,7 @@ class TrainingTab(QWidget):
             self.status_message.emit(ev.message)
 
     def _on_started(self, ev: Started) -> None:
-        self.state.started(ev.config.epochs, ev.batches_per_epoch)  # time counts from here
+        self.state.started(ev.epochs, ev.batches_per_epoch)  # time counts from here
         self._show_progress()
         self.speed_label.setText(f"{ev.train_size:,} training images · {ev.parameters:,} "
                                  f"parameters · {ev.device}")
@@ -727,12 +727,15 @@ class TrainingTab(QWidget):
         text = self.result_label.text().replace(" Not saved yet.", "")
         self.result_label.setText(f"{text}\nSaving to {path}…")
         self.save_button.setEnabled(False)
-        return self._saves.start(lambda: save_checkpoint(path, ckpt.arch, ckpt.state, meta),
-                                 lambda saved: self._saved(ckpt, meta, text, saved))
+        return start_model_save(parent or self, self._saves, path, ckpt, meta,
+                                lambda saved: self._saved(ckpt, meta, text, saved))
 
     def _saved(self, ckpt: Checkpoint, meta: dict, text: str, saved: Saved) -> None:
         self._apply_controls()
         if not saved.ok:
+            if saved.error is None:  # the person chose not to replace the file
+                self.result_label.setText(text)
+                return
             self.result_label.setStyleSheet(_ERROR_STYLE)
             self.result_label.setText(f"{text}\nSaving failed: {saved.error}")
             self.status_message.emit(f"Saving failed: {saved.error}")

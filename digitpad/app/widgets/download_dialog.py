@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QProgressBar, 
                                QWidget)
 
 from digitpad.core.data import mnist as core_data
-from digitpad.core.learning.training import TrainControl
+from digitpad.core.learning.control import TrainControl
 
 from ..workers import WorkerHandle
 

@@ -21,10 +21,10 @@ import torch.nn.functional as F
 from ..nets.builder import build
 from ..nets.models import DigitModel
 from ..nets.spec import MODEL_NAMES, spatial_layers
+from .names import NO_MAPS, SHIFT_NAMES
 
 
 SIDE = 28
-NO_MAPS = "no feature maps: a dense net has no 2-D layers"
 
 # (name, kernel, stride, padding) of every 2-D layer, in order: the receptive-field arithmetic.
 LAYERS: dict[str, list[tuple[str, int, int, int]]] = {name: spatial_layers(name) for name in MODEL_NAMES}
@@ -205,12 +205,12 @@ def transform_image(image, dx: float = 0.0, dy: float = 0.0, angle: float = 0.0,
     return out[0, 0].numpy()
 
 
-SHIFT_KINDS = {
-    "shift x": (np.arange(-10, 11), lambda im, v: transform_image(im, dx=v)),
-    "shift y": (np.arange(-10, 11), lambda im, v: transform_image(im, dy=v)),
-    "rotate": (np.arange(-90, 91, 10), lambda im, v: transform_image(im, angle=v)),
-    "scale": (np.round(np.arange(0.4, 1.61, 0.1), 2), lambda im, v: transform_image(im, scale=v)),
-}
+SHIFT_KINDS = dict(zip(SHIFT_NAMES, (
+    (np.arange(-10, 11), lambda im, v: transform_image(im, dx=v)),
+    (np.arange(-10, 11), lambda im, v: transform_image(im, dy=v)),
+    (np.arange(-90, 91, 10), lambda im, v: transform_image(im, angle=v)),
+    (np.round(np.arange(0.4, 1.61, 0.1), 2), lambda im, v: transform_image(im, scale=v)),
+)))
 
 
 @dataclass

@@ -23,6 +23,8 @@ MAX_MODEL_BYTES = 64 * MiB
 # The tag in every digitpad model file's safetensors metadata ("format"). Here, not in
 # checkpoint (which imports torch), so core.reading.numpy_predict can check it too.
 MODEL_FORMAT = "digitpad-model-1"
+# the tag of the training state saved beside a model (what --resume continues from)
+TRAIN_STATE_FORMAT = "digitpad-train-state-1"
 # A drawing, photo or scan; PIL's decompression-bomb check still guards the decoded size.
 MAX_IMAGE_BYTES = 64 * MiB
 

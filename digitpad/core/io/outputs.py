@@ -1,14 +1,20 @@
 """Writing model files without losing one: writability checked up front, one writer at a time,
 no leftovers from killed saves, and an existing model replaced only by a better one.
 
+- :func:`claim_output` is the one guarded way to a model file, for every writer (``train``,
+  ``teach``, resume, the app's saves), taken before any work: the path resolved once (a
+  symlink's target is locked and written), shipped models refused, the folder checked, the
+  lock held, stale temps removed, and what the existing file records read, so that
+  :meth:`Claim.refusal` replaces it only by a model better on the *same* validation data
+  (or when the person said overwrite).
 - :func:`check_writable` proves a file can be created beside the target (a read-only folder
   or file system is found before training starts, not after its first epoch).
 - :func:`output_lock` is an advisory ``fcntl.flock`` on a hidden sidecar ``.NAME.lock``: a
   second writer (another process, or another thread) waits up to ``wait`` seconds, then fails
   with :class:`OutputBusy`. The lock file is removed on release.
 - :func:`remove_stale_temps` deletes ``.NAME.*.tmp`` files that a killed save left behind.
-- ``nets.checkpoint.recorded_accuracy`` reads what an existing model file says about itself, so a new
-  run can refuse to replace a model that is better on validation.
+- ``nets.checkpoint.claim_model_output`` is :func:`claim_output` with the reader of what an
+  existing model file records (``nets.checkpoint.recorded``).
 """
 
 from __future__ import annotations
@@ -18,10 +24,12 @@ import tempfile
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .files import DigitpadError
+from .paths import is_frozen, resource_path
 
 try:
     import fcntl
@@ -40,6 +48,14 @@ class OutputBusy(OutputError):
     """Another digitpad process or thread is writing the same file."""
 
 
+class NotComparable(OutputError):
+    """The file there is not a model digitpad can read: only replaced on purpose."""
+
+
+class NeedsConfirmation(OutputError):
+    """Replacing the file needs an explicit yes (the app asks; the CLI's --overwrite)."""
+
+
 def lock_path(path: str | os.PathLike) -> Path:
     path = Path(path)
     return path.with_name(f".{path.name}.lock")
@@ -49,6 +65,14 @@ def _folder(path: Path) -> Path:
     return path.parent if str(path.parent) else Path(".")
 
 
+def _file_in_the_way(path: Path) -> Path | None:
+    """The nearest existing ancestor of ``path`` when it is not a folder (None: all is well)."""
+    for parent in path.parents:
+        if os.path.lexists(parent):
+            return None if parent.is_dir() else parent
+    return None
+
+
 def check_writable(path: str | os.PathLike) -> Path:
     """Raise :class:`OutputError` unless ``path`` can be written (its folder is created).
 
@@ -56,6 +80,9 @@ def check_writable(path: str | os.PathLike) -> Path:
     read-only file system, missing permissions or a file where a folder should be all show.
     """
     path = Path(path)
+    blocker = _file_in_the_way(path)
+    if blocker is not None:
+        raise OutputError(f"Cannot write {path}: {blocker} is a file, not a folder.")
     if path.is_dir():
         raise OutputError(f"{path} is a folder; give a file name.")
     if os.path.lexists(path) and not path.is_file():
@@ -193,3 +220,116 @@ def remove_stale_temps(path: str | os.PathLike, older_than: float = STALE_TEMP_S
         except OSError:
             pass
     return removed
+
+
+# --- the one guarded output -------------------------------------------------------------------
+
+def real_output_path(path: str | os.PathLike) -> Path:
+    """``path`` with ``~`` expanded and symlinks resolved, once: the lock and the write then
+    act on the link's target (``os.replace`` onto a link would replace the link itself)."""
+    return Path(os.path.realpath(Path(path).expanduser()))
+
+
+def shipped_folders() -> list[Path]:
+    """Where the shipped models live: resources/ (source tree or bundle), and the whole
+    bundle when frozen."""
+    folders = [Path(os.path.realpath(resource_path()))]
+    if is_frozen():
+        import sys
+
+        base = getattr(sys, "_MEIPASS", None)
+        folders.append(Path(os.path.realpath(base)) if base else
+                       Path(os.path.realpath(sys.executable)).parent)
+    return folders
+
+
+def is_shipped(path: str | os.PathLike) -> bool:
+    real = real_output_path(path)
+    return any(real == f or f in real.parents for f in shipped_folders())
+
+
+@dataclass(frozen=True)
+class Record:
+    """What an existing model file says its figures were measured on."""
+
+    val_acc: float | None
+    test_acc: float | None
+    val_data: dict | None  # fingerprint of the validation data: {"sha256", "count"}
+
+
+def same_data(a: dict | None, b: dict | None) -> bool:
+    return (isinstance(a, dict) and isinstance(b, dict) and bool(a.get("sha256"))
+            and a.get("sha256") == b.get("sha256") and a.get("count") == b.get("count"))
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.2f} %"
+
+
+@dataclass
+class Claim:
+    """A model file claimed for writing; hold it (the lock) for the whole run."""
+
+    path: Path  # resolved: lock, temps and the write all use this
+    overwrite: bool
+    existing: Record | None  # what the file there records (None: no file, or overwrite)
+    removed: list[Path]  # temp files of killed saves that were cleaned up
+
+    def comparable(self, val_data: dict | None) -> str | None:
+        """Why no model measured on ``val_data`` could replace the file (None: one could)."""
+        if self.overwrite or self.existing is None:
+            return None
+        ex, name = self.existing, self.path.name
+        if ex.val_data is None:
+            return (f"{name} holds a model that does not record what data its accuracy was "
+                    "measured on, so a new model cannot be compared with it")
+        if not same_data(ex.val_data, val_data):
+            count = ex.val_data.get("count")
+            return (f"{name} holds a model whose accuracy was measured on other validation "
+                    f"data ({count} images{'' if ex.val_acc is None else ', ' + _pct(ex.val_acc)}), "
+                    "so a model from this run cannot be compared with it")
+        if ex.val_acc is None:
+            return f"{name} holds a model that records no validation accuracy"
+        return None
+
+    def refusal(self, val_acc: float | None, val_data: dict | None) -> str | None:
+        """None when a model with ``val_acc`` on ``val_data`` may replace the file, else why not."""
+        why = self.comparable(val_data)
+        if why or self.overwrite or self.existing is None:
+            return why
+        if val_acc is None or not val_acc > self.existing.val_acc:
+            new = "no validation accuracy" if val_acc is None else f"{_pct(val_acc)} on validation"
+            return (f"the new model ({new}) is not better than the one in {self.path.name} "
+                    f"({_pct(self.existing.val_acc)} on the same validation data)")
+        return None
+
+    def allows(self, val_acc: float | None, val_data: dict | None) -> bool:
+        return self.refusal(val_acc, val_data) is None
+
+
+@contextmanager
+def claim_output(path: str | os.PathLike, read_record: Callable[[Path], Record], *,
+                 overwrite: bool = False, wait: float = 0.0) -> Iterator[Claim]:
+    """Claim ``path`` for a model file before any work; the lock is held for the block.
+
+    Raises :class:`OutputError` for a shipped model (``overwrite`` or not), a folder or other
+    non-file in the way, a folder that cannot be written; :class:`OutputBusy` when another
+    writer holds it; and, without ``overwrite``, when the file there cannot be read as a
+    model (``read_record`` raises a DigitpadError), because it could not be compared.
+    """
+    real = real_output_path(path)
+    if is_shipped(real):
+        raise OutputError(f"{path} is a model shipped with digitpad; shipped models are never "
+                          "replaced. Choose another file.")
+    check_writable(real)
+    with output_lock(real, wait=wait):
+        removed = remove_stale_temps(real)
+        existing = None
+        if not overwrite and os.path.lexists(real):
+            try:
+                existing = read_record(real)
+            except DigitpadError as exc:
+                raise NotComparable(f"{path} already exists and is not a model digitpad can "
+                                  f"compare with ({' '.join(str(exc).split())}); choose another "
+                                  "file or replace it on purpose (--overwrite).") from exc
+        yield Claim(real, overwrite, existing, removed)

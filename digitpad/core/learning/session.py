@@ -1,91 +1,54 @@
-"""A training session: what the CLI and the app's Training tab both drive.
+"""A training session: what the CLI's ``train`` and the app's Training tab both drive.
 
-It folds training's events into the history, the best epoch, the time spent and an ETA; ends a
-diverging run (DivergenceWatch); builds every checkpoint of a run; writes the best epoch and the
-training state beside it; and plans a resume (plan_resume).
+:class:`TrainingSession` runs :func:`.training.run` and folds its events into the history, the
+best epoch and the run's metadata; time and ETA come from the run's one clock
+(``control.clock``). With a claimed output (:func:`digitpad.core.nets.checkpoint.claim_model_output`)
+it also writes the model file, only ever through that claim. Below it: the training state a
+resume continues from.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-NUM_CLASSES = 10
-CHANCE = 1.0 / NUM_CLASSES
-# A window's mean loss above this many times an untrained network's loss (ln 10 = 2.30) is a
-# blow-up: training that works never comes near it (measured: LeNet at lr 3 reports 670 in its
-# first window, then sits at chance for good; lr up to 0.05 never reports above 2).
-BLOWUP_FACTOR = 10.0
-# An epoch at most this far above chance, after one that reached COLLAPSE_FROM, has collapsed.
-CHANCE_MARGIN = 0.05
-COLLAPSE_FROM = 0.5
+from ..io.files import TRAIN_STATE_FORMAT
 
-
-class DivergenceWatch:
-    """Spots a run that diverged although every number stayed finite.
-
-    ``start_acc`` is the validation accuracy of the weights a run continues from (resume):
-    falling from there to chance is a collapse too.
-    """
-
-    def __init__(self, start_acc: float | None = None) -> None:
-        self.reference = math.log(NUM_CLASSES)
-        self.best_acc = start_acc if start_acc is not None else 0.0
-
-    def batch(self, epoch: int, loss: float) -> str | None:
-        if not math.isfinite(loss):
-            return (f"Training diverged: the loss became {loss} in epoch {epoch}. Try a smaller "
-                    "learning rate.")
-        if loss > BLOWUP_FACTOR * self.reference:
-            return (f"Training diverged: the loss rose to {loss:.4g} in epoch {epoch} (an "
-                    f"untrained network starts near {self.reference:.2f}). Try a smaller "
-                    "learning rate.")
-        return None
-
-    def epoch(self, epoch: int, val_acc: float) -> str | None:
-        if val_acc <= CHANCE + CHANCE_MARGIN and self.best_acc >= COLLAPSE_FROM:
-            return (f"Training diverged: validation accuracy collapsed to {val_acc * 100:.1f} % "
-                    f"(chance is {CHANCE * 100:.0f} %) in epoch {epoch}, after "
-                    f"{self.best_acc * 100:.1f} %. Try a smaller learning rate.")
-        self.best_acc = max(self.best_acc, val_acc)
-        return None
-
-
-# --- the session ----------------------------------------------------------------------------
 
 class TrainingSession:
     """One training run as the CLI and the app's Training tab both drive it.
 
-    ``events()`` runs :func:`digitpad.core.learning.training.run` (the plain event generator) and
-    yields each of its events after folding it in: the history, the best epoch by validation
-    accuracy, the time spent (pauses excluded, from the run's :class:`TrainControl`) and an
-    ETA. Divergence that stays finite (:class:`DivergenceWatch`) ends the run with a
-    ``Failed`` event. Every checkpoint of the run is built here (:meth:`meta`,
+    ``events()`` runs :func:`digitpad.core.learning.training.run` (the plain event generator)
+    and yields each of its events after folding it in: the history, the best epoch by
+    validation accuracy. The time spent (pauses excluded) and the ETA are read from the run's
+    :class:`~.control.RunClock`. Every checkpoint of the run is built here (:meth:`meta`,
     :meth:`live_checkpoint`, :meth:`result_checkpoint`), so a model file has one metadata
     shape whoever trained it.
 
-    With ``out``, the session also writes: the best epoch so far each time it improves, but
-    only above ``bar_acc`` (the validation accuracy recorded in the file it would replace), and
-    the final model with its test accuracy. The caller holds the output's lock.
+    With ``output`` (a :class:`~digitpad.core.io.outputs.Claim`, held by the caller for the
+    whole run) the session also writes: the best epoch so far each time it improves, when the
+    claim allows it (a new file, ``--overwrite``, or better than the file's model on the same
+    validation data), and the final model with its test accuracy. A run whose validation data
+    can never be compared with the file's model ends before training (``refusal`` says why).
     """
 
     def __init__(self, config, *, data=None, data_dir=None, initial_state: dict | None = None,
                  started_from: str | None = None, start_val_acc: float | None = None,
-                 out=None, bar_acc: float | None = None, name: str | None = None,
-                 control=None, clock=None, resume: dict | None = None,
-                 run_id: str | None = None, owns_out: bool = False) -> None:
-        import time
+                 output=None, name: str | None = None, control=None,
+                 resume: dict | None = None, run_id: str | None = None,
+                 owns_out: bool = False) -> None:
         import uuid
 
-        from .training import History, TrainControl
+        from .control import TrainControl
+        from .events import History
 
         self.config = config
         self.data = data
         self.data_dir = data_dir
         self.initial_state = initial_state
         self.started_from = started_from
-        self.out = out
-        self.bar_acc = bar_acc
+        self.start_val_acc = start_val_acc
+        self.output = output
+        self.out = output.path if output is not None else None
         self.name = name
         self.control = control or TrainControl()
         # a resumed run keeps its id: the training state beside its file stays paired with it
@@ -94,14 +57,11 @@ class TrainingSession:
         # out holds this run's model (a resumed run writing its own file): keep the training
         # state beside it current from the first epoch
         self.owns_out = owns_out
-        self._clock = clock or time.perf_counter
-        self.watch = DivergenceWatch(start_val_acc)
         self.notes: list[str] = []  # Notice events (e.g. torch.compile failed), kept in the meta
-        self.history = History()
-        if resume and resume.get("history"):
-            self.history = History(**{k: list(v) for k, v in resume["history"].items()
-                                      if k in History.__dataclass_fields__})
+        self.history = History.from_dict(resume.get("history") if resume else None)
         self.started = None  # the Started event
+        self.val_data: dict | None = None  # what validation accuracy is measured on
+        self.refusal: str | None = None  # why the claimed output could never take this run's model
         self.best_val_acc: float | None = None
         self.best_epoch = 0
         self.best_state: dict | None = None
@@ -115,19 +75,12 @@ class TrainingSession:
         self.saved_acc: float | None = None  # what out holds from this run
         self.saved_epoch = 0
         self.last_saved_epoch = 0  # the epoch whose EpochDone just saved out (0: none)
-        self._t0: float | None = None
-        self._t_end: float | None = None
-        self._paused_at_start = 0.0
 
-    # --- time ------------------------------------------------------------------------------
+    # --- time: the run's one clock ---------------------------------------------------------
 
     def active_seconds(self) -> float:
         """Training time from Started, pauses excluded."""
-        if self._t0 is None:
-            return 0.0
-        end = self._t_end if self._t_end is not None else self._clock()
-        paused = self.control.paused_seconds() - self._paused_at_start
-        return max(0.0, end - self._t0 - paused)
+        return self.control.clock.active_seconds()
 
     @property
     def total_steps(self) -> int:
@@ -137,36 +90,29 @@ class TrainingSession:
 
     def eta_seconds(self) -> float | None:
         """Seconds left at the pace so far (None before the first batch report)."""
-        if self.step <= 0 or self._t0 is None:
-            return None
-        left = max(0, self.total_steps - self.step)
-        return self.active_seconds() / self.step * left
+        return self.control.clock.eta_seconds(self.step, self.total_steps)
 
     # --- the run -------------------------------------------------------------------------
 
     def events(self):
-        from .training import (BatchDone, EpochDone, Failed, Finished, Notice, Started, Stopped,
-                               run)
+        from .events import BatchDone, EpochDone, Failed, Finished, Notice, Started, Stopped
+        from .training import run
 
         gen = run(self.config, self.data, self.control, initial_state=self.initial_state,
-                  data_dir=self.data_dir, resume=self.resume)
+                  data_dir=self.data_dir, resume=self.resume, start_val_acc=self.start_val_acc)
         try:
             for ev in gen:
                 if isinstance(ev, Started):
                     self.started = ev
-                    self._t0 = self._clock()
-                    self._paused_at_start = self.control.paused_seconds()
+                    self.val_data = ev.val_data
+                    if self.output is not None:
+                        self.refusal = self.output.comparable(ev.val_data)
+                        if self.refusal:  # nothing this run makes could be kept: do not train
+                            yield self._end(Failed(self.refusal))
+                            return
                 elif isinstance(ev, BatchDone):
                     self.step = ev.step
-                    problem = self.watch.batch(ev.epoch, ev.loss)
-                    if problem:
-                        yield self._end(Failed(problem, ev.epoch))
-                        return
                 elif isinstance(ev, EpochDone):
-                    problem = self.watch.epoch(ev.epoch, ev.val_acc)
-                    if problem:
-                        yield self._end(Failed(problem, ev.epoch))
-                        return
                     self._fold_epoch(ev)
                 elif isinstance(ev, (Finished, Stopped)):
                     self.test_acc = ev.test_acc
@@ -186,16 +132,19 @@ class TrainingSession:
 
     def _end(self, ev):
         self.result = ev
-        if self._t_end is None:
-            self._t_end = self._clock()
+        self.control.clock.end()
         return ev
+
+    def may_replace(self, val_acc: float | None) -> bool:
+        """Whether a model with ``val_acc`` on this run's validation data may go to the output."""
+        return self.output is not None and self.output.allows(val_acc, self.val_data)
 
     def _fold_epoch(self, ev) -> None:
         self.history.add(ev)
         self.last_saved_epoch = 0
         if self.best_val_acc is None or ev.val_acc > self.best_val_acc:
             self.best_val_acc, self.best_epoch, self.best_state = ev.val_acc, ev.epoch, ev.state
-            if self.out is not None and self.beats_bar(ev.val_acc):
+            if self.may_replace(ev.val_acc):
                 from ..nets.checkpoint import save_checkpoint
 
                 # the test set is scored once, at the end: until then the file holds the
@@ -212,9 +161,6 @@ class TrainingSession:
                 "history": self.history.to_dict(), "best_val_acc": self.best_val_acc,
                 "best_epoch": self.best_epoch})
 
-    def beats_bar(self, val_acc: float) -> bool:
-        return self.bar_acc is None or val_acc > self.bar_acc
-
     def _save_final(self, ev) -> None:
         if self.out is None:
             return
@@ -222,7 +168,7 @@ class TrainingSession:
             # a run continued from a finished one (--resume ... --epochs more) whose new epochs
             # never beat its earlier best still has a best model, the resumed one: it goes to
             # out like any other, unless out holds a better one
-            if ev.best_state is None or not self.beats_bar(ev.best_val_acc):
+            if ev.best_state is None or not self.may_replace(ev.best_val_acc):
                 return
             self.owns_out = True
         from ..nets.checkpoint import save_checkpoint
@@ -236,7 +182,7 @@ class TrainingSession:
     def meta(self, *, epoch: int, val_acc: float | None, test_acc: float | None = None,
              name: str | None = None, history=None, **extra) -> dict:
         """The metadata of a model file from this run: the weights of ``epoch``, chosen by
-        ``val_acc``; ``test_acc`` only once the test set was scored."""
+        ``val_acc`` (measured on ``val_data``); ``test_acc`` only once the test set was scored."""
         from ..nets.checkpoint import make_meta
 
         history = self.history if history is None else history
@@ -244,6 +190,7 @@ class TrainingSession:
             self.config.model, name=name,
             val_acc=None if val_acc is None else round(float(val_acc), 6),
             test_acc=None if test_acc is None else round(float(test_acc), 6),
+            val_data=self.val_data,
             epochs=int(epoch), epochs_run=len(history.epochs), config=self.config.to_dict(),
             history=history.to_dict(), train_seconds=round(self.active_seconds(), 3),
             started_from=self.started_from, run_id=self.run_id, notes=list(self.notes) or None,
@@ -260,7 +207,7 @@ class TrainingSession:
     def result_checkpoint(self, ev=None, name: str | None = None):
         """The run's model: the best epoch's weights (None when no epoch completed)."""
         from ..nets.checkpoint import Checkpoint
-        from .training import Stopped
+        from .events import Stopped
 
         ev = self.result if ev is None else ev
         if ev is None or getattr(ev, "best_state", None) is None:
@@ -273,7 +220,6 @@ class TrainingSession:
 
 # --- resume: the training state beside a model file ---------------------------------------------
 
-TRAIN_STATE_FORMAT = "digitpad-train-state-1"
 TRAIN_STATE_SUFFIX = ".train-state.safetensors"
 
 
@@ -370,7 +316,7 @@ def plan_resume(ckpt, recipe: str | None = None, **overrides) -> ResumePlan:
     from dataclasses import replace
 
     from ..nets.checkpoint import CheckpointError
-    from .training import ConfigError, TrainConfig, recipe_config
+    from .config import ConfigError, TrainConfig, recipe_config
 
     explicit = {k: v for k, v in overrides.items() if v is not None}
     saved = ckpt.meta.get("config")

@@ -1,11 +1,10 @@
 """Fine-tuning a model on one person's handwriting without forgetting everyone else's.
 
-``run(base, images, labels, config)`` is a plain generator like :func:`training.run` and
-yields the same events (``Started``, ``BatchDone``, ``EpochDone``, then ``Finished`` /
-``Stopped`` / ``Failed``), so the app's worker thread and live plots take it as they are.
-It adds three of its own: :class:`Notice` (a warning for the person: no MNIST, skipped
-samples), :class:`Measured` (the before and after scores) and :class:`Taught`, the
-``Finished`` that carries the whole :class:`TeachReport`.
+``run(base, images, labels, config)`` supplies the step loop that training uses too
+(:mod:`.loop`) with its own batches and schedule, so it yields the same events (``Started``,
+``BatchDone``, one ``EpochDone`` per round, ``Notice``, then ``Stopped`` / ``Failed``) plus
+``Measured`` (the before and after scores) and ends with ``Taught``, the ``Finished`` that
+carries the whole ``TeachReport`` (all in :mod:`.events`).
 
 How, and why:
 
@@ -15,159 +14,48 @@ How, and why:
   never trained on: the before/after accuracy on it is the honest "does it read me now".
 - A hundred drawings are far too few to train on alone: every batch mixes the person's
   samples (augmented: warps and pen changes, so the model learns the style, not the pixels)
-  with MNIST replay (and synthesised handwriting styles when the synthesiser is present), so
-  the model does not forget everyone else. MNIST's test set, before and after, shows whether
-  it did.
+  with MNIST replay and synthesised handwriting styles, so the model does not forget everyone
+  else. MNIST's test set, before and after, shows whether it did.
 - Two hundred small steps at a low learning rate (AdamW 1e-3, warm-up then cosine). Batch norm
   keeps learning its statistics: with the mixed batches it kept MNIST test 0.05 points higher
   than frozen statistics, at the same accuracy on the writer (``scripts/bench_teach.py``;
   ``freeze_bn`` keeps the other choice). About 20 s on two CPU cores for digitnet.
-- The result is a new set of weights; nothing is written here. The caller saves it (the CLI
-  to ``--out``, the app only when the person says so), never over the shipped model.
+- The result is a new set of weights; nothing is written here. The caller saves it through the
+  guarded output (the CLI to ``--out``, the app only when the person says so): never over a
+  shipped model, and over an existing file only when better on the same held-out samples.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..data.augment import AugmentSpec, augment
-from ..nets.checkpoint import Checkpoint, make_meta
+from ..data.fingerprint import fingerprint
 from ..data.mnist import DataError, MnistTensors, load_mnist
 from ..data.overlap import mnist_test_copies
-from ..nets.devices import resolve_device
-from ..nets.builder import build_checkpoint, for_inference
-from ..reading import scoring
 from ..data.preprocess import preprocess
-from .training import (BatchDone, ConfigError, EpochDone, Failed, Finished, History, Started,
-                       Stopped, TrainControl, cpu_state)
+from ..data.styles import synth_pool
+from ..nets.checkpoint import Checkpoint, make_meta
+from ..nets.builder import build_checkpoint, for_inference
+from ..nets.devices import resolve_device
+from ..reading import scoring
+from .config import TeachConfig
+from .control import TrainControl
+from .divergence import DivergenceWatch
+from .events import Failed, History, Measured, Notice, Scores, Started, Stopped, Taught, TeachReport
+from .loop import FINISHED, STOPPED, Plan, StopRequested, cpu_state, describe, make_optimizer, \
+    run_epochs, warmup_cosine
 
 TAUGHT_SUFFIX = " + my handwriting"
 STYLE_POOL = 2048  # synthesised digits drawn from during a run
-
-
-@dataclass
-class TeachConfig:
-    """Everything that defines a teaching run; saved in the taught model's metadata."""
-
-    steps: int = 200
-    rounds: int = 4  # EpochDone events: the held-out samples are scored after each round
-    batch_size: int = 64
-    user_share: float = 0.375  # of each batch: the person's samples, the rest replay
-    style_share: float = 0.125  # of each batch: synthesised styles, when the synthesiser exists
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    label_smoothing: float = 0.05
-    holdout: float = 0.25  # share of each digit's samples kept out of training, for measuring
-    freeze_bn: bool = False  # True: batch norm keeps the base model's running statistics
-    augment: bool = True
-    mnist_eval_limit: int | None = None  # None: the whole MNIST test set before and after
-    seed: int = 0
-    device: str = "auto"
-    report_every: int = 10
-    model: str = ""  # the architecture, filled in from the base model
-
-    @property
-    def epochs(self) -> int:  # what the app's progress and plots call a round
-        return self.rounds
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TeachConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-    def validate(self) -> None:
-        if self.steps < 1 or self.rounds < 1:
-            raise ConfigError("steps and rounds must be at least 1")
-        if self.batch_size < 2:
-            raise ConfigError("batch size must be at least 2")
-        if not 0.0 < self.user_share <= 1.0:
-            raise ConfigError("user_share must be in (0, 1]")
-        if not 0.0 <= self.style_share < 1.0 or self.user_share + self.style_share > 1.0:
-            raise ConfigError("style_share must be in [0, 1) and leave room for the user's share")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ConfigError("learning rate must be a positive number")
-        if not 0.0 <= self.holdout < 1.0:
-            raise ConfigError("holdout must be a share in [0, 1)")
-
-
-# --- events and results -------------------------------------------------------------------
-
-@dataclass
-class Notice:
-    """Something the person should know; the run goes on."""
-
-    message: str
-
-
-@dataclass
-class Scores:
-    """One model measured: on the held-out samples (per digit too) and on MNIST's test set."""
-
-    held_out_acc: float | None  # None when nothing was held out
-    held_out_n: int
-    held_out_per_digit: list[float | None]  # None for a digit with no held-out sample
-    mnist_acc: float | None  # None when MNIST is not available
-    mnist_n: int
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-@dataclass
-class Measured:
-    when: str  # "before" | "after"
-    scores: Scores
-
-
-@dataclass
-class TeachReport:
-    arch: str
-    base_name: str
-    before: Scores
-    after: Scores
-    train_counts: list[int]  # samples trained on, per digit
-    held_out_counts: list[int]
-    skipped: list[tuple[str, str]]  # (name, reason) for every sample that could not be used
-    notices: list[str]
-    replay: str  # what the samples were mixed with, in words
-    seconds: float
-    steps: int
-    config: TeachConfig
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["config"] = self.config.to_dict()
-        return d
-
-
-@dataclass
-class Taught(Finished):
-    """``Finished`` plus the report: ``best_state`` holds the taught weights."""
-
-    report: TeachReport | None = None
-
-
-def _event(cls, **values):
-    """Build a training event by field name, whatever order or extra fields it has now.
-
-    ``best_acc`` is given under both names it has had; fields not named here keep their
-    defaults, so teaching does not break when the training loop's events grow a field.
-    """
-    if "best_acc" in values:
-        values["best_val_acc"] = values["best_acc"]
-    names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in values.items() if k in names})
+# The schedule ends at this share of the peak rate (training's one-cycle: 0.001).
+TEACH_FINAL = 0.01
 
 
 # --- samples -> tensors ---------------------------------------------------------------------
@@ -248,47 +136,26 @@ def measure(model: torch.nn.Module, held_x: torch.Tensor, held_y: torch.Tensor,
             probs[start:start + len(chunk)] = chunk
             done = start + len(chunk)
         if done < len(y):
-            raise _Stop()
+            raise StopRequested()
         m_acc, m_n = scoring.Scores(scoring.as_labels(y), probs).correct / max(1, len(y)), len(y)
     return Scores(acc, len(held_y), per, m_acc, m_n)
-
-
-class _Stop(Exception):
-    pass
 
 
 # --- replay sources ---------------------------------------------------------------------------
 
 @functools.lru_cache(maxsize=2)
 def _style_pool(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Synthesised handwriting for replay, when the style synthesiser is part of this build.
+    """Synthesised handwriting for replay (None if rendering failed: it is extra).
 
     Cached: rendering a pool costs about a second, and a person may teach several times.
     """
-    try:
-        from ..data.styles import synth_pool
-    except ImportError:
-        return None
     try:
         return synth_pool(n, seed)
     except Exception:  # the synthesiser is extra; teaching goes on without it
         return None
 
 
-# --- the loop ---------------------------------------------------------------------------------
-
-def _schedule(opt: torch.optim.Optimizer, total: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """A short linear warm-up (the optimiser's moments start at zero), then cosine to ~0."""
-    warm = max(1, round(0.1 * total))
-
-    def factor(step: int) -> float:
-        if step < warm:
-            return 0.1 + 0.9 * step / warm
-        p = min(1.0, (step - warm) / max(1, total - warm))
-        return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * p))
-
-    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
-
+# --- the run ----------------------------------------------------------------------------------
 
 def _train_mode(model: torch.nn.Module, freeze_bn: bool) -> None:
     model.train()
@@ -309,8 +176,8 @@ def run(base: Checkpoint, images: Sequence[np.ndarray], labels: Sequence[int],
     the samples are taught alone and a :class:`Notice` says forgetting is not measured.
     """
     control = control or TrainControl()
+    clock = control.clock
     config = config or TeachConfig()
-    t0 = time.perf_counter()
     notices: list[str] = []
 
     def notice(msg: str) -> Notice:
@@ -324,7 +191,7 @@ def run(base: Checkpoint, images: Sequence[np.ndarray], labels: Sequence[int],
         device = resolve_device(config.device)
         prepared = prepare_samples(images, labels, names)
     except Exception as exc:
-        yield Failed(_describe(exc))
+        yield Failed(describe(exc))
         return
     for name, reason in prepared.skipped:
         yield notice(f"Skipped {name}: {reason}")
@@ -392,7 +259,7 @@ def run(base: Checkpoint, images: Sequence[np.ndarray], labels: Sequence[int],
             mem = torch.channels_last
             model.to(memory_format=mem)
     except Exception as exc:
-        yield Failed(_describe(exc))
+        yield Failed(describe(exc))
         return
 
     n_user = len(user_y)
@@ -402,23 +269,23 @@ def run(base: Checkpoint, images: Sequence[np.ndarray], labels: Sequence[int],
     k_replay = bs - k_user - k_style if replay_x is not None else 0
     if replay_x is None and styles is None:
         k_user = min(bs, max(k_user, 2 * n_user))  # samples alone: a full batch of them
-    batch = k_user + k_style + k_replay
+    per_round = math.ceil(config.steps / config.rounds)
+    rounds = math.ceil(config.steps / per_round)
+    val_data = fingerprint(held_x, held_y) if len(held_y) else None
 
-    yield Started(config, str(device), n_user, len(held_y), math.ceil(config.steps / config.rounds),
-                  sum(p.numel() for p in model.parameters()))
+    clock.start()
+    yield Started(config, str(device), n_user, len(held_y), per_round,
+                  sum(p.numel() for p in model.parameters()), epochs=rounds,
+                  val_data=val_data)
 
     try:
         before = measure(model, held_x, held_y, mnist_test, mem, lambda: control.stop_requested)
-    except _Stop:
-        yield _stopped(0, config, t0)
+    except StopRequested:
+        yield _stopped(0, config, clock)
         return
     yield Measured("before", before)
 
-    decay = [p for p in model.parameters() if p.dim() > 1]
-    no_decay = [p for p in model.parameters() if p.dim() <= 1]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=config.lr)
-    sched = _schedule(opt, config.steps)
+    opt = make_optimizer(config, model)
     spec = AugmentSpec() if config.augment else None
     # Replay looks like what the base model was trained on: warped MNIST for a model trained
     # with augmentation (digitnet), plain MNIST otherwise (lenet's recipe: warping its replay
@@ -426,30 +293,11 @@ def run(base: Checkpoint, images: Sequence[np.ndarray], labels: Sequence[int],
     base_cfg = base.meta.get("config") if isinstance(base.meta.get("config"), dict) else {}
     warp_replay = bool(base_cfg.get("augment", True))
     aug_gen = gen if device.type == "cpu" else None
-    history = History()
-    per_round = math.ceil(config.steps / config.rounds)
-    step = 0
-    rnd = 0
-    while step < config.steps:
-        rnd += 1
-        t_round = time.perf_counter()
-        loss_sum = 0.0
-        hits = 0
-        seen = 0
-        window = []
-        t_window = time.perf_counter()
-        n_window = 0
-        last = min(config.steps, step + per_round)
-        b = 0
-        _train_mode(model, config.freeze_bn)
-        while step < last:
-            if control.stop_requested:
-                yield _stopped(rnd - 1, config, t0, history)
-                return
-            control.wait_while_paused()
-            if control.stop_requested:
-                yield _stopped(rnd - 1, config, t0, history)
-                return
+
+    def batches(rnd: int):
+        """The round's batches: the person's samples first (they alone count for the train
+        accuracy), then MNIST replay, then synthesised styles."""
+        while True:
             ui = torch.randint(n_user, (k_user,), generator=gen).to(device)
             xs, ys = [user_x[ui]], [user_y[ui]]
             if k_replay:
@@ -466,79 +314,53 @@ def run(base: Checkpoint, images: Sequence[np.ndarray], labels: Sequence[int],
                     xb = augment(xb, spec, aug_gen)
                 else:
                     xb = torch.cat([augment(xb[:k_user], spec, aug_gen), xb[k_user:]])
-            xb = xb.contiguous(memory_format=mem)
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb, label_smoothing=config.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            step += 1
-            b += 1
-            d = loss.detach()
-            window.append(d)
-            n_window += batch
-            hits_b = (logits.detach()[:k_user].argmax(1) == yb[:k_user]).sum()
-            hits += int(hits_b)  # the person's samples only: how well it fits them
-            seen += k_user
-            if len(window) >= config.report_every or step == last:
-                mean = torch.stack(window).mean().item()
-                loss_sum += mean * len(window)
-                if not math.isfinite(mean):
-                    yield Failed(f"Teaching diverged: the loss became {mean}. Try a smaller "
-                                 "learning rate. The model is unchanged.", rnd)
-                    return
-                now = time.perf_counter()
-                yield BatchDone(rnd, b, per_round, step, mean, n_window / max(now - t_window, 1e-9),
-                                opt.param_groups[0]["lr"])
-                window = []
-                n_window = 0
-                t_window = now
-        try:
-            ho = measure(model, held_x, held_y, None, mem, lambda: control.stop_requested)
-        except _Stop:
-            yield _stopped(rnd - 1, config, t0, history)
-            return
-        train_loss = loss_sum / max(1, b)
-        train_acc = hits / max(1, seen)
-        # "test" in the plots is the held-out samples: the figure this run is about
-        test_acc = ho.held_out_acc if ho.held_out_acc is not None else float("nan")
-        ev = EpochDone(rnd, config.rounds, train_loss, train_acc, float("nan"), test_acc,
-                       time.perf_counter() - t_round, False, {})
-        history.add(ev)
-        yield ev
+            yield xb.contiguous(memory_format=mem), yb
+
+    def score(should_stop) -> tuple[None, float]:
+        # "validation" in the plots is the held-out samples: the figure this run is about
+        ho = measure(model, held_x, held_y, None, mem, should_stop)
+        return None, ho.held_out_acc if ho.held_out_acc is not None else float("nan")
+
+    plan = Plan(model, opt, warmup_cosine(opt, config.steps, config.warmup, TEACH_FINAL), rounds,
+                per_round, batches=batches, score=score,
+                batches_in=lambda rnd: min(per_round, config.steps - (rnd - 1) * per_round),
+                train_mode=lambda: _train_mode(model, config.freeze_bn),
+                label_smoothing=config.label_smoothing, report_every=config.report_every,
+                counted=k_user, keep_train_state=False, watch=DivergenceWatch(what="Teaching"))
+    outcome = yield from run_epochs(plan, control)
+    if outcome == STOPPED:
+        yield _stopped(len(plan.history.epochs), config, clock, plan.history)
+        return
+    if outcome != FINISHED:
+        clock.end()
+        return
 
     try:
         after = measure(model, held_x, held_y, mnist_test, mem, lambda: control.stop_requested)
-    except _Stop:
-        yield _stopped(rnd, config, t0, history)
+    except StopRequested:
+        yield _stopped(rounds, config, clock, plan.history)
         return
     yield Measured("after", after)
     state = cpu_state(model.to(memory_format=torch.contiguous_format))
-    seconds = time.perf_counter() - t0
+    clock.end()
+    seconds = clock.active_seconds()
     report = TeachReport(
         arch=base.arch, base_name=base.name, before=before, after=after,
         train_counts=torch.bincount(user_y.cpu(), minlength=10).tolist(),
         held_out_counts=torch.bincount(held_y.cpu(), minlength=10).tolist(),
         skipped=list(prepared.skipped), notices=notices, replay=replay,
-        seconds=seconds, steps=step, config=config)
+        seconds=seconds, steps=plan.step, config=config)
     best = after.held_out_acc if after.held_out_acc is not None else float("nan")
-    yield _event(Taught, best_acc=best, best_epoch=rnd, best_state=state, history=history,
-                 seconds=seconds, config=config, test_acc=after.mnist_acc, report=report)
+    yield Taught(best_val_acc=best, best_epoch=rounds, best_state=state, history=plan.history,
+                 seconds=seconds, config=config, test_acc=after.mnist_acc, report=report,
+                 val_data=val_data)
 
 
-def _stopped(rounds: int, config: TeachConfig, t0: float, history: History | None = None) -> Stopped:
+def _stopped(rounds: int, config: TeachConfig, clock, history: History | None = None) -> Stopped:
     # a half-taught model is not measured, so it is not offered either
-    return _event(Stopped, epoch=rounds, best_acc=0.0, best_epoch=0, best_state=None,
-                  history=history or History(), seconds=time.perf_counter() - t0, config=config,
-                  test_acc=None)
-
-
-def _describe(exc: BaseException) -> str:
-    msg = str(exc).strip() or type(exc).__name__
-    if isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in msg.lower():
-        return "The device ran out of memory: try the CPU."
-    return msg
+    clock.end()
+    return Stopped(epoch=rounds, best_val_acc=0.0, best_epoch=0, best_state=None,
+                   history=history or History(), seconds=clock.active_seconds(), config=config)
 
 
 # --- the new model --------------------------------------------------------------------------
@@ -559,8 +381,11 @@ def taught_checkpoint(base: Checkpoint, result: Taught) -> Checkpoint:
     its recipe); the teaching run goes under ``taught``. ``test_acc`` is MNIST's after.
     """
     rep = result.report
+    # the held-out samples are this model's validation data: a file is replaced only by a
+    # model better on the same samples
     meta = make_meta(
         base.arch, name=taught_name(base.name), test_acc=_round(rep.after.mnist_acc),
+        val_acc=_round(rep.after.held_out_acc), val_data=result.val_data,
         epochs=base.meta.get("epochs"), config=base.meta.get("config"),
         taught={
             "base": base.name, "base_path": str(base.path) if base.path else None,

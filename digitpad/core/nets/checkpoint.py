@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from ..io import files
-from ..io.files import MAX_MODEL_BYTES, MODEL_FORMAT, read_regular_file
+from ..io.files import MAX_MODEL_BYTES, MODEL_FORMAT, TRAIN_STATE_FORMAT, read_regular_file
 from .errors import CheckpointError
 from .spec import MODEL_NAMES, weight_shapes
 from ..data.preprocess import PREPROCESS_VERSION  # recorded in every checkpoint
@@ -79,7 +79,9 @@ def save_checkpoint(path: str | os.PathLike, arch: str, state: dict[str, torch.T
     """
     from safetensors.torch import save as st_save
 
-    path = Path(path)
+    from ..io.outputs import real_output_path
+
+    path = real_output_path(path)  # a symlink's target is locked and written, not the link
     if arch not in MODEL_NAMES:
         raise CheckpointError(f"Cannot save: unknown architecture {arch!r}.", path, "architecture")
     _check_state(arch, state, path)
@@ -154,7 +156,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
             "because loading a pickle can run arbitrary code.", path, "pickle")
     header = _read_header(blob, path)
     meta_raw = header.get("__metadata__") or {}
-    if meta_raw.get("format") == "digitpad-train-state-1":
+    if meta_raw.get("format") == TRAIN_STATE_FORMAT:
         raise CheckpointError(f"{path.name} is the training state saved beside a model (what "
                               "--resume continues from), not a model itself; open the model "
                               "file next to it.", path, "invalid")
@@ -194,7 +196,7 @@ _FRACTIONS = ("test_acc", "val_acc", "best_val_acc")
 _TYPES = {"name": str, "created": str, "digitpad_version": str, "dataset": str, "arch": str,
           "resumed_from": str, "started_from": str, "epochs_run": int, "config": dict,
           "history": dict, "epochs": int, "run_id": str, "notes": list,
-          "preprocess_version": int, "train_seconds": (int, float)}
+          "preprocess_version": int, "train_seconds": (int, float), "val_data": dict}
 
 
 def clean_meta(meta: dict) -> tuple[dict, list[str]]:
@@ -297,8 +299,19 @@ def shipped_model_path(arch: str):
 
 # --- what an existing model file says about itself ----------------------------------------
 
-def recorded_accuracy(path: str | os.PathLike):
-    """(validation accuracy or None, test accuracy or None, checkpoint) of an existing model
-    file; raises CheckpointError when it is not a digitpad model."""
+def recorded(path: str | os.PathLike):
+    """What an existing model file records about its figures (an ``outputs.Record``); raises
+    CheckpointError when it is not a digitpad model."""
+    from ..io.outputs import Record
+
     ckpt = load_checkpoint(path)
-    return ckpt.val_acc, ckpt.test_acc, ckpt
+    val_data = ckpt.meta.get("val_data")
+    return Record(ckpt.val_acc, ckpt.test_acc, val_data if isinstance(val_data, dict) else None)
+
+
+def claim_model_output(path: str | os.PathLike, *, overwrite: bool = False, wait: float = 0.0):
+    """:func:`digitpad.core.io.outputs.claim_output` for a model file: the one guarded way
+    every writer (train, teach, the app's saves) takes to a model file."""
+    from ..io.outputs import claim_output
+
+    return claim_output(path, recorded, overwrite=overwrite, wait=wait)
