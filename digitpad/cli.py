@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, metavar="FILE",
                    help="model file to write (default: <app data>/models/<model>-<time>.safetensors)")
     t.add_argument("--resume", default=None, metavar="FILE",
-                   help="continue training from this model file")
+                   help="continue training from this model file or shipped name (lenet, dense, digitnet)")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--permute", action="store_true",
                    help="reshuffled pixels: train on MNIST with every image's pixels in one fixed "
@@ -299,7 +299,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                      device=args.device, seed=args.seed, permute=args.permute or None)
     if args.resume:
-        resumed = load_checkpoint(args.resume)
+        resumed = load_checkpoint(resolve_model_path(args.resume))  # a shipped name too
         if model is not None and model != resumed.arch:
             raise CliError(f"--resume {args.resume} holds a {resumed.arch} model, not {model}; "
                            f"drop --model or use --model {resumed.arch}.")
@@ -331,6 +331,7 @@ def _claim_output(out: Path, overwrite: bool, stack) -> float | None:
     from .core.nets.checkpoint import recorded_accuracy
 
     check_writable(out)
+    _check_train_state_writable(out)
     stack.enter_context(output_lock(out))
     for p in remove_stale_temps(out):
         print(f"removed {_printable(p.name)}, left by an interrupted save", flush=True)
@@ -351,6 +352,20 @@ def _claim_output(out: Path, overwrite: bool, stack) -> float | None:
     return bar
 
 
+def _check_train_state_writable(out: Path) -> None:
+    """The training state is written beside the model after every epoch: a folder or other
+    non-file in its place would end the run after its first epoch, so it is refused now."""
+    from .core.io.outputs import OutputError, check_writable
+    from .core.learning.train_state import train_state_path
+
+    side = train_state_path(out)
+    try:
+        check_writable(side)
+    except OutputError as exc:
+        raise CliError(f"the training state is saved beside {_printable(out.name)} as "
+                       f"{_printable(side)}, which cannot be written: {_one_line(exc)}") from exc
+
+
 def _train_into(args, out: Path, bar_acc: float | None, config, model: str, recipe: str,
                 resumed, plan) -> int:
     """Drive a :class:`~digitpad.core.learning.session.TrainingSession` with a progress bar."""
@@ -363,6 +378,10 @@ def _train_into(args, out: Path, bar_acc: float | None, config, model: str, reci
     data = load_mnist(root, device="cpu")
     print(f"MNIST from {root}: {data.train_x.shape[0]:,} training, {data.test_x.shape[0]:,} test images",
           flush=True)
+    if plan is not None:
+        from .core.learning.train_state import fit_to_data
+
+        plan = fit_to_data(plan, data.train_x.shape[0])
 
     same_file = resumed is not None and out.resolve() == Path(resumed.path).resolve()
     session = TrainingSession(

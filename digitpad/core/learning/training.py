@@ -346,7 +346,7 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
     return loss_sum / n, correct / n, pred.clone()
 
 
-def _make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
                                weight_decay=cfg.weight_decay)
@@ -622,7 +622,7 @@ def run(config: TrainConfig, data: MnistTensors | None = None,
 
     n = train_x.shape[0]
     batches = math.ceil(n / min(config.batch_size, n))
-    opt = _make_optimizer(config, model)
+    opt = make_optimizer(config, model)
     sched = _make_schedule(config, opt, batches * config.epochs)
     first_epoch, step = 1, 0
     history = History()

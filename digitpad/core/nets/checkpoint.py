@@ -302,3 +302,9 @@ def recorded_accuracy(path: str | os.PathLike):
     file; raises CheckpointError when it is not a digitpad model."""
     ckpt = load_checkpoint(path)
     return ckpt.val_acc, ckpt.test_acc, ckpt
+
+
+def check_state(arch: str, state: dict[str, torch.Tensor], path: str | os.PathLike | None = None) -> None:
+    """Raise CheckpointError unless ``state`` holds exactly ``arch``'s tensors (names, shapes,
+    dtypes), all finite: what a model file must hold, for any other file of weights too."""
+    _check_state(arch, state, None if path is None else Path(path))
