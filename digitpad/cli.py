@@ -455,7 +455,19 @@ def _train_into(args, out: Path, bar_acc: float | None, config, model: str, reci
         print(f"best validation accuracy {_pct(session.best_val_acc)} (epoch {session.best_epoch}) "
               f"-> {out} (stopped: the test set was not scored; `digitpad eval` scores it; "
               f"--resume {out} continues the run)", flush=True)
+    _warn_if_not_learned(session.best_val_acc, config.lr)
     return EXIT_INTERRUPTED if isinstance(result, Stopped) else EXIT_OK
+
+
+def _warn_if_not_learned(best_val_acc: float | None, lr: float) -> None:
+    """A model saved at chance level looks like any other file: say that it learned nothing."""
+    from .core.learning.session import CHANCE, CHANCE_MARGIN
+
+    if best_val_acc is not None and best_val_acc <= CHANCE + CHANCE_MARGIN:
+        print(f"digitpad: warning: the model did not learn: its best validation accuracy "
+              f"{_pct(best_val_acc)} is near chance ({CHANCE * 100:.0f} %). It was saved, but it "
+              f"guesses; try another learning rate (this run used {lr:g}) or more epochs.",
+              file=sys.stderr, flush=True)
 
 
 def _install_sigint(control):
@@ -616,19 +628,21 @@ def _predict_each(predictor, arrays: list) -> list:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from .core.reading.predict import Predictor
-    from .core.data.preprocess import load_image
+    from .core.data.preprocess import WORKING_SIDE, load_image, preprocess
 
     predictor = Predictor.from_file(resolve_model_path(args.model))
     failed = 0
     total = 0
     for chunk in _chunks(iter_image_paths(args.paths), PREDICT_CHUNK):
         # Images are read here, one by one, so a damaged file costs one error line and the
-        # rest of the chunk still goes through the batched predictor.
+        # rest of the chunk still goes through the batched predictor. Each is reduced to its
+        # 28x28 as it is read: a chunk holds 256 small arrays whatever the files' sizes, and
+        # memory peaks at one decoded image (8000x8000 scans: one at a time).
         results: list[dict | None] = [None] * len(chunk)
         arrays, where = [], []
         for k, path in enumerate(chunk):
             try:
-                arrays.append(load_image(path))
+                arrays.append(preprocess(load_image(path, max_side=WORKING_SIDE), keep_steps=False))
                 where.append(k)
             except Exception as exc:  # ImageError, OSError, a decoder's own complaint
                 results[k] = {"path": str(path), "digit": None, "error": _one_line(exc)}

@@ -20,7 +20,7 @@ from typing import Callable
 
 import torch
 
-from ..io.files import DigitpadError
+from ..io.files import DigitpadError, not_regular_reason
 from ..io.paths import resolve_data_dir
 
 RAW_FILES = {
@@ -54,19 +54,26 @@ def _missing_message(root: Path) -> str:
 
 
 def load_split(root: str | os.PathLike, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images (N, 28, 28) uint8 and labels (N,) int64, read by torchvision's MNIST class."""
-    from torchvision.datasets import MNIST
+    """Images (N, 28, 28) uint8 and labels (N,) int64, read by torchvision's IDX reader."""
+    from torchvision.datasets.mnist import read_image_file, read_label_file
 
     root = Path(root)
-    if not has_mnist(root):
+    split = "train" if train else "t10k"
+    # only this split's files: eval reads the test files and must not care about the others
+    files = [raw_dir(root) / f"{split}-{kind}" for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")]
+    for f in files:
+        odd = not_regular_reason(f) if os.path.lexists(f) else None
+        if odd:  # say what is there: "not found" would send the person looking elsewhere
+            raise DataError(f"MNIST's {f.name} in {f.parent} is {odd}, not a regular file; "
+                            "replace it with the real file (`digitpad download` fetches it).")
+    if not all(f.is_file() for f in files):
         raise DataError(_missing_message(root))
-    problem = mnist_problem(root)
+    problem = mnist_problem(root, splits=(split,))
     if problem:
         raise DataError(f"MNIST in {raw_dir(root)} is damaged: {problem}. Run `digitpad download` "
                         "(or the Training tab's Download) to fetch it again.")
-    try:
-        ds = MNIST(str(root), train=train, download=False)
-        images, labels = ds.data, ds.targets
+    try:  # torchvision's IDX reader on this split's two files (its MNIST class wants all four)
+        images, labels = read_image_file(str(files[0])), read_label_file(str(files[1]))
     except Exception as exc:  # torchvision raises assorted errors for damaged files
         raise DataError(f"MNIST files in {raw_dir(root)} could not be read ({exc}). "
                         "They may be damaged: delete them and download again.") from exc
@@ -136,7 +143,7 @@ def _idx_problem(path: Path, kind: str) -> tuple[str | None, int]:
     """(what is wrong with one IDX file or None, its item count)."""
     magic, ndim = _IDX_KIND[kind]
     if os.path.lexists(path) and not path.is_file():  # checked first: a FIFO would block open
-        return "not a regular file", 0
+        return f"{not_regular_reason(path) or 'a broken link'}, not a regular file", 0
     try:
         size = path.stat().st_size
         with open(path, "rb") as f:
@@ -157,12 +164,12 @@ def _idx_problem(path: Path, kind: str) -> tuple[str | None, int]:
     return None, dims[0]
 
 
-def mnist_problem(root: str | os.PathLike) -> str | None:
-    """None when the four IDX files are present and whole; otherwise what is wrong, e.g.
-    "t10k-images-idx3-ubyte is truncated (7,000 of 7,840,016 bytes)". Reads only headers."""
+def mnist_problem(root: str | os.PathLike, splits=("train", "t10k")) -> str | None:
+    """None when the IDX files of ``splits`` are present and whole; otherwise what is wrong,
+    e.g. "t10k-images-idx3-ubyte is truncated (7,000 of 7,840,016 bytes)". Reads only headers."""
     raw = raw_dir(root)
     problems = []
-    for split in ("train", "t10k"):
+    for split in splits:
         img_p, n_img = _idx_problem(raw / f"{split}-images-idx3-ubyte", "images")
         lab_p, n_lab = _idx_problem(raw / f"{split}-labels-idx1-ubyte", "labels")
         if img_p:
