@@ -768,13 +768,45 @@ def cmd_download(args: argparse.Namespace) -> int:
         bar.update(done - bar.n)
 
     print(f"downloading MNIST into {root} ...", flush=True)
+    previous = _raise_on_sigterm()
     try:
         download_mnist(root, progress=progress)
+    except Terminated:
+        print("digitpad: terminated: the partial download was removed", file=sys.stderr)
+        return 128 + signal.SIGTERM
     finally:
+        _restore_sigterm(previous)
         for bar in bars.values():
             bar.close()
     print(f"MNIST is ready in {root}")
     return EXIT_OK
+
+
+class Terminated(BaseException):
+    """SIGTERM as an exception, so cleanup (the download's .part file) runs on the way out."""
+
+
+def _raise_on_sigterm():
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError):
+        return None
+
+
+def _restore_sigterm(previous) -> None:
+    if previous is not None:
+        try:
+            signal.signal(signal.SIGTERM, previous)
+        except (ValueError, OSError):
+            pass
 
 
 # --- lesson and eval --report -------------------------------------------------------------

@@ -202,6 +202,9 @@ ProgressFn = Callable[[str, int, int], None]  # (file name, bytes done, bytes to
 MIRRORS: list[str] | None = None
 # A transfer that receives nothing for this long is abandoned (per request, per read).
 READ_TIMEOUT = 20.0
+# The whole download, all four files: MNIST is 11 MB, so this allows about 40 KB/s. A proxy
+# that trickles a byte every few seconds never trips READ_TIMEOUT; this ends it.
+DOWNLOAD_DEADLINE = 300.0
 
 
 class Cancelled(Exception):
@@ -216,21 +219,27 @@ def _probe(url: str, timeout: float) -> None:
 
 def download_mnist(root: str | os.PathLike | None = None, timeout: float = 6.0,
                    progress: ProgressFn | None = None,
-                   cancelled: Callable[[], bool] | None = None) -> Path:
+                   cancelled: Callable[[], bool] | None = None,
+                   deadline: float | None = None) -> Path:
     """Fetch MNIST into ``root`` with torchvision's mirrors; a clear DataError when offline.
 
     ``timeout`` is one deadline for reaching any mirror, all mirrors together: offline or
-    behind a proxy that never answers, the DataError comes within it. Every request then has
-    its own timeout (a stalled transfer ends after ``READ_TIMEOUT`` s); no process-wide socket
-    setting is touched. A set already there and whole is left alone; a damaged one (say a
-    truncated IDX file) is fetched again. ``.part`` files never outlive a failure.
+    behind a proxy that never answers, the DataError comes within it. ``deadline`` (default
+    ``DOWNLOAD_DEADLINE`` s) bounds the whole download: a connection that trickles bytes ends
+    in a DataError that says how far it got. Every request has its own timeout (a stalled
+    transfer ends after ``READ_TIMEOUT`` s); no process-wide socket setting is touched. A set
+    already there and whole is left alone; a damaged one (say a truncated IDX file) is fetched
+    again. ``.part`` files never outlive a failure.
     """
     from torchvision.datasets import MNIST
 
     root = resolve_data_dir(root)
     if has_mnist(root) and mnist_problem(root) is None:
         return root
-    deadline = time.monotonic() + timeout
+    start = time.monotonic()
+    whole = DOWNLOAD_DEADLINE if deadline is None else float(deadline)
+    end = start + whole
+    deadline = min(start + timeout, end)
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -265,7 +274,7 @@ def download_mnist(root: str | os.PathLike | None = None, timeout: float = 6.0,
         for filename, md5 in MNIST.resources:
             target = folder / filename
             if not check_integrity(str(target), md5):
-                _fetch(reachable + filename, target, progress, cancelled)
+                _fetch(reachable + filename, target, progress, cancelled, end, whole)
                 if not check_integrity(str(target), md5):
                     target.unlink(missing_ok=True)
                     raise DataError(f"The download of {filename} was damaged (checksum mismatch); try again.")
@@ -287,16 +296,38 @@ def _reason(exc: BaseException) -> str:
 
 
 def _fetch(url: str, target: Path, progress: ProgressFn | None,
-           cancelled: Callable[[], bool] | None) -> None:
+           cancelled: Callable[[], bool] | None, end: float, whole: float) -> None:
     part = target.with_name(target.name + ".part")
+    done = total = 0
+
+    def late() -> DataError:
+        got = f"{done:,} of {total:,} bytes" if total else f"{done:,} bytes"
+        return DataError(f"MNIST download did not finish within its {whole:g} s deadline "
+                         f"({got} of {target.name} had arrived): the connection is too slow. "
+                         "Try again later; what was downloaded completely is kept.")
+
     try:
-        with urllib.request.urlopen(url, timeout=READ_TIMEOUT) as resp, open(part, "wb") as out:
+        left = end - time.monotonic()
+        if left <= 0:
+            raise late()
+        # each socket operation waits at most the time left, so the deadline holds even
+        # while a read blocks
+        with urllib.request.urlopen(url, timeout=min(READ_TIMEOUT, left)) as resp, \
+                open(part, "wb") as out:
             total = int(resp.headers.get("Content-Length") or 0)
-            done = 0
             while True:
                 if cancelled is not None and cancelled():
                     raise Cancelled()
-                chunk = resp.read(64 * 1024)
+                if time.monotonic() >= end:
+                    raise late()
+                try:
+                    # read1: whatever has arrived (read() would wait for the whole 64 KB, a
+                    # byte at a time from a trickling proxy)
+                    chunk = resp.read1(64 * 1024)
+                except (TimeoutError, socket.timeout):
+                    if time.monotonic() >= end - 0.05:
+                        raise late() from None
+                    raise
                 if not chunk:
                     break
                 out.write(chunk)
@@ -307,7 +338,9 @@ def _fetch(url: str, target: Path, progress: ProgressFn | None,
                 raise OSError(f"the connection closed after {done:,} of {total:,} bytes of {target.name}")
         os.replace(part, target)
     except BaseException:
-        part.unlink(missing_ok=True)  # any failure, a cancel or Ctrl+C: no half file stays
+        # any failure, a cancel, Ctrl+C or SIGTERM (the CLI turns it into an exception): no
+        # half file stays
+        part.unlink(missing_ok=True)
         raise
 
 
