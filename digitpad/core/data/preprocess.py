@@ -33,7 +33,15 @@ __all__ = ["PREPROCESS_VERSION", "ImageError", "Preprocessed", "load_image", "pr
 # gigabyte of RGB). Above it PIL only warns (and refuses at twice that); digitpad refuses with
 # its own message, so PIL's warning says nothing new and is silenced for the whole process.
 MAX_IMAGE_PIXELS = 89_478_485
-warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+def quiet_bomb_warning() -> None:
+    """Silence PIL's DecompressionBombWarning (idempotent; again on each read, in case a
+    warnings context was entered since)."""
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+quiet_bomb_warning()
 # What predict and teach keep of a large image: its longer side reduced (box average, right
 # after decoding) to at most this, so a folder of 8000x8000 scans never holds more than one
 # full-resolution image at a time. A digit of a few hundred pixels still spans dozens here.
@@ -95,6 +103,7 @@ def load_image(path: str | os.PathLike, max_side: int | None = None) -> np.ndarr
     base = os.path.basename(name)
     # a regular file of bounded size, checked before reading: a FIFO or a device never hangs
     blob = read_regular_file(name, MAX_IMAGE_BYTES, ImageError, "image file")
+    quiet_bomb_warning()
     try:
         with Image.open(io.BytesIO(blob)) as im:
             w, h = im.size  # from the header: refused before anything is decoded

@@ -33,7 +33,8 @@ from PIL import Image
 
 from ..io.files import DigitpadError, not_regular_reason, write_atomically
 from ..io.paths import app_data_dir
-from .preprocess import WORKING_SIDE, ImageError, ink_image, load_image, preprocess
+from .preprocess import (WORKING_SIDE, ImageError, ink_image, load_image, preprocess,
+                         quiet_bomb_warning)
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +209,7 @@ def read_checked(path: str | os.PathLike) -> np.ndarray:
         raise ImageError(f"{size / 2**20:.0f} MB is over the {MAX_FILE_BYTES // 2**20} MB limit "
                          "for one image")
     try:
+        quiet_bomb_warning()  # the cap below answers instead
         with Image.open(p) as im:  # reads the header only: the size before any decoding
             w, h = im.size
     except Exception:
@@ -466,7 +468,8 @@ def _zip_items(src: Path, problems: Problems):
     try:
         zf = zipfile.ZipFile(src)
         infos = zf.infolist()
-    except (zipfile.BadZipFile, OSError) as exc:
+    # NotImplementedError: a version field zipfile does not support (found by tests/fuzz)
+    except (zipfile.BadZipFile, OSError, NotImplementedError, ValueError, EOFError) as exc:
         raise SampleError(f"{src.name} is not a readable zip file ({exc}).") from None
     if len(infos) > MAX_ZIP_MEMBERS:
         zf.close()
