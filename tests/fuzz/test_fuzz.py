@@ -208,3 +208,16 @@ def test_cli_on_mutated_files(tmp_path, capsys):
             assert "unexpected error" not in err and "Traceback" not in err, (seed, argv, err)
             errors = [ln for ln in err.splitlines() if ln.startswith("digitpad: error")]
             assert len(errors) <= 1, (seed, argv, err)
+
+
+# What scripts/fuzz_wide.py found, kept as cases: (format, seed of random.Random).
+WIDE_FINDINGS = [("TIFF", 31)]  # PIL's "Tag data larger than file" UserWarning on stderr
+
+
+@pytest.mark.parametrize("fmt, seed", WIDE_FINDINGS)
+def test_images_the_wide_run_found(fmt, seed, tmp_path):
+    from digitpad.core.data.preprocess import load_image
+
+    path = tmp_path / f"found{SUFFIX[fmt]}"
+    path.write_bytes(mutate_image(fmt, random.Random(seed)))
+    clean(load_image, path, max_side=64)

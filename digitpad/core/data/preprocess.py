@@ -35,13 +35,16 @@ __all__ = ["PREPROCESS_VERSION", "ImageError", "Preprocessed", "load_image", "pr
 MAX_IMAGE_PIXELS = 89_478_485
 
 
-def quiet_bomb_warning() -> None:
-    """Silence PIL's DecompressionBombWarning (idempotent; again on each read, in case a
-    warnings context was entered since)."""
+def quiet_pil_warnings() -> None:
+    """Silence PIL's DecompressionBombWarning, and the UserWarnings its decoders raise about
+    damaged metadata ("Tag data larger than file. Skipping tag 278"): the image is then read
+    or refused with a message, and a raw warning line on stderr says nothing more.
+    Idempotent; called again on each read, in case a warnings context was entered since."""
     warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL(\.|$)")
 
 
-quiet_bomb_warning()
+quiet_pil_warnings()
 # What predict and teach keep of a large image: its longer side reduced (box average, right
 # after decoding) to at most this, so a folder of 8000x8000 scans never holds more than one
 # full-resolution image at a time. A digit of a few hundred pixels still spans dozens here.
@@ -103,7 +106,7 @@ def load_image(path: str | os.PathLike, max_side: int | None = None) -> np.ndarr
     base = os.path.basename(name)
     # a regular file of bounded size, checked before reading: a FIFO or a device never hangs
     blob = read_regular_file(name, MAX_IMAGE_BYTES, ImageError, "image file")
-    quiet_bomb_warning()
+    quiet_pil_warnings()
     try:
         with Image.open(io.BytesIO(blob)) as im:
             w, h = im.size  # from the header: refused before anything is decoded

@@ -34,7 +34,7 @@ from PIL import Image
 from ..io.files import DigitpadError, not_regular_reason, write_atomically
 from ..io.paths import app_data_dir
 from .preprocess import (WORKING_SIDE, ImageError, ink_image, load_image, preprocess,
-                         quiet_bomb_warning)
+                         quiet_pil_warnings)
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ def read_checked(path: str | os.PathLike) -> np.ndarray:
         raise ImageError(f"{size / 2**20:.0f} MB is over the {MAX_FILE_BYTES // 2**20} MB limit "
                          "for one image")
     try:
-        quiet_bomb_warning()  # the cap below answers instead
+        quiet_pil_warnings()  # the cap below answers instead
         with Image.open(p) as im:  # reads the header only: the size before any decoding
             w, h = im.size
     except Exception:
