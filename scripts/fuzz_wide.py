@@ -90,6 +90,8 @@ def run_in_process(work: Path, seeds: int, state_blob: bytes, config) -> list[di
 
     def note(kind, seed, outcome, detail):
         found.append({"kind": kind, "seed": seed, "outcome": outcome, "detail": detail[:300]})
+        if outcome not in ("ok", "clean"):  # at once: a long run stopped early still tells
+            print(f"finding: {kind} seed {seed}: {outcome}: {detail[:200]}", flush=True)
 
     for seed in range(seeds):
         arch = ("lenet", "dense", "digitnet")[seed % 3]
@@ -240,6 +242,10 @@ def main() -> int:
             for rows in pool.map(lambda s: cli_case(s, work, data, trained, args.timeout),
                                  range(args.cli)):
                 results += rows
+                for r in rows:
+                    if r["outcome"] not in ("ok", "clean"):
+                        print(f"finding: {r['kind']} seed {r['seed']}: {r['outcome']}: "
+                              f"{r['detail'][:200]}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
