@@ -165,7 +165,8 @@ def _pil_to_array(im: Image.Image) -> np.ndarray:
             scale = 1.0  # a float image in [0, 1] holds intensities, as float arrays do
         else:
             scale = 65535.0 if top > 255 else 255.0
-        return np.clip(a / scale * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        # clipped before scaling: a float image may hold -3e38, whose x255 overflows
+        return (np.clip(a, 0.0, scale) * np.float32(255.0 / scale) + 0.5).astype(np.uint8)
     # palettes (maybe with a transparent index), LA, CMYK, YCbCr, ...
     has_alpha = "A" in im.mode or im.mode == "PA" or "transparency" in im.info
     return np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
