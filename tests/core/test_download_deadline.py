@@ -18,6 +18,8 @@ import pytest
 from digitpad.core.data import mnist as data_mod
 from digitpad.core.data.mnist import DataError
 
+# trains or starts digitpad in child processes: minutes on a loaded 2-core machine
+pytestmark = pytest.mark.timeout(300)
 ROOT = Path(__file__).resolve().parents[2]
 PROXY_VARS = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
               "no_proxy", "NO_PROXY")

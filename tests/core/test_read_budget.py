@@ -17,6 +17,8 @@ from digitpad.core.data.preprocess import (MAX_IMAGE_PIXELS, WORKING_SIDE, Image
                                            load_image)
 from digitpad.core.data.samples import read_folder
 
+# trains or starts digitpad in child processes: minutes on a loaded 2-core machine
+pytestmark = pytest.mark.timeout(300)
 ROOT = Path(__file__).resolve().parents[2]
 SIDE = 3000  # decoded as RGB: 27 MB of numpy each, if anything kept it whole
 FULL_BYTES = SIDE * SIDE * 3

@@ -15,6 +15,8 @@ from digitpad.core.data.mnist import DataError, load_mnist, raw_dir
 from digitpad.core.data.preprocess import ImageError, load_image
 from digitpad.core.nets.checkpoint import load_checkpoint, shipped_model_path
 
+# trains or starts digitpad in child processes: minutes on a loaded 2-core machine
+pytestmark = pytest.mark.timeout(300)
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -20,6 +20,8 @@ from digitpad.core.learning.train_state import (TrainStateError, check_train_sta
 from digitpad.core.learning.training import recipe_config
 from digitpad.core.nets.checkpoint import load_checkpoint
 
+# trains or starts digitpad in child processes: minutes on a loaded 2-core machine
+pytestmark = pytest.mark.timeout(300)
 ROOT = Path(__file__).resolve().parents[2]
 ARGS = ["--model", "lenet", "--batch-size", "32", "--lr", "0.01", "--seed", "3", "--device", "cpu"]
 

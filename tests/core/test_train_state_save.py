@@ -7,10 +7,14 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from digitpad import cli
 from digitpad.core.learning.train_state import train_state_path
 from digitpad.core.nets.checkpoint import load_checkpoint
 
+# trains or starts digitpad in child processes: minutes on a loaded 2-core machine
+pytestmark = pytest.mark.timeout(300)
 ROOT = Path(__file__).resolve().parents[2]
 ARGS = ["--model", "lenet", "--batch-size", "32", "--lr", "0.01", "--seed", "3", "--device", "cpu"]
 
