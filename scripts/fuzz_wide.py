@@ -216,7 +216,8 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=2000, help="in-process mutations of each kind")
     ap.add_argument("--cli", type=int, default=60, help="seeds run through the CLI")
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--timeout", type=float, default=120.0, help="seconds before a run is a hang")
+    ap.add_argument("--timeout", type=float, default=300.0,
+                    help="seconds before a run is a hang (a loaded 2-core machine needs minutes)")
     ap.add_argument("--out", default=None, help="write every outcome as JSON here")
     args = ap.parse_args()
 
