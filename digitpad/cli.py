@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default=None, metavar="FILE",
                    help="model file to write (default: <app data>/models/<model>-<time>.safetensors)")
     t.add_argument("--resume", default=None, metavar="FILE",
-                   help="continue training from this model file")
+                   help="continue training from this model file or shipped name (lenet, dense, digitnet)")
     t.add_argument("--seed", type=int, default=None)
     t.add_argument("--permute", action="store_true",
                    help="reshuffled pixels: train on MNIST with every image's pixels in one fixed "
@@ -310,7 +310,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                      device=args.device, seed=args.seed, permute=args.permute or None)
     if args.resume:
-        resumed = load_checkpoint(args.resume)
+        resumed = load_checkpoint(resolve_model_path(args.resume))  # a shipped name too
         if model is not None and model != resumed.arch:
             raise CliError(f"--resume {args.resume} holds a {resumed.arch} model, not {model}; "
                            f"drop --model or use --model {resumed.arch}.")
@@ -347,7 +347,22 @@ def _claim(out: Path, overwrite: bool):
                     f"{_pct(ex.test_acc)} on test" if ex.test_acc is not None else "no accuracy")
             print(f"{_printable(out)} exists ({held}): it is replaced only by a model better on "
                   "the same validation data (--overwrite replaces it anyway)", flush=True)
+        _check_train_state_writable(claim.path)
         yield claim
+
+
+def _check_train_state_writable(out: Path) -> None:
+    """The training state is written beside the model after every epoch: a folder or other
+    non-file in its place would end the run after its first epoch, so it is refused now."""
+    from .core.io.outputs import OutputError, check_writable
+    from .core.learning.train_state import train_state_path
+
+    side = train_state_path(out)
+    try:
+        check_writable(side)
+    except OutputError as exc:
+        raise CliError(f"the training state is saved beside {_printable(out.name)} as "
+                       f"{_printable(side)}, which cannot be written: {_one_line(exc)}") from exc
 
 
 def _train_into(args, out: Path, claim, config, model: str, recipe: str, resumed, plan) -> int:
@@ -363,6 +378,10 @@ def _train_into(args, out: Path, claim, config, model: str, recipe: str, resumed
     data = load_mnist(root, device="cpu")
     print(f"MNIST from {root}: {data.train_x.shape[0]:,} training, {data.test_x.shape[0]:,} test images",
           flush=True)
+    if plan is not None:
+        from .core.learning.train_state import fit_to_data
+
+        plan = fit_to_data(plan, data.train_x.shape[0])
 
     same_file = resumed is not None and claim.path == Path(resumed.path).resolve()
     session = TrainingSession(
@@ -440,7 +459,19 @@ def _train_into(args, out: Path, claim, config, model: str, recipe: str, resumed
         print(f"best validation accuracy {_pct(session.best_val_acc)} (epoch {session.best_epoch}) "
               f"-> {out} (stopped: the test set was not scored; `digitpad eval` scores it; "
               f"--resume {out} continues the run)", flush=True)
+    _warn_if_not_learned(session.best_val_acc, config.lr)
     return EXIT_INTERRUPTED if isinstance(result, Stopped) else EXIT_OK
+
+
+def _warn_if_not_learned(best_val_acc: float | None, lr: float) -> None:
+    """A model saved at chance level looks like any other file: say that it learned nothing."""
+    from .core.learning.session import CHANCE, CHANCE_MARGIN
+
+    if best_val_acc is not None and best_val_acc <= CHANCE + CHANCE_MARGIN:
+        print(f"digitpad: warning: the model did not learn: its best validation accuracy "
+              f"{_pct(best_val_acc)} is near chance ({CHANCE * 100:.0f} %). It was saved, but it "
+              f"guesses; try another learning rate (this run used {lr:g}) or more epochs.",
+              file=sys.stderr, flush=True)
 
 
 def _install_sigint(control):
@@ -601,19 +632,21 @@ def _predict_each(predictor, arrays: list) -> list:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from .core.reading.predict import Predictor
-    from .core.data.preprocess import load_image
+    from .core.data.preprocess import WORKING_SIDE, load_image, preprocess
 
     predictor = Predictor.from_file(resolve_model_path(args.model))
     failed = 0
     total = 0
     for chunk in _chunks(iter_image_paths(args.paths), PREDICT_CHUNK):
         # Images are read here, one by one, so a damaged file costs one error line and the
-        # rest of the chunk still goes through the batched predictor.
+        # rest of the chunk still goes through the batched predictor. Each is reduced to its
+        # 28x28 as it is read: a chunk holds 256 small arrays whatever the files' sizes, and
+        # memory peaks at one decoded image (8000x8000 scans: one at a time).
         results: list[dict | None] = [None] * len(chunk)
         arrays, where = [], []
         for k, path in enumerate(chunk):
             try:
-                arrays.append(load_image(path))
+                arrays.append(preprocess(load_image(path, max_side=WORKING_SIDE), keep_steps=False))
                 where.append(k)
             except Exception as exc:  # ImageError, OSError, a decoder's own complaint
                 results[k] = {"path": str(path), "digit": None, "error": _one_line(exc)}
@@ -739,13 +772,45 @@ def cmd_download(args: argparse.Namespace) -> int:
         bar.update(done - bar.n)
 
     print(f"downloading MNIST into {root} ...", flush=True)
+    previous = _raise_on_sigterm()
     try:
         download_mnist(root, progress=progress)
+    except Terminated:
+        print("digitpad: terminated: the partial download was removed", file=sys.stderr)
+        return 128 + signal.SIGTERM
     finally:
+        _restore_sigterm(previous)
         for bar in bars.values():
             bar.close()
     print(f"MNIST is ready in {root}")
     return EXIT_OK
+
+
+class Terminated(BaseException):
+    """SIGTERM as an exception, so cleanup (the download's .part file) runs on the way out."""
+
+
+def _raise_on_sigterm():
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except (ValueError, OSError):
+        return None
+
+
+def _restore_sigterm(previous) -> None:
+    if previous is not None:
+        try:
+            signal.signal(signal.SIGTERM, previous)
+        except (ValueError, OSError):
+            pass
 
 
 # --- lesson and eval --report -------------------------------------------------------------

@@ -135,7 +135,9 @@ def leave_style_out(data, arch: str = "lenet", settings: dict | None = None, n: 
     run trained with every style} on n fresh digits of the group. ``settings`` go to the
     ``fast`` recipe (default: a short augmented run with a fifth synthesised digits)."""
     from digitpad.core.data import styles
-    from digitpad.core.learning.training import Finished, recipe_config, run
+    from digitpad.core.learning.config import recipe_config
+    from digitpad.core.learning.events import Finished
+    from digitpad.core.learning.training import run
     from digitpad.core.nets.devices import resolve_device
     from digitpad.core.nets.models import create_model
     from digitpad.core.reading.evaluation import predict_logits

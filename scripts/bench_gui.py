@@ -304,7 +304,7 @@ def training_data(folder: str | None):
 
 def bench_training(window, app, meter, folder, moves: int) -> list[tuple[str, float]]:
     """Draw while the Training tab trains LeNet with the live weights feeding the Draw tab."""
-    from digitpad.core.learning.training import recipe_config
+    from digitpad.core.learning.config import recipe_config
 
     data, what = training_data(folder)
     t = window.training_tab

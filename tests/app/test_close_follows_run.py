@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QMessageBox, QStyle
 
 from digitpad.core.data.mnist import load_mnist
-from digitpad.core.learning.training import recipe_config
+from digitpad.core.learning.config import recipe_config
 
 
 def test_a_run_that_ends_behind_the_question_closes_it(window, tiny_mnist, qtbot, dialogs):

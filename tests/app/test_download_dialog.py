@@ -40,6 +40,8 @@ class _SlowResponse:
         time.sleep(0.005)  # a slow mirror: the network is slow, the test does not wait on it
         return b"\0" * min(n, 4096)
 
+    read1 = read  # the download reads what has arrived (HTTPResponse.read1)
+
     def __enter__(self):
         return self
 

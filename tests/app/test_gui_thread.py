@@ -15,7 +15,7 @@ from digitpad.app.draw.tab import WARMUP_DRAWING
 from digitpad.core.data.mnist import load_mnist
 from digitpad.core.data.preprocess import Preprocessed
 from digitpad.core.io.outputs import output_lock
-from digitpad.core.learning.training import recipe_config
+from digitpad.core.learning.config import recipe_config
 from digitpad.core.nets.checkpoint import Checkpoint, load_checkpoint, make_meta, save_checkpoint
 from digitpad.core.reading.predict import Predictor
 

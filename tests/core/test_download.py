@@ -200,5 +200,5 @@ def test_a_fifo_in_place_of_an_idx_file_is_damage_not_a_hang(damaged):
     target.unlink()
     os.mkfifo(target)
     problem = mnist_problem(damaged)  # would block in open() if the FIFO were read
-    assert "train-labels-idx1-ubyte is not a regular file" in problem
+    assert "train-labels-idx1-ubyte is a named pipe (FIFO), not a regular file" in problem
     assert target in data_mod.damaged_files(damaged)

@@ -20,7 +20,7 @@ from typing import Callable
 
 import torch
 
-from ..io.files import DigitpadError
+from ..io.files import DigitpadError, not_regular_reason
 from ..io.paths import resolve_data_dir
 
 RAW_FILES = {
@@ -54,19 +54,26 @@ def _missing_message(root: Path) -> str:
 
 
 def load_split(root: str | os.PathLike, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images (N, 28, 28) uint8 and labels (N,) int64, read by torchvision's MNIST class."""
-    from torchvision.datasets import MNIST
+    """Images (N, 28, 28) uint8 and labels (N,) int64, read by torchvision's IDX reader."""
+    from torchvision.datasets.mnist import read_image_file, read_label_file
 
     root = Path(root)
-    if not has_mnist(root):
+    split = "train" if train else "t10k"
+    # only this split's files: eval reads the test files and must not care about the others
+    files = [raw_dir(root) / f"{split}-{kind}" for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")]
+    for f in files:
+        odd = not_regular_reason(f) if os.path.lexists(f) else None
+        if odd:  # say what is there: "not found" would send the person looking elsewhere
+            raise DataError(f"MNIST's {f.name} in {f.parent} is {odd}, not a regular file; "
+                            "replace it with the real file (`digitpad download` fetches it).")
+    if not all(f.is_file() for f in files):
         raise DataError(_missing_message(root))
-    problem = mnist_problem(root)
+    problem = mnist_problem(root, splits=(split,))
     if problem:
         raise DataError(f"MNIST in {raw_dir(root)} is damaged: {problem}. Run `digitpad download` "
                         "(or the Training tab's Download) to fetch it again.")
-    try:
-        ds = MNIST(str(root), train=train, download=False)
-        images, labels = ds.data, ds.targets
+    try:  # torchvision's IDX reader on this split's two files (its MNIST class wants all four)
+        images, labels = read_image_file(str(files[0])), read_label_file(str(files[1]))
     except Exception as exc:  # torchvision raises assorted errors for damaged files
         raise DataError(f"MNIST files in {raw_dir(root)} could not be read ({exc}). "
                         "They may be damaged: delete them and download again.") from exc
@@ -136,7 +143,7 @@ def _idx_problem(path: Path, kind: str) -> tuple[str | None, int]:
     """(what is wrong with one IDX file or None, its item count)."""
     magic, ndim = _IDX_KIND[kind]
     if os.path.lexists(path) and not path.is_file():  # checked first: a FIFO would block open
-        return "not a regular file", 0
+        return f"{not_regular_reason(path) or 'a broken link'}, not a regular file", 0
     try:
         size = path.stat().st_size
         with open(path, "rb") as f:
@@ -157,12 +164,12 @@ def _idx_problem(path: Path, kind: str) -> tuple[str | None, int]:
     return None, dims[0]
 
 
-def mnist_problem(root: str | os.PathLike) -> str | None:
-    """None when the four IDX files are present and whole; otherwise what is wrong, e.g.
-    "t10k-images-idx3-ubyte is truncated (7,000 of 7,840,016 bytes)". Reads only headers."""
+def mnist_problem(root: str | os.PathLike, splits=("train", "t10k")) -> str | None:
+    """None when the IDX files of ``splits`` are present and whole; otherwise what is wrong,
+    e.g. "t10k-images-idx3-ubyte is truncated (7,000 of 7,840,016 bytes)". Reads only headers."""
     raw = raw_dir(root)
     problems = []
-    for split in ("train", "t10k"):
+    for split in splits:
         img_p, n_img = _idx_problem(raw / f"{split}-images-idx3-ubyte", "images")
         lab_p, n_lab = _idx_problem(raw / f"{split}-labels-idx1-ubyte", "labels")
         if img_p:
@@ -195,6 +202,9 @@ ProgressFn = Callable[[str, int, int], None]  # (file name, bytes done, bytes to
 MIRRORS: list[str] | None = None
 # A transfer that receives nothing for this long is abandoned (per request, per read).
 READ_TIMEOUT = 20.0
+# The whole download, all four files: MNIST is 11 MB, so this allows about 40 KB/s. A proxy
+# that trickles a byte every few seconds never trips READ_TIMEOUT; this ends it.
+DOWNLOAD_DEADLINE = 300.0
 
 
 class Cancelled(Exception):
@@ -209,21 +219,27 @@ def _probe(url: str, timeout: float) -> None:
 
 def download_mnist(root: str | os.PathLike | None = None, timeout: float = 6.0,
                    progress: ProgressFn | None = None,
-                   cancelled: Callable[[], bool] | None = None) -> Path:
+                   cancelled: Callable[[], bool] | None = None,
+                   deadline: float | None = None) -> Path:
     """Fetch MNIST into ``root`` with torchvision's mirrors; a clear DataError when offline.
 
     ``timeout`` is one deadline for reaching any mirror, all mirrors together: offline or
-    behind a proxy that never answers, the DataError comes within it. Every request then has
-    its own timeout (a stalled transfer ends after ``READ_TIMEOUT`` s); no process-wide socket
-    setting is touched. A set already there and whole is left alone; a damaged one (say a
-    truncated IDX file) is fetched again. ``.part`` files never outlive a failure.
+    behind a proxy that never answers, the DataError comes within it. ``deadline`` (default
+    ``DOWNLOAD_DEADLINE`` s) bounds the whole download: a connection that trickles bytes ends
+    in a DataError that says how far it got. Every request has its own timeout (a stalled
+    transfer ends after ``READ_TIMEOUT`` s); no process-wide socket setting is touched. A set
+    already there and whole is left alone; a damaged one (say a truncated IDX file) is fetched
+    again. ``.part`` files never outlive a failure.
     """
     from torchvision.datasets import MNIST
 
     root = resolve_data_dir(root)
     if has_mnist(root) and mnist_problem(root) is None:
         return root
-    deadline = time.monotonic() + timeout
+    start = time.monotonic()
+    whole = DOWNLOAD_DEADLINE if deadline is None else float(deadline)
+    end = start + whole
+    deadline = min(start + timeout, end)
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -258,7 +274,7 @@ def download_mnist(root: str | os.PathLike | None = None, timeout: float = 6.0,
         for filename, md5 in MNIST.resources:
             target = folder / filename
             if not check_integrity(str(target), md5):
-                _fetch(reachable + filename, target, progress, cancelled)
+                _fetch(reachable + filename, target, progress, cancelled, end, whole)
                 if not check_integrity(str(target), md5):
                     target.unlink(missing_ok=True)
                     raise DataError(f"The download of {filename} was damaged (checksum mismatch); try again.")
@@ -280,16 +296,38 @@ def _reason(exc: BaseException) -> str:
 
 
 def _fetch(url: str, target: Path, progress: ProgressFn | None,
-           cancelled: Callable[[], bool] | None) -> None:
+           cancelled: Callable[[], bool] | None, end: float, whole: float) -> None:
     part = target.with_name(target.name + ".part")
+    done = total = 0
+
+    def late() -> DataError:
+        got = f"{done:,} of {total:,} bytes" if total else f"{done:,} bytes"
+        return DataError(f"MNIST download did not finish within its {whole:g} s deadline "
+                         f"({got} of {target.name} had arrived): the connection is too slow. "
+                         "Try again later; what was downloaded completely is kept.")
+
     try:
-        with urllib.request.urlopen(url, timeout=READ_TIMEOUT) as resp, open(part, "wb") as out:
+        left = end - time.monotonic()
+        if left <= 0:
+            raise late()
+        # each socket operation waits at most the time left, so the deadline holds even
+        # while a read blocks
+        with urllib.request.urlopen(url, timeout=min(READ_TIMEOUT, left)) as resp, \
+                open(part, "wb") as out:
             total = int(resp.headers.get("Content-Length") or 0)
-            done = 0
             while True:
                 if cancelled is not None and cancelled():
                     raise Cancelled()
-                chunk = resp.read(64 * 1024)
+                if time.monotonic() >= end:
+                    raise late()
+                try:
+                    # read1: whatever has arrived (read() would wait for the whole 64 KB, a
+                    # byte at a time from a trickling proxy)
+                    chunk = resp.read1(64 * 1024)
+                except (TimeoutError, socket.timeout):
+                    if time.monotonic() >= end - 0.05:
+                        raise late() from None
+                    raise
                 if not chunk:
                     break
                 out.write(chunk)
@@ -300,7 +338,9 @@ def _fetch(url: str, target: Path, progress: ProgressFn | None,
                 raise OSError(f"the connection closed after {done:,} of {total:,} bytes of {target.name}")
         os.replace(part, target)
     except BaseException:
-        part.unlink(missing_ok=True)  # any failure, a cancel or Ctrl+C: no half file stays
+        # any failure, a cancel, Ctrl+C or SIGTERM (the CLI turns it into an exception): no
+        # half file stays
+        part.unlink(missing_ok=True)
         raise
 
 

@@ -11,7 +11,9 @@ well under a millisecond.
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Literal, Union
 
@@ -26,6 +28,27 @@ PREPROCESS_VERSION = 1
 
 __all__ = ["PREPROCESS_VERSION", "ImageError", "Preprocessed", "load_image", "preprocess",
            "BOX", "FIELD", "CENTRE"]
+
+# One image's pixel cap: PIL's own decompression-bomb threshold (89.5 megapixels, a quarter
+# gigabyte of RGB). Above it PIL only warns (and refuses at twice that); digitpad refuses with
+# its own message, so PIL's warning says nothing new and is silenced for the whole process.
+MAX_IMAGE_PIXELS = 89_478_485
+
+
+def quiet_pil_warnings() -> None:
+    """Silence PIL's DecompressionBombWarning, and the UserWarnings its decoders raise about
+    damaged metadata ("Tag data larger than file. Skipping tag 278"): the image is then read
+    or refused with a message, and a raw warning line on stderr says nothing more.
+    Idempotent; called again on each read, in case a warnings context was entered since."""
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL(\.|$)")
+
+
+quiet_pil_warnings()
+# What predict and teach keep of a large image: its longer side reduced (box average, right
+# after decoding) to at most this, so a folder of 8000x8000 scans never holds more than one
+# full-resolution image at a time. A digit of a few hundred pixels still spans dozens here.
+WORKING_SIDE = 1024
 
 BOX = 20  # longer side of the digit, as in MNIST
 FIELD = 28  # output size
@@ -66,9 +89,11 @@ class Preprocessed:
 
 # --- reading ------------------------------------------------------------------------------
 
-def load_image(path: str | os.PathLike) -> np.ndarray:
+def load_image(path: str | os.PathLike, max_side: int | None = None) -> np.ndarray:
     """Read an image file into a uint8 array: HxW (gray), HxWx3 (RGB) or HxWx4 (RGBA).
 
+    ``max_side`` (e.g. :data:`WORKING_SIDE`): a larger image comes back reduced so its longer
+    side is at most that, and its full-resolution copy is dropped before this returns.
     Any problem raises :class:`ImageError` with a sentence a person understands.
     """
     from PIL import UnidentifiedImageError
@@ -78,20 +103,52 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     name = os.fspath(path)
     if not name:
         raise ImageError("An empty path is not an image file.")
+    base = os.path.basename(name)
     # a regular file of bounded size, checked before reading: a FIFO or a device never hangs
     blob = read_regular_file(name, MAX_IMAGE_BYTES, ImageError, "image file")
+    quiet_pil_warnings()
     try:
         with Image.open(io.BytesIO(blob)) as im:
+            w, h = im.size  # from the header: refused before anything is decoded
+            if w * h > MAX_IMAGE_PIXELS:
+                raise ImageError(_too_many_pixels(base, f"{w}x{h} pixels ({w * h / 1e6:,.0f} "
+                                                        "megapixels)"))
+            if max_side is not None and max(w, h) > max_side:
+                return _pil_to_array(_reduced(im, max_side))
             im.load()  # decode now: a truncated file fails here, not later
             return _pil_to_array(im)
     except UnidentifiedImageError:
-        raise ImageError(f"{os.path.basename(name)} is not an image file digitpad can read "
+        raise ImageError(f"{base} is not an image file digitpad can read "
                          "(PNG, JPEG, BMP, GIF, TIFF and WebP work).") from None
+    except Image.DecompressionBombError:  # PIL's own refusal, past twice our cap
+        raise ImageError(_too_many_pixels(base, "more than twice that many pixels")) from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"{os.path.basename(name)} is damaged or truncated and cannot be read "
-                         f"({exc}).") from exc
-    except Image.DecompressionBombError as exc:
-        raise ImageError(f"{os.path.basename(name)} is far too large to be a drawing ({exc}).") from exc
+        if isinstance(exc, ImageError):
+            raise
+        raise ImageError(f"{base} is damaged or truncated and cannot be read "
+                         f"({' '.join(str(exc).split())}).") from exc
+
+
+def _too_many_pixels(name: str, what: str) -> str:
+    return (f"{name} is too large to read: {what}; digitpad reads images of up to "
+            f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels. Scale it down first.")
+
+
+def _reduced(im: Image.Image, max_side: int) -> Image.Image:
+    """``im`` decoded and box-averaged down to a longer side of at most ``max_side``."""
+    w, h = im.size
+    if im.format == "JPEG":  # JPEG decodes at 1/2, 1/4 or 1/8 scale at once: less to hold
+        im.draft(im.mode, (max(1, w * max_side // max(w, h)), max(1, h * max_side // max(w, h))))
+    im.load()
+    # modes whose values cannot be averaged (palette indices, 1-bit, 16-bit) are converted first
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        im = im.convert("I")
+    elif im.mode == "1":
+        im = im.convert("L")
+    elif im.mode in ("P", "PA"):
+        im = im.convert("RGBA" if im.mode == "PA" or "transparency" in im.info else "RGB")
+    factor = math.ceil(max(im.size) / max_side)
+    return im.reduce(factor) if factor > 1 else im
 
 
 def _pil_to_array(im: Image.Image) -> np.ndarray:
@@ -99,11 +156,17 @@ def _pil_to_array(im: Image.Image) -> np.ndarray:
         return np.asarray(im)
     if im.mode in ("1",):
         return np.asarray(im.convert("L"))
-    if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         a = np.asarray(im, dtype=np.float32)
+        if not bool(np.isfinite(a).all()):
+            raise ImageError("The image holds NaN or infinite values.")
         top = float(a.max()) if a.size else 0.0
-        scale = 65535.0 if top > 255 else 255.0
-        return np.clip(a / scale * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        if im.mode == "F" and top <= 1.0:
+            scale = 1.0  # a float image in [0, 1] holds intensities, as float arrays do
+        else:
+            scale = 65535.0 if top > 255 else 255.0
+        # clipped before scaling: a float image may hold -3e38, whose x255 overflows
+        return (np.clip(a, 0.0, scale) * np.float32(255.0 / scale) + 0.5).astype(np.uint8)
     # palettes (maybe with a transparent index), LA, CMYK, YCbCr, ...
     has_alpha = "A" in im.mode or im.mode == "PA" or "transparency" in im.info
     return np.asarray(im.convert("RGBA" if has_alpha else "RGB"))

@@ -36,7 +36,8 @@ from PIL import Image
 
 from ..io.files import DigitpadError, not_regular_reason, write_atomically
 from ..io.paths import app_data_dir
-from .preprocess import ImageError, ink_image, load_image, preprocess
+from .preprocess import (WORKING_SIDE, ImageError, ink_image, load_image, preprocess,
+                         quiet_pil_warnings)
 
 log = logging.getLogger(__name__)
 
@@ -229,13 +230,15 @@ def read_checked(path: str | os.PathLike) -> np.ndarray:
         raise ImageError(f"{size / 2**20:.0f} MB is over the {MAX_FILE_BYTES // 2**20} MB limit "
                          "for one image")
     try:
+        quiet_pil_warnings()  # the cap below answers instead
         with Image.open(p) as im:  # reads the header only: the size before any decoding
             w, h = im.size
     except Exception:
         w = h = 0  # load_image below says what is wrong, in its own words
     if w * h > MAX_PIXELS:
         raise ImageError(f"{w}x{h} pixels is over the limit for one image")
-    return load_image(p)
+    # only the working-size copy is kept: teach and imports hold many samples at once
+    return load_image(p, max_side=WORKING_SIDE)
 
 
 def prepare_for_store(image: np.ndarray) -> np.ndarray:

@@ -57,6 +57,11 @@ def not_regular_reason(path: str | os.PathLike) -> str | None:
     return None if stat.S_ISREG(st.st_mode) else _kind_of(st.st_mode)
 
 
+def _a(noun: str) -> str:
+    """ "a model file", "an image file" """
+    return ("an " if noun[:1].lower() in "aeiou" else "a ") + noun
+
+
 def read_regular_file(path: str | os.PathLike, max_bytes: int, error, what: str = "file") -> bytes:
     """The whole content of ``path``, which must be a regular file of at most ``max_bytes``.
 
@@ -72,18 +77,18 @@ def read_regular_file(path: str | os.PathLike, max_bytes: int, error, what: str 
     except FileNotFoundError:
         raise error(f"{what.capitalize()} not found: {name}") from None
     except IsADirectoryError:
-        raise error(f"{name} is a folder, not a {what}.") from None
+        raise error(f"{name} is a folder, not {_a(what)}.") from None
     except OSError as exc:
         if exc.errno == errno.ENXIO:  # a socket or a FIFO opened for writing only
-            raise error(f"{name} is not a regular file, so it cannot be a {what}.") from None
+            raise error(f"{name} is not a regular file, so it cannot be {_a(what)}.") from None
         raise error(f"Cannot read {name}: {exc.strerror or exc}.") from exc
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise error(f"{name} is {_kind_of(st.st_mode)}, not a regular file, so it cannot be "
-                        f"a {what}.")
+                        f"{_a(what)}.")
         if st.st_size > max_bytes:
-            raise error(f"{base} is too large to be a {what} ({st.st_size / MiB:,.1f} MiB; "
+            raise error(f"{base} is too large to be {_a(what)} ({st.st_size / MiB:,.1f} MiB; "
                         f"digitpad reads at most {max_bytes // MiB} MiB).")
         chunks = []
         left = max_bytes + 1  # a file growing while read is still capped
@@ -95,7 +100,7 @@ def read_regular_file(path: str | os.PathLike, max_bytes: int, error, what: str 
             left -= len(chunk)
         blob = b"".join(chunks)
         if len(blob) > max_bytes:
-            raise error(f"{base} is too large to be a {what} (more than {max_bytes // MiB} MiB).")
+            raise error(f"{base} is too large to be {_a(what)} (more than {max_bytes // MiB} MiB).")
         return blob
     except OSError as exc:
         raise error(f"Cannot read {name}: {exc.strerror or exc}.") from exc

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..io.files import TRAIN_STATE_FORMAT
+from ..io.files import DigitpadError
+from .train_state import (check_train_state, load_train_state, save_train_state,  # noqa: F401
+                          state_save_failed, train_state_path)
 
 
 class TrainingSession:
@@ -75,6 +77,8 @@ class TrainingSession:
         self.saved_acc: float | None = None  # what out holds from this run
         self.saved_epoch = 0
         self.last_saved_epoch = 0  # the epoch whose EpochDone just saved out (0: none)
+        self.state_failure: str | None = None  # why this epoch's training state was not saved
+        self.state_failure_said = False
 
     # --- time: the run's one clock ---------------------------------------------------------
 
@@ -113,7 +117,14 @@ class TrainingSession:
                 elif isinstance(ev, BatchDone):
                     self.step = ev.step
                 elif isinstance(ev, EpochDone):
+                    self.state_failure = None
                     self._fold_epoch(ev)
+                    if self.state_failure and not self.state_failure_said:
+                        yield ev
+                        self.state_failure_said = True  # once: later epochs fail alike
+                        self.notes.append(self.state_failure)
+                        yield Notice(self.state_failure)
+                        continue
                 elif isinstance(ev, (Finished, Stopped)):
                     self.test_acc = ev.test_acc
                     if ev.best_state is not None:
@@ -156,10 +167,14 @@ class TrainingSession:
         if self.out is not None and self.owns_out and ev.train_state is not None:
             # beside the model: the last epoch's weights, optimiser state and step, so that
             # --resume continues this run where it stopped (also after a kill)
-            save_train_state(train_state_path(self.out), ev.state, ev.train_state, {
-                "run_id": self.run_id, "config": self.config.to_dict(),
-                "history": self.history.to_dict(), "best_val_acc": self.best_val_acc,
-                "best_epoch": self.best_epoch})
+            try:
+                save_train_state(train_state_path(self.out), ev.state, ev.train_state, {
+                    "run_id": self.run_id, "config": self.config.to_dict(),
+                    "history": self.history.to_dict(), "best_val_acc": self.best_val_acc,
+                    "best_epoch": self.best_epoch})
+            except (OSError, DigitpadError) as exc:
+                # the model file is what matters: the run goes on without a resume point
+                self.state_failure = state_save_failed(exc, self.out, self.saved_epoch)
 
     def _save_final(self, ev) -> None:
         if self.out is None:
@@ -218,81 +233,7 @@ class TrainingSession:
         return Checkpoint(self.config.model, ev.best_state, meta)
 
 
-# --- resume: the training state beside a model file ---------------------------------------------
-
-TRAIN_STATE_SUFFIX = ".train-state.safetensors"
-
-
-def train_state_path(model_path) -> "Path":
-    """``m.safetensors`` -> ``m.train-state.safetensors`` (same folder)."""
-    from pathlib import Path
-
-    p = Path(model_path)
-    return p.with_name(p.stem + TRAIN_STATE_SUFFIX)
-
-
-def save_train_state(path, weights: dict, train_state: dict, info: dict) -> None:
-    """Write the last epoch's weights, the optimiser state and ``info`` (JSON: run id, epoch,
-    step, history, best epoch) atomically, under the file's lock, as safetensors."""
-    import json
-
-    import torch
-    from safetensors.torch import save as st_save
-
-    from ..nets.checkpoint import SAVE_LOCK_WAIT, write_atomically
-    from ..io.outputs import output_lock, remove_stale_temps
-
-    tensors = {f"model.{k}": v.detach().to("cpu").contiguous() for k, v in weights.items()}
-    opt = train_state["optimizer"]
-    plain = {}
-    for idx, st in opt["state"].items():
-        for name, v in st.items():
-            if torch.is_tensor(v):
-                tensors[f"optimizer.{idx}.{name}"] = v.detach().to("cpu").contiguous()
-            else:
-                plain[f"{idx}.{name}"] = v
-    doc = {**info, "step": int(train_state["step"]), "epoch": int(train_state["epoch"]),
-           "param_groups": opt["param_groups"], "plain": plain}
-    blob = st_save(tensors, metadata={"format": TRAIN_STATE_FORMAT, "json": json.dumps(doc)})
-    with output_lock(path, wait=SAVE_LOCK_WAIT):
-        remove_stale_temps(path)
-        write_atomically(path, blob)
-
-
-def load_train_state(path) -> tuple[dict, dict, dict]:
-    """(last weights, optimiser state_dict, info) from :func:`save_train_state`'s file;
-    CheckpointError when it is missing, damaged or not one."""
-    import json
-
-    from safetensors.torch import load as st_load
-
-    from ..nets.checkpoint import CheckpointError, read_header
-    from ..io.files import MAX_MODEL_BYTES, read_regular_file
-
-    blob = read_regular_file(path, 4 * MAX_MODEL_BYTES,
-                             lambda m: CheckpointError(m, path, "unreadable"), "training state file")
-    header = read_header(blob, path)
-    meta = header.get("__metadata__") or {}
-    if meta.get("format") != TRAIN_STATE_FORMAT:
-        raise CheckpointError(f"{path} is not a digitpad training state file.", path, "invalid")
-    try:
-        doc = json.loads(meta["json"])
-        tensors = st_load(blob)
-        weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
-        state: dict = {}
-        for k, v in tensors.items():
-            if k.startswith("optimizer."):
-                _, idx, name = k.split(".", 2)
-                state.setdefault(int(idx), {})[name] = v
-        for k, v in doc.pop("plain").items():
-            idx, name = k.split(".", 1)
-            state.setdefault(int(idx), {})[name] = v
-        optimizer = {"state": state, "param_groups": doc.pop("param_groups")}
-        int(doc["epoch"]), int(doc["step"])
-    except (KeyError, ValueError, TypeError) as exc:
-        raise CheckpointError(f"{path} is damaged ({exc}).", path, "corrupt") from exc
-    return weights, optimizer, doc
-
+# --- resume: the training state beside a model file (train_state reads and checks it) -----
 
 @dataclass
 class ResumePlan:
@@ -352,6 +293,10 @@ def plan_resume(ckpt, recipe: str | None = None, **overrides) -> ResumePlan:
         weights, optimizer, info = load_train_state(side)
     except CheckpointError as exc:
         return fresh(f"its training state cannot be read: {exc}")
+    try:
+        check_train_state(side, weights, optimizer, info, config, ckpt.arch)
+    except CheckpointError as exc:
+        return fresh(f"its training state cannot be continued: {exc}")
     if info.get("run_id") is None or info.get("run_id") != ckpt.meta.get("run_id"):
         return fresh(f"{side.name} belongs to another run")
     old = info.get("config") or {}

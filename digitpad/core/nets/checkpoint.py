@@ -315,3 +315,9 @@ def claim_model_output(path: str | os.PathLike, *, overwrite: bool = False, wait
     from ..io.outputs import claim_output
 
     return claim_output(path, recorded, overwrite=overwrite, wait=wait)
+
+
+def check_state(arch: str, state: dict[str, torch.Tensor], path: str | os.PathLike | None = None) -> None:
+    """Raise CheckpointError unless ``state`` holds exactly ``arch``'s tensors (names, shapes,
+    dtypes), all finite: what a model file must hold, for any other file of weights too."""
+    _check_state(arch, state, None if path is None else Path(path))
