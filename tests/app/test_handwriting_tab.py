@@ -290,14 +290,32 @@ def _saves_go_through_the_guarded_output(w, h, out, monkeypatch):
     monkeypatch.setattr(QMessageBox, "warning", lambda *a, **k: warned.append(a[2]))
     shipped = resource_path("digitnet.safetensors")
     shipped_before = shipped.read_bytes()
-    assert not h.save_taught(str(shipped)) and not w.save_model(str(shipped))
-    assert len(warned) == 2 and all("shipped" in m for m in warned) and not asked
+    for job in (h.save_taught(str(shipped)), w.save_model(str(shipped))):  # saved in workers
+        assert job is not None and not job.wait().ok
+    _wait_for(lambda: len(warned) == 2)
+    assert all("shipped" in m for m in warned) and not asked
     assert shipped.read_bytes() == shipped_before
     before = out.stat().st_ino  # a save replaces the file (a new inode), even with equal bytes
-    assert not h.save_taught(str(out))  # the same model is not better: asked, and No
-    assert len(asked) == 1 and "not better" in asked[0] and out.stat().st_ino == before
+    job = h.save_taught(str(out))  # the same model is not better: asked, and No
+    assert job is not None and job.wait().needs_yes
+    _wait_for(lambda: len(asked) == 1)
+    assert "not better" in asked[0] and out.stat().st_ino == before
     answer["value"] = QMessageBox.StandardButton.Yes
-    assert h.save_taught(str(out)) and len(asked) == 2 and out.stat().st_ino != before
+    h.save_taught(str(out))  # asked again; Yes writes it in a second save
+    _wait_for(lambda: out.stat().st_ino != before)
+    assert len(asked) == 2
+
+
+def _wait_for(condition, seconds: float = 60.0) -> None:
+    """Let the event loop run (the saves' results arrive as signals) until ``condition``."""
+    import time
+
+    from PySide6.QtCore import QCoreApplication, QEventLoop
+
+    end = time.monotonic() + seconds
+    while not condition() and time.monotonic() < end:
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+    assert condition()
 
 
 def test_stop_ends_a_teach_run_without_offering_a_model(lenet_window, qtbot, tiny_mnist):

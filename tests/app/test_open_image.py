@@ -55,7 +55,7 @@ def test_open_image_reads_a_photo_like_predict_does(lenet_window, qtbot, tmp_pat
     cli = preprocess(load_image(tmp_path / "three.jpg"))  # what `digitpad predict` feeds
     corr = np.corrcoef(seen.image.ravel(), cli.image.ravel())[0, 1]
     assert corr > 0.9
-    pred = w.draw_tab.current_predictor()
+    pred = w.draw_tab.current_entry().predictor
     assert seen.digit == pred.predict(cli).digit
     # and it is kept like a drawing: the 0-9 correction stores the canvas
     assert w.draw_tab.corrections.keep_as(3)

@@ -12,7 +12,8 @@ def test_a_saved_trained_model_is_its_file_and_comes_back(make_window, tmp_path)
     w._use_trained_model(own)  # "lenet #1 · trained here"
     assert w.draw_tab.current_entry().label.startswith("lenet #1")
     path = tmp_path / "mine.safetensors"
-    assert w.save_model(str(path))
+    job = w.save_model(str(path))  # saved in a worker; the entry becomes its file after
+    assert job is not None and job.wait().ok
     labels = [w.draw_tab.model_box.itemText(i) for i in range(w.draw_tab.model_box.count())]
     assert not any(l.startswith("lenet #1") for l in labels)  # one model, one name
     assert w.draw_tab.current_entry().label.startswith("mine.safetensors")
