@@ -47,3 +47,19 @@ def shared_mnist() -> Path:
     if not has_mnist(SHARED_DATA):
         pytest.skip(f"full MNIST not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _hang_watchdog(request):
+    """pytest-timeout's thread needs the GIL to fire; a test stuck with the GIL held (seen once:
+    a zip import's worker and the GUI thread both parked) would hang CI until its limit.
+    faulthandler's watchdog is C-level: past the test's own limit plus a margin it prints every
+    thread's stack and ends the run, so a hang is a failure with a stack, never a silent stall."""
+    import faulthandler
+
+    marker = request.node.get_closest_marker("timeout")
+    limit = float(marker.args[0]) if marker and marker.args else float(
+        request.config.getini("timeout") or 120)
+    faulthandler.dump_traceback_later(limit + 60, exit=True)
+    yield
+    faulthandler.cancel_dump_traceback_later()
