@@ -218,9 +218,10 @@ def test_training_hands_the_gui_snapshots_built_in_the_worker(window, tiny_mnist
     target = tmp_path / "run.safetensors"
     monkeypatch.setattr(QFileDialog, "getSaveFileName",
                         staticmethod(lambda *a, **k: (str(target), "")))
-    import digitpad.app.training.tab as training_tab
+    import digitpad.core.nets.checkpoint as checkpoint_module
 
-    saves = threads_of(training_tab, "save_checkpoint")
+    # the guarded write (widgets.model_files.write_model_file) looks save_checkpoint up here
+    saves = threads_of(checkpoint_module, "save_checkpoint")
     job = t.save_trained_model(window)
     assert not t.save_button.isEnabled()  # no second save while one runs
     assert job.wait().ok and saves and GUI not in saves
