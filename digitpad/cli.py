@@ -465,7 +465,7 @@ def _train_into(args, out: Path, claim, config, model: str, recipe: str, resumed
 
 def _warn_if_not_learned(best_val_acc: float | None, lr: float) -> None:
     """A model saved at chance level looks like any other file: say that it learned nothing."""
-    from .core.learning.session import CHANCE, CHANCE_MARGIN
+    from .core.learning.divergence import CHANCE, CHANCE_MARGIN
 
     if best_val_acc is not None and best_val_acc <= CHANCE + CHANCE_MARGIN:
         print(f"digitpad: warning: the model did not learn: its best validation accuracy "
