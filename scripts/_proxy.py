@@ -102,12 +102,12 @@ class ProxySets:
         return cls({name: preprocessed_tensor(proxy_images(name, images)) for name in PROXY_VARIANTS}, labels)
 
     def score(self, model, device="cpu") -> dict[str, float]:
-        from digitpad.core.reading.evaluation import predict_logits
+        from digitpad.core.reading.scoring import score
 
         model.to(device).eval()
         out = {}
         for name, x in self.x.items():
-            pred = predict_logits(model, x.to(device)).argmax(1).cpu().numpy()
+            pred = score(model, x.to(device)).argmax(1)
             out[name] = round(float((pred == self.y).mean()), 5)
         return out
 
@@ -140,7 +140,7 @@ def leave_style_out(data, arch: str = "lenet", settings: dict | None = None, n: 
     from digitpad.core.learning.training import run
     from digitpad.core.nets.devices import resolve_device
     from digitpad.core.nets.models import create_model
-    from digitpad.core.reading.evaluation import predict_logits
+    from digitpad.core.reading.scoring import score
 
     device = str(resolve_device(device))
     settings = dict(dict(epochs=3, augment=True, synth_share=0.2, synth_pool=6000, seed=1, val_size=2000),
@@ -162,7 +162,7 @@ def leave_style_out(data, arch: str = "lenet", settings: dict | None = None, n: 
         return model.to(device).eval()
 
     def acc(model, x, y) -> float:
-        return round(float((predict_logits(model, x.to(device)).argmax(1).cpu().numpy() == y).mean()), 5)
+        return round(float((score(model, x.to(device)).argmax(1) == np.asarray(y)).mean()), 5)
 
     sets = {g: group_digits(g, n, k) for k, g in enumerate(GROUPS)}
     everything = train(list(styles.STYLES))
