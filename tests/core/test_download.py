@@ -20,17 +20,7 @@ from digitpad import cli
 from digitpad.core.data import mnist as data_mod
 from digitpad.core.data.mnist import DataError, load_test_set, mnist_problem, raw_dir
 
-PROXY_VARS = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
-              "no_proxy", "NO_PROXY")
 
-
-@pytest.fixture
-def clean_urllib(monkeypatch):
-    """No proxy settings from the environment, and urllib's cached opener rebuilt."""
-    for var in PROXY_VARS:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(urllib.request, "_opener", None)
-    return monkeypatch
 
 
 @pytest.fixture

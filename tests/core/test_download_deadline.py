@@ -10,7 +10,6 @@ import sys
 import textwrap
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -21,8 +20,6 @@ from digitpad.core.data.mnist import DataError
 # trains or starts digitpad in child processes: minutes on a loaded 2-core machine
 pytestmark = pytest.mark.timeout(300)
 ROOT = Path(__file__).resolve().parents[2]
-PROXY_VARS = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY",
-              "no_proxy", "NO_PROXY")
 # The trickle gives up on its own after this long, so a download without a deadline ends in
 # a different error (a cut connection) instead of hanging the test run.
 TRICKLE_FOR = 60.0
@@ -68,14 +65,6 @@ def trickle():
     srv.close()
 
 
-@pytest.fixture
-def clean_urllib(monkeypatch):
-    for var in PROXY_VARS:
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(urllib.request, "_opener", None)
-    return monkeypatch
-
-
 def part_files(root: Path) -> list:
     return list(Path(root).rglob("*.part"))
 
@@ -105,9 +94,9 @@ _DOWNLOAD = textwrap.dedent("""
 
 @pytest.mark.parametrize("sig, rc", [(signal.SIGTERM, 128 + signal.SIGTERM),
                                      (signal.SIGINT, 130)])
-def test_a_signal_mid_download_removes_the_part_file(sig, rc, tmp_path, trickle):
+def test_a_signal_mid_download_removes_the_part_file(sig, rc, tmp_path, trickle, clean_urllib):
     root = tmp_path / "d"
-    env = {k: v for k, v in os.environ.items() if k not in PROXY_VARS}
+    env = dict(os.environ)  # clean_urllib took the proxy settings out
     env.update(PYTHONPATH=str(ROOT), DIGITPAD_HOME=str(tmp_path / "home"))
     proc = subprocess.Popen([sys.executable, "-c", _DOWNLOAD, trickle, str(root)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
