@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "fuzz")]
 
-from fuzz_mutations import (FORMATS, mutate_bytes, mutate_image, mutate_safetensors,  # noqa: E402
+from fuzz_mutations import (step_from_state, FORMATS, mutate_bytes, mutate_image, mutate_safetensors,  # noqa: E402
                             mutate_zip, poison_tensor)
 
 SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "BMP": ".bmp", "GIF": ".gif", "TIFF": ".tif",
@@ -73,14 +73,11 @@ def in_process(kind: str, seed: int, fn) -> tuple[str, str]:
 
 def run_in_process(work: Path, seeds: int, state_blob: bytes, config) -> list[dict]:
     import numpy as np
-    import torch
 
     from digitpad.core.data.preprocess import load_image, preprocess
     from digitpad.core.data.samples import SampleStore
     from digitpad.core.learning.train_state import check_train_state, load_train_state
-    from digitpad.core.learning.loop import make_optimizer
     from digitpad.core.nets.checkpoint import load_checkpoint, shipped_model_path
-    from digitpad.core.nets.models import create_model
     from digitpad.core.reading.predict import Predictor
 
     found = []
@@ -107,14 +104,7 @@ def run_in_process(work: Path, seeds: int, state_blob: bytes, config) -> list[di
         def resume():
             weights, opt_state, info = load_train_state(spath)
             check_train_state(spath, weights, opt_state, info, config, "lenet")
-            model = create_model("lenet")
-            model.load_state_dict(weights)
-            opt = make_optimizer(config, model)
-            opt.load_state_dict(opt_state)
-            for p in model.parameters():
-                p.grad = torch.randn_like(p) * 1e-3
-            opt.step()
-            if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+            if not step_from_state(config, weights, opt_state):
                 raise AssertionError("accepted state gave non-finite weights")
         note("train-state", seed, *in_process("state", seed, resume))
         spath.unlink()

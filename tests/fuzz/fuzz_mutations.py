@@ -258,3 +258,22 @@ def mutate_settings(rng: random.Random) -> bytes:
                                b"[model]" * 50, b"\\" * 100])
         text = b"\n".join(lines)
     return mutate_bytes(text, rng)
+
+
+def step_from_state(config, weights: dict, optimizer_state: dict) -> bool:
+    """Continue an accepted training state as a resume would: LeNet with its weights, the
+    config's optimiser with its state, one step. True when every weight stays finite (a reshaped
+    tensor once crashed the fused kernel here)."""
+    import torch
+
+    from digitpad.core.learning.loop import make_optimizer
+    from digitpad.core.nets.models import create_model
+
+    model = create_model("lenet")
+    model.load_state_dict(weights)
+    opt = make_optimizer(config, model)
+    opt.load_state_dict(optimizer_state)
+    for p in model.parameters():
+        p.grad = torch.randn_like(p) * 1e-3
+    opt.step()
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
