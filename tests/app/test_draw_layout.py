@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import QRect
 from PySide6.QtWidgets import QWidget
 
-from conftest import SEVEN, deliver_posted_events
+from qt_helpers import SEVEN, deliver_posted_events
 
 SIZES = ("default", "minimum")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import deliver_posted_events
+from qt_helpers import deliver_posted_events
 
 from digitpad.core.nets.spec import feature_shapes
 
@@ -173,7 +173,7 @@ def test_shared_colour_scale_option(lenet_window, stroke, qtbot):
 def test_torch_model_takes_over_from_the_numpy_copy_keeping_the_map_rows(qtbot):
     """At start-up the numpy copy reads drawings; when torch's digitnet arrives the picker
     holds it alone (no duplicate item) and the feature-map rows are kept, not rebuilt."""
-    from conftest import SEVEN
+    from qt_helpers import SEVEN
     from digitpad.app.draw.tab import DrawTab, load_shipped_predictors
     from digitpad.core.reading.numpy_predict import load_shipped
 

@@ -19,7 +19,7 @@ from digitpad.core.learning.config import recipe_config
 from digitpad.core.nets.checkpoint import Checkpoint, load_checkpoint, make_meta, save_checkpoint
 from digitpad.core.reading.predict import Predictor
 
-from conftest import SEVEN
+from qt_helpers import SEVEN
 
 GUI = threading.get_ident()  # pytest runs the tests (and the Qt event loop) in this thread
 

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 
-from conftest import BAR, SEVEN
+from qt_helpers import BAR, SEVEN
 from digitpad.app.handwriting.state import Collection, StoreView, TeachState, digit_word
 from digitpad.core.nets.checkpoint import load_checkpoint
 from digitpad.core.data.samples import SampleStore

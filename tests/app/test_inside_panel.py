@@ -3,7 +3,7 @@ field, the drawing through every shipped model, the shift test."""
 
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
-from conftest import deliver_posted_events
+from qt_helpers import deliver_posted_events
 
 from digitpad.core.insight.explain import NO_MAPS, receptive_field
 

@@ -7,7 +7,7 @@ from collections import Counter
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 
-from conftest import SEVEN
+from qt_helpers import SEVEN
 
 
 def _all_shortcuts(window) -> Counter:

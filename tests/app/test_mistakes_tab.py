@@ -151,7 +151,7 @@ def test_an_opened_test_image_is_never_kept_as_a_sample(make_window, qtbot, tiny
                                                          stroke):
     """Mistakes -> Open in canvas -> a digit key: the test image is not "my handwriting", strokes
     added or not, and undo cannot bring it back as one; a drawing of one's own still is."""
-    from conftest import BAR
+    from qt_helpers import BAR
 
     from digitpad.app.draw.corrections import FROM_TEST
     from digitpad.core.data.samples import SampleStore

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SEVEN
+from qt_helpers import SEVEN
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -83,7 +83,7 @@ def test_dropping_a_file_or_a_folder_puts_it_on_the_canvas(lenet_window, qtbot, 
 
 def test_a_file_that_is_not_an_image_leaves_the_drawing(lenet_window, qtbot, tmp_path,
                                                         recorded_dialogs, stroke):
-    from conftest import SEVEN
+    from qt_helpers import SEVEN
 
     w = lenet_window
     stroke(w.draw_tab.canvas, SEVEN)

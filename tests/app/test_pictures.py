@@ -8,7 +8,7 @@ from PySide6.QtCore import QPoint
 from PySide6.QtGui import QContextMenuEvent
 from PySide6.QtWidgets import QApplication
 
-from conftest import SEVEN
+from qt_helpers import SEVEN
 
 
 def drawn(window, stroke, qtbot):

@@ -7,7 +7,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from conftest import SEVEN
+from qt_helpers import SEVEN
 from digitpad.core.data.samples import SampleStore
 
 

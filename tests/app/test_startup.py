@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
-from conftest import SEVEN, deliver_posted_events
+from qt_helpers import SEVEN, deliver_posted_events
 
 from digitpad.app.draw.state import percent
 
@@ -104,7 +104,7 @@ def test_the_torch_tabs_are_not_built_under_the_pen(make_window, qtbot, monkeypa
     from PySide6.QtCore import Qt
 
     from digitpad.app.main_window import MainWindow
-    from conftest import canvas_point
+    from qt_helpers import canvas_point
 
     arrivals = []  # the pen's state at each step of building the tabs, in the GUI thread
     real = MainWindow._next_tab_step

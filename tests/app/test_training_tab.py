@@ -8,7 +8,7 @@ import torch
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QFileDialog
 
-from conftest import deliver_posted_events, watch_parking
+from qt_helpers import deliver_posted_events, watch_parking
 
 from digitpad.app import settings as keys
 from digitpad.app.training.tab import TrainingTab, find_mnist_root

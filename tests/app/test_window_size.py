@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import deliver_posted_events
+from qt_helpers import deliver_posted_events
 
 
 def test_the_window_fits_900_by_600_with_every_tab(window, qtbot):

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import deliver_posted_events, watch_parking
+from qt_helpers import deliver_posted_events, watch_parking
 
 from digitpad.app.workers import WorkerHandle, start_worker
 from digitpad.core.learning.control import TrainControl
