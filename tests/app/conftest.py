@@ -4,7 +4,6 @@ and helpers that draw with REAL mouse events (press, moves with the button held,
 from __future__ import annotations
 
 import pytest
-
 from qt_helpers import canvas_point, mouse_stroke
 
 

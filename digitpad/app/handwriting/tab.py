@@ -15,29 +15,59 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QFont, QIcon, QImage, QKeySequence, QPixmap, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QFileDialog, QFrame,
-                               QGridLayout, QGroupBox, QHBoxLayout, QLabel, QListView,
-                               QListWidget, QListWidgetItem, QMessageBox, QProgressBar,
-                               QPushButton, QScrollArea, QSpinBox, QSplitter, QToolButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QFileDialog,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
-from digitpad.core.nets.checkpoint import Checkpoint
-from digitpad.core.io.paths import resolve_data_dir
 from digitpad.core.data.samples import SampleError, SampleStore
+from digitpad.core.io.paths import resolve_data_dir
 from digitpad.core.learning.config import TeachConfig
-from digitpad.core.learning.events import (BatchDone, EpochDone, Failed, Measured, Notice, Started,
-                                           Stopped, Taught)
+from digitpad.core.learning.events import (
+    BatchDone,
+    EpochDone,
+    Failed,
+    Measured,
+    Notice,
+    Started,
+    Stopped,
+    Taught,
+)
 from digitpad.core.learning.teach import run, taught_checkpoint
+from digitpad.core.nets.checkpoint import Checkpoint
 
 from .. import settings as keys
 from .. import theme
 from ..widgets.canvas import DrawingCanvas
 from ..widgets.model_files import ask_save_path, start_model_save
 from ..widgets.plots import TrainingPlots
+from ..widgets.reflow import ReflowColumns
 from ..workers import Saved, SaveJob, Saves, WorkerHandle
 from .importer import ImportPanel
-from .state import (IDLE, SUGGESTED_PER_DIGIT, TRAIN_BELOW_HELD_OUT, Collection, StoreView,
-                    TeachState, digit_word)
+from .state import (
+    IDLE,
+    SUGGESTED_PER_DIGIT,
+    TRAIN_BELOW_HELD_OUT,
+    Collection,
+    StoreView,
+    TeachState,
+    digit_word,
+)
 
 log = logging.getLogger(__name__)
 
@@ -103,24 +133,14 @@ class HandwritingTab(QWidget):
         self._colors = theme.current()
         self.teach_config: TeachConfig | None = None  # None: the defaults on the settings' device
 
-        splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(self._build_collect())
-        splitter.addWidget(self._build_store())
-        splitter.addWidget(self._build_teach())
-        splitter.setStretchFactor(0, 0)
-        splitter.setStretchFactor(1, 2)
-        splitter.setStretchFactor(2, 3)
-        splitter.setChildrenCollapsible(False)
-        self.splitter = splitter
-        # three panes side by side need ~900 px: on a smaller window the tab scrolls instead of
-        # raising the whole window's minimum width
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(splitter)
+        # three columns side by side need ~960 px: on a smaller window Teach goes below
+        # Collect and the samples instead of off the right edge
+        self.columns = ReflowColumns([self._build_collect(), self._build_store(), self._build_teach()],
+                                     stretches=[0, 2, 3], keep=2)
+        self.splitter = self.columns.splitter
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(scroll)
+        layout.addWidget(self.columns)
 
         self.refresh()
         self._show_collection()

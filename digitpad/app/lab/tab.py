@@ -14,15 +14,39 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QFrame, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton,
-                               QScrollArea, QSizePolicy, QSlider, QSpinBox, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSizePolicy,
+    QSlider,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from digitpad.core.insight import lab
 
 from .. import theme
+from ..widgets.reflow import ReflowColumns
 from .grid_view import GridView
-from .state import MODES, KernelState, SlideState, format_grid, parse_grid, size_parameters, size_rows
+from .state import (
+    MODES,
+    KernelState,
+    SlideState,
+    format_grid,
+    parse_grid,
+    size_parameters,
+    size_rows,
+)
 
 
 class LabTab(QWidget):
@@ -36,20 +60,14 @@ class LabTab(QWidget):
         self._timer = QTimer(self)
         self._timer.timeout.connect(self._tick)
 
-        # The lab's grids, tables and editors need ~1160 px side by side; in a scroll area
-        # they no longer set the whole window's minimum width (900x600 screens scroll instead).
-        content = QWidget()
-        layout = QHBoxLayout(content)
-        layout.setContentsMargins(6, 6, 6, 6)
-        layout.addWidget(self._build_slide(), 3)
-        right = QVBoxLayout()
-        right.addWidget(self._build_sizes(), 1)
-        right.addWidget(self._build_kernel(), 1)
-        layout.addLayout(right, 2)
-        self.scroll = QScrollArea()
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
-        self.scroll.setWidget(content)
+        # The sliding window and the two calculators need ~1,150 px side by side: on a smaller
+        # window the calculators go below the sliding window instead of off the right edge.
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.setContentsMargins(0, 0, 0, 0)
+        right_layout.addWidget(self._build_sizes(), 1)
+        right_layout.addWidget(self._build_kernel(), 1)
+        self.scroll = ReflowColumns([self._build_slide(), right], stretches=[3, 2])
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(self.scroll)

@@ -212,6 +212,7 @@ class TrainingTab(QWidget):
         setup.addWidget(self.data_banner)
         setup.addWidget(self.permute_check)
         setup.addWidget(self.live_check)
+        setup.addStretch(1)  # a tall window leaves the room below the last row, not between rows
 
         # Run controls ----------------------------------------------------------------
         self.start_button = QPushButton("Start")
@@ -248,21 +249,23 @@ class TrainingTab(QWidget):
         result.addWidget(self.result_label)
         result.addLayout(result_buttons)
 
-        left = QWidget()
-        left_layout = QVBoxLayout(left)
-        left_layout.setContentsMargins(0, 0, 0, 0)
-        left_layout.addWidget(self.setup_box)
-        left_layout.addWidget(self.run_box)
-        left_layout.addWidget(self.result_box)
-        left_layout.addStretch(1)
+        # Only Setup scrolls: Start/Pause/Stop and Use/Save stay in view on a 568-px-high window
         scroll = QScrollArea()
-        scroll.setWidget(left)
+        scroll.setWidget(self.setup_box)
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumWidth(360)
-        scroll.setMaximumWidth(460)
-        scroll.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
+        scroll.setMinimumHeight(120)
+        self.setup_scroll = scroll
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(scroll, 1)
+        left_layout.addWidget(self.run_box)
+        left_layout.addWidget(self.result_box)
+        left.setMinimumWidth(360)
+        left.setMaximumWidth(460)
+        left.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Expanding)
 
         self.plots = TrainingPlots()
         self.kernels = KernelStrip()
@@ -270,7 +273,7 @@ class TrainingTab(QWidget):
         right.addWidget(self.plots, 1)
         right.addWidget(self.kernels)
         outer = QHBoxLayout(self)
-        outer.addWidget(scroll)
+        outer.addWidget(left)
         outer.addLayout(right, 1)
 
         # Wiring ----------------------------------------------------------------------
