@@ -21,7 +21,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 
 from digitpad.core.io.files import not_regular_reason
-from digitpad.core.io.paths import app_data_dir
+from digitpad.core.io.paths import app_data_dir, resolve_data_dir
 
 # Keys used across the app, in one place so tabs agree on them.
 WINDOW_GEOMETRY = "window/geometry"
@@ -40,6 +40,14 @@ SETTINGS_FILE = "settings.ini"
 # opened twice, and every caller of make_settings agrees on the same throw-away file)
 _checked: dict[str, str | None] = {}
 _scratch: dict[str, str] = {}
+
+
+def mnist_folder(settings: QSettings | None) -> Path:
+    """Where the app looks for MNIST: the folder chosen in Training or Preferences, else the
+    default (``$DIGITPAD_DATA`` or the user data folder). Every tab asks here: Mistakes once
+    looked in the default only and said "MNIST is not in ..." beside a working Training tab."""
+    saved = settings.value(DATA_DIR, "", type=str) if settings is not None else ""
+    return Path(saved).expanduser() if saved.strip() else resolve_data_dir()
 
 
 def settings_path() -> Path:

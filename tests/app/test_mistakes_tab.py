@@ -6,8 +6,8 @@ import torch
 from PySide6.QtCore import QPointF, Qt
 
 from digitpad.app.mistakes.state import COMPUTING, IDLE, READY, MistakesState
-from digitpad.core.nets.checkpoint import load_checkpoint, shipped_model_path
 from digitpad.core.insight.mistakes import MistakesReady, Progress
+from digitpad.core.nets.checkpoint import load_checkpoint, shipped_model_path
 from digitpad.core.reading.scoring import Scores
 
 
@@ -68,8 +68,11 @@ def test_failure_is_said_in_words():
 @pytest.fixture
 def tab(qtbot, tiny_mnist):
     from digitpad.app.mistakes.tab import MistakesTab
+    from digitpad.app.settings import DATA_DIR, make_settings
 
-    t = MistakesTab(data_dir=tiny_mnist)
+    settings = make_settings()
+    settings.setValue(DATA_DIR, str(tiny_mnist))
+    t = MistakesTab(settings)
     qtbot.addWidget(t)
     t.resize(1100, 700)
     t.show()
@@ -129,7 +132,9 @@ def test_in_memory_weights_and_missing_data(tab, qtbot, lenet_ckpt, tmp_path):
     with qtbot.waitSignal(tab.scored, timeout=30000):
         tab.set_model("lenet #1 (trained here)", "lenet", lenet_ckpt.state, None)
     assert tab.state.mistakes.n == 100
-    tab.data_dir = tmp_path / "empty"
+    from digitpad.app.settings import DATA_DIR
+
+    tab.settings.setValue(DATA_DIR, str(tmp_path / "empty"))
     tab.set_model("lenet", "lenet", lenet_ckpt.state, None)
     assert tab.state.phase == "failed" and "MNIST is not in" in tab.status.text()
 
@@ -178,3 +183,38 @@ def test_an_opened_test_image_is_never_kept_as_a_sample(make_window, qtbot, tiny
     stroke(draw.canvas, BAR)  # one's own drawing
     qtbot.keyClick(draw.canvas, Qt.Key.Key_1)
     assert [s.digit for s in SampleStore().list()] == [1]
+
+
+@pytest.mark.parametrize("size", [(830, 568), (1280, 820), (1600, 700)])
+def test_the_matrix_has_no_empty_band_beside_its_columns(window, qtbot, size):
+    """The axes span exactly the ten columns and rows, and the cells stay near square, in a
+    wide or a tall pane alike."""
+    from qt_helpers import deliver_posted_events
+
+    tab = window.mistakes_tab
+    window.tabs.setCurrentWidget(tab)
+    window.resize(*size)
+    qtbot.waitUntil(lambda: (window.width(), window.height()) == size, timeout=2000)
+    deliver_posted_events()
+    (x0, x1), (y0, y1) = tab.plot.viewRange()
+    assert (x0, x1) == pytest.approx((0, 10), abs=0.05) and (y0, y1) == pytest.approx((0, 10), abs=0.05)
+    box = tab.plot.getViewBox().sceneBoundingRect()
+    assert 0.8 < box.width() / box.height() < 1.25, (box.width(), box.height())
+
+
+def test_mistakes_and_about_look_for_mnist_where_the_training_tab_was_told(make_window, qtbot,
+                                                                          tiny_mnist):
+    """The data folder typed in the Training tab is the one Mistakes scores from and About names
+    (Mistakes used to look in the default folder only and say MNIST was missing)."""
+    from digitpad.app.widgets.help_text import about_html
+
+    window = make_window()
+    assert window.draw_tab.select_model("lenet")
+    window.training_tab.data_edit.setText(str(tiny_mnist))
+    window.training_tab.data_edit.editingFinished.emit()
+    tab = window.mistakes_tab
+    window.tabs.setCurrentWidget(tab)
+    with qtbot.waitSignal(tab.scored, timeout=60_000):
+        tab.start()
+    assert "not in" not in tab.status.text()
+    assert str(tiny_mnist) in about_html("cpu", window.training_tab.data_dir())

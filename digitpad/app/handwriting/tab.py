@@ -36,7 +36,6 @@ from PySide6.QtWidgets import (
 )
 
 from digitpad.core.data.samples import SampleError, SampleStore
-from digitpad.core.io.paths import resolve_data_dir
 from digitpad.core.learning.config import TeachConfig
 from digitpad.core.learning.events import (
     BatchDone,
@@ -570,8 +569,7 @@ class HandwritingTab(QWidget):
         return self._worker is not None
 
     def data_dir(self) -> Path:
-        saved = self.settings.value(keys.DATA_DIR, "", type=str) if self.settings else ""
-        return Path(saved).expanduser() if saved else resolve_data_dir()
+        return keys.mnist_folder(self.settings)
 
     def device(self) -> str:
         dev = self.settings.value(keys.TRAIN_DEVICE, "", type=str) if self.settings else ""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -445,7 +445,7 @@ class LabTab(QWidget):
         self.kernel_table.setEditTriggers(QAbstractItemView.EditTrigger.AllEditTriggers)
         self.kernel_table.itemChanged.connect(self._kernel_item_changed)
         body.addWidget(self.kernel_table, 0, Qt.AlignmentFlag.AlignTop)
-        self.kernel_plot = pg.GraphicsLayoutWidget()
+        self.kernel_plot = _KernelView()
         self.kernel_plot.setMinimumSize(150, 100)
         self.kernel_images = []
         for i, title in enumerate(("what the network sees", "filtered")):
@@ -583,3 +583,11 @@ def _diverging_lut(mid: str, dark: bool = False) -> np.ndarray:
     w = np.abs(t) ** (0.6 if dark else 1.0)
     lut = np.where(t < 0, m + (blue - m) * w, m + (red - m) * w)
     return lut.clip(0, 255).astype(np.uint8)
+
+
+class _KernelView(pg.GraphicsLayoutWidget):
+    """The kernel applied to the drawing: a 28x28 picture. Below the sliding window on a small
+    window it takes this height, not a graphics view's default 480 px of mostly blank space."""
+
+    def sizeHint(self) -> QSize:
+        return QSize(280, 280)

@@ -17,11 +17,23 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
-from PySide6.QtWidgets import (QGraphicsRectItem, QHBoxLayout, QLabel, QListView, QListWidget,
-                               QListWidgetItem, QProgressBar, QPushButton, QSplitter, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QGraphicsRectItem,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .. import theme
+from ..settings import mnist_folder
+from ..widgets.square import SquareHolder
 from ..workers import WorkerHandle
 from .state import COMPUTING, READY, MistakesState
 
@@ -66,10 +78,10 @@ class MistakesTab(QWidget):
     status_message = Signal(str)
     scored = Signal()  # a result is shown (tests, screenshots)
 
-    def __init__(self, parent: QWidget | None = None, data_dir=None) -> None:
+    def __init__(self, settings=None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = MistakesState()
-        self.data_dir = data_dir
+        self.settings = settings
         self.images: np.ndarray | None = None
         self._worker: WorkerHandle | None = None
         self._worker_generation = 0
@@ -94,7 +106,6 @@ class MistakesTab(QWidget):
         self.plot.setMouseEnabled(False, False)
         self.plot.hideButtons()
         self.plot.invertY(True)
-        self.plot.setAspectLocked(True)
         self.plot.setLabel("bottom", "predicted")
         self.plot.setLabel("left", "true digit")
         ticks = [[(i + 0.5, str(i)) for i in range(10)]]
@@ -114,7 +125,10 @@ class MistakesTab(QWidget):
         self.marker = QGraphicsRectItem(0, 0, 1, 1)
         self.marker.setVisible(False)
         self.plot.addItem(self.marker)
-        self.plot.setRange(xRange=(0, 10), yRange=(0, 10), padding=0.02)
+        # square cells come from the square holder, not a locked aspect (which pads the
+        # longer axis with empty range beside column 0)
+        self.plot.setRange(xRange=(0, 10), yRange=(0, 10), padding=0)
+        self.matrix_box = SquareHolder(self.plot_widget)
 
         self.gallery_title = QLabel()
         self.gallery = QListWidget()
@@ -144,7 +158,7 @@ class MistakesTab(QWidget):
         rv.addLayout(row)
 
         split = QSplitter(Qt.Orientation.Horizontal)
-        split.addWidget(self.plot_widget)
+        split.addWidget(self.matrix_box)
         split.addWidget(right)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
@@ -175,12 +189,11 @@ class MistakesTab(QWidget):
     def start(self) -> bool:
         """Score the current model in the background (from the cache when it was scored before)."""
         from digitpad.core.data.mnist import has_mnist
-        from digitpad.core.io.paths import resolve_data_dir
 
         ref = self.state.model
         if ref is None or self.state.phase == COMPUTING:
             return False
-        root = resolve_data_dir(self.data_dir)
+        root = mnist_folder(self.settings)
         if not has_mnist(root):
             self.state.on_error(f"MNIST is not in {root}; download it from the Training tab "
                                 "or with `digitpad download`.", self.state.begin())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import platform
 from collections import OrderedDict
 from html import escape
+from pathlib import Path
 
 # The core's lab and models import torch: imported inside the functions, so that importing
 # this module (the main window does at launch) does not.
@@ -20,7 +21,7 @@ def output_size(in_: int, k: int, pad: int = 0, stride: int = 1) -> int:
     return core_output_size(in_, k, pad, stride)
 
 
-def parameters_by_layer(arch: str) -> "OrderedDict[str, int]":
+def parameters_by_layer(arch: str) -> OrderedDict[str, int]:
     from digitpad.core.nets.spec import parameter_rows
 
     return OrderedDict((layer, count) for layer, _, count in parameter_rows(arch))
@@ -69,7 +70,12 @@ def _sizes(doc: dict, preset: str) -> list[tuple[int, int]]:
 
 def how_this_works_html() -> str:
     # `digitpad lesson` prints the same document: both read the lab's one computation
-    from digitpad.core.insight.lab import CONV3_POOL2, LESSON_RESULTS, PHOTO_7X7, lesson_report
+    from digitpad.core.insight.lab import (
+        CONV3_POOL2,
+        LESSON_RESULTS,
+        PHOTO_7X7,
+        lesson_report,
+    )
     from digitpad.core.nets.spec import parameter_count
 
     doc = lesson_report()
@@ -167,15 +173,15 @@ layer.</p>
 HELP_LINK = "digitpad:how-this-works"  # the About box's link to the lesson's page
 
 
-def about_html(device: str = "cpu") -> str:
-    import PySide6
+def about_html(device: str = "cpu", mnist: Path | str | None = None) -> str:
     import pyqtgraph
+    import PySide6
     import torch
     from PySide6.QtCore import qVersion
 
     from digitpad import __version__
-    from digitpad.core.nets.devices import list_devices
     from digitpad.core.io.paths import app_data_dir, resolve_data_dir
+    from digitpad.core.nets.devices import list_devices
 
     from ..errors import log_file
 
@@ -188,7 +194,7 @@ def about_html(device: str = "cpu") -> str:
             ("PySide6", PySide6.__version__),
             ("pyqtgraph", pyqtgraph.__version__),
             ("Python", f"{platform.python_version()} on {platform.system()} {platform.machine()}"),
-            ("MNIST data folder", str(resolve_data_dir())),
+            ("MNIST data folder", str(mnist or resolve_data_dir())),
             ("Settings and models", str(app_data_dir())),
             ("Log file", str(log_file())),
             ("Licence", "MIT")]
