@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QCheckBox, QGraphicsRectItem, QGraphicsView, QHBo
                                QVBoxLayout, QWidget)
 
 from .. import theme
+from ..widgets.focus import display_only, focus_ring
 
 GAP = 1  # pixels of transparent gap between tiles
 STRIP_COLS = 64  # dense layers wrap into rows of this many units
@@ -170,10 +171,12 @@ class FeatureMapView(QWidget):
         self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.scroll.setWidget(self.glw)
         self.scroll.setMinimumWidth(320)
+        focus_ring(self.scroll, "featureMaps")  # Tab here, then the arrow and page keys scroll
 
         # close-up: the map enlarged, the kernel that produced it, and the numbers
         self.detail_glw = pg.GraphicsLayoutWidget()
         self.detail_glw.setFixedHeight(150)
+        display_only(self.glw, self.detail_glw)
         self.detail_glw.setAntialiasing(False)
         self.detail_glw.ci.setContentsMargins(2, 2, 2, 2)
         self.detail_map_vb = self._make_viewbox(self.detail_glw, 0, 0)

@@ -32,6 +32,7 @@ from digitpad.core.insight.names import NO_MAPS, SHIFT_NAMES
 
 from .. import theme
 from ..workers import Latest
+from ..widgets.focus import display_only
 
 log = logging.getLogger("digitpad.app")
 
@@ -108,6 +109,7 @@ class InsidePanel(QWidget):
         page = QWidget()
         v = QHBoxLayout(page)
         self.why_plot = pg.GraphicsLayoutWidget()
+        display_only(self.why_plot)
         self.why_view = self.why_plot.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
         self.base_image = pg.ImageItem(axisOrder="row-major")
         self.heat_image = pg.ImageItem(axisOrder="row-major")
@@ -157,6 +159,7 @@ class InsidePanel(QWidget):
         page = QWidget()
         v = QHBoxLayout(page)
         self.shift_plot = pg.PlotWidget()
+        display_only(self.shift_plot)
         self.shift_plot.setMenuEnabled(False)
         self.shift_plot.setMouseEnabled(False, False)
         self.shift_plot.hideButtons()
@@ -189,6 +192,7 @@ class InsidePanel(QWidget):
         page = QWidget()
         v = QHBoxLayout(page)
         self.shuffle_plot = pg.GraphicsLayoutWidget()
+        display_only(self.shuffle_plot)
         self.shuffle_images = []
         for col in range(2):
             vb = self.shuffle_plot.addViewBox(row=0, col=col, lockAspect=True, invertY=True, enableMouse=False)

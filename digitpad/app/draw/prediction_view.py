@@ -13,6 +13,7 @@ from PySide6.QtGui import QFont, QImage, QPixmap
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from .. import theme
+from ..widgets.focus import display_only
 
 EMPTY_TEXT = "Draw a digit"
 N_STEPS = 3  # crop, scale, centre: the core's steps after the input
@@ -53,6 +54,7 @@ class PredictionView(QWidget):
         self.confidence_label.setWordWrap(True)  # "loading model…" and "Draw a digit" fit whole
 
         self.plot = pg.PlotWidget()
+        display_only(self.plot)  # a bar takes a click; the keys 0-9 do the same from anywhere
         self.plot.setMouseEnabled(False, False)
         self.plot.hideButtons()
         self.plot.setMenuEnabled(False)

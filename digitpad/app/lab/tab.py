@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from digitpad.core.insight import lab
 
 from .. import theme
+from ..widgets.focus import display_only
 from ..widgets.reflow import ReflowColumns
 from .grid_view import GridView
 from .state import (
@@ -447,6 +448,7 @@ class LabTab(QWidget):
         body.addWidget(self.kernel_table, 0, Qt.AlignmentFlag.AlignTop)
         self.kernel_plot = _KernelView()
         self.kernel_plot.setMinimumSize(150, 100)
+        display_only(self.kernel_plot)
         self.kernel_images = []
         for i, title in enumerate(("what the network sees", "filtered")):
             vb = self.kernel_plot.addViewBox(row=0, col=i, lockAspect=True, invertY=True, enableMouse=False)

@@ -137,6 +137,11 @@ class MistakesState:
         self.selected = (true, pred)
         return True
 
+    def move(self, rows: int, cols: int) -> bool:
+        """The arrow keys: the selected cell moves, stopping at the matrix's edges."""
+        t, p = self.selected if self.selected is not None else (0, 0)
+        return self.select(min(max(t + rows, 0), 9), min(max(p + cols, 0), 9))
+
     def gallery(self, limit: int = GALLERY_LIMIT) -> list[GalleryItem]:
         if self.mistakes is None or self.selected is None:
             return []

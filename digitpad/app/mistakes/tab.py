@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QGraphicsRectItem,
@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 
 from .. import theme
 from ..settings import mnist_folder
+from ..widgets.focus import focus_ring
 from ..widgets.square import SquareHolder
 from ..workers import WorkerHandle
 from .state import COMPUTING, READY, MistakesState
@@ -114,6 +115,10 @@ class MistakesTab(QWidget):
         self.cells = _CellImage(np.zeros((10, 10), dtype=np.float32), axisOrder="row-major")
         self.cells.setRect(QRectF(0, 0, 10, 10))  # one unit per cell: a click's position is the cell
         self.cells.clicked.connect(self.select_cell)
+        focus_ring(self.plot_widget, "confusionMatrix")
+        self.plot_widget.setToolTip("Click a cell, or use the arrow keys, to see its test images; "
+                                    "Enter puts the first one on the canvas")
+        self.plot_widget.installEventFilter(self)
         self.plot.addItem(self.cells)
         self.counts = []
         for r in range(10):
@@ -306,6 +311,21 @@ class MistakesTab(QWidget):
     def select_cell(self, true: int, pred: int) -> None:
         if self.state.select(true, pred):
             self._render_gallery()
+
+    _ARROWS = {Qt.Key.Key_Up: (-1, 0), Qt.Key.Key_Down: (1, 0), Qt.Key.Key_Left: (0, -1),
+               Qt.Key.Key_Right: (0, 1)}
+
+    def eventFilter(self, obj, event) -> bool:  # noqa: N802 (Qt's name)
+        if obj is self.plot_widget and event.type() == QEvent.Type.KeyPress:
+            step = self._ARROWS.get(event.key())
+            if step is not None:
+                if self.state.move(*step):
+                    self._render_gallery()
+                return True
+            if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self.open_selected()
+                return True
+        return super().eventFilter(obj, event)
 
     def selected_item(self):
         row = self.gallery.currentRow()

@@ -13,6 +13,7 @@ from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from .. import theme
+from ..widgets.focus import display_only
 
 GAP = 1
 NO_MAPS = "no kernels to show: a dense net has no 2-D layers"
@@ -47,6 +48,7 @@ class KernelStrip(QWidget):
         self.title = QLabel("conv1's kernels appear here after each epoch.")
         self.glw = pg.GraphicsLayoutWidget()
         self.glw.setFixedHeight(120)
+        display_only(self.glw)
         self.view = self.glw.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
         self.image = pg.ImageItem(axisOrder="row-major")
         self.view.addItem(self.image)

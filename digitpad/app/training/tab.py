@@ -38,6 +38,7 @@ from digitpad.core.learning.events import (BatchDone, EpochDone, Failed, Finishe
                                            Stopped)
 
 from .. import settings as keys
+from ..widgets.focus import display_only
 from .kernels_view import KernelStrip
 from .state import TrainingState, format_duration
 from ..widgets.download_dialog import DownloadDialog
@@ -256,6 +257,7 @@ class TrainingTab(QWidget):
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setMinimumHeight(120)
+        display_only(scroll)  # its fields are the Tab stops; Qt scrolls to the focused one
         self.setup_scroll = scroll
         left = QWidget()
         left_layout = QVBoxLayout(left)

@@ -200,8 +200,12 @@ class DrawingCanvas(QWidget):
         r = self._target_rect()
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         p.drawImage(r, self._themed_image())
-        p.setPen(QPen(self.palette().color(self.palette().ColorRole.Mid), 1))
-        p.drawRect(r.adjusted(0, 0, -1, -1))
+        if self.hasFocus():  # a Tab stop where it takes keys (Enter keeps a drawing): seen
+            p.setPen(QPen(self.palette().color(self.palette().ColorRole.Highlight), 2))
+            p.drawRect(r.adjusted(1, 1, -1, -1))
+        else:
+            p.setPen(QPen(self.palette().color(self.palette().ColorRole.Mid), 1))
+            p.drawRect(r.adjusted(0, 0, -1, -1))
         p.end()
 
     # --- drawing ---------------------------------------------------------------------------

@@ -15,6 +15,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from .focus import display_only
+
 MAX_FPS = 20
 EMA_ALPHA = 0.5  # weight of the newest point in the smoothed loss (points are already means of
 # report_every batches, so light smoothing suffices; heavier lagged far behind the early drop)
@@ -30,6 +32,7 @@ class TrainingPlots(QWidget):
         super().__init__(parent)
         self.view = pg.GraphicsLayoutWidget()
         self.view.setMinimumSize(320, 320)
+        display_only(self.view)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)

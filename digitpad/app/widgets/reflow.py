@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QScrollArea, QSplitter, QVBoxLayout, QWidget
 
+from .focus import display_only
+
 
 def min_width(w: QWidget) -> int:
     return max(w.minimumWidth(), w.minimumSizeHint().width())
@@ -45,6 +47,7 @@ class ReflowColumns(QScrollArea):
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.setWidget(content)
+        display_only(self)  # its controls are the Tab stops; Qt scrolls to the focused one
         self.side_by_side = -1  # how many columns the first row holds; -1 before the first pass
         self._arrange(len(self.columns))
 
