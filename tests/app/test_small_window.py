@@ -96,3 +96,19 @@ def test_a_wide_window_puts_every_column_back_side_by_side(window, qtbot):
         xs = [c.mapTo(window, c.rect().topLeft()).x() for c in cols]
         assert xs == sorted(xs) and len(set(xs)) == len(xs)
         assert nothing_cut_sideways(tab) == []
+
+
+@pytest.mark.parametrize("size", [(830, 568), (1280, 820)])
+def test_accuracy_legends_sit_below_the_curves_not_on_them(window, qtbot, size):
+    """Teach's accuracy can be anywhere from 10 to 100 %: its legend (and Training's) has a row
+    of its own under the plot, whole, with every name in it."""
+    for tab in (window.training_tab, window.handwriting_tab):
+        show_tab(window, qtbot, tab, size)
+        plots = tab.plots
+        legend = plots.acc_plot.legend
+        data = plots.acc_plot.getViewBox().sceneBoundingRect()
+        box = legend.sceneBoundingRect()
+        assert box.top() >= data.bottom(), (type(tab).__name__, box, data)
+        assert plots.view.sceneRect().contains(box)
+        names = [label.text for _sample, label in legend.items]
+        assert len(names) >= 2 and all(names)

@@ -41,7 +41,7 @@ class TrainingPlots(QWidget):
         self.loss_plot.setLabel("bottom", "batch")
         self.loss_plot.setLabel("left", "loss")
         self.loss_plot.showGrid(x=True, y=True, alpha=0.2)
-        self.loss_plot.addLegend(offset=(-10, 10))
+        self.loss_plot.addLegend(offset=(-10, 10))  # a falling loss leaves the top right free
         self.loss_raw = self.loss_plot.plot([], [], name="per batch",
                                             pen=pg.mkPen((*_LOSS, 140), width=1))
         self.loss_ema = self.loss_plot.plot([], [], name=f"smoothed (EMA {EMA_ALPHA:g})",
@@ -51,7 +51,7 @@ class TrainingPlots(QWidget):
         self.acc_plot.setLabel("bottom", "epoch")
         self.acc_plot.setLabel("left", "accuracy (%)")  # no units=: pyqtgraph would SI-scale
         self.acc_plot.showGrid(x=True, y=True, alpha=0.2)
-        self.acc_plot.addLegend(offset=(-10, -10))
+        self.acc_plot.legend = self._legend_below(row=2, columns=3)
         self.train_acc = self.acc_plot.plot([], [], name="train", pen=pg.mkPen(_TRAIN, width=2),
                                             symbol="o", symbolSize=6, symbolBrush=_TRAIN)
         self.val_acc = self.acc_plot.plot([], [], name="validation", pen=pg.mkPen(_TEST, width=2),
@@ -84,6 +84,17 @@ class TrainingPlots(QWidget):
         self._timer.setSingleShot(True)
         self._timer.setInterval(1000 // MAX_FPS)
         self._timer.timeout.connect(self.flush)
+
+    def _legend_below(self, row: int, columns: int) -> pg.LegendItem:
+        """A one-line legend in a row of its own under a plot: accuracy curves can sit anywhere
+        from 10 to 100 % (a taught model on new handwriting), so a legend over the data area hid
+        them wherever it was. The plot adds its named curves to it as to its own legend."""
+        legend = pg.LegendItem(colCount=columns, horSpacing=18, verSpacing=-6)
+        legend.layout.setContentsMargins(0, 0, 0, 0)
+        self.view.addItem(legend, row=row, col=0)
+        self.view.ci.layout.setRowStretchFactor(row, 0)
+        self.view.ci.layout.setAlignment(legend, Qt.AlignmentFlag.AlignHCenter)
+        return legend
 
     # --- feeding -----------------------------------------------------------------------
 
