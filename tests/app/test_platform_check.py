@@ -90,8 +90,8 @@ def test_the_app_never_aborts_when_no_window_can_open(env, words, tmp_path):
         assert "apt-get install" in lines[0]
     elif "DISPLAY" in env:
         assert f"DISPLAY={DEAD_DISPLAY} does not answer" in lines[0]
-    else:
-        assert "no X display is set" in lines[0]
+    else:  # (with xcb's libraries installed; CI runs without two of them, so both ways run)
+        assert "no Wayland compositor answers" in lines[0] and "bogus-wayland" in lines[0]
 
 
 def test_the_display_probe_asks_again_before_calling_a_server_dead(monkeypatch):
