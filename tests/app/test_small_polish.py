@@ -81,3 +81,27 @@ def test_the_labs_kernel_result_is_bright_enough_on_black(window):
     half_blue, half_red = lut[64], lut[192]  # a response half the strongest, either sign
     assert (half_blue - bg) @ luma > 55 and (half_red - bg) @ luma > 40
     assert np.abs(lut[127:129] - bg).max() < 12  # zero still all but vanishes into the background
+
+
+def test_legend_markers_wear_their_curves_colours(window):
+    """A legend's marker is drawn from the curve's scatter defaults: those are the curve's own
+    colour (they were pyqtgraph's grey-blue, and the test star vanished on the dark theme)."""
+    from digitpad.app.widgets import plots as P
+
+    tp = window.training_tab.plots
+    for curve, color in ((tp.train_acc, P._TRAIN), (tp.val_acc, P._TEST), (tp.test_point, P._FINAL)):
+        opts = curve.scatter.opts
+        assert opts["brush"].color().getRgb()[:3] == color
+        assert opts["size"] >= 8
+    samples = {label.text: sample for sample, label in tp.acc_plot.legend.items}
+    star = samples["test (once, best epoch)"]
+    from PySide6.QtGui import QImage, QPainter
+
+    img = QImage(24, 24, QImage.Format.Format_RGB32)
+    img.fill(0x202124)  # the dark theme's plot background
+    painter = QPainter(img)
+    star.paint(painter)
+    painter.end()
+    reds = sum(1 for x in range(24) for y in range(24)
+               if QImage.pixelColor(img, x, y).red() > 150 and QImage.pixelColor(img, x, y).green() < 90)
+    assert reds >= 20  # a red star of some size, not a dot

@@ -27,6 +27,15 @@ _TEST = (44, 160, 44)
 _FINAL = (214, 39, 40)
 
 
+def _legend_marker(curve, color, size: int) -> None:
+    """The legend draws a curve's marker from its scatter's defaults, not from the per-point
+    brush a plot() call sets: left alone, every marker there was pyqtgraph's grey-blue (the
+    test star all but vanished on the dark theme)."""
+    curve.scatter.setBrush(pg.mkBrush(color))
+    curve.scatter.setPen(pg.mkPen(color))
+    curve.scatter.setSize(size)
+
+
 class TrainingPlots(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -60,6 +69,9 @@ class TrainingPlots(QWidget):
         self.test_point = self.acc_plot.plot([], [], name="test (once, best epoch)", pen=None,
                                              symbol="star", symbolSize=14, symbolBrush=_FINAL,
                                              symbolPen=pg.mkPen(_FINAL, width=1))
+        for curve, color, size in ((self.train_acc, _TRAIN, 8), (self.val_acc, _TEST, 8),
+                                   (self.test_point, _FINAL, 14)):
+            _legend_marker(curve, color, size)
         # the run before, for comparing two runs on one chart (plain vs reshuffled pixels)
         self.previous = self.acc_plot.plot([], [], pen=pg.mkPen((*_TEST, 150), width=2,
                                                                 style=Qt.PenStyle.DashLine))
