@@ -322,7 +322,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         model = model or "digitnet"
         config = recipe_config(args.recipe or "fast", model, **overrides)
     recipe = config.recipe
-    device = resolve_device(config.device)  # fail on a bad device before reading MNIST
+    resolve_device(config.device)  # fails on a bad device before MNIST is read
     out = Path(args.out).expanduser() if args.out else default_out_path(model)
     if out.suffix.lower() != ".safetensors":
         raise CliError(f"--out must end in .safetensors (got {out.name}).")

@@ -160,7 +160,7 @@ def test_the_loader_starts_once_after_the_first_paint(make_window, qtbot, monkey
             real_timer.singleShot(msec, fire)
 
     monkeypatch.setattr(mw, "QTimer", RecordingTimer)
-    w = make_window(defer_load=True)
+    make_window(defer_load=True)
     qtbot.waitUntil(lambda: len(starts) > 0, timeout=3000)
     assert starts == [True]  # painted before the loader started
     assert any(msec >= 1000 for msec, _ in shots)  # the fallback for a window never painted
