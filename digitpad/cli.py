@@ -430,7 +430,7 @@ def _train_into(args, out: Path, claim, config, model: str, recipe: str, resumed
     finally:
         if bar is not None:
             bar.close()
-        _restore_sigint(previous_handler)
+        _restore_handler(signal.SIGINT, previous_handler)
 
     result = session.result
     saved_acc, saved_epoch = session.saved_acc, session.saved_epoch
@@ -476,10 +476,6 @@ def _warn_if_not_learned(best_val_acc: float | None, lr: float) -> None:
 
 def _install_sigint(control):
     """First Ctrl+C asks training to stop after the current batch; a second one aborts."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return None
 
     def handler(signum, frame):
         if control.stop_requested:
@@ -487,16 +483,26 @@ def _install_sigint(control):
         control.stop()
         print("\nstopping after this batch (Ctrl+C again to abort)...", file=sys.stderr, flush=True)
 
+    return _set_handler(signal.SIGINT, handler)
+
+
+def _set_handler(sig, handler):
+    """Install ``handler`` for ``sig``; the previous one, or None where Python cannot (a
+    thread other than the main one, an embedding that forbids it)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
     try:
-        return signal.signal(signal.SIGINT, handler)
+        return signal.signal(sig, handler)
     except (ValueError, OSError):
         return None
 
 
-def _restore_sigint(previous) -> None:
+def _restore_handler(sig, previous) -> None:
     if previous is not None:
         try:
-            signal.signal(signal.SIGINT, previous)
+            signal.signal(sig, previous)
         except (ValueError, OSError):
             pass
 
@@ -779,7 +785,7 @@ def cmd_download(args: argparse.Namespace) -> int:
         print("digitpad: terminated: the partial download was removed", file=sys.stderr)
         return 128 + signal.SIGTERM
     finally:
-        _restore_sigterm(previous)
+        _restore_handler(signal.SIGTERM, previous)
         for bar in bars.values():
             bar.close()
     print(f"MNIST is ready in {root}")
@@ -791,26 +797,10 @@ class Terminated(BaseException):
 
 
 def _raise_on_sigterm():
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return None
-
     def handler(signum, frame):
         raise Terminated()
 
-    try:
-        return signal.signal(signal.SIGTERM, handler)
-    except (ValueError, OSError):
-        return None
-
-
-def _restore_sigterm(previous) -> None:
-    if previous is not None:
-        try:
-            signal.signal(signal.SIGTERM, previous)
-        except (ValueError, OSError):
-            pass
+    return _set_handler(signal.SIGTERM, handler)
 
 
 # --- lesson and eval --report -------------------------------------------------------------
@@ -900,7 +890,7 @@ def _teach_into(args, out: Path, claim, base, config) -> int:
         gen.close()
         if bar is not None:
             bar.close()
-        _restore_sigint(previous_handler)
+        _restore_handler(signal.SIGINT, previous_handler)
     if refusal:
         print(f"digitpad: error: {_one_line(Exception(refusal))}: nothing was taught and "
               f"{_printable(out)} was left unchanged (--overwrite replaces it anyway).",
