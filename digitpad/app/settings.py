@@ -46,8 +46,13 @@ def mnist_folder(settings: QSettings | None) -> Path:
     """Where the app looks for MNIST: the folder chosen in Training or Preferences, else the
     default (``$DIGITPAD_DATA`` or the user data folder). Every tab asks here: Mistakes once
     looked in the default only and said "MNIST is not in ..." beside a working Training tab."""
-    saved = settings.value(DATA_DIR, "", type=str) if settings is not None else ""
-    return Path(saved).expanduser() if saved.strip() else resolve_data_dir()
+    return mnist_folder_named(settings.value(DATA_DIR, "", type=str) if settings is not None else "")
+
+
+def mnist_folder_named(text: str) -> Path:
+    """The folder a person typed (or the settings hold), else the default."""
+    text = text.strip()
+    return Path(text).expanduser() if text else resolve_data_dir()
 
 
 def settings_path() -> Path:

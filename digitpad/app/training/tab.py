@@ -338,8 +338,7 @@ class TrainingTab(QWidget):
         self.settings.setValue(keys.DATA_DIR, self.data_edit.text().strip())
 
     def data_dir(self) -> Path:
-        text = self.data_edit.text().strip()
-        return Path(text).expanduser() if text else resolve_data_dir()
+        return keys.mnist_folder_named(self.data_edit.text())  # as typed, saved or not
 
     def _check_data_dir(self) -> bool:
         """Show the banner when the folder holds no MNIST; True when it does."""
