@@ -9,31 +9,23 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import (
-    QApplication,
-    QDialog,
-    QDialogButtonBox,
-    QLabel,
-    QMainWindow,
-    QMessageBox,
-    QTabWidget,
-    QTextBrowser,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import (QApplication, QDialog, QDialogButtonBox, QLabel,
+                               QMainWindow, QMessageBox, QTabWidget, QTextBrowser, QVBoxLayout,
+                               QWidget)
+
 
 from . import settings as keys
 from . import theme
 from .close_question import ask_close_running
-from .draw.open_image import IMAGE_FILTER, ImageDrop, image_for_canvas
 from .draw.state import SHIPPED_ORDER, entry_label, percent
+from .draw.open_image import IMAGE_FILTER, ImageDrop, image_for_canvas
 from .draw.tab import DrawTab, ModelEntry, load_shipped_predictors
+from .workers import SaveJob, Saved, Saves, WorkerHandle
 from .widgets.help_text import HELP_LINK, about_html, how_this_works_html
 from .widgets.model_files import ask_open_path, ask_save_path, start_model_save
-from .widgets.pictures import PictureMenu, ask_and_save, save_picture
 from .widgets.plots import TrainingPlots
+from .widgets.pictures import PictureMenu, ask_and_save, save_picture
 from .widgets.preferences import BRUSH_SIZE, Preferences, PreferencesDialog
-from .workers import Saved, SaveJob, Saves, WorkerHandle
 
 log = logging.getLogger("digitpad.app")
 
@@ -45,10 +37,10 @@ MODEL_TABS = ("Training", "Lab", "Mistakes", "My handwriting")
 
 def _import_model_tabs() -> None:
     """Import the torch-using tab modules (from the loader thread, so building them is quick)."""
-    from .handwriting import tab as _handwriting  # noqa: F401
     from .lab import tab as _lab  # noqa: F401
     from .mistakes import tab as _mistakes  # noqa: F401
     from .training import tab as _training  # noqa: F401
+    from .handwriting import tab as _handwriting  # noqa: F401
 
 
 def first_shipped(last: str) -> str:
@@ -221,9 +213,9 @@ class MainWindow(QMainWindow):
         """Build the tabs that need torch, in place of their placeholders, one per step (a
         generator: at launch each step is one turn of the event loop, ~0.03-0.1 s of GUI
         work instead of all four at once), then wire them."""
-        from .handwriting.tab import HandwritingTab
         from .lab.tab import LabTab
         from .mistakes.tab import MistakesTab
+        from .handwriting.tab import HandwritingTab
         from .training.tab import TrainingTab
 
         makers = (("training_tab", lambda: TrainingTab(self.settings)), ("lab_tab", LabTab),

@@ -15,40 +15,17 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QFont, QIcon, QImage, QKeySequence, QPixmap, QShortcut
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QButtonGroup,
-    QFileDialog,
-    QGridLayout,
-    QGroupBox,
-    QHBoxLayout,
-    QLabel,
-    QListView,
-    QListWidget,
-    QListWidgetItem,
-    QMessageBox,
-    QProgressBar,
-    QPushButton,
-    QSpinBox,
-    QToolButton,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import (QAbstractItemView, QButtonGroup, QFileDialog, QGridLayout,
+                               QGroupBox, QHBoxLayout, QLabel, QListView, QListWidget,
+                               QListWidgetItem, QMessageBox, QProgressBar, QPushButton, QSpinBox,
+                               QToolButton, QVBoxLayout, QWidget)
 
+from digitpad.core.nets.checkpoint import Checkpoint
 from digitpad.core.data.samples import SampleError, SampleStore
 from digitpad.core.learning.config import TeachConfig
-from digitpad.core.learning.events import (
-    BatchDone,
-    EpochDone,
-    Failed,
-    Measured,
-    Notice,
-    Started,
-    Stopped,
-    Taught,
-)
+from digitpad.core.learning.events import (BatchDone, EpochDone, Failed, Measured, Notice, Started,
+                                           Stopped, Taught)
 from digitpad.core.learning.teach import run, taught_checkpoint
-from digitpad.core.nets.checkpoint import Checkpoint
 
 from .. import settings as keys
 from .. import theme
@@ -58,15 +35,8 @@ from ..widgets.plots import TrainingPlots
 from ..widgets.reflow import ReflowColumns
 from ..workers import Saved, SaveJob, Saves, WorkerHandle
 from .importer import ImportPanel
-from .state import (
-    IDLE,
-    SUGGESTED_PER_DIGIT,
-    TRAIN_BELOW_HELD_OUT,
-    Collection,
-    StoreView,
-    TeachState,
-    digit_word,
-)
+from .state import (IDLE, SUGGESTED_PER_DIGIT, TRAIN_BELOW_HELD_OUT, Collection, StoreView,
+                    TeachState, digit_word)
 
 log = logging.getLogger(__name__)
 

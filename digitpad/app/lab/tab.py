@@ -14,24 +14,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QCheckBox,
-    QComboBox,
-    QGroupBox,
-    QHBoxLayout,
-    QHeaderView,
-    QLabel,
-    QLineEdit,
-    QPushButton,
-    QSizePolicy,
-    QSlider,
-    QSpinBox,
-    QTableWidget,
-    QTableWidgetItem,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QGroupBox, QHBoxLayout,
+                               QHeaderView, QLabel, QLineEdit, QPushButton, QSizePolicy, QSlider,
+                               QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from digitpad.core.insight import lab
 
@@ -39,15 +24,7 @@ from .. import theme
 from ..widgets.focus import display_only
 from ..widgets.reflow import ReflowColumns
 from .grid_view import GridView
-from .state import (
-    MODES,
-    KernelState,
-    SlideState,
-    format_grid,
-    parse_grid,
-    size_parameters,
-    size_rows,
-)
+from .state import MODES, KernelState, SlideState, format_grid, parse_grid, size_parameters, size_rows
 
 
 class LabTab(QWidget):

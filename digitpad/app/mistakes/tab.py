@@ -17,19 +17,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QIcon, QImage, QPixmap
-from PySide6.QtWidgets import (
-    QGraphicsRectItem,
-    QHBoxLayout,
-    QLabel,
-    QListView,
-    QListWidget,
-    QListWidgetItem,
-    QProgressBar,
-    QPushButton,
-    QSplitter,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import (QGraphicsRectItem, QHBoxLayout, QLabel, QListView, QListWidget,
+                               QListWidgetItem, QProgressBar, QPushButton, QSplitter, QVBoxLayout,
+                               QWidget)
 
 from .. import theme
 from ..settings import mnist_folder

@@ -21,7 +21,7 @@ def output_size(in_: int, k: int, pad: int = 0, stride: int = 1) -> int:
     return core_output_size(in_, k, pad, stride)
 
 
-def parameters_by_layer(arch: str) -> OrderedDict[str, int]:
+def parameters_by_layer(arch: str) -> "OrderedDict[str, int]":
     from digitpad.core.nets.spec import parameter_rows
 
     return OrderedDict((layer, count) for layer, _, count in parameter_rows(arch))
@@ -70,12 +70,7 @@ def _sizes(doc: dict, preset: str) -> list[tuple[int, int]]:
 
 def how_this_works_html() -> str:
     # `digitpad lesson` prints the same document: both read the lab's one computation
-    from digitpad.core.insight.lab import (
-        CONV3_POOL2,
-        LESSON_RESULTS,
-        PHOTO_7X7,
-        lesson_report,
-    )
+    from digitpad.core.insight.lab import CONV3_POOL2, LESSON_RESULTS, PHOTO_7X7, lesson_report
     from digitpad.core.nets.spec import parameter_count
 
     doc = lesson_report()
@@ -174,14 +169,14 @@ HELP_LINK = "digitpad:how-this-works"  # the About box's link to the lesson's pa
 
 
 def about_html(device: str = "cpu", mnist: Path | str | None = None) -> str:
-    import pyqtgraph
     import PySide6
+    import pyqtgraph
     import torch
     from PySide6.QtCore import qVersion
 
     from digitpad import __version__
-    from digitpad.core.io.paths import app_data_dir, resolve_data_dir
     from digitpad.core.nets.devices import list_devices
+    from digitpad.core.io.paths import app_data_dir, resolve_data_dir
 
     from ..errors import log_file
 

@@ -45,7 +45,6 @@ class ReflowColumns(QScrollArea):
         self._rows.addWidget(self.splitter, 1)
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
         self.setWidget(content)
         display_only(self)  # its controls are the Tab stops; Qt scrolls to the focused one
         self.side_by_side = -1  # how many columns the first row holds; -1 before the first pass
