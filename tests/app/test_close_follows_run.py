@@ -11,7 +11,7 @@ from digitpad.core.learning.config import recipe_config
 
 def test_a_run_that_ends_behind_the_question_closes_it(window, tiny_mnist, qtbot, dialogs):
     t = window.training_tab
-    t.start_training(recipe_config("fast", "lenet", epochs=2, batch_size=16, device="cpu",
+    t.start_training(recipe_config("fast", "lenet", epochs=3, batch_size=16, device="cpu",
                                    augment=False), load_mnist(tiny_mnist))
     t.pause()  # before its first epoch ends
     seen: dict = {}
@@ -24,12 +24,18 @@ def test_a_run_that_ends_behind_the_question_closes_it(window, tiny_mnist, qtbot
         closed = []
         box.finished.connect(closed.append)
         t.resume()
+        # held again once an epoch is complete, so the box's 200 ms follow-up has a moment to
+        # show it: on tiny data the whole run could otherwise end between two of its looks
+        qtbot.waitUntil(lambda: t.state.epochs_done >= 1, timeout=120000)
+        t.pause()
 
         def look() -> bool:  # what the box says while the run goes on
             seen["last"] = box.text()
             seen["buttons"] = sorted(b.text() for b in box.buttons())
             return bool(closed)
 
+        qtbot.waitUntil(lambda: look() or box.text() != seen["first"], timeout=120000)
+        t.resume()
         qtbot.waitUntil(look, timeout=120000)
 
     dialogs.allow("exec", "question")
