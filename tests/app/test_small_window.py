@@ -84,16 +84,15 @@ def test_my_handwriting_teach_column_is_whole_below_the_others(window, qtbot, si
 
 def test_a_wide_window_puts_every_column_back_side_by_side(window, qtbot):
     hand, lab = window.handwriting_tab, window.lab_tab
-    show_tab(window, qtbot, hand, (830, 568))
-    assert hand.columns.side_by_side == 2
-    show_tab(window, qtbot, lab, (830, 568))
-    assert lab.scroll.side_by_side == 1
-    for tab, n in ((hand, 3), (lab, 2)):
+    reflows = {hand: (hand.columns, 2, 3), lab: (lab.scroll, 1, 2)}  # narrow, wide
+    for tab, (reflow, narrow, _wide) in reflows.items():
+        show_tab(window, qtbot, tab, (830, 568))
+        assert reflow.side_by_side == narrow
+    for tab, (reflow, _narrow, wide) in reflows.items():
         show_tab(window, qtbot, tab, (1280, 820))
-        assert tab.scroll.side_by_side == n if tab is lab else tab.columns.side_by_side == n
+        assert reflow.side_by_side == wide
         # side by side again: the columns share one row, in their order
-        cols = (tab.columns if tab is hand else tab.scroll).columns
-        xs = [c.mapTo(window, c.rect().topLeft()).x() for c in cols]
+        xs = [c.mapTo(window, c.rect().topLeft()).x() for c in reflow.columns]
         assert xs == sorted(xs) and len(set(xs)) == len(xs)
         assert nothing_cut_sideways(tab) == []
 
