@@ -26,7 +26,7 @@ from ..io.files import MAX_IMAGE_BYTES, DigitpadError, read_regular_file
 # not in checkpoint.py, so reading and preprocessing images never imports torch.
 PREPROCESS_VERSION = 1
 
-__all__ = ["PREPROCESS_VERSION", "ImageError", "Preprocessed", "load_image", "preprocess",
+__all__ = ["PREPROCESS_VERSION", "ImageError", "Preprocessed", "load_image", "preprocess", "preprocess_ink",
            "BOX", "FIELD", "CENTRE"]
 
 # One image's pixel cap: PIL's own decompression-bomb threshold (89.5 megapixels, a quarter
@@ -373,6 +373,20 @@ def preprocess(image: ImageInput, polarity: Polarity = "auto", keep_steps: bool 
     if keep_steps:
         steps.append(("input", ink.astype(np.float32) * inv if scale != 1.0 else ink))
 
+    return preprocess_ink(ink, scale, polarity, keep_steps, steps)
+
+
+def preprocess_ink(ink: np.ndarray, scale: float, polarity: str, keep_steps: bool = False,
+                   steps: list[tuple[str, np.ndarray]] | None = None,
+                   offset: tuple[int, int] = (0, 0)) -> Preprocessed:
+    """An ink image (as :func:`ink_image` gives it) -> the 28x28 input: crop, 20 px box, mass.
+
+    The one digit preprocessing: :func:`preprocess` ends here, and the number reader calls it
+    for each digit's own ink. ``offset`` (x, y) is where ``ink`` lies in the image, so
+    ``bbox`` is in the image's pixels.
+    """
+    steps = steps if steps is not None else []
+    inv = np.float32(1.0 / scale)
     box = _ink_box(ink, scale)
     if box is None:
         return Preprocessed(None, True, steps, None, polarity)
@@ -392,4 +406,5 @@ def preprocess(image: ImageInput, polarity: Polarity = "auto", keep_steps: bool 
     out = place_by_mass(scaled)
     if keep_steps:
         steps += [("cropped", crop), (f"scaled to {BOX} px", scaled), (f"centred {FIELD}x{FIELD}", out)]
-    return Preprocessed(out, False, steps, (x0, y0, x1, y1), polarity)
+    ox, oy = offset
+    return Preprocessed(out, False, steps, (x0 + ox, y0 + oy, x1 + ox, y1 + oy), polarity)

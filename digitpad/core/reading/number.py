@@ -4,25 +4,66 @@ The one reader every caller uses (the Draw tab's Number mode, Open image / drop,
 predict --number``, scripts/bench_numbers.py). Torch-free: the classifier comes in as a
 function of a batch of 28x28 images, so the numpy, torch and foreign predictors all fit.
 
-STUB (API agreed for this round; the segmentation below is the naive first version: one
-digit per ink component). Keep the names and fields; improve the inside.
+How (the design, measured by scripts/bench_numbers.py): the ink mask as ``preprocess`` finds
+ink, in either polarity; its 8-connected components (run-lengths joined row to row, numpy
+only); specks dropped; pieces overlapping along the line merged into one digit when one of
+them is short (a 5's bar, a 7's crossbar, a 4 in two strokes); then a small segmentation
+graph over the line: every piece, every pair or triple of neighbouring pieces (a merge) and,
+in a piece too wide or too unsure to be one digit, the parts between candidate cuts at the
+ink's thin columns. Each candidate is preprocessed exactly as a lone digit is
+(``preprocess_ink``) and read by the classifier in one batch; the best path maximises the
+sum of log-confidences less geometric penalties (a cut through thick ink, a merge across a
+gap, a digit far wider than tall). Work is capped (pieces, cuts, candidates), so any input
+is answered in bounded time.
 """
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
 import numpy as np
 
-from ..data.preprocess import ImageInput, Polarity, Preprocessed
+from ..data.preprocess import (NOISE_FLOOR, RELATIVE_THRESHOLD, ImageError, ImageInput, Polarity,
+                               Preprocessed, _pil_to_array, ink_image, load_image, preprocess_ink)
 
-__all__ = ["Classify", "DigitRead", "NumberReading", "read_number"]
+__all__ = ["Classify", "DigitRead", "NumberReading", "read_number", "components",
+           "MAX_DIGITS", "MAX_PIECES"]
 
 # batch (N, 28, 28) float32 in [0, 1], ink bright -> probabilities (N, 10) float32
 Classify = Callable[[np.ndarray], np.ndarray]
 
 Status = Literal["empty", "number", "not a number"]
+
+# --- limits: what any input may cost -------------------------------------------------------
+MAX_PIXELS = 2_000_000  # a larger image is box-reduced first (a 20000x120 strip: 10000x60)
+MAX_PIECES = 400  # more ink components than this: a page of text or noise, not a number
+MAX_DIGITS = 80  # more digits than this is not "a number"
+MAX_CUTS = 24  # cut candidates in one piece
+MAX_CANDIDATES = 1500  # classifier inputs for one image (about 1.5 s with numpy at worst)
+
+# --- geometry, in line heights (H); chosen on composed validation numbers --------------------
+SPECK = 0.15  # a component smaller than this (both sides) is a speck: ignored
+SHORT = 0.7  # a piece shorter than this is a part of a digit when it overlaps another
+MIN_HEIGHT = 0.4  # a digit candidate shorter than this is not a digit
+MERGE_SPAN = 1.15  # pieces merged into one digit span at most this
+CUT_WIDTH = 1.25  # a part between two cuts is at most this wide
+CUT_EDGE = 0.06  # no cut closer than this to a piece's edge
+# --- the path's penalties (log-probability units) ------------------------------------------
+WIDE = 4.0  # per unit of aspect (width / height) above WIDE_FROM
+WIDE_FROM = 1.05
+CUT_COST = 0.6  # per stroke width of ink a cut goes through
+MERGE_COST = 0.5  # per merge, plus GAP_COST per line height of gap bridged
+GAP_COST = 12.0
+# --- verdicts -----------------------------------------------------------------------------
+UNSURE_TOP = 0.7  # a digit read below this is unsure
+UNSURE_RATIO = 0.25  # ... or when the runner-up has at least this share of the top
+NOT_DIGIT = 0.2  # a digit read below this: the marks are not digits
+NOT_NUMBER_MEAN = 0.45  # geometric mean of the digits' confidences below this: not a number
+SCRIBBLE_CROSSINGS = 5  # a column crossing the ink this many times is a scribble's
+DOT_FILL = 0.7  # a lone blob this full of ink, about as wide as tall, is a dot
 
 
 @dataclass
@@ -45,6 +86,11 @@ class DigitRead:
     alternative: int | None = None
     parts: int = 1
 
+    @property
+    def label(self) -> str:
+        """"7", or "0 or 1?" when unsure."""
+        return f"{self.digit} or {self.alternative}?" if self.unsure else str(self.digit)
+
 
 @dataclass
 class NumberReading:
@@ -53,7 +99,9 @@ class NumberReading:
     ``status``: "empty" (no ink), "number" or "not a number" (``reason`` says why: a scribble,
     letters, too many pieces). ``number`` is the digits as text ("" unless status is
     "number"); ``confidence`` is the whole number's (the product of its digits'). ``steps``
-    are (title, payload) pairs the app can show: components found, merges, cuts.
+    are (title, payload) pairs the app can show: components found, merges, cuts (see
+    :func:`read_number`). ``digits`` holds the best reading even when it is "not a number",
+    so a caller can show what the marks looked like to the network.
     """
 
     status: Status
@@ -63,6 +111,7 @@ class NumberReading:
     reason: str = ""
     polarity: str = "light-on-dark"
     steps: list[tuple[str, object]] = field(default_factory=list)
+    line_height: float = 0.0  # the line's digit height in input pixels (0 when empty)
 
     @property
     def unsure(self) -> bool:
@@ -72,8 +121,466 @@ class NumberReading:
     def several(self) -> bool:
         return len(self.digits) > 1
 
+    def to_json(self) -> dict:
+        """The CLI's --json shape (without the path)."""
+        return {"status": self.status, "number": self.number, "confidence": round(self.confidence, 6),
+                "reason": self.reason, "unsure": self.unsure,
+                "digits": [{"box": list(d.box), "digit": d.digit, "confidence": round(d.confidence, 6),
+                            "probs": [round(float(p), 6) for p in d.probs], "unsure": d.unsure,
+                            "alternative": d.alternative} for d in self.digits]}
+
+
+# --- connected components --------------------------------------------------------------------
+
+@dataclass
+class Components:
+    """8-connected components of a mask: ``labels`` (H, W) int32 (0 background, k+1 for
+    component k) and per component its box (x0, y0, x1, y1 exclusive) and pixel count."""
+
+    labels: np.ndarray
+    boxes: np.ndarray  # (n, 4) int64
+    areas: np.ndarray  # (n,) int64
+
+    def __len__(self) -> int:
+        return len(self.areas)
+
+
+def components(mask: np.ndarray, max_count: int | None = None) -> Components | None:
+    """Label ``mask``'s 8-connected components (numpy only: runs per row, joined to the runs
+    they touch in the next row, labels settled by min-propagation with pointer jumping).
+    None when there are more than ``max_count`` runs' worth of components (checked cheaply)."""
+    h, w = mask.shape
+    p = np.zeros((h, w + 2), np.int8)
+    p[:, 1:-1] = mask
+    d = np.diff(p, axis=1)
+    rows, starts = np.nonzero(d == 1)
+    ends = np.nonzero(d == -1)[1]
+    n = len(rows)
+    if n == 0:
+        return Components(np.zeros((h, w), np.int32), np.zeros((0, 4), np.int64), np.zeros(0, np.int64))
+    stride = w + 2
+    sk = rows * stride + starts
+    ek = rows * stride + ends
+    lo = np.searchsorted(ek, (rows + 1) * stride + starts, "left")
+    hi = np.searchsorted(sk, (rows + 1) * stride + ends, "right")
+    cnt = np.maximum(hi - lo, 0)
+    total = int(cnt.sum())
+    a = np.repeat(np.arange(n), cnt)
+    b = np.repeat(lo, cnt) + (np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+    lab = np.arange(n)
+    for _ in range(10_000):  # converges in a few dozen rounds even for a long snake
+        m = np.minimum(lab[a], lab[b])
+        new = lab.copy()
+        np.minimum.at(new, a, m)
+        np.minimum.at(new, b, m)
+        new = new[new]
+        new = new[new]
+        if np.array_equal(new, lab):
+            break
+        lab = new
+    roots, comp = np.unique(lab, return_inverse=True)
+    k = len(roots)
+    if max_count is not None and k > max_count:
+        return None
+    boxes = np.empty((k, 4), np.int64)
+    boxes[:, 0] = np.iinfo(np.int64).max
+    boxes[:, 1] = np.iinfo(np.int64).max
+    boxes[:, 2] = -1
+    boxes[:, 3] = -1
+    np.minimum.at(boxes[:, 0], comp, starts)
+    np.minimum.at(boxes[:, 1], comp, rows)
+    np.maximum.at(boxes[:, 2], comp, ends)
+    np.maximum.at(boxes[:, 3], comp, rows + 1)
+    areas = np.bincount(comp, weights=ends - starts, minlength=k).astype(np.int64)
+    flat = np.zeros(h * w + 1, np.int32)
+    np.add.at(flat, rows * w + starts, comp + 1)
+    np.add.at(flat, rows * w + ends, -(comp + 1))
+    labels = np.cumsum(flat[:-1], dtype=np.int32).reshape(h, w)
+    return Components(labels, boxes, areas)
+
+
+# --- the reader -----------------------------------------------------------------------------
+
+@dataclass
+class _Piece:
+    """One or more components read as a unit (merged when they overlap along the line)."""
+
+    comps: list[int]
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1
+    cuts: list[int] = field(default_factory=list)  # candidate cut columns (image x)
+    cut_cost: dict = field(default_factory=dict)  # x -> penalty of cutting there
+
+    @property
+    def width(self) -> int:
+        return self.box[2] - self.box[0]
+
+    @property
+    def height(self) -> int:
+        return self.box[3] - self.box[1]
+
+
+def _union(a, b):
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+def _overlap(a, b) -> int:
+    return min(a[2], b[2]) - max(a[0], b[0])
+
+
+def _dilate(m: np.ndarray) -> np.ndarray:
+    """3x3 dilation of a boolean mask (faint anti-aliased edges belong to their stroke)."""
+    out = m.copy()
+    out[1:] |= m[:-1]
+    out[:-1] |= m[1:]
+    o2 = out.copy()
+    o2[:, 1:] |= out[:, :-1]
+    o2[:, :-1] |= out[:, 1:]
+    return o2
+
+
+def _bounded(arr: np.ndarray) -> np.ndarray:
+    """A very large image box-reduced to at most MAX_PIXELS (whole-number factor)."""
+    h, w = arr.shape[:2]
+    if h * w <= MAX_PIXELS:
+        return arr
+    f = math.ceil(math.sqrt(h * w / MAX_PIXELS))
+    h2, w2 = h // f, w // f
+    if h2 < 2 or w2 < 2:
+        return arr[:h2 * f:f, :w2 * f:f] if h2 and w2 else arr
+    a = arr[:h2 * f, :w2 * f].astype(np.float32)
+    a = a.reshape(h2, f, w2, f, *arr.shape[2:]).mean(axis=(1, 3))
+    return a.astype(arr.dtype) if np.issubdtype(arr.dtype, np.integer) else a
+
+
+class _Reader:
+    def __init__(self, ink: np.ndarray, scale: float, polarity: str, classify: Classify,
+                 keep_steps: bool) -> None:
+        self.ink, self.scale, self.polarity = ink, scale, polarity
+        self.classify = classify
+        self.keep = keep_steps
+        self.steps: list[tuple[str, object]] = []
+
+    def result(self, status, reason="", digits=(), H=0.0) -> NumberReading:
+        digits = list(digits)
+        number = "".join(str(d.digit) for d in digits) if status == "number" else ""
+        conf = float(np.prod([d.confidence for d in digits])) if status == "number" and digits else 0.0
+        return NumberReading(status, digits, number, conf, reason, self.polarity, self.steps, float(H))
+
+    def read(self) -> NumberReading:
+        ink, scale = self.ink, self.scale
+        top = float(ink.max())
+        if top < NOISE_FLOOR * scale:
+            return self.result("empty", "nothing is drawn")
+        mask = ink > max(NOISE_FLOOR * scale, RELATIVE_THRESHOLD * top)
+        comps = components(mask, MAX_PIECES * 4)
+        if comps is None:
+            return self.result("not a number", "too many separate marks for a number (a page of text?)")
+        self.comps = comps
+        boxes, areas = comps.boxes, comps.areas
+        sides = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        H0 = float(sides.max())
+        keep = np.flatnonzero((sides >= SPECK * H0) & (areas >= 3))
+        if len(keep) == 0:
+            return self.result("empty", "nothing is drawn")
+        if len(keep) > MAX_PIECES:
+            return self.result("not a number", f"{len(keep)} separate marks: too many for a number "
+                                                "(a page of text?)")
+        if self.keep:
+            self.steps.append(("components", [tuple(int(v) for v in boxes[i]) for i in keep]))
+        pieces = self._merge_overlapping(keep)
+        heights = np.array([p.height for p in pieces], float)
+        H = float(np.median(heights[heights >= 0.5 * heights.max()]))
+        self.H = H
+        if len(pieces) == 1 and self._is_dot(pieces[0]):
+            return self.result("not a number", "a dot, not a digit", H=H)
+        lines = self._lines(pieces, H)
+        if lines:
+            return self.result("not a number", lines, H=H)
+        if len(pieces) > MAX_DIGITS:
+            return self.result("not a number", f"{len(pieces)} marks in a row: more than a number's "
+                                                f"{MAX_DIGITS} digits", H=H)
+        scribble = self._scribble(pieces)
+        if scribble:
+            return self.result("not a number", scribble, H=H)
+        digits = self._segment(pieces, H)
+        if digits is None:
+            return self.result("not a number", "too much ink to examine for a number", H=H)
+        if len(digits) > MAX_DIGITS:
+            return self.result("not a number", f"{len(digits)} digits: more than a number's {MAX_DIGITS}",
+                               digits, H)
+        if self.keep:
+            self.steps.append(("digits", [d.box for d in digits]))
+        conf = np.array([d.confidence for d in digits])
+        if float(conf.min()) < NOT_DIGIT or float(np.exp(np.log(conf).mean())) < NOT_NUMBER_MEAN:
+            return self.result("not a number", "the marks do not read as digits", digits, H)
+        return self.result("number", "", digits, H)
+
+    # --- pieces -----------------------------------------------------------------------------
+
+    def _merge_overlapping(self, keep: np.ndarray) -> list[_Piece]:
+        boxes = self.comps.boxes
+        order = sorted(keep.tolist(), key=lambda i: (boxes[i, 0] + boxes[i, 2]) / 2)
+        pieces = [_Piece([i], tuple(int(v) for v in boxes[i])) for i in order]
+        merges = []
+        changed = True
+        while changed:  # few pieces: a plain fixed point
+            changed = False
+            for i in range(len(pieces)):
+                for j in range(i + 1, min(len(pieces), i + 4)):
+                    a, b = pieces[i], pieces[j]
+                    ov = _overlap(a.box, b.box)
+                    narrow = min(a.width, b.width)
+                    short = min(a.height, b.height) < SHORT * max(a.height, b.height)
+                    if ov >= 0.5 * narrow and (short or ov >= 0.85 * narrow):
+                        merges.append((a.box, b.box))
+                        pieces[i] = _Piece(a.comps + b.comps, _union(a.box, b.box))
+                        del pieces[j]
+                        changed = True
+                        break
+                if changed:
+                    break
+        pieces.sort(key=lambda p: p.box[0] + p.box[2])
+        if self.keep and merges:
+            self.steps.append(("merged (overlap along the line)", merges))
+        return pieces
+
+    def _piece_mask(self, p: _Piece, box=None) -> np.ndarray:
+        x0, y0, x1, y1 = box or p.box
+        lab = self.comps.labels[y0:y1, x0:x1]
+        own = np.isin(lab, np.asarray(p.comps) + 1)
+        return _dilate(own) & ((lab == 0) | own)
+
+    def _is_dot(self, p: _Piece) -> bool:
+        w, h = p.width, p.height
+        fill = float(self.comps.areas[p.comps].sum()) / max(w * h, 1)
+        return fill >= DOT_FILL and 0.5 <= w / max(h, 1) <= 2.0
+
+    def _lines(self, pieces: list[_Piece], H: float) -> str:
+        """A reason when the tall pieces lie on more than one line."""
+        tall = [p for p in pieces if p.height >= 0.6 * H]
+        for i, a in enumerate(tall):
+            for b in tall[i + 1:]:
+                if b.box[0] >= a.box[2]:
+                    continue
+                if _overlap(a.box, b.box) >= 0.5 * min(a.width, b.width):
+                    gap = max(b.box[1] - a.box[3], a.box[1] - b.box[3])
+                    if gap > 0.2 * H:
+                        return "the writing runs over more than one line: a number is one line"
+        return ""
+
+    def _scribble(self, pieces: list[_Piece]) -> str:
+        for p in pieces:
+            m = self._piece_mask(p)
+            d = np.diff(m.astype(np.int8), axis=0, prepend=0)
+            crossings = (d == 1).sum(axis=0)
+            if np.count_nonzero(crossings >= SCRIBBLE_CROSSINGS) > 0.25 * p.width:
+                return "a scribble: its lines cross too often for digits"
+        return ""
+
+    # --- candidates -------------------------------------------------------------------------
+
+    def _candidate(self, pieces: list[_Piece], lo: int | None = None, hi: int | None = None):
+        """The ink of ``pieces`` (between columns lo and hi), preprocessed as a lone digit."""
+        box = pieces[0].box
+        for p in pieces[1:]:
+            box = _union(box, p.box)
+        x0, y0, x1, y1 = box
+        if lo is not None:
+            x0 = max(x0, lo)
+        if hi is not None:
+            x1 = min(x1, hi)
+        m = np.zeros((y1 - y0, x1 - x0), bool)
+        for p in pieces:
+            bx0, by0, bx1, by1 = p.box
+            cx0, cx1 = max(bx0, x0), min(bx1, x1)
+            if cx1 <= cx0:
+                continue
+            m[by0 - y0:by1 - y0, cx0 - x0:cx1 - x0] |= self._piece_mask(p, (cx0, by0, cx1, by1))
+        ink = self.ink[y0:y1, x0:x1] * m
+        return ink, (x0, y0)
+
+    def _cut_candidates(self, p: _Piece, H: float) -> None:
+        m = self._piece_mask(p)
+        prof = m.sum(axis=0).astype(float)
+        w = len(prof)
+        runs = np.diff(m.astype(np.int8), axis=1, prepend=0)
+        # stroke width: ink pixels per horizontal run start (a vertical stroke's thickness)
+        sw = max(1.0, float(m.sum()) / max(1, int((runs == 1).sum())))
+        sm = np.convolve(prof, np.ones(3) / 3, mode="same")
+        edge = max(1, int(CUT_EDGE * H))
+        r = max(1, int(0.04 * H))
+        cand = []
+        for x in range(edge, w - edge):
+            seg = sm[max(0, x - r):x + r + 1]
+            if sm[x] <= seg.min() + 1e-9:
+                cand.append((sm[x], x))
+        cand.sort()
+        chosen: list[int] = []
+        for v, x in cand:
+            if all(abs(x - c) > r for c in chosen):
+                chosen.append(x)
+            if len(chosen) >= MAX_CUTS:
+                break
+        chosen.sort()
+        p.cuts = [p.box[0] + x for x in chosen]
+        p.cut_cost = {p.box[0] + x: CUT_COST * prof[x] / sw for x in chosen}
+
+    def _segment(self, pieces: list[_Piece], H: float) -> list[DigitRead] | None:
+        n = len(pieces)
+        # nodes: ("b", c) before piece c (c = n is the end), ("c", c, x) a cut inside piece c
+        cands: list[tuple] = []  # (u, v, ink, offset, prior, parts)
+
+        def add(u, v, group, lo=None, hi=None, prior=0.0, parts=1):
+            ink, off = self._candidate(group, lo, hi)
+            cands.append((u, v, ink, off, prior, parts))
+
+        for c, p in enumerate(pieces):
+            add(("b", c), ("b", c + 1), [p], parts=len(p.comps))
+            for k in (2, 3):
+                if c + k > n:
+                    break
+                group = pieces[c:c + k]
+                box = group[0].box
+                for q in group[1:]:
+                    box = _union(box, q.box)
+                if box[2] - box[0] > MERGE_SPAN * H:
+                    break
+                gaps = [max(0, group[i + 1].box[0] - group[i].box[2]) for i in range(k - 1)]
+                if not any(q.height < SHORT * H for q in group) and max(gaps) > 0.1 * H:
+                    continue
+                prior = -(MERGE_COST * (k - 1) + GAP_COST * sum(gaps) / H)
+                add(("b", c), ("b", c + k), group, prior=prior, parts=sum(len(q.comps) for q in group))
+        probs = self._classify([c[2] for c in cands], [c[3] for c in cands])
+        if probs is None:
+            return None
+        # pieces too wide or too unsure for one digit get cut candidates
+        more = []
+        for i, (u, v, *_rest) in enumerate(cands):
+            if v[1] != u[1] + 1:
+                continue
+            p = pieces[u[1]]
+            if p.width > 0.85 * max(p.height, 0.6 * H) or float(probs[i].max()) < 0.95:
+                self._cut_candidates(p, H)
+                more.append(u[1])
+        total = len(cands)
+        for c in more:
+            p = pieces[c]
+            nodes = [("b", c)] + [("c", c, x) for x in p.cuts] + [("b", c + 1)]
+            xs = [p.box[0]] + p.cuts + [p.box[2]]
+            for i in range(len(nodes)):
+                for j in range(i + 1, len(nodes)):
+                    if (i, j) == (0, len(nodes) - 1):
+                        continue
+                    if xs[j] - xs[i] > CUT_WIDTH * H:
+                        break
+                    if xs[j] - xs[i] < 0.05 * H:
+                        continue
+                    total += 1
+                    if total > MAX_CANDIDATES:
+                        return None
+                    prior = -p.cut_cost.get(xs[j], 0.0) if j < len(nodes) - 1 else 0.0
+                    add(nodes[i], nodes[j], [p], xs[i] if i else None, xs[j] if j < len(nodes) - 1 else None,
+                        prior=prior, parts=0)
+        if len(cands) > len(probs):
+            extra = self._classify([c[2] for c in cands[len(probs):]], [c[3] for c in cands[len(probs):]])
+            if extra is None:
+                return None
+            probs = np.concatenate([probs, extra])
+        if self.keep:
+            self.steps.append(("cuts tried", {pieces[c].box: list(pieces[c].cuts) for c in more}))
+        return self._best_path(cands, probs, H, n)
+
+    def _classify(self, inks, offsets):
+        pres = [preprocess_ink(ink, self.scale, self.polarity, offset=off) for ink, off in zip(inks, offsets)]
+        self._pres = getattr(self, "_pres", []) + pres
+        images = np.zeros((len(pres), 28, 28), np.float32)
+        for i, pre in enumerate(pres):
+            if pre.image is not None:
+                images[i] = pre.image
+        probs = np.asarray(self.classify(images), np.float32) if len(pres) else np.zeros((0, 10), np.float32)
+        if probs.shape != (len(pres), 10):
+            raise ValueError(f"classify gave shape {probs.shape} for {len(pres)} images; want ({len(pres)}, 10)")
+        return probs
+
+    def _best_path(self, cands, probs, H: float, n: int) -> list[DigitRead]:
+        pres = self._pres
+        order = {}
+        nodes = set()
+        for u, v, *_ in cands:
+            nodes.add(u)
+            nodes.add(v)
+
+        def key(node):
+            return (node[1], 0, 0) if node[0] == "b" else (node[1], 1, node[2])
+
+        ordered = sorted(nodes, key=key)
+        for i, node in enumerate(ordered):
+            order[node] = i
+        score = [-math.inf] * len(ordered)
+        back: list = [None] * len(ordered)
+        score[order[("b", 0)]] = 0.0
+        edges = sorted(range(len(cands)), key=lambda i: order[cands[i][0]])
+        out_of: dict[int, list[int]] = {}
+        for i in edges:
+            out_of.setdefault(order[cands[i][0]], []).append(i)
+        for ui in range(len(ordered)):
+            if score[ui] == -math.inf:
+                continue
+            for i in out_of.get(ui, []):
+                pre = pres[i]
+                if pre.image is None or pre.bbox is None:
+                    continue
+                bx0, by0, bx1, by1 = pre.bbox
+                h, w = by1 - by0, bx1 - bx0
+                if h < MIN_HEIGHT * H and w < MIN_HEIGHT * H:
+                    continue
+                s = math.log(max(float(probs[i].max()), 1e-6)) + cands[i][4]
+                s -= WIDE * max(0.0, w / max(h, 1) - WIDE_FROM)
+                if h < MIN_HEIGHT * H:
+                    s -= 3.0
+                vi = order[cands[i][1]]
+                if score[ui] + s > score[vi]:
+                    score[vi], back[vi] = score[ui] + s, i
+        end = order[("b", n)]
+        if score[end] == -math.inf:
+            return []
+        path = []
+        vi = end
+        while vi != order[("b", 0)]:
+            i = back[vi]
+            path.append(i)
+            vi = order[cands[i][0]]
+        path.reverse()
+        digits = []
+        for i in path:
+            u, v, ink, off, prior, parts = cands[i]
+            steps = [("input", ink.astype(np.float32) * np.float32(1.0 / self.scale))]
+            pre = preprocess_ink(ink, self.scale, self.polarity, keep_steps=True, steps=steps, offset=off)
+            p = probs[i]
+            top2 = np.argsort(p)[::-1][:2]
+            d, alt = int(top2[0]), int(top2[1])
+            conf = float(p[d])
+            unsure = conf < UNSURE_TOP or float(p[alt]) >= UNSURE_RATIO * conf
+            digits.append(DigitRead(pre.bbox, pre, p.copy(), d, conf, unsure, alt if unsure else None, parts))
+        return digits
+
 
 def read_number(image: ImageInput, classify: Classify, polarity: Polarity = "auto",
                 keep_steps: bool = False) -> NumberReading:
-    """Read the number written in ``image`` (gray/RGB/RGBA array or path, either polarity)."""
-    raise NotImplementedError("stub: the numbers-core work fills this in")
+    """Read the number written in ``image`` (gray/RGB/RGBA array or path, either polarity).
+
+    ``classify`` is a predictor's ``probs_batch``. With ``keep_steps`` the reading's
+    ``steps`` hold, in order: ("components", [box, ...]) the ink components kept (specks
+    dropped); ("merged (overlap along the line)", [(box, box), ...]) when pieces were joined;
+    ("cuts tried", {piece box: [x, ...]}) the cut columns examined in pieces too wide or too
+    unsure for one digit; ("digits", [box, ...]) the path chosen. Boxes are (x0, y0, x1, y1).
+    An unreadable image raises ImageError, like ``preprocess``.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        image = load_image(image)
+    elif not isinstance(image, np.ndarray):
+        from PIL import Image
+
+        image = _pil_to_array(image) if isinstance(image, Image.Image) else np.asarray(image)
+    ink, scale, pol = ink_image(_bounded(image), polarity)
+    return _Reader(ink, scale, pol, classify, keep_steps).read()

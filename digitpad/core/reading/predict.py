@@ -230,17 +230,26 @@ class Predictor:
             if p.empty or p.image is None:
                 out[i] = empty_prediction(p, steps=False)
         if todo:
-            c = self._current()
-            batch_size = max(1, int(batch_size))
-            with torch.inference_mode():
-                for start in range(0, len(todo), batch_size):
-                    idx = todo[start:start + batch_size]
-                    x = torch.from_numpy(np.stack([pres[i].image for i in idx]).astype(np.float32, copy=False))
-                    x = x.unsqueeze(1).to(self._device).contiguous(memory_format=c.memory_format)
-                    probs = torch.softmax(c.model.logits(x).float(), dim=1).cpu().numpy()
-                    for row, i in enumerate(idx):
-                        out[i] = make_prediction(pres[i], probs[row], OrderedDict(), steps=False)
+            probs = self.probs_batch(np.stack([pres[i].image for i in todo]), batch_size)
+            for row, i in enumerate(todo):
+                out[i] = make_prediction(pres[i], probs[row], OrderedDict(), steps=False)
         return out  # type: ignore[return-value]
+
+    def probs_batch(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Probabilities (N, 10) float32 for a batch (N, 28, 28) of preprocessed images in
+        [0, 1], ink bright: the number reader's ``Classify``, and :meth:`predict_batch`'s pass."""
+        images = np.asarray(images, np.float32)
+        out = np.zeros((images.shape[0], 10), np.float32)
+        if images.shape[0] == 0:
+            return out
+        c = self._current()
+        batch_size = max(1, int(batch_size))
+        with torch.inference_mode():
+            for start in range(0, images.shape[0], batch_size):
+                x = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size]))
+                x = x.unsqueeze(1).to(self._device).contiguous(memory_format=c.memory_format)
+                out[start:start + x.shape[0]] = torch.softmax(c.model.logits(x).float(), dim=1).cpu().numpy()
+        return out
 
     def __repr__(self) -> str:
         acc = f", test_acc={self.test_acc:.4f}" if self.test_acc is not None else ""
