@@ -5,8 +5,8 @@ synthesised writers no model trained on, read by ``core.reading.number.read_numb
     nice -n 19 .venv/bin/python scripts/bench_numbers.py [--n 150] [--split test|val]
 
 Three groups by the space between neighbours, in digit heights h: spaced (gaps 0.15-0.45 h),
-close (0.03-0.12 h) and touching (boxes overlapping by up to 0.1 h, slid together until the
-inks join). Sizes vary +-15 %, each digit's baseline jitters, the line slopes and is slanted.
+close (0.03-0.12 h) and touching (boxes overlapping by up to 0.1 h, as the issue defines it;
+the share of neighbours whose inks then really join is printed). Sizes vary +-15 %, each digit's baseline jitters, the line slopes and is slanted.
 Per group: whole numbers right, digit counts right, and the median milliseconds per number,
 with the shipped digitnet through the numpy predictor (the canvas's path). Then the canvas
 goal: a 6-digit number drawn on a 1120x280 canvas -> the number, median ms.
@@ -71,17 +71,14 @@ def compose(glyphs: list[np.ndarray], group: str, rng: np.random.Generator, heig
     total_w = sum(g.shape[1] for g in sized) + int(height * 0.5 * len(sized)) + 2 * height
     canvas = np.zeros((3 * height + int(abs(slope) * total_w), total_w), np.uint8)
     x = height // 2
+    joined = 0
     base = height * 2 + (int(abs(slope) * total_w) if slope < 0 else 0)
     for i, g in enumerate(sized):
         h, w = g.shape
         if i:
             x += int(round(rng.uniform(lo, hi) * height))
         y = int(base + slope * x + rng.uniform(-0.06, 0.06) * height) - h
-        if group == "touching" and i:
-            for _ in range(int(0.4 * height)):  # slide left until the inks join
-                if _touches(canvas, g, x, y):
-                    break
-                x -= 1
+        joined += group == "touching" and i > 0 and _touches(canvas, g, x, y)
         canvas[y:y + h, x:x + w] = np.maximum(canvas[y:y + h, x:x + w], g)
         x += w
     canvas = canvas[:, :x + height // 2]
@@ -90,6 +87,7 @@ def compose(glyphs: list[np.ndarray], group: str, rng: np.random.Generator, heig
     extra = int(abs(shear) * im.height)
     im = im.transform((im.width + extra, im.height), Image.Transform.AFFINE,
                       (1, shear, -extra if shear > 0 else 0, 0, 1, 0), Image.Resampling.BILINEAR)
+    compose.joined = joined
     return np.asarray(im)
 
 
@@ -99,7 +97,10 @@ def numbers(source, split: str, n: int, group: str, seed: int):
     for k in range(n):
         digits = rng.integers(0, 10, size=int(rng.integers(2, 7)))
         glyphs = [source(int(d), rng) for d in digits]
-        yield compose(glyphs, group, rng), "".join(map(str, digits))
+        img = compose(glyphs, group, rng)
+        numbers.pairs += len(digits) - 1
+        numbers.joined += compose.joined
+        yield img, "".join(map(str, digits))
 
 
 def mnist_source(data, split: str):
@@ -118,6 +119,7 @@ def writer_source(split: str):
 
 
 def run_group(pred, source, split, n, group, seed):
+    numbers.pairs = numbers.joined = 0
     right = count_right = 0
     ms = []
     for img, text in numbers(source, split, n, group, seed):
@@ -126,7 +128,7 @@ def run_group(pred, source, split, n, group, seed):
         ms.append((time.perf_counter() - t) * 1000)
         right += r.number == text
         count_right += len(r.digits) == len(text)
-    return right / n, count_right / n, float(np.median(ms))
+    return right / n, count_right / n, float(np.median(ms)), numbers.joined / max(1, numbers.pairs)
 
 
 def canvas_time(pred, seed: int = 5, reps: int = 40) -> float:
@@ -159,12 +161,13 @@ def main() -> int:
     ok = True
     for name, src in sources.items():
         for group in args.groups.split(","):
-            acc, cnt, ms = run_group(pred, src, args.split, args.n, group, seed=1 if args.split == "val" else 2)
+            acc, cnt, ms, joined = run_group(pred, src, args.split, args.n, group, seed=1 if args.split == "val" else 2)
             goal = GOALS[group] if name == "MNIST" else None
             mark = "" if goal is None else ("  ok" if acc >= goal else "  MISSED")
             ok &= goal is None or acc >= goal
             print(f"{name:10s}{group:10s}{acc:>14.1%}{cnt:>13.1%}{ms:>11.1f}"
-                  f"{(f'{goal:.0%}' if goal else ''):>8s}{mark}")
+                  f"{(f'{goal:.0%}' if goal else ''):>8s}{mark}"
+                  + (f"   (inks joined: {joined:.0%} of neighbours)" if group == "touching" else ""))
     ms = canvas_time(pred)
     print(f"\n6-digit 1120x280 canvas -> number: {ms:.1f} ms median (goal <= {CANVAS_GOAL_MS:.0f} ms)"
           f"{'  ok' if ms <= CANVAS_GOAL_MS else '  MISSED'}")

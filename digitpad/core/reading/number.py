@@ -51,10 +51,17 @@ MIN_HEIGHT = 0.4  # a digit candidate shorter than this is not a digit
 MERGE_SPAN = 1.15  # pieces merged into one digit span at most this
 CUT_WIDTH = 1.25  # a part between two cuts is at most this wide
 CUT_EDGE = 0.06  # no cut closer than this to a piece's edge
+CUT_SPACING = 0.08  # cut candidates at least this far apart
+CUT_PER = 0.3  # at most one cut candidate per this much of a piece's width (plus one)
+CUT_IF_WIDER = 0.85  # a piece wider than this (of its height) is looked at for cuts ...
+CUT_IF_BELOW = 0.9  # ... and so is one read less surely than this
+SLANTS = (-0.3, -0.15, 0.0, 0.15, 0.3)  # shears tried for a piece's cuts (x per y)
 # --- the path's penalties (log-probability units) ------------------------------------------
-WIDE = 4.0  # per unit of aspect (width / height) above WIDE_FROM
-WIDE_FROM = 1.05
-CUT_COST = 0.6  # per stroke width of ink a cut goes through
+DIGIT_BONUS = 0.0  # per digit on the path (against reading fewer, larger digits)
+LOW = 3.0  # a candidate shorter than MIN_HEIGHT
+WIDE = 2.0  # per unit of aspect (width / height) above WIDE_FROM
+WIDE_FROM = 0.8
+CUT_COST = 0.3  # per stroke width of ink a cut goes through
 MERGE_COST = 0.5  # per merge, plus GAP_COST per line height of gap bridged
 GAP_COST = 12.0
 # --- verdicts -----------------------------------------------------------------------------
@@ -207,8 +214,11 @@ class _Piece:
 
     comps: list[int]
     box: tuple[int, int, int, int]  # x0, y0, x1, y1
-    cuts: list[int] = field(default_factory=list)  # candidate cut columns (image x)
-    cut_cost: dict = field(default_factory=dict)  # x -> penalty of cutting there
+    cuts: list[int] = field(default_factory=list)  # candidate cuts, sheared columns of the piece
+    cut_cost: dict = field(default_factory=dict)  # cut -> stroke widths of ink it goes through
+    slant: float = 0.0  # cuts run along x = cut + slant * (y - yc), in the piece's pixels
+    xp0: int = 0
+    yc: float = 0.0
 
     @property
     def width(self) -> int:
@@ -400,42 +410,62 @@ class _Reader:
         return ink, (x0, y0)
 
     def _cut_candidates(self, p: _Piece, H: float) -> None:
+        """Where piece ``p`` may be cut: the thin places of its ink's projection along the
+        piece's own slant (the shear that makes the projection sharpest)."""
         m = self._piece_mask(p)
-        prof = m.sum(axis=0).astype(float)
-        w = len(prof)
+        ys, xs = np.nonzero(m)
+        yc = (m.shape[0] - 1) / 2
+        best = None
+        for slant in SLANTS:
+            xp = np.round(xs - slant * (ys - yc)).astype(np.int64)
+            lo = int(xp.min())
+            prof = np.bincount(xp - lo).astype(float)
+            sharp = float((prof ** 2).sum())
+            if best is None or sharp > best[0]:
+                best = (sharp, slant, lo, prof)
+        _, slant, lo, prof = best
         runs = np.diff(m.astype(np.int8), axis=1, prepend=0)
-        # stroke width: ink pixels per horizontal run start (a vertical stroke's thickness)
-        sw = max(1.0, float(m.sum()) / max(1, int((runs == 1).sum())))
+        sw = max(1.0, float(m.sum()) / max(1, int((runs == 1).sum())))  # a stroke's thickness
         sm = np.convolve(prof, np.ones(3) / 3, mode="same")
+        w = len(prof)
         edge = max(1, int(CUT_EDGE * H))
-        r = max(1, int(0.04 * H))
-        cand = []
-        for x in range(edge, w - edge):
-            seg = sm[max(0, x - r):x + r + 1]
-            if sm[x] <= seg.min() + 1e-9:
-                cand.append((sm[x], x))
+        r = max(1, int(CUT_SPACING * H))
+        cand = [(sm[x], x) for x in range(edge, w - edge)
+                if sm[x] <= sm[max(0, x - r):x + r + 1].min() + 1e-9]
         cand.sort()
+        room = min(MAX_CUTS, int(math.ceil(w / (CUT_PER * H))) + 1)
         chosen: list[int] = []
         for v, x in cand:
             if all(abs(x - c) > r for c in chosen):
                 chosen.append(x)
-            if len(chosen) >= MAX_CUTS:
+            if len(chosen) >= room:
                 break
         chosen.sort()
-        p.cuts = [p.box[0] + x for x in chosen]
-        p.cut_cost = {p.box[0] + x: CUT_COST * prof[x] / sw for x in chosen}
+        p.slant, p.xp0, p.yc = slant, lo, yc
+        p.cuts = [x + lo for x in chosen]  # in sheared piece coordinates
+        p.cut_cost = {x + lo: float(prof[x]) / sw for x in chosen}
+
+    def _cut_ink(self, p: _Piece, a: float | None, b: float | None):
+        """The ink of piece ``p`` between sheared columns a and b (None: the piece's edge)."""
+        x0, y0, x1, y1 = p.box
+        m = self._piece_mask(p)
+        if a is not None or b is not None:
+            ys = np.arange(m.shape[0])[:, None]
+            xp = np.arange(m.shape[1])[None, :] - p.slant * (ys - p.yc)
+            if a is not None:
+                m = m & (xp >= a - 0.5)
+            if b is not None:
+                m = m & (xp < b - 0.5)
+        return self.ink[y0:y1, x0:x1] * m, (x0, y0)
 
     def _segment(self, pieces: list[_Piece], H: float) -> list[DigitRead] | None:
         n = len(pieces)
         # nodes: ("b", c) before piece c (c = n is the end), ("c", c, x) a cut inside piece c
-        cands: list[tuple] = []  # (u, v, ink, offset, prior, parts)
-
-        def add(u, v, group, lo=None, hi=None, prior=0.0, parts=1):
-            ink, off = self._candidate(group, lo, hi)
-            cands.append((u, v, ink, off, prior, parts))
+        cands: list[_Cand] = []
 
         for c, p in enumerate(pieces):
-            add(("b", c), ("b", c + 1), [p], parts=len(p.comps))
+            ink, off = self._candidate([p])
+            cands.append(_Cand(("b", c), ("b", c + 1), ink, off, parts=len(p.comps)))
             for k in (2, 3):
                 if c + k > n:
                     break
@@ -448,121 +478,130 @@ class _Reader:
                 gaps = [max(0, group[i + 1].box[0] - group[i].box[2]) for i in range(k - 1)]
                 if not any(q.height < SHORT * H for q in group) and max(gaps) > 0.1 * H:
                     continue
-                prior = -(MERGE_COST * (k - 1) + GAP_COST * sum(gaps) / H)
-                add(("b", c), ("b", c + k), group, prior=prior, parts=sum(len(q.comps) for q in group))
-        probs = self._classify([c[2] for c in cands], [c[3] for c in cands])
+                ink, off = self._candidate(group)
+                cands.append(_Cand(("b", c), ("b", c + k), ink, off, merges=k - 1, gap=sum(gaps) / H,
+                                   parts=sum(len(q.comps) for q in group)))
+        probs = self._classify(cands)
         if probs is None:
             return None
         # pieces too wide or too unsure for one digit get cut candidates
         more = []
-        for i, (u, v, *_rest) in enumerate(cands):
+        for i, cand in enumerate(cands):
+            u, v = cand.u, cand.v
             if v[1] != u[1] + 1:
                 continue
             p = pieces[u[1]]
-            if p.width > 0.85 * max(p.height, 0.6 * H) or float(probs[i].max()) < 0.95:
+            if p.width > CUT_IF_WIDER * max(p.height, 0.6 * H) or float(probs[i].max()) < CUT_IF_BELOW:
                 self._cut_candidates(p, H)
                 more.append(u[1])
-        total = len(cands)
+        first_new = len(cands)
         for c in more:
             p = pieces[c]
             nodes = [("b", c)] + [("c", c, x) for x in p.cuts] + [("b", c + 1)]
-            xs = [p.box[0]] + p.cuts + [p.box[2]]
+            xs = [None] + p.cuts + [None]
+            pos = [p.xp0 - 1] + p.cuts + [p.xp0 + p.width + 1]
             for i in range(len(nodes)):
                 for j in range(i + 1, len(nodes)):
                     if (i, j) == (0, len(nodes) - 1):
                         continue
-                    if xs[j] - xs[i] > CUT_WIDTH * H:
+                    if pos[j] - pos[i] > CUT_WIDTH * H:
                         break
-                    if xs[j] - xs[i] < 0.05 * H:
+                    if pos[j] - pos[i] < 0.05 * H:
                         continue
-                    total += 1
-                    if total > MAX_CANDIDATES:
+                    if len(cands) > MAX_CANDIDATES:
                         return None
-                    prior = -p.cut_cost.get(xs[j], 0.0) if j < len(nodes) - 1 else 0.0
-                    add(nodes[i], nodes[j], [p], xs[i] if i else None, xs[j] if j < len(nodes) - 1 else None,
-                        prior=prior, parts=0)
-        if len(cands) > len(probs):
-            extra = self._classify([c[2] for c in cands[len(probs):]], [c[3] for c in cands[len(probs):]])
+                    ink, off = self._cut_ink(p, xs[i], xs[j])
+                    cands.append(_Cand(nodes[i], nodes[j], ink, off,
+                                       cut=p.cut_cost.get(xs[j], 0.0) if xs[j] is not None else 0.0, parts=0))
+        if len(cands) > first_new:
+            extra = self._classify(cands[first_new:])
             if extra is None:
                 return None
             probs = np.concatenate([probs, extra])
         if self.keep:
-            self.steps.append(("cuts tried", {pieces[c].box: list(pieces[c].cuts) for c in more}))
+            self.steps.append(("cuts tried", {pieces[c].box: {"slant": pieces[c].slant, "at": list(pieces[c].cuts)}
+                                              for c in more}))
+        self._stash = (cands, probs, H, n)
         return self._best_path(cands, probs, H, n)
 
-    def _classify(self, inks, offsets):
-        pres = [preprocess_ink(ink, self.scale, self.polarity, offset=off) for ink, off in zip(inks, offsets)]
-        self._pres = getattr(self, "_pres", []) + pres
-        images = np.zeros((len(pres), 28, 28), np.float32)
-        for i, pre in enumerate(pres):
-            if pre.image is not None:
-                images[i] = pre.image
-        probs = np.asarray(self.classify(images), np.float32) if len(pres) else np.zeros((0, 10), np.float32)
-        if probs.shape != (len(pres), 10):
-            raise ValueError(f"classify gave shape {probs.shape} for {len(pres)} images; want ({len(pres)}, 10)")
+    def _classify(self, cands: list["_Cand"]):
+        for c in cands:
+            c.pre = preprocess_ink(c.ink, self.scale, self.polarity, offset=c.off)
+        images = np.zeros((len(cands), 28, 28), np.float32)
+        for i, c in enumerate(cands):
+            if c.pre.image is not None:
+                images[i] = c.pre.image
+        probs = np.asarray(self.classify(images), np.float32) if len(cands) else np.zeros((0, 10), np.float32)
+        if probs.shape != (len(cands), 10):
+            raise ValueError(f"classify gave shape {probs.shape} for {len(cands)} images; want ({len(cands)}, 10)")
         return probs
 
-    def _best_path(self, cands, probs, H: float, n: int) -> list[DigitRead]:
-        pres = self._pres
-        order = {}
-        nodes = set()
-        for u, v, *_ in cands:
-            nodes.add(u)
-            nodes.add(v)
-
+    def _best_path(self, cands: list["_Cand"], probs, H: float, n: int) -> list[DigitRead]:
         def key(node):
             return (node[1], 0, 0) if node[0] == "b" else (node[1], 1, node[2])
 
-        ordered = sorted(nodes, key=key)
-        for i, node in enumerate(ordered):
-            order[node] = i
+        ordered = sorted({c.u for c in cands} | {c.v for c in cands}, key=key)
+        order = {node: i for i, node in enumerate(ordered)}
         score = [-math.inf] * len(ordered)
         back: list = [None] * len(ordered)
-        score[order[("b", 0)]] = 0.0
-        edges = sorted(range(len(cands)), key=lambda i: order[cands[i][0]])
+        start, end = order[("b", 0)], order.get(("b", n))
+        score[start] = 0.0
         out_of: dict[int, list[int]] = {}
-        for i in edges:
-            out_of.setdefault(order[cands[i][0]], []).append(i)
+        for i, c in enumerate(cands):
+            out_of.setdefault(order[c.u], []).append(i)
         for ui in range(len(ordered)):
             if score[ui] == -math.inf:
                 continue
             for i in out_of.get(ui, []):
-                pre = pres[i]
-                if pre.image is None or pre.bbox is None:
+                c = cands[i]
+                if c.pre.image is None or c.pre.bbox is None:
                     continue
-                bx0, by0, bx1, by1 = pre.bbox
+                bx0, by0, bx1, by1 = c.pre.bbox
                 h, w = by1 - by0, bx1 - bx0
-                if h < MIN_HEIGHT * H and w < MIN_HEIGHT * H:
-                    continue
-                s = math.log(max(float(probs[i].max()), 1e-6)) + cands[i][4]
+                s = math.log(max(float(probs[i].max()), 1e-6)) + DIGIT_BONUS
+                s -= CUT_COST * c.cut + MERGE_COST * c.merges + GAP_COST * c.gap
                 s -= WIDE * max(0.0, w / max(h, 1) - WIDE_FROM)
                 if h < MIN_HEIGHT * H:
-                    s -= 3.0
-                vi = order[cands[i][1]]
+                    s -= LOW
+                vi = order[c.v]
                 if score[ui] + s > score[vi]:
                     score[vi], back[vi] = score[ui] + s, i
-        end = order[("b", n)]
-        if score[end] == -math.inf:
+        if end is None or score[end] == -math.inf:
             return []
         path = []
         vi = end
-        while vi != order[("b", 0)]:
+        while vi != start:
             i = back[vi]
             path.append(i)
-            vi = order[cands[i][0]]
+            vi = order[cands[i].u]
         path.reverse()
         digits = []
         for i in path:
-            u, v, ink, off, prior, parts = cands[i]
-            steps = [("input", ink.astype(np.float32) * np.float32(1.0 / self.scale))]
-            pre = preprocess_ink(ink, self.scale, self.polarity, keep_steps=True, steps=steps, offset=off)
+            c = cands[i]
+            steps = [("input", c.ink.astype(np.float32) * np.float32(1.0 / self.scale))]
+            pre = preprocess_ink(c.ink, self.scale, self.polarity, keep_steps=True, steps=steps, offset=c.off)
             p = probs[i]
             top2 = np.argsort(p)[::-1][:2]
             d, alt = int(top2[0]), int(top2[1])
             conf = float(p[d])
             unsure = conf < UNSURE_TOP or float(p[alt]) >= UNSURE_RATIO * conf
-            digits.append(DigitRead(pre.bbox, pre, p.copy(), d, conf, unsure, alt if unsure else None, parts))
+            digits.append(DigitRead(pre.bbox, pre, p.copy(), d, conf, unsure, alt if unsure else None, c.parts))
         return digits
+
+
+@dataclass
+class _Cand:
+    """One candidate digit: the path from node u to node v through the segmentation graph."""
+
+    u: tuple
+    v: tuple
+    ink: np.ndarray
+    off: tuple[int, int]
+    cut: float = 0.0  # stroke widths of ink the cut at v goes through
+    merges: int = 0  # pieces joined
+    gap: float = 0.0  # gaps bridged, in line heights
+    parts: int = 1
+    pre: Preprocessed | None = None
 
 
 def read_number(image: ImageInput, classify: Classify, polarity: Polarity = "auto",
