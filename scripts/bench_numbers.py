@@ -36,6 +36,7 @@ GROUPS = {"spaced": (0.15, 0.45), "close": (0.03, 0.12), "touching": (-0.10, 0.0
 GOALS = {"spaced": 0.99, "close": 0.98, "touching": 0.93}  # MNIST digits, whole numbers right
 CANVAS_GOAL_MS = 15.0
 WRITER_SEEDS = {"val": 60_000, "test": 70_000}  # training pools use small run seeds
+JOINS = {"pairs": 0, "joined": 0}  # neighbours composed, and how many of their inks touch
 HEIGHT = 60  # digit height in pixels before the +-15 %
 
 
@@ -87,7 +88,8 @@ def compose(glyphs: list[np.ndarray], group: str, rng: np.random.Generator, heig
     extra = int(abs(shear) * im.height)
     im = im.transform((im.width + extra, im.height), Image.Transform.AFFINE,
                       (1, shear, -extra if shear > 0 else 0, 0, 1, 0), Image.Resampling.BILINEAR)
-    compose.joined = joined
+    JOINS["pairs"] += len(glyphs) - 1
+    JOINS["joined"] += joined
     return np.asarray(im)
 
 
@@ -98,8 +100,6 @@ def numbers(source, split: str, n: int, group: str, seed: int):
         digits = rng.integers(0, 10, size=int(rng.integers(2, 7)))
         glyphs = [source(int(d), rng) for d in digits]
         img = compose(glyphs, group, rng)
-        numbers.pairs += len(digits) - 1
-        numbers.joined += compose.joined
         yield img, "".join(map(str, digits))
 
 
@@ -119,7 +119,7 @@ def writer_source(split: str):
 
 
 def run_group(pred, source, split, n, group, seed):
-    numbers.pairs = numbers.joined = 0
+    JOINS.update(pairs=0, joined=0)
     right = count_right = 0
     ms = []
     for img, text in numbers(source, split, n, group, seed):
@@ -128,7 +128,7 @@ def run_group(pred, source, split, n, group, seed):
         ms.append((time.perf_counter() - t) * 1000)
         right += r.number == text
         count_right += len(r.digits) == len(text)
-    return right / n, count_right / n, float(np.median(ms)), numbers.joined / max(1, numbers.pairs)
+    return right / n, count_right / n, float(np.median(ms)), JOINS["joined"] / max(1, JOINS["pairs"])
 
 
 def canvas_time(pred, seed: int = 5, reps: int = 40) -> float:
@@ -137,9 +137,14 @@ def canvas_time(pred, seed: int = 5, reps: int = 40) -> float:
     ms = []
     for k in range(reps):
         line = compose([src(int(d), rng) for d in rng.integers(0, 10, 6)], "spaced", rng, height=130)
+        rows = np.flatnonzero(line.max(axis=1) > 0)
+        line = line[max(0, rows[0] - 20):rows[-1] + 20]
+        if line.shape[0] > 280 or line.shape[1] > 1120:  # a steep line: drawn a little smaller
+            f = min(280 / line.shape[0], 1120 / line.shape[1])
+            line = np.asarray(Image.fromarray(line).resize((int(line.shape[1] * f), int(line.shape[0] * f))))
         canvas = np.full((280, 1120), 255, np.uint8)
-        h, w = min(280, line.shape[0]), min(1120, line.shape[1])
-        canvas[:h, :w] = 255 - line[(line.shape[0] - h) // 2:(line.shape[0] - h) // 2 + h, :w]
+        y, x = (280 - line.shape[0]) // 2, (1120 - line.shape[1]) // 2
+        canvas[y:y + line.shape[0], x:x + line.shape[1]] = 255 - line
         t = time.perf_counter()
         read_number(canvas, pred.probs_batch)
         ms.append((time.perf_counter() - t) * 1000)

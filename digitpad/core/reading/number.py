@@ -53,15 +53,18 @@ CUT_WIDTH = 1.25  # a part between two cuts is at most this wide
 CUT_EDGE = 0.06  # no cut closer than this to a piece's edge
 CUT_SPACING = 0.08  # cut candidates at least this far apart
 CUT_PER = 0.3  # at most one cut candidate per this much of a piece's width (plus one)
-CUT_IF_WIDER = 0.85  # a piece wider than this (of its height) is looked at for cuts ...
-CUT_IF_BELOW = 0.9  # ... and so is one read less surely than this
+CUT_IF_WIDER = 1.0  # a piece wider than this (of its height) is looked at for cuts ...
+CUT_IF_BELOW = 0.9  # ... and so is one read less surely than this, when wider than
+CUT_NARROW = 0.4  # ... this ("11" written touching)
+NARROW_CUTS = 3  # cut candidates in a piece that is not wide
 SLANTS = (-0.3, -0.15, 0.0, 0.15, 0.3)  # shears tried for a piece's cuts (x per y)
 # --- the path's penalties (log-probability units) ------------------------------------------
 DIGIT_BONUS = 0.0  # per digit on the path (against reading fewer, larger digits)
 LOW = 3.0  # a candidate shorter than MIN_HEIGHT
 WIDE = 2.0  # per unit of aspect (width / height) above WIDE_FROM
 WIDE_FROM = 0.8
-CUT_COST = 0.3  # per stroke width of ink a cut goes through
+CUT_COST = 0.1  # per stroke width of ink a cut goes through
+CUT_FIXED = 0.3  # per cut
 MERGE_COST = 0.5  # per merge, plus GAP_COST per line height of gap bridged
 GAP_COST = 12.0
 # --- verdicts -----------------------------------------------------------------------------
@@ -156,15 +159,22 @@ def components(mask: np.ndarray, max_count: int | None = None) -> Components | N
     """Label ``mask``'s 8-connected components (numpy only: runs per row, joined to the runs
     they touch in the next row, labels settled by min-propagation with pointer jumping).
     None when there are more than ``max_count`` runs' worth of components (checked cheaply)."""
+    H_, W_ = mask.shape
+    rows_any = np.flatnonzero(mask.any(axis=1))
+    if len(rows_any) == 0:
+        return Components(np.zeros((H_, W_), np.int32), np.zeros((0, 4), np.int64), np.zeros(0, np.int64))
+    ry0, ry1 = int(rows_any[0]), int(rows_any[-1]) + 1
+    cols_any = np.flatnonzero(mask[ry0:ry1].any(axis=0))
+    cx0, cx1 = int(cols_any[0]), int(cols_any[-1]) + 1
+    mask = mask[ry0:ry1, cx0:cx1]  # the ink's box only: a canvas is mostly paper
     h, w = mask.shape
     p = np.zeros((h, w + 2), np.int8)
     p[:, 1:-1] = mask
     d = np.diff(p, axis=1)
-    rows, starts = np.nonzero(d == 1)
-    ends = np.nonzero(d == -1)[1]
+    rr, cc = np.nonzero(d)
+    up = d[rr, cc] == 1
+    rows, starts, ends = rr[up], cc[up], cc[~up]
     n = len(rows)
-    if n == 0:
-        return Components(np.zeros((h, w), np.int32), np.zeros((0, 4), np.int64), np.zeros(0, np.int64))
     stride = w + 2
     sk = rows * stride + starts
     ek = rows * stride + ends
@@ -202,7 +212,9 @@ def components(mask: np.ndarray, max_count: int | None = None) -> Components | N
     flat = np.zeros(h * w + 1, np.int32)
     np.add.at(flat, rows * w + starts, comp + 1)
     np.add.at(flat, rows * w + ends, -(comp + 1))
-    labels = np.cumsum(flat[:-1], dtype=np.int32).reshape(h, w)
+    labels = np.zeros((H_, W_), np.int32)
+    labels[ry0:ry1, cx0:cx1] = np.cumsum(flat[:-1], dtype=np.int32).reshape(h, w)
+    boxes += np.array([cx0, ry0, cx0, ry0])
     return Components(labels, boxes, areas)
 
 
@@ -218,6 +230,7 @@ class _Piece:
     cut_cost: dict = field(default_factory=dict)  # cut -> stroke widths of ink it goes through
     slant: float = 0.0  # cuts run along x = cut + slant * (y - yc), in the piece's pixels
     xp0: int = 0
+    wide: bool = False  # wide enough for several digits (else at most one cut on a path)
     yc: float = 0.0
 
     @property
@@ -409,7 +422,7 @@ class _Reader:
         ink = self.ink[y0:y1, x0:x1] * m
         return ink, (x0, y0)
 
-    def _cut_candidates(self, p: _Piece, H: float) -> None:
+    def _cut_candidates(self, p: _Piece, H: float, wide: bool) -> None:
         """Where piece ``p`` may be cut: the thin places of its ink's projection along the
         piece's own slant (the shear that makes the projection sharpest)."""
         m = self._piece_mask(p)
@@ -433,7 +446,7 @@ class _Reader:
         cand = [(sm[x], x) for x in range(edge, w - edge)
                 if sm[x] <= sm[max(0, x - r):x + r + 1].min() + 1e-9]
         cand.sort()
-        room = min(MAX_CUTS, int(math.ceil(w / (CUT_PER * H))) + 1)
+        room = min(MAX_CUTS, int(math.ceil(w / (CUT_PER * H))) + 1) if wide else NARROW_CUTS
         chosen: list[int] = []
         for v, x in cand:
             if all(abs(x - c) > r for c in chosen):
@@ -441,7 +454,7 @@ class _Reader:
             if len(chosen) >= room:
                 break
         chosen.sort()
-        p.slant, p.xp0, p.yc = slant, lo, yc
+        p.slant, p.xp0, p.yc, p.wide = slant, lo, yc, wide
         p.cuts = [x + lo for x in chosen]  # in sheared piece coordinates
         p.cut_cost = {x + lo: float(prof[x]) / sw for x in chosen}
 
@@ -491,8 +504,9 @@ class _Reader:
             if v[1] != u[1] + 1:
                 continue
             p = pieces[u[1]]
-            if p.width > CUT_IF_WIDER * max(p.height, 0.6 * H) or float(probs[i].max()) < CUT_IF_BELOW:
-                self._cut_candidates(p, H)
+            wide = p.width > CUT_IF_WIDER * max(p.height, 0.6 * H)
+            if wide or (float(probs[i].max()) < CUT_IF_BELOW and p.width > CUT_NARROW * H):
+                self._cut_candidates(p, H, wide)
                 more.append(u[1])
         first_new = len(cands)
         for c in more:
@@ -504,6 +518,8 @@ class _Reader:
                 for j in range(i + 1, len(nodes)):
                     if (i, j) == (0, len(nodes) - 1):
                         continue
+                    if not p.wide and 0 < i and j < len(nodes) - 1:
+                        continue  # a piece no wider than a digit holds at most two
                     if pos[j] - pos[i] > CUT_WIDTH * H:
                         break
                     if pos[j] - pos[i] < 0.05 * H:
@@ -560,6 +576,8 @@ class _Reader:
                 h, w = by1 - by0, bx1 - bx0
                 s = math.log(max(float(probs[i].max()), 1e-6)) + DIGIT_BONUS
                 s -= CUT_COST * c.cut + MERGE_COST * c.merges + GAP_COST * c.gap
+                if c.v[0] == "c":
+                    s -= CUT_FIXED
                 s -= WIDE * max(0.0, w / max(h, 1) - WIDE_FROM)
                 if h < MIN_HEIGHT * H:
                     s -= LOW
