@@ -92,13 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("predict", help="predict the digit in image files",
                        description="Predict the digit in each image (PNG, JPEG, BMP, ...; any size, "
-                                   "dark ink on light paper or the reverse). A folder is searched "
+                                   "dark ink on light paper or the reverse), or with --number the "
+                                   "whole number written in it. A folder is searched "
                                    "recursively for image files (hidden ones skipped), in sorted "
                                    "order. Exit status 1 when any file could not be predicted.")
     r.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders of them")
     r.add_argument("--model", default=None, metavar="FILE|NAME",
                    help="model file or shipped name (default: digitnet)")
     r.add_argument("--json", action="store_true", help="print one JSON object per line")
+    r.add_argument("--number", action="store_true",
+                   help="read a whole number (several digits in a row) from each image")
 
     i = sub.add_parser("info", help="show a model file's metadata")
     i.add_argument("model", metavar="MODEL", help="model file or shipped name")
@@ -638,9 +641,12 @@ def _predict_each(predictor, arrays: list) -> list:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from .core.reading.predict import Predictor
+    from .core.reading.number import read_number, unsure_read
     from .core.data.preprocess import WORKING_SIDE, load_image, preprocess
 
     predictor = Predictor.from_file(resolve_model_path(args.model))
+    if args.number:
+        return _predict_numbers(args, predictor)
     failed = 0
     total = 0
     for chunk in _chunks(iter_image_paths(args.paths), PREDICT_CHUNK):
@@ -650,9 +656,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
         # memory peaks at one decoded image (8000x8000 scans: one at a time).
         results: list[dict | None] = [None] * len(chunk)
         arrays, where = [], []
+        several: list[str | None] = [None] * len(chunk)
         for k, path in enumerate(chunk):
             try:
-                arrays.append(preprocess(load_image(path, max_side=WORKING_SIDE), keep_steps=False))
+                image = load_image(path, max_side=WORKING_SIDE)
+                # the same image read as a number: a file clearly holding several digits says so
+                reading = read_number(image, predictor.probs_batch)
+                if reading.status == "number" and reading.several and not reading.unsure:
+                    several[k] = reading.number
+                arrays.append(preprocess(image, keep_steps=False))
+                del image
                 where.append(k)
             except Exception as exc:  # ImageError, OSError, a decoder's own complaint
                 results[k] = {"path": str(path), "digit": None, "error": _one_line(exc)}
@@ -668,6 +681,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 results[k] = {"path": str(path), "digit": int(pred.digit),
                               "confidence": round(float(pred.confidence), 6),
                               "probs": [round(float(v), 6) for v in pred.probs]}
+                unsure, alt = unsure_read(pred.probs)
+                if unsure:
+                    results[k].update(unsure=True, alternative=alt)
+                if several[k] is not None:
+                    results[k].update(several=True, number=several[k])
         for res in results:
             total += 1
             if "error" in res:
@@ -677,12 +695,61 @@ def cmd_predict(args: argparse.Namespace) -> int:
             elif "error" in res:
                 print(f"{_printable(res['path'])}: error: {_printable(res['error'])}")
             else:
-                print(f"{_printable(res['path'])}: {res['digit']}  ({res['confidence'] * 100:.1f}%)")
+                notes = ""
+                if res.get("unsure"):
+                    notes += f"  unsure: {res['digit']} or {res['alternative']}?"
+                if res.get("several"):
+                    notes += f"  note: several digits ({res['number']}); only one was read, try --number"
+                print(f"{_printable(res['path'])}: {res['digit']}  ({res['confidence'] * 100:.1f}%){notes}")
         sys.stdout.flush()
     if total == 0:
         raise CliError("no image files found in " + ", ".join(map(_printable, args.paths)))
     if failed:
         print(f"digitpad: {failed} of {total} file(s) could not be predicted", file=sys.stderr)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+# A number's image keeps more pixels than a lone digit's: a long strip stays legible
+# (read_number box-reduces past 2 megapixels itself).
+NUMBER_SIDE = 4096
+
+
+def _predict_numbers(args: argparse.Namespace, predictor) -> int:
+    """predict --number: each image read as a whole number, one line (or JSON object) each."""
+    from .core.reading.number import read_number
+    from .core.data.preprocess import load_image
+
+    failed = total = 0
+    for path in iter_image_paths(args.paths):
+        total += 1
+        try:
+            reading = read_number(load_image(path, max_side=NUMBER_SIDE), predictor.probs_batch)
+            res = {"path": str(path), **reading.to_json()}
+            if reading.status == "empty":
+                res["error"] = "no ink found: the image is blank"
+        except Exception as exc:  # ImageError, OSError, a decoder's own complaint
+            res = {"path": str(path), "status": "error", "number": None, "digits": [],
+                   "error": _one_line(exc)}
+        if "error" in res:
+            failed += 1
+        if args.json:
+            print(_json_line(res))
+        elif "error" in res:
+            print(f"{_printable(res['path'])}: error: {_printable(res['error'])}")
+        elif res["status"] != "number":
+            print(f"{_printable(res['path'])}: not a number ({res['reason']})")
+        else:
+            labels = " ".join(f"{d['digit']} or {d['alternative']}?" if d["unsure"] else str(d["digit"])
+                              for d in res["digits"])
+            note = f"  unsure: {labels}" if res["unsure"] else ""
+            print(f"{_printable(res['path'])}: {res['number']}  ({res['confidence'] * 100:.1f}%, "
+                  f"{len(res['digits'])} digit{'s' if len(res['digits']) != 1 else ''}){note}")
+        sys.stdout.flush()
+    if total == 0:
+        raise CliError("no image files found in " + ", ".join(map(_printable, args.paths)))
+    if failed:
+        print(f"digitpad: {failed} of {total} file(s) could not be read", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK
 

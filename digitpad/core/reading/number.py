@@ -29,7 +29,7 @@ import numpy as np
 from ..data.preprocess import (NOISE_FLOOR, RELATIVE_THRESHOLD, ImageError, ImageInput, Polarity,
                                Preprocessed, _pil_to_array, ink_image, load_image, preprocess_ink)
 
-__all__ = ["Classify", "DigitRead", "NumberReading", "read_number", "components",
+__all__ = ["Classify", "DigitRead", "NumberReading", "read_number", "unsure_read", "components",
            "MAX_DIGITS", "MAX_PIECES"]
 
 # batch (N, 28, 28) float32 in [0, 1], ink bright -> probabilities (N, 10) float32
@@ -133,7 +133,8 @@ class NumberReading:
 
     def to_json(self) -> dict:
         """The CLI's --json shape (without the path)."""
-        return {"status": self.status, "number": self.number, "confidence": round(self.confidence, 6),
+        return {"status": self.status, "number": self.number if self.status == "number" else None,
+                "confidence": round(self.confidence, 6),
                 "reason": self.reason, "unsure": self.unsure,
                 "digits": [{"box": list(d.box), "digit": d.digit, "confidence": round(d.confidence, 6),
                             "probs": [round(float(p), 6) for p in d.probs], "unsure": d.unsure,
@@ -599,10 +600,8 @@ class _Reader:
             steps = [("input", c.ink.astype(np.float32) * np.float32(1.0 / self.scale))]
             pre = preprocess_ink(c.ink, self.scale, self.polarity, keep_steps=True, steps=steps, offset=c.off)
             p = probs[i]
-            top2 = np.argsort(p)[::-1][:2]
-            d, alt = int(top2[0]), int(top2[1])
-            conf = float(p[d])
-            unsure = conf < UNSURE_TOP or float(p[alt]) >= UNSURE_RATIO * conf
+            d, conf = int(p.argmax()), float(p.max())
+            unsure, alt = unsure_read(p)
             digits.append(DigitRead(pre.bbox, pre, p.copy(), d, conf, unsure, alt if unsure else None, c.parts))
         return digits
 
@@ -620,6 +619,15 @@ class _Cand:
     gap: float = 0.0  # gaps bridged, in line heights
     parts: int = 1
     pre: Preprocessed | None = None
+
+
+def unsure_read(probs: np.ndarray) -> tuple[bool, int | None]:
+    """(unsure, runner-up) for one digit's probabilities: unsure when the top one is low or
+    the runner-up close to it. The one rule for digits read alone and within a number."""
+    p = np.asarray(probs, np.float64)
+    top2 = np.argsort(p)[::-1][:2]
+    unsure = float(p[top2[0]]) < UNSURE_TOP or float(p[top2[1]]) >= UNSURE_RATIO * float(p[top2[0]])
+    return unsure, (int(top2[1]) if unsure else None)
 
 
 def read_number(image: ImageInput, classify: Classify, polarity: Polarity = "auto",
