@@ -55,7 +55,7 @@ CUT_SPACING = 0.08  # cut candidates at least this far apart
 CUT_PER = 0.3  # at most one cut candidate per this much of a piece's width (plus one)
 CUT_IF_WIDER = 1.0  # a piece wider than this (of its height) is looked at for cuts ...
 CUT_IF_BELOW = 0.9  # ... and so is one read less surely than this, when wider than
-CUT_NARROW = 0.4  # ... this ("11" written touching)
+CUT_NARROW = 0.2  # ... this ("11" written touching)
 NARROW_CUTS = 3  # cut candidates in a piece that is not wide
 SLANTS = (-0.3, -0.15, 0.0, 0.15, 0.3)  # shears tried for a piece's cuts (x per y)
 # --- the path's penalties (log-probability units) ------------------------------------------
@@ -438,6 +438,11 @@ class _Reader:
             if best is None or sharp > best[0]:
                 best = (sharp, slant, lo, prof)
         _, slant, lo, prof = best
+        xp = np.round(xs - slant * (ys - yc)).astype(np.int64) - lo
+        top = np.full(len(prof), m.shape[0], np.int64)
+        bottom = np.full(len(prof), -1, np.int64)
+        np.minimum.at(top, xp, ys)
+        np.maximum.at(bottom, xp, ys)
         runs = np.diff(m.astype(np.int8), axis=1, prepend=0)
         sw = max(1.0, float(m.sum()) / max(1, int((runs == 1).sum())))  # a stroke's thickness
         sm = np.convolve(prof, np.ones(3) / 3, mode="same")
@@ -447,17 +452,33 @@ class _Reader:
         cand = [(sm[x], x) for x in range(edge, w - edge)
                 if sm[x] <= sm[max(0, x - r):x + r + 1].min() + 1e-9]
         cand.sort()
+        # where two round digits touch, the ink is thick, but the outline dips from above
+        # and from below: valleys of the top and bottom contours are cut candidates too
+        valleys = []
+        for x in range(edge, w - edge):
+            win = slice(max(0, x - 2 * r), x + 2 * r + 1)
+            dip = min(top[x] - top[win].min(), bottom[win].max() - bottom[x])
+            if top[x] >= top[win].max() and bottom[x] <= bottom[win].min() and dip > 0.15 * H:
+                valleys.append((-dip, x))
+        valleys.sort()
         room = min(MAX_CUTS, int(math.ceil(w / (CUT_PER * H))) + 1) if wide else NARROW_CUTS
         chosen: list[int] = []
-        for v, x in cand:
-            if all(abs(x - c) > r for c in chosen):
-                chosen.append(x)
-            if len(chosen) >= room:
-                break
+        for pool in (valleys[:room], cand):
+            for v, x in pool:
+                if len(chosen) >= room + len(valleys[:room]):
+                    break
+                if all(abs(x - c) > r for c in chosen):
+                    chosen.append(x)
+                if pool is cand and len(chosen) >= room + min(len(valleys), room):
+                    break
         chosen.sort()
         p.slant, p.xp0, p.yc, p.wide = slant, lo, yc, wide
         p.cuts = [x + lo for x in chosen]  # in sheared piece coordinates
-        p.cut_cost = {x + lo: float(prof[x]) / sw for x in chosen}
+        # a cut where two outlines meet crosses the two strokes that touch, however the
+        # projection piles up there
+        at_valley = {x for _, x in valleys[:room]}
+        p.cut_cost = {x + lo: min(float(prof[x]) / sw, 2.0) if x in at_valley else float(prof[x]) / sw
+                      for x in chosen}
 
     def _cut_ink(self, p: _Piece, a: float | None, b: float | None):
         """The ink of piece ``p`` between sheared columns a and b (None: the piece's edge)."""
