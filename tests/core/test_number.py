@@ -2,8 +2,6 @@
 strokes drawn with PIL as a mouse would leave them on a wide canvas (dark ink on white)."""
 
 import json
-import subprocess
-import sys
 import time
 
 import numpy as np
@@ -227,13 +225,13 @@ def test_torch_and_numpy_predictors_give_the_same_reading():
     np.testing.assert_allclose([d.confidence for d in a.digits], [d.confidence for d in b.digits], atol=1e-4)
 
 
-def test_cli_predict_number_json(tmp_path):
+def test_cli_predict_number_json(tmp_path, capsys):
+    from digitpad import cli
+
     Image.fromarray(pasted("2026")).save(tmp_path / "n.png")
     Image.fromarray(np.full((50, 50), 255, np.uint8)).save(tmp_path / "blank.png")
-    out = subprocess.run([sys.executable, "-m", "digitpad", "predict", str(tmp_path), "--number", "--json"],
-                         capture_output=True, text=True, timeout=100)
-    rows = [json.loads(x) for x in out.stdout.splitlines()]
-    assert out.returncode == 1  # the blank one
+    assert cli.main(["predict", str(tmp_path), "--number", "--json"]) == 1  # the blank one
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
     blank, n = rows
     assert blank["status"] == "empty" and blank["number"] is None and "error" in blank
     assert n["path"].endswith("n.png") and n["status"] == "number" and n["number"] == "2026"
@@ -241,10 +239,57 @@ def test_cli_predict_number_json(tmp_path):
     for d in n["digits"]:
         assert set(d) >= {"box", "digit", "confidence", "probs"}
         assert len(d["box"]) == 4 and len(d["probs"]) == 10 and d["digit"] == int(np.argmax(d["probs"]))
-    plain = subprocess.run([sys.executable, "-m", "digitpad", "predict", str(tmp_path / "n.png"), "--json"],
-                           capture_output=True, text=True, timeout=100)
-    row = json.loads(plain.stdout)
+    assert cli.main(["predict", str(tmp_path / "n.png"), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
     assert row["several"] is True and row["number"] == "2026"
-    text = subprocess.run([sys.executable, "-m", "digitpad", "predict", str(tmp_path / "n.png")],
-                          capture_output=True, text=True, timeout=100)
-    assert "several digits" in text.stdout
+    assert cli.main(["predict", str(tmp_path / "n.png")]) == 0
+    assert "several digits (2026)" in capsys.readouterr().out
+    assert cli.main(["predict", str(tmp_path / "n.png"), "--number"]) == 0
+    assert capsys.readouterr().out.split(": ", 1)[1].startswith("2026  (")
+
+
+def _flood_count(mask):
+    seen = np.zeros_like(mask)
+    count = 0
+    for y, x in zip(*np.nonzero(mask)):
+        if seen[y, x]:
+            continue
+        count += 1
+        todo = [(y, x)]
+        seen[y, x] = True
+        while todo:
+            cy, cx = todo.pop()
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    ny, nx = cy + dy, cx + dx
+                    if 0 <= ny < mask.shape[0] and 0 <= nx < mask.shape[1] and mask[ny, nx] and not seen[ny, nx]:
+                        seen[ny, nx] = True
+                        todo.append((ny, nx))
+    return count
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_components_match_a_flood_fill(seed):
+    mask = np.random.default_rng(seed).random((40, 60)) < 0.35
+    comps = components(mask)
+    assert len(comps) == _flood_count(mask)
+    assert comps.areas.sum() == mask.sum()
+    assert set(np.unique(comps.labels[mask])) == set(range(1, len(comps) + 1))
+    assert not comps.labels[~mask].any()
+    for k, (x0, y0, x1, y1) in enumerate(comps.boxes):
+        ys, xs = np.nonzero(comps.labels == k + 1)
+        assert (x0, y0, x1, y1) == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+
+
+def test_probs_batch_matches_predict_on_both_predictors():
+    from digitpad.core.data.preprocess import preprocess
+    from digitpad.core.reading.predict import Predictor
+
+    pres = [preprocess(render_canvas(str(k), 1, seed=k)[0]) for k in range(5)]
+    images = np.stack([p.image for p in pres])
+    for pred in (load_shipped("digitnet"), Predictor.shipped("digitnet")):
+        batch = pred.probs_batch(images)
+        assert batch.shape == (5, 10) and batch.dtype == np.float32
+        for row, pre in zip(batch, pres):
+            np.testing.assert_allclose(row, pred.predict(pre).probs, atol=2e-5)
+    assert load_shipped("digitnet").probs_batch(np.zeros((0, 28, 28), np.float32)).shape == (0, 10)
