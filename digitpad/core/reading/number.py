@@ -26,7 +26,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from ..data.preprocess import (NOISE_FLOOR, RELATIVE_THRESHOLD, ImageError, ImageInput, Polarity,
+from ..data.preprocess import (NOISE_FLOOR, RELATIVE_THRESHOLD, ImageInput, Polarity,
                                Preprocessed, _pil_to_array, ink_image, load_image, preprocess_ink)
 
 __all__ = ["Classify", "DigitRead", "NumberReading", "read_number", "unsure_read", "components",
@@ -159,7 +159,7 @@ class Components:
 def components(mask: np.ndarray, max_count: int | None = None) -> Components | None:
     """Label ``mask``'s 8-connected components (numpy only: runs per row, joined to the runs
     they touch in the next row, labels settled by min-propagation with pointer jumping).
-    None when there are more than ``max_count`` runs' worth of components (checked cheaply)."""
+    None when there are more than ``max_count`` components (before their boxes are measured)."""
     H_, W_ = mask.shape
     rows_any = np.flatnonzero(mask.any(axis=1))
     if len(rows_any) == 0:
@@ -559,7 +559,7 @@ class _Reader:
         if self.keep:
             self.steps.append(("cuts tried", {pieces[c].box: {"slant": pieces[c].slant, "at": list(pieces[c].cuts)}
                                               for c in more}))
-        self._stash = (cands, probs, H, n)
+        self._stash = (cands, probs, H, n)  # the graph, for tuning the path's settings offline
         return self._best_path(cands, probs, H, n)
 
     def _classify(self, cands: list["_Cand"]):
