@@ -87,6 +87,9 @@ def run_app(argv: list[str] | None = None) -> int:
     setup_logging()
     install_excepthook(show_dialog=not self_test)
     _route_qt_messages()
+    from .widgets.canvas import keep_every_stroke_point
+
+    keep_every_stroke_point()  # before the QApplication: no stroke point is merged away in a stall
     app = QApplication.instance() or QApplication(qt_args)
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
