@@ -63,6 +63,9 @@ def load_everything(first: str = "digitnet", on_first=None, stopped=None):
         return loaded
     loaded += load_shipped_predictors(tuple(a for a in SHIPPED_ORDER if a != first))
     _import_model_tabs()
+    from digitpad.core.nets.devices import list_devices
+
+    list_devices()  # the device probe (CUDA's can take 100s of ms) here, not in the tab's build
     return loaded
 
 
