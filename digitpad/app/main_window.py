@@ -20,7 +20,7 @@ from .close_question import ask_close_running
 from .draw.state import SHIPPED_ORDER, entry_label, percent
 from .draw.open_image import IMAGE_FILTER, ImageDrop, image_for_canvas
 from .draw.tab import DrawTab, ModelEntry, load_shipped_predictors
-from .workers import SaveJob, Saved, Saves, WorkerHandle
+from .workers import SaveJob, Saved, Saves, WorkerHandle, bounded_joins
 from .widgets.help_text import HELP_LINK, about_html, how_this_works_html
 from .widgets.model_files import ask_open_path, ask_save_path, start_model_save
 from .widgets.plots import TrainingPlots
@@ -63,6 +63,9 @@ def load_everything(first: str = "digitnet", on_first=None, stopped=None):
         return loaded
     loaded += load_shipped_predictors(tuple(a for a in SHIPPED_ORDER if a != first))
     _import_model_tabs()
+    from digitpad.core.nets.devices import list_devices
+
+    list_devices()  # the device probe (CUDA's can take 100s of ms) here, not in the tab's build
     return loaded
 
 
@@ -742,21 +745,22 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._closing = True
-        try:
-            if self.training_tab is not None:
-                self.training_tab.shutdown(1000)
-        except Exception:
-            log.exception("stopping training on close failed")
-        self.draw_tab.shutdown()
-        if self._loader is not None:
-            self._loader.shutdown(5000)  # the rest of the models are not loaded; joined
-            self._loader = None
-        self._saves.shutdown()  # a save in flight is finished, never cut off
-        if self.lab_tab is not None:
-            self.lab_tab.shutdown()
-        if self.mistakes_tab is not None:
-            self.mistakes_tab.shutdown(1000)
-        if self.handwriting_tab is not None:
-            self.handwriting_tab.shutdown(1000)
+        with bounded_joins():  # each join waits its timeout at most: quitting takes < 1 s
+            try:
+                if self.training_tab is not None:
+                    self.training_tab.shutdown(300)
+            except Exception:
+                log.exception("stopping training on close failed")
+            self.draw_tab.shutdown()
+            if self._loader is not None:
+                self._loader.shutdown(300)  # the rest of the models are not loaded
+                self._loader = None
+            self._saves.shutdown()  # a save in flight is finished, never cut off
+            if self.lab_tab is not None:
+                self.lab_tab.shutdown()
+            if self.mistakes_tab is not None:
+                self.mistakes_tab.shutdown(200)
+            if self.handwriting_tab is not None:
+                self.handwriting_tab.shutdown(200)
         self.save_settings()
         event.accept()

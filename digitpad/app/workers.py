@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import contextmanager
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +112,7 @@ class WorkerHandle(QObject):
         self._worker: GeneratorWorker | None = GeneratorWorker(factory, self.control)
         self._worker.moveToThread(self._thread)
         self._done = False
+        self._muted = False  # retired: the owner moved on, items are dropped
         queued = Qt.ConnectionType.QueuedConnection
         self._worker.yielded.connect(self._relay_yielded, queued)
         self._worker.errored.connect(self._relay_errored, queued)
@@ -172,21 +174,42 @@ class WorkerHandle(QObject):
         thread.quit()
         joined = thread.wait(max(0, int(timeout_ms)))
         if not joined:
+            if _bounded[0]:
+                log.warning("worker thread %s still busy after %d ms; left to the process's "
+                            "exit", thread.objectName(), timeout_ms)
+                self.retire()
+                return False
             log.warning("worker thread %s still busy after %d ms; waiting for it",
                         thread.objectName(), timeout_ms)
             thread.wait()
         self._finish()
         return joined
 
+    def retire(self) -> None:
+        """Abort and stop reporting, without waiting: the GUI thread moves on at once.
+
+        The handle keeps itself (and so its QThread) alive until the thread has ended, so
+        nothing running is destroyed; ``finished`` still comes then.
+        """
+        if self._worker is not None:
+            self._worker.abort()
+        self._muted = True
+        thread = self._thread
+        if thread is None or self._done:
+            return
+        thread.quit()
+        _retired.add(self)
+        self.finished.connect(lambda: _retired.discard(self))
+
     # After a shutdown the owner has moved on: items still queued for it are dropped.
     @Slot(object)
     def _relay_yielded(self, item: object) -> None:
-        if not self._done:
+        if not self._done and not self._muted:
             self.yielded.emit(item)
 
     @Slot(object)
     def _relay_errored(self, exc: object) -> None:
-        if not self._done:
+        if not self._done and not self._muted:
             self.errored.emit(exc)
 
     @Slot()
@@ -203,6 +226,24 @@ class WorkerHandle(QObject):
         self._worker = None  # its thread has ended: dropping the wrapper deletes it safely
         self._thread = None
         self.finished.emit()
+
+
+_retired: set[WorkerHandle] = set()  # retired handles whose threads still run: kept alive
+_bounded = [False]  # inside bounded_joins(): a join that times out leaves the thread running
+
+
+@contextmanager
+def bounded_joins():
+    """While the window closes: every ``shutdown`` waits at most its own timeout.
+
+    A thread still busy after it (one long torch step) is retired, not waited for: the
+    process ends right after the close (``main.leave``), which ends the thread with it.
+    """
+    _bounded[0] = True
+    try:
+        yield
+    finally:
+        _bounded[0] = False
 
 
 def start_worker(factory: GeneratorFactory, control: TrainControl | None = None,

@@ -164,3 +164,43 @@ def test_shutdown_joins_a_busy_worker_within_a_second(qtbot, handles):
     seen = len(got)
     deliver_posted_events()
     assert len(got) == seen
+
+
+def _stuck_worker(release: threading.Event):
+    def work(control):
+        yield "started"
+        release.wait(10)  # one long step that does not look at the stop flag
+        yield "after"
+    return start_worker(work)
+
+
+def test_retire_returns_at_once_and_keeps_the_thread_alive_until_it_ends(qtbot):
+    release = threading.Event()
+    handle = _stuck_worker(release)
+    got = []
+    handle.yielded.connect(got.append)
+    qtbot.waitUntil(lambda: got == ["started"], timeout=5000)
+    t0 = time.perf_counter()
+    handle.retire()
+    assert time.perf_counter() - t0 < 0.05  # the old shutdown(2000) waited here, then forever
+    del handle  # the owner drops it: a QThread destroyed while running would abort the process
+    release.set()
+    qtbot.wait(300)
+    assert got == ["started"]  # nothing reported after it was retired
+
+
+def test_bounded_joins_leave_a_stuck_thread_instead_of_waiting(qtbot):
+    from digitpad.app.workers import bounded_joins
+
+    release = threading.Event()
+    handle = _stuck_worker(release)
+    qtbot.waitUntil(lambda: handle.is_running(), timeout=5000)
+    qtbot.wait(50)
+    t0 = time.perf_counter()
+    with bounded_joins():
+        joined = handle.shutdown(100)
+    took = time.perf_counter() - t0
+    release.set()
+    assert not joined and took < 1.0, took
+    with qtbot.waitSignal(handle.finished, timeout=5000):
+        pass

@@ -230,7 +230,7 @@ class MistakesTab(QWidget):
     def _stop_worker(self) -> None:
         handle, self._worker = self._worker, None
         if handle is not None:
-            handle.shutdown(2000)
+            handle.retire()  # a model change never waits for the old scoring pass to end
 
     def shutdown(self, timeout_ms: int = 2000) -> None:
         handle, self._worker = self._worker, None

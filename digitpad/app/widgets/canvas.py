@@ -23,6 +23,21 @@ MIN_BRUSH, MAX_BRUSH = 4, 48
 UNDO_LEVELS = 64
 
 
+def keep_every_stroke_point() -> None:
+    """Ask Qt to deliver every pointer move, called before the QApplication is created.
+
+    By default Qt (xcb, and tablets everywhere) merges the moves queued while the GUI thread
+    is busy into the last one, so a stroke drawn during a stall (torch's import, a training
+    step holding the interpreter lock) loses its corners: a 7 became a ")". A late point is
+    harmless, a lost one changes the digit; the canvas draws each move cheaply, so catching up
+    on a queue of them after a stall takes a few milliseconds.
+    """
+    from PySide6.QtCore import QCoreApplication
+
+    QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_CompressHighFrequencyEvents, False)
+    QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_CompressTabletEvents, False)
+
+
 class DrawingCanvas(QWidget):
     changed = Signal()  # the image changed (also mid-stroke, for live prediction)
     history_changed = Signal()  # can_undo / can_redo may have changed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -24,7 +25,16 @@ class DeviceChoice:
 
 
 def list_devices() -> list[DeviceChoice]:
-    """Every device training can use, best first (so index 0 is the sensible default)."""
+    """Every device training can use, best first (so index 0 is the sensible default).
+
+    Probed once per process: CUDA's first probe initialises the driver (hundreds of ms), so
+    the app probes in its loader thread and the Training tab and Help read the answer.
+    """
+    return list(_probe_devices())
+
+
+@functools.cache
+def _probe_devices() -> tuple[DeviceChoice, ...]:
     found: list[DeviceChoice] = []
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
@@ -33,7 +43,7 @@ def list_devices() -> list[DeviceChoice]:
     if mps is not None and mps.is_available():
         found.append(DeviceChoice("mps", "Apple GPU (MPS)"))
     found.append(DeviceChoice("cpu", f"CPU ({CPU_THREADS} thread{'s' if CPU_THREADS != 1 else ''})"))
-    return found
+    return tuple(found)
 
 
 def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
