@@ -658,8 +658,11 @@ class TrainingTab(QWidget):
         seconds = self.state.active_seconds()  # the one duration every label shows
         if ev.best_state is None or result is None:
             self.result_label.setStyleSheet("")
+            # the last run's model stays (the start question promised it): say Use/Save act on it
+            kept = (f" Use this model and Save as… still act on the last run's model "
+                    f"({self._trained.name}).") if self._trained is not None else ""
             self.result_label.setText("Stopped before the first epoch finished: there is no "
-                                      "new model to keep. The current model is unchanged.")
+                                      "new model to keep. The current model is unchanged." + kept)
             self.status_message.emit("Training stopped; no epoch completed")
             return
         tested = ev.test_acc is not None  # a stopped run is not scored on the test set
