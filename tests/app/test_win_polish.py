@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from qt_helpers import watch_parking
 
+from digitpad.app import theme
 from digitpad.app.close_question import running_text
 from digitpad.app.training.tab import TrainingTab
 
@@ -75,3 +79,44 @@ def test_quit_box_at_0_completed_offers_no_save_when_the_last_model_is_saved(
         qtbot, training, tiny_mnist, monkeypatch, between=training.state.saved)
     assert "0 completed" in text
     assert not can_keep  # nothing unsaved: "Save what it has…" would save nothing new
+
+
+def _luminance(c: QColor) -> float:
+    def lin(v: float) -> float:
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+    return 0.2126 * lin(c.redF()) + 0.7152 * lin(c.greenF()) + 0.0722 * lin(c.blueF())
+
+
+def contrast(a: QColor, b: QColor) -> float:
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def _text_color(label) -> QColor:
+    style = label.styleSheet()
+    m = re.search(r"color:\s*(#[0-9a-fA-F]{6})", style)
+    return QColor(m.group(1)) if m else label.palette().color(QPalette.ColorRole.WindowText)
+
+
+@pytest.mark.parametrize("mode", ["dark", "light"])
+def test_training_result_text_reads_at_4_5_to_1_in_both_themes(qtbot, training, tiny_mnist, mode):
+    app = QApplication.instance()
+    before = app.palette()
+    try:
+        theme.apply_theme(app, mode)
+        _setup(training, tiny_mnist, epochs=1, batch=50)
+        qtbot.mouseClick(training.start_button, LEFT)
+        qtbot.waitUntil(lambda: not training.is_running(), timeout=20_000)
+        assert "Best validation accuracy" in training.result_label.text()
+        bg = training.result_label.palette().color(QPalette.ColorRole.Window)
+        assert contrast(_text_color(training.result_label), bg) >= 4.5
+        training._show_failure("a reason")  # the error shade too
+        assert contrast(_text_color(training.result_label), bg) >= 4.5
+        other = "light" if mode == "dark" else "dark"  # switching after the run restyles it
+        theme.apply_theme(app, other)
+        qtbot.waitUntil(lambda: training.palette().color(QPalette.ColorRole.Window) != bg)
+        bg2 = training.result_label.palette().color(QPalette.ColorRole.Window)
+        assert contrast(_text_color(training.result_label), bg2) >= 4.5
+    finally:
+        theme.apply_theme(app, "light")
+        app.setPalette(before)
