@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QColor, QPalette
@@ -120,3 +122,20 @@ def test_training_result_text_reads_at_4_5_to_1_in_both_themes(qtbot, training, 
     finally:
         theme.apply_theme(app, "light")
         app.setPalette(before)
+
+
+@pytest.mark.parametrize("shade", [255, 0])
+def test_an_all_one_shade_image_says_no_ink_and_keeps_the_drawing(lenet_window, qtbot, tmp_path,
+                                                                 recorded_dialogs, stroke, shade):
+    from PIL import Image
+    from qt_helpers import SEVEN
+
+    w = lenet_window
+    stroke(w.draw_tab.canvas, SEVEN)
+    before = w.draw_tab.canvas.to_array()
+    Image.new("L", (300, 200), shade).save(tmp_path / "blank.png")
+    assert not w.open_image(str(tmp_path / "blank.png"))
+    assert np.array_equal(w.draw_tab.canvas.to_array(), before)
+    [(kind, _title, text)] = recorded_dialogs
+    assert kind == "warning" and "blank.png" in text and "no ink" in text
+    assert "no ink" in w.statusBar().currentMessage()
