@@ -139,3 +139,30 @@ def test_an_all_one_shade_image_says_no_ink_and_keeps_the_drawing(lenet_window, 
     [(kind, _title, text)] = recorded_dialogs
     assert kind == "warning" and "blank.png" in text and "no ink" in text
     assert "no ink" in w.statusBar().currentMessage()
+
+
+def test_use_this_model_then_save_as_is_the_model_the_next_launch_opens(
+        make_window, qtbot, tmp_path, tiny_mnist, monkeypatch):
+    from digitpad.app import settings as keys
+    from digitpad.app.settings import make_settings
+    from digitpad.app.training import tab as training_module
+
+    w = make_window()
+    t = w.training_tab
+    _setup(t, tiny_mnist, epochs=1, batch=50)
+    qtbot.mouseClick(t.start_button, LEFT)
+    qtbot.waitUntil(lambda: not t.is_running(), timeout=20_000)
+    qtbot.mouseClick(t.use_button, LEFT)
+    qtbot.waitUntil(lambda: w.draw_tab.current_entry() is not None
+                    and w.draw_tab.current_entry().source == "trained", timeout=10_000)
+    path = tmp_path / "mine.safetensors"
+    monkeypatch.setattr(training_module, "ask_save_path", lambda *a, **k: path)
+    job = t.save_trained_model(t)
+    assert job is not None and job.wait().ok
+    qtbot.waitUntil(lambda: "Saved to" in t.result_label.text(), timeout=10_000)
+    assert w.draw_tab.current_entry().key == str(path)
+    w.close()  # saves the settings
+    assert make_settings().value(keys.LAST_MODEL) == str(path)
+    again = make_window(settings=make_settings())
+    qtbot.waitUntil(lambda: again.draw_tab.current_entry() is not None, timeout=10_000)
+    assert again.draw_tab.current_entry().key == str(path)
