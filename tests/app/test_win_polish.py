@@ -166,3 +166,15 @@ def test_use_this_model_then_save_as_is_the_model_the_next_launch_opens(
     again = make_window(settings=make_settings())
     qtbot.waitUntil(lambda: again.draw_tab.current_entry() is not None, timeout=10_000)
     assert again.draw_tab.current_entry().key == str(path)
+
+
+def test_a_cannot_open_message_goes_when_another_tab_is_shown(window, qtbot, tmp_path,
+                                                             recorded_dialogs):
+    (tmp_path / "fake.png").write_bytes(b"this is text")
+    assert not window.open_image(str(tmp_path / "fake.png"))
+    assert "Cannot open fake.png" in window.statusBar().currentMessage()
+    window.tabs.setCurrentWidget(window.training_tab)
+    assert window.statusBar().currentMessage() == ""
+    window.tabs.setCurrentWidget(window.draw_tab)
+    window._show_status("Saved x")  # a message shown on this tab stays while it is shown
+    assert window.statusBar().currentMessage() == "Saved x"
