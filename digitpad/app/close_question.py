@@ -19,7 +19,7 @@ def running_text(tab) -> tuple[str, bool]:
     """The question's text for the run now, and whether it has a model worth saving."""
     s = tab.state
     done = s.epochs_done
-    can_keep = done > 0 or tab.trained_model() is not None
+    can_keep = done > 0 or tab.has_unsaved_model()  # this run's best epoch, else the last run's
     return (f"A model is being trained (epoch {max(1, s.epoch)} of {s.epochs}, "
             f"{done} completed). Quitting stops it."), can_keep
 
@@ -40,8 +40,11 @@ def ask_close_running(parent: QWidget, tab):
     box.setEscapeButton(keep)
     ended = []
 
+    def save_label() -> str:  # at 0 completed the only model to save is the last run's
+        return "Save what it has…" if tab.state.epochs_done > 0 else "Save the last run's model…"
+
     def offer_save() -> None:
-        box.addButton(B.Save).setText("Save what it has…")
+        box.addButton(B.Save).setText(save_label())
 
     def follow() -> None:
         if tab.close_question() != "running":
@@ -53,6 +56,8 @@ def ask_close_running(parent: QWidget, tab):
             box.setText(now)
         if keepable and box.button(B.Save) is None:
             offer_save()
+        elif box.button(B.Save) is not None and box.button(B.Save).text() != save_label():
+            box.button(B.Save).setText(save_label())
 
     if can_keep:
         offer_save()

@@ -97,6 +97,7 @@ class MainWindow(QMainWindow):
             placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
             self.tabs.addTab(placeholder, title)
         self.setCentralWidget(self.tabs)
+        self.tabs.currentChanged.connect(self._tab_shown)
 
         self.model_label = QLabel()
         self.device_label = QLabel(f"device: {device}")
@@ -699,7 +700,13 @@ class MainWindow(QMainWindow):
         dlg.exec()
 
     def _show_status(self, text: str, ms: int = 5000) -> None:
+        self._status_tab = self.tabs.currentWidget()  # a message is about the tab it came on
         self.statusBar().showMessage(text, ms)
+
+    def _tab_shown(self, _index: int) -> None:
+        # "Cannot open x.png" stayed for 10 s on whichever tab one went to next
+        if getattr(self, "_status_tab", None) is not self.tabs.currentWidget():
+            self.statusBar().clearMessage()
 
     # --- closing ---------------------------------------------------------------------------
 

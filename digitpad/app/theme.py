@@ -25,12 +25,19 @@ class Colors:
     bar: str  # the other bars
     paper: int  # canvas background grey level (0-255)
     ink: int  # canvas ink grey level
+    ok: str = "#256b29"  # good-news text on the window background (>= 4.5:1 contrast)
+    error: str = "#c62828"  # bad-news text on the window background (>= 4.5:1 contrast)
 
 
 LIGHT = Colors("light", plot_bg="#ffffff", plot_fg="#303030", accent="#1f77d0", bar="#a9b4c2",
                paper=255, ink=0)
 DARK = Colors("dark", plot_bg="#1e1f22", plot_fg="#d8d8d8", accent="#4fa3ff", bar="#5a6270",
-              paper=0, ink=255)
+              paper=0, ink=255, ok="#7bd67f", error="#ff8a80")
+
+
+def for_widget(widget: QWidget) -> Colors:
+    """The colours matching the palette a widget has now (theme.current() may lag a switch)."""
+    return DARK if widget.palette().window().color().lightness() < 128 else LIGHT
 
 _current: Colors = LIGHT
 

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 from PySide6.QtCore import QEvent, QObject, Signal
 
-from digitpad.core.data.preprocess import ImageError, ink_image, load_image
+from digitpad.core.data.preprocess import ImageError, ink_image, load_image, preprocess
 from digitpad.core.data.samples import IMAGE_SUFFIXES
 
 IMAGE_FILTER = ("Images (" + " ".join(f"*{s}" for s in sorted(IMAGE_SUFFIXES)) + ");;All files (*)")
@@ -49,7 +49,11 @@ def image_for_canvas(path: str | os.PathLike, side: int) -> tuple[np.ndarray, Pa
     square[top:top + h, left:left + w] = gray
     fitted = Image.fromarray(square).resize((side, side), Image.Resampling.LANCZOS
                                            if square.shape[0] > side else Image.Resampling.BILINEAR)
-    return np.asarray(fitted, dtype=np.uint8), p
+    out = np.asarray(fitted, dtype=np.uint8)
+    if preprocess(out, polarity="light-on-dark", keep_steps=False).empty:  # the canvas's "no ink"
+        raise ImageError(f"{p.name} holds no ink: the image is blank (all one shade), so there "
+                         "is no digit to read. The drawing is unchanged.")
+    return out, p
 
 
 def local_path(mime) -> str | None:

@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QEvent, QSettings, Qt, Signal
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFileDialog, QFormLayout,
                                QFrame, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QMessageBox,
@@ -37,7 +37,7 @@ from digitpad.core.learning.control import TrainControl
 from digitpad.core.learning.events import (BatchDone, EpochDone, Failed, Finished, Notice, Started,
                                            Stopped)
 
-from .. import settings as keys
+from .. import settings as keys, theme
 from ..widgets.focus import display_only
 from .kernels_view import KernelStrip
 from .state import TrainingState, format_duration
@@ -54,8 +54,6 @@ FORM_KEY = "train/form"  # the setup form's last settings (JSON), restored at la
 # coalesce redraws, so a fast GPU costs no more than ~20 redraws a second.
 GUI_REPORT_EVERY = 5
 RECIPE_LABELS = {"fast": "fast (AdamW, one-cycle)", "lesson": "lesson (plain SGD, as taught)"}
-_ERROR_STYLE = "color: #c62828;"
-_OK_STYLE = "color: #2e7d32;"
 _WARN_STYLE = "background: #fff3cd; color: #5c4400; border: 1px solid #e0c36a; border-radius: 4px;"
 
 
@@ -477,7 +475,7 @@ class TrainingTab(QWidget):
         self.kernels.clear(config.model)
         self._show_progress()  # busy while MNIST loads in the worker
         self.speed_label.setText(" ")
-        self.result_label.setStyleSheet("")
+        self._result_tone("")
         self.result_label.setText(
             f"Training {config.model} ({config.recipe}) "
             + (f"from {from_name}…" if from_name else "from scratch…"))
@@ -657,16 +655,19 @@ class TrainingTab(QWidget):
         self._show_progress()
         seconds = self.state.active_seconds()  # the one duration every label shows
         if ev.best_state is None or result is None:
-            self.result_label.setStyleSheet("")
+            self._result_tone("")
+            # the last run's model stays (the start question promised it): say Use/Save act on it
+            kept = (f" Use this model and Save as… still act on the last run's model "
+                    f"({self._trained.name}).") if self._trained is not None else ""
             self.result_label.setText("Stopped before the first epoch finished: there is no "
-                                      "new model to keep. The current model is unchanged.")
+                                      "new model to keep. The current model is unchanged." + kept)
             self.status_message.emit("Training stopped; no epoch completed")
             return
         tested = ev.test_acc is not None  # a stopped run is not scored on the test set
         self._trained = result  # built by the session in the worker: the one metadata shape
         how = (f"Finished {ran} epochs" if isinstance(ev, Finished)
                else f"Stopped after {ran} of {cfg.epochs} epochs")
-        self.result_label.setStyleSheet(_OK_STYLE)
+        self._result_tone("ok")
         self.result_label.setText(
             f"{how} in {format_duration(seconds)}.\nBest validation accuracy "
             f"{100 * ev.best_val_acc:.2f} % at epoch {ev.best_epoch}"
@@ -676,10 +677,21 @@ class TrainingTab(QWidget):
         self.status_message.emit(f"{how}: best validation accuracy {100 * ev.best_val_acc:.2f} %"
                                  + (f", test {100 * ev.test_acc:.2f} %" if tested else ""))
 
+    def _result_tone(self, tone: str) -> None:
+        """Colour the Result text "ok", "error" or plain, in the theme's readable shade."""
+        self._tone = tone
+        colors = theme.for_widget(self)
+        self.result_label.setStyleSheet(f"color: {getattr(colors, tone)};" if tone else "")
+
+    def changeEvent(self, event) -> None:
+        if event.type() == QEvent.Type.PaletteChange and getattr(self, "_tone", ""):
+            self._result_tone(self._tone)  # a theme switch: the dark shade, or the light one
+        super().changeEvent(event)
+
     def _show_failure(self, message: str) -> None:
         if self.state.running:
             self.state.ended("failed")
-        self.result_label.setStyleSheet(_ERROR_STYLE)
+        self._result_tone("error")
         self.result_label.setText(f"Training failed: {message}")
         self.status_message.emit(f"Training failed: {message}")
 
@@ -740,7 +752,7 @@ class TrainingTab(QWidget):
             if saved.error is None:  # the person chose not to replace the file
                 self.result_label.setText(text)
                 return
-            self.result_label.setStyleSheet(_ERROR_STYLE)
+            self._result_tone("error")
             self.result_label.setText(f"{text}\nSaving failed: {saved.error}")
             self.status_message.emit(f"Saving failed: {saved.error}")
             return

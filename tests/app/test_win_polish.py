@@ -1,0 +1,180 @@
+"""Issue 21 §2: what a careful user tripped on, each driven through real widgets."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+import pytest
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from qt_helpers import watch_parking
+
+from digitpad.app import theme
+from digitpad.app.close_question import running_text
+from digitpad.app.training.tab import TrainingTab
+
+LEFT = Qt.MouseButton.LeftButton
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def training(qtbot, settings):
+    t = TrainingTab(settings)
+    qtbot.addWidget(t)
+    t.resize(1000, 700)
+    t.show()
+    yield t
+    t.shutdown(1000)
+
+
+def _setup(tab, data, epochs, batch):
+    tab.arch_combo.setCurrentIndex(tab.arch_combo.findData("lenet"))
+    tab.epochs_spin.setValue(epochs)
+    tab.batch_spin.setValue(batch)
+    tab.lr_edit.setText("0.004")
+    tab.device_combo.setCurrentIndex(tab.device_combo.findData("cpu"))
+    tab.data_edit.setText(str(data))
+
+
+def _first_run_then_stopped_second(qtbot, tab, data, monkeypatch, between=None):
+    _setup(tab, data, epochs=1, batch=50)
+    qtbot.mouseClick(tab.start_button, LEFT)
+    qtbot.waitUntil(lambda: not tab.is_running(), timeout=20_000)
+    assert tab.use_button.isEnabled()  # the first run's model
+    if between is not None:
+        between()
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
+    _setup(tab, data, epochs=5, batch=1)  # 300 batches in epoch 1
+    qtbot.mouseClick(tab.start_button, LEFT)
+    parked = watch_parking(tab._handle.control)
+    qtbot.waitUntil(lambda: tab.batches_seen >= 1, timeout=20_000)
+    qtbot.mouseClick(tab.pause_button, LEFT)
+    qtbot.waitUntil(parked.is_set, timeout=20_000)
+    quit_text = running_text(tab)  # what the quit box would say now
+    qtbot.mouseClick(tab.stop_button, LEFT)
+    qtbot.waitUntil(lambda: not tab.is_running(), timeout=5000)
+    return quit_text
+
+
+def test_stop_before_epoch_1_says_use_and_save_act_on_the_last_run(qtbot, training, tiny_mnist,
+                                                                   monkeypatch):
+    _first_run_then_stopped_second(qtbot, training, tiny_mnist, monkeypatch)
+    text = training.result_label.text()
+    assert "no new model" in text
+    # the start question promised the last run's model stays; the Result must say what the
+    # still-enabled buttons act on
+    assert training.use_button.isEnabled()
+    assert "last run's model" in text and training.trained_model().name in text
+
+
+def test_quit_box_at_0_completed_offers_no_save_when_the_last_model_is_saved(
+        qtbot, training, tiny_mnist, monkeypatch):
+    (text, can_keep) = _first_run_then_stopped_second(
+        qtbot, training, tiny_mnist, monkeypatch, between=training.state.saved)
+    assert "0 completed" in text
+    assert not can_keep  # nothing unsaved: "Save what it has…" would save nothing new
+
+
+def _luminance(c: QColor) -> float:
+    def lin(v: float) -> float:
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+    return 0.2126 * lin(c.redF()) + 0.7152 * lin(c.greenF()) + 0.0722 * lin(c.blueF())
+
+
+def contrast(a: QColor, b: QColor) -> float:
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+def _text_color(label) -> QColor:
+    style = label.styleSheet()
+    m = re.search(r"color:\s*(#[0-9a-fA-F]{6})", style)
+    return QColor(m.group(1)) if m else label.palette().color(QPalette.ColorRole.WindowText)
+
+
+@pytest.mark.parametrize("mode", ["dark", "light"])
+def test_training_result_text_reads_at_4_5_to_1_in_both_themes(qtbot, training, tiny_mnist, mode):
+    app = QApplication.instance()
+    before = app.palette()
+    try:
+        theme.apply_theme(app, mode)
+        _setup(training, tiny_mnist, epochs=1, batch=50)
+        qtbot.mouseClick(training.start_button, LEFT)
+        qtbot.waitUntil(lambda: not training.is_running(), timeout=20_000)
+        assert "Best validation accuracy" in training.result_label.text()
+        bg = training.result_label.palette().color(QPalette.ColorRole.Window)
+        assert contrast(_text_color(training.result_label), bg) >= 4.5
+        training._show_failure("a reason")  # the error shade too
+        assert contrast(_text_color(training.result_label), bg) >= 4.5
+        other = "light" if mode == "dark" else "dark"  # switching after the run restyles it
+        theme.apply_theme(app, other)
+        qtbot.waitUntil(lambda: training.palette().color(QPalette.ColorRole.Window) != bg)
+        bg2 = training.result_label.palette().color(QPalette.ColorRole.Window)
+        assert contrast(_text_color(training.result_label), bg2) >= 4.5
+    finally:
+        theme.apply_theme(app, "light")
+        app.setPalette(before)
+
+
+@pytest.mark.parametrize("shade", [255, 0])
+def test_an_all_one_shade_image_says_no_ink_and_keeps_the_drawing(lenet_window, qtbot, tmp_path,
+                                                                 recorded_dialogs, stroke, shade):
+    from PIL import Image
+    from qt_helpers import SEVEN
+
+    w = lenet_window
+    stroke(w.draw_tab.canvas, SEVEN)
+    before = w.draw_tab.canvas.to_array()
+    Image.new("L", (300, 200), shade).save(tmp_path / "blank.png")
+    assert not w.open_image(str(tmp_path / "blank.png"))
+    assert np.array_equal(w.draw_tab.canvas.to_array(), before)
+    [(kind, _title, text)] = recorded_dialogs
+    assert kind == "warning" and "blank.png" in text and "no ink" in text
+    assert "no ink" in w.statusBar().currentMessage()
+
+
+def test_use_this_model_then_save_as_is_the_model_the_next_launch_opens(
+        make_window, qtbot, tmp_path, tiny_mnist, monkeypatch):
+    from digitpad.app import settings as keys
+    from digitpad.app.settings import make_settings
+    from digitpad.app.training import tab as training_module
+
+    w = make_window()
+    t = w.training_tab
+    _setup(t, tiny_mnist, epochs=1, batch=50)
+    qtbot.mouseClick(t.start_button, LEFT)
+    qtbot.waitUntil(lambda: not t.is_running(), timeout=20_000)
+    qtbot.mouseClick(t.use_button, LEFT)
+    qtbot.waitUntil(lambda: w.draw_tab.current_entry() is not None
+                    and w.draw_tab.current_entry().source == "trained", timeout=10_000)
+    path = tmp_path / "mine.safetensors"
+    monkeypatch.setattr(training_module, "ask_save_path", lambda *a, **k: path)
+    job = t.save_trained_model(t)
+    assert job is not None and job.wait().ok
+    qtbot.waitUntil(lambda: "Saved to" in t.result_label.text(), timeout=10_000)
+    assert w.draw_tab.current_entry().key == str(path)
+    w.close()  # saves the settings
+    assert make_settings().value(keys.LAST_MODEL) == str(path)
+    again = make_window(settings=make_settings())
+    qtbot.waitUntil(lambda: again.draw_tab.current_entry() is not None, timeout=10_000)
+    assert again.draw_tab.current_entry().key == str(path)
+
+
+def test_a_cannot_open_message_goes_when_another_tab_is_shown(window, qtbot, tmp_path,
+                                                             recorded_dialogs):
+    (tmp_path / "fake.png").write_bytes(b"this is text")
+    assert not window.open_image(str(tmp_path / "fake.png"))
+    assert "Cannot open fake.png" in window.statusBar().currentMessage()
+    window.tabs.setCurrentWidget(window.training_tab)
+    assert window.statusBar().currentMessage() == ""
+    window.tabs.setCurrentWidget(window.draw_tab)
+    window._show_status("Saved x")  # a message shown on this tab stays while it is shown
+    assert window.statusBar().currentMessage() == "Saved x"
