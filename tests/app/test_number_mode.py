@@ -160,7 +160,7 @@ def test_steps_overlay_and_single_digit_mode_unchanged(window, qtbot):
 
 def test_not_a_number_is_said_and_greyed(window, qtbot):
     tab = number_window(window, qtbot)
-    zig = [[(100 if i % 2 else 900, 40 + 22 * i) for i in range(10)]]  # back and forth across
+    zig = [[(100 if i % 2 else 900, 25 + 38 * i) for i in range(7)]]  # back and forth across
     draw(qtbot, tab.number.canvas, zig)
     r = read(qtbot, tab)
     assert r.status == "not a number"

@@ -97,20 +97,24 @@ class NumberState:
     # --- texts -----------------------------------------------------------------------------
 
     def number_text(self) -> str:
-        """The big line: "2026", "2 0 or 6? 2 6", "Not a number (…)" or the empty prompt."""
+        """The big line: "2026", "2 0 or 6? 2 6", "Not a number" or the empty prompt."""
         r = self.reading
-        if r is None or r.status == "empty" or not r.digits:
+        if r is None or r.status == "empty":
             return EMPTY_TEXT
         if r.status != "number":
-            return f"Not a number ({r.reason})" if r.reason else "Not a number"
+            return "Not a number"  # why goes beside it (confidence_text): the big line stays short
+        if not r.digits:
+            return EMPTY_TEXT
         if r.unsure:
             return " ".join(d.label for d in r.digits)
         return r.number
 
     def confidence_text(self) -> str:
         r = self.reading
-        if r is None or r.status != "number":
+        if r is None or r.status == "empty":
             return ""
+        if r.status != "number":
+            return r.reason
         return f"{percent(r.confidence, 1)} sure" + (" · unsure digits greyed" if r.unsure else "")
 
     @staticmethod

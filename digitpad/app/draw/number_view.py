@@ -165,6 +165,7 @@ class NumberView(QWidget):
         self.number.setFont(big)
         self.number.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.confidence = QLabel()
+        self.confidence.setWordWrap(True)
         self.steps_box = QCheckBox("Show steps")
         self.steps_box.setToolTip("Draw how the reader split the ink: components (dotted), "
                                   "merges (green), cuts tried (red)")
@@ -173,7 +174,7 @@ class NumberView(QWidget):
 
         row = QHBoxLayout()
         row.addWidget(self.number, 1)
-        row.addWidget(self.confidence)
+        row.addWidget(self.confidence, 1)
         row.addWidget(self.steps_box)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
