@@ -573,6 +573,10 @@ class MainWindow(QMainWindow):
         ``digitpad predict`` reads it; a file that cannot be read leaves the drawing as it is."""
         from digitpad.core.data.preprocess import ImageError
 
+        if self.draw_tab.number.state.active:  # read as a number, decoded in a worker
+            self.draw_tab.number.open_image(path)
+            self.tabs.setCurrentWidget(self.draw_tab)
+            return True
         try:
             array, read = image_for_canvas(path, self.draw_tab.canvas.canvas_size)
         except ImageError as exc:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 
+import numpy as np
+
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QLabel, QWidget
@@ -39,6 +41,7 @@ class Corrections(QObject):
         self._store = store
         self._version = 0  # bumped by every canvas change: which drawing a sample came from
         self._kept = None  # (Sample, version) of the last drawing kept
+        self._kept_digit = None  # (DigitRead, Sample): Number mode's last digit kept
         self._from_test = False  # the canvas holds (or was drawn over) an MNIST test image
         self._opened = None  # the last test image opened, (28, 28) uint8: undo can bring it back
         self.note = QLabel(HINT)
@@ -105,8 +108,37 @@ class Corrections(QObject):
         if 0 <= d <= 9 and abs(x - d) <= 0.45:  # on a bar's column, not between two
             self.keep_as(d)
 
+    def keep_image(self, image, digit: int, read=None) -> bool:
+        """Number mode: keep one digit cut out of the strip (``read``, its DigitRead) as a
+        single-digit sample; the same digit corrected again moves its sample."""
+        if image is None or not np.asarray(image).any():
+            self._say("Write a number first: then correct a digit from its box.")
+            return False
+        try:
+            kept = self._kept_digit
+            if kept is not None and kept[0] is read and read is not None:
+                if kept[1].digit == digit:
+                    self._say(f"Already kept as a {digit}.")
+                    return True
+                sample, verb = self.store.relabel(kept[1], digit), "Moved to"
+            else:
+                sample, verb = self.store.add(np.asarray(image, np.uint8), digit), "Kept as"
+        except OSError as exc:
+            log.warning("could not keep the digit as a sample: %s", exc)
+            self._say(f"Could not keep the digit: {exc.strerror or exc}")
+            return False
+        self._kept_digit = (read, sample)
+        n = self.store.counts()[digit]
+        self._say(f"{verb} a {digit} in My handwriting ({n} {NAMES[digit] if n != 1 else 'so far'}).")
+        self.stored.emit(sample)
+        return True
+
     def keep_as(self, digit: int) -> bool:
-        """Keep the drawing on the canvas as a sample of ``digit``; the note says what happened."""
+        """Keep the drawing on the canvas as a sample of ``digit``; the note says what happened.
+        In Number mode the digit chosen on the strip is the one corrected."""
+        number = getattr(self.tab, "number", None)
+        if number is not None and number.state.active:
+            return self.keep_image(number.selected_crop(), digit, number.state.selected_digit())
         canvas = self.tab.canvas
         if canvas.is_empty():
             self._say("Draw a digit first: then press the right digit to keep it as a sample.")

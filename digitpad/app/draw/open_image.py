@@ -36,19 +36,25 @@ def first_image(folder: Path) -> Path:
     return files[0]
 
 
-def image_for_canvas(path: str | os.PathLike, side: int) -> tuple[np.ndarray, Path]:
-    """(side x side uint8 ink-bright array, the file read). ImageError says what is wrong."""
+def image_for_canvas(path: str | os.PathLike, side: int,
+                     height: int | None = None) -> tuple[np.ndarray, Path]:
+    """(height x side uint8 ink-bright array, the file read; square unless a height is given:
+    Number mode's strip). ImageError says what is wrong."""
+    height = side if height is None else int(height)
     p = Path(path)
     if p.is_dir():
         p = first_image(p)
     ink, scale, _polarity = ink_image(load_image(p), "auto")
     gray = np.clip(ink.astype(np.float32) * (255.0 / scale), 0, 255).round().astype(np.uint8)
     h, w = gray.shape
-    square = np.zeros((max(h, w),) * 2, np.uint8)  # paper around it: the drawing keeps its shape
-    top, left = (square.shape[0] - h) // 2, (square.shape[1] - w) // 2
+    # paper around it in the target's shape: the drawing keeps its own
+    k = max(h / height, w / side)
+    ph, pw = max(h, round(height * k)), max(w, round(side * k))
+    square = np.zeros((ph, pw), np.uint8)
+    top, left = (ph - h) // 2, (pw - w) // 2
     square[top:top + h, left:left + w] = gray
-    fitted = Image.fromarray(square).resize((side, side), Image.Resampling.LANCZOS
-                                           if square.shape[0] > side else Image.Resampling.BILINEAR)
+    fitted = Image.fromarray(square).resize((side, height), Image.Resampling.LANCZOS
+                                           if pw > side else Image.Resampling.BILINEAR)
     out = np.asarray(fitted, dtype=np.uint8)
     if preprocess(out, polarity="light-on-dark", keep_steps=False).empty:  # the canvas's "no ink"
         raise ImageError(f"{p.name} holds no ink: the image is blank (all one shade), so there "

@@ -28,6 +28,7 @@ from ..widgets.canvas import DEFAULT_BRUSH, MAX_BRUSH, MIN_BRUSH, DrawingCanvas
 from .corrections import Corrections
 from .feature_maps import FeatureMapView
 from .inside import InsidePanel
+from .number_view import NumberView
 from .prediction_view import PredictionView
 from .state import LIVE_KEY, SHIPPED_ORDER, DrawState, entry_label, live_label
 
@@ -135,9 +136,17 @@ class DrawTab(QWidget):
         self.brush.setToolTip("Brush size")
         self.brush.setMaximumWidth(140)
         self.brush.valueChanged.connect(self.canvas.set_brush_size)
-        self.undo_button = self._tool("Undo", self.canvas.undo, "Undo the last stroke")
-        self.redo_button = self._tool("Redo", self.canvas.redo, "Redo the stroke you undid")
-        self.clear_button = self._tool("Clear", self.canvas.clear, "Start a new drawing")
+        # Number mode (number_view.py): a wide strip read as a whole number; the buttons act
+        # on whichever canvas is shown
+        self.number = NumberView(lambda: self._current.predictor if self._current else self._quick)
+        self.number.hide()
+        self.number.digit_chosen.connect(self._show_digit)
+        self.mode_button = self._tool("Number mode", self.set_number_mode,
+                                      "Write a whole number on a wide strip instead of one digit")
+        self.mode_button.setCheckable(True)
+        self.undo_button = self._tool("Undo", lambda: self.active_canvas().undo(), "Undo the last stroke")
+        self.redo_button = self._tool("Redo", lambda: self.active_canvas().redo(), "Redo the stroke you undid")
+        self.clear_button = self._tool("Clear", lambda: self.active_canvas().clear(), "Start a new drawing")
 
         model_row = QHBoxLayout()
         model_row.addWidget(QLabel("Model:"))
@@ -146,7 +155,7 @@ class DrawTab(QWidget):
         tools.addWidget(QLabel("Brush"))
         tools.addWidget(self.brush)
         tools.addStretch(1)
-        for b in (self.undo_button, self.redo_button, self.clear_button):
+        for b in (self.mode_button, self.undo_button, self.redo_button, self.clear_button):
             tools.addWidget(b)
 
         left = QWidget()
@@ -154,6 +163,7 @@ class DrawTab(QWidget):
         lv.setContentsMargins(6, 6, 6, 6)
         lv.addLayout(model_row)
         lv.addWidget(self.canvas, 3)
+        lv.addWidget(self.number, 3)
         lv.addLayout(tools)
         lv.addWidget(self.prediction, 0)
         self.corrections = Corrections(self)  # 0-9 or a bar click keeps the drawing as a sample
@@ -190,6 +200,10 @@ class DrawTab(QWidget):
         self._warmups = Latest(self, name="digitpad-warmup")
         self._live_jobs = Latest(self, name="digitpad-live")
         self.canvas.history_changed.connect(self._update_buttons)
+        self.number.canvas.history_changed.connect(self._update_buttons)
+        self.number.status_message.connect(self.status_message)
+        self.number.correct.connect(lambda d, k: self.corrections.keep_image(
+            self.number.selected_crop(), k, d))
         self._update_buttons()
         self.apply_theme(theme.current())
         self.prediction.show_status(self.state.status_text(True))
@@ -217,8 +231,46 @@ class DrawTab(QWidget):
         return b
 
     def _update_buttons(self) -> None:
-        self.undo_button.setEnabled(self.canvas.can_undo())
-        self.redo_button.setEnabled(self.canvas.can_redo())
+        c = self.active_canvas()
+        self.undo_button.setEnabled(c.can_undo())
+        self.redo_button.setEnabled(c.can_redo())
+
+    # --- number mode (number_view.py) ------------------------------------------------------
+
+    def active_canvas(self) -> DrawingCanvas:
+        return self.number.canvas if self.number.state.active else self.canvas
+
+    def set_number_mode(self, on: bool) -> None:
+        """Number mode (a wide strip read as a number) or the single-digit canvas."""
+        if not self.number.state.set_mode("number" if on else "digit"):
+            return
+        blocked = self.mode_button.blockSignals(True)
+        self.mode_button.setChecked(bool(on))
+        self.mode_button.blockSignals(blocked)
+        self.canvas.setVisible(not on)
+        self.number.setVisible(bool(on))
+        self.corrections.note.setVisible(not on)
+        self._update_buttons()
+        if on:
+            self.number.canvas.setFocus()
+            self.number.read_now()
+            self._show_digit(self.number.state.selected_digit())
+        else:
+            self._predict_now()
+
+    def _show_digit(self, digit) -> None:
+        """Number mode chose a digit: its maps, bars and Inside view, as if drawn alone."""
+        predictor = self._current.predictor if self._current is not None else self._quick
+        if predictor is None:
+            return
+        if digit is None:
+            self.last_prediction = None
+            self.prediction.show_empty("Write a number")
+            self.maps.clear_maps()
+            self.prediction_shown.emit()
+            return
+        t0 = time.perf_counter()
+        self._show(predictor.predict(digit.pre), t0)
 
     # --- models ----------------------------------------------------------------------------
 
@@ -515,6 +567,10 @@ class DrawTab(QWidget):
         predictor = self._current.predictor if self._current is not None else self._quick
         if predictor is None or not self.state.take():
             return
+        if self.number.state.active:
+            self.number.read_now()  # a new model reads the strip; it hands on the chosen digit
+            self._show_digit(self.number.state.selected_digit())
+            return
         t0 = time.perf_counter()
         try:
             pred = predictor.predict(self.canvas.to_array())
@@ -522,6 +578,9 @@ class DrawTab(QWidget):
             log.exception("prediction failed")
             self.status_message.emit("Prediction failed; details are in the log file.")
             return
+        self._show(pred, t0)
+
+    def _show(self, pred, t0: float) -> None:
         self.last_prediction = pred
         self.last_predict_ms = (time.perf_counter() - t0) * 1000
         if pred.empty:
@@ -536,7 +595,7 @@ class DrawTab(QWidget):
     @property
     def busy(self) -> bool:
         """A warm-up or new live weights are being prepared in a worker."""
-        return self._warmups.busy or self._live_jobs.busy
+        return self._warmups.busy or self._live_jobs.busy or self.number.busy
 
     def shutdown(self, timeout_ms: int = 2000) -> None:
         """Window closing: no new prediction; every worker of the tab joined."""
@@ -544,11 +603,13 @@ class DrawTab(QWidget):
         self._warmups.shutdown(timeout_ms)
         self._live_jobs.shutdown(timeout_ms)
         self.inside.shutdown(timeout_ms)
+        self.number.shutdown(timeout_ms)
 
     # --- theme -----------------------------------------------------------------------------
 
     def apply_theme(self, colors: theme.Colors) -> None:
         self.canvas.set_colors(colors.paper, colors.ink)
+        self.number.canvas.set_colors(colors.paper, colors.ink)
         self.prediction.apply_theme(colors)
         self.maps.apply_theme(colors)
 

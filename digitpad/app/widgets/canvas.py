@@ -42,10 +42,13 @@ class DrawingCanvas(QWidget):
     changed = Signal()  # the image changed (also mid-stroke, for live prediction)
     history_changed = Signal()  # can_undo / can_redo may have changed
 
-    def __init__(self, parent: QWidget | None = None, size: int = CANVAS_SIZE) -> None:
+    def __init__(self, parent: QWidget | None = None, size: int = CANVAS_SIZE,
+                 height: int | None = None) -> None:
         super().__init__(parent)
+        # square unless a height is given (Number mode's wide strip): _size is the width
         self._size = size
-        self._image = QImage(size, size, QImage.Format.Format_Grayscale8)
+        self._height = size if height is None else int(height)
+        self._image = QImage(size, self._height, QImage.Format.Format_Grayscale8)
         self._image.fill(0)
         self._undo: list[QImage] = []
         self._redo: list[QImage] = []
@@ -56,6 +59,7 @@ class DrawingCanvas(QWidget):
         self._paper = QColor(255, 255, 255)
         self._ink = QColor(0, 0, 0)
         self._display: QImage | None = None  # themed copy of the image, rebuilt when dirty
+        self.last_stroke_at: tuple[float, float] | None = None
         self.setMinimumSize(160, 160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setCursor(Qt.CursorShape.CrossCursor)
@@ -66,11 +70,15 @@ class DrawingCanvas(QWidget):
     # --- public API ------------------------------------------------------------------------
 
     def sizeHint(self) -> QSize:
-        return QSize(self._size + 20, self._size + 20)
+        return QSize(self._size + 20, self._height + 20)
 
     @property
     def canvas_size(self) -> int:
         return self._size
+
+    @property
+    def canvas_height(self) -> int:
+        return self._height
 
     def brush_size(self) -> float:
         return self._brush
@@ -146,18 +154,19 @@ class DrawingCanvas(QWidget):
     def set_array(self, array: np.ndarray) -> None:
         """Replace the drawing with an (H, W) uint8 array (ink bright); one undo step."""
         arr = np.ascontiguousarray(np.asarray(array, dtype=np.uint8))
-        if arr.shape != (self._size, self._size):
-            raise ValueError(f"expected a {self._size}x{self._size} array, got {arr.shape}")
+        if arr.shape != (self._height, self._size):
+            raise ValueError(f"expected a {self._size}x{self._height} array, got {arr.shape}")
         self._finish_stroke()
         self._push_undo()
-        img = QImage(arr.data, self._size, self._size, self._size, QImage.Format.Format_Grayscale8)
+        img = QImage(arr.data, self._size, self._height, self._size, QImage.Format.Format_Grayscale8)
         self._set_image(img.copy())
 
     # --- coordinates -----------------------------------------------------------------------
 
     def _target_rect(self) -> QRectF:
-        side = min(self.width(), self.height())
-        return QRectF((self.width() - side) / 2, (self.height() - side) / 2, side, side)
+        k = min(self.width() / self._size, self.height() / self._height)
+        w, h = self._size * k, self._height * k
+        return QRectF((self.width() - w) / 2, (self.height() - h) / 2, w, h)
 
     def _to_image(self, pos: QPointF) -> QPointF:
         r = self._target_rect()
@@ -221,7 +230,21 @@ class DrawingCanvas(QWidget):
         else:
             p.setPen(QPen(self.palette().color(self.palette().ColorRole.Mid), 1))
             p.drawRect(r.adjusted(0, 0, -1, -1))
+        self.paint_overlay(p, r)
         p.end()
+
+    def paint_overlay(self, painter: QPainter, target: QRectF) -> None:
+        """Drawn over the image (``target``: where it lies); Number mode's boxes."""
+
+    def to_widget(self, x: float, y: float) -> QPointF:
+        """An image position in widget coordinates."""
+        r = self._target_rect()
+        k = r.width() / self._size
+        return QPointF(r.x() + x * k, r.y() + y * k)
+
+    def image_pos(self, pos: QPointF) -> QPointF:
+        """A widget position in image coordinates."""
+        return self._to_image(pos)
 
     # --- drawing ---------------------------------------------------------------------------
 
@@ -231,7 +254,7 @@ class DrawingCanvas(QWidget):
             paper, ink = self._paper.red(), self._ink.red()
             shown = np.ascontiguousarray((paper + (ink - paper) * arr).round().astype(np.uint8))
             # RGB32: drawing a smoothly scaled Grayscale8 image is ~40x slower in Qt's raster engine
-            self._display = QImage(shown.data, self._size, self._size, self._size,
+            self._display = QImage(shown.data, self._size, self._height, self._size,
                                    QImage.Format.Format_Grayscale8).convertToFormat(
                                        QImage.Format.Format_RGB32)
         return self._display
@@ -253,6 +276,7 @@ class DrawingCanvas(QWidget):
         self._finish_stroke()
         self._push_undo()
         self._drawing = True
+        self.last_stroke_at = (pos.x(), pos.y())  # where the newest stroke began (image px)
         self._points = [(pos, width)]
         p = self._painter()
         p.setPen(self._pen(width))
