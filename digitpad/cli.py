@@ -559,8 +559,17 @@ def measure(model_spec: str | None, data_dir: str | os.PathLike | None = None,
     from .core.reading.scoring import scores
 
     dev = resolve_device(device)
-    ckpt = load_model(model_spec, input, data_dir)
-    model = build_checkpoint(ckpt, device=dev)
+    path = resolve_model_path(model_spec)
+    if path.suffix.lower() == ".onnx":
+        from .core.nets.checkpoint import Checkpoint
+        from .core.reading.onnx_predict import open_onnx
+
+        onnx_model = open_onnx(path, input, data_dir)
+        ckpt = Checkpoint("onnx", {}, onnx_model.meta, path)
+        model = onnx_model.as_module()
+    else:
+        ckpt = load_model(model_spec, input, data_dir)
+        model = build_checkpoint(ckpt, device=dev)
     x, y = load_test_set(data_dir)
     return ckpt, scores(model, x, y), x
 
@@ -683,7 +692,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .core.reading.number import read_number, unsure_read
     from .core.data.preprocess import WORKING_SIDE, load_image, preprocess
 
-    predictor = Predictor.from_checkpoint(load_model(args.model, getattr(args, "input", None)))
+    from .core.reading.predict import open_predictor
+
+    predictor = open_predictor(resolve_model_path(args.model), getattr(args, "input", None))
     if args.number:
         return _predict_numbers(args, predictor)
     failed = 0
@@ -799,6 +810,17 @@ def model_info(spec: str, input: str | None = None) -> dict:
     from .core.nets.spec import parameter_count
 
     path = resolve_model_path(spec)
+    if path.suffix.lower() == ".onnx":
+        from .core.reading.onnx_predict import open_onnx
+
+        p = open_onnx(path, input)
+        return {"path": str(path), "arch": "onnx", "name": p.name, "test_acc": None,
+                "epochs": None, "created": None, "digitpad_version": None, "dataset": None,
+                "train_seconds": None, "parameters": p.parameters,
+                "file_size": path.stat().st_size, "config": None, "notes": [],
+                "foreign": "onnx", "input": p.meta.get("input"),
+                "input_scores": p.meta.get("input_scores"), "layers": list(p.map_names.values()),
+                "layout": p.layout, "meta": p.meta}
     ckpt = load_model(spec, input)
     meta = ckpt.meta
     return {

@@ -118,3 +118,105 @@ def test_refusals(tmp_path, lesson):
     with pytest.raises(CheckpointError):
         load_checkpoint(tmp_path / "p.pth")
     assert not marker.exists()
+
+
+# --- ONNX -------------------------------------------------------------------------------------
+
+class OtherCNN(nn.Module):
+    """A different CNN: batch norm, average pooling, other layer names; fed MNIST-normalised."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                                      nn.AvgPool2d(2), nn.Conv2d(8, 16, 3), nn.ReLU(),
+                                      nn.AdaptiveAvgPool2d(1))
+        self.head = nn.Linear(16, 10)
+
+    def forward(self, x):
+        return self.head(torch.flatten(self.features((x - 0.1307) / 0.3081 * 1.0), 1))
+
+
+@pytest.fixture(scope="module")
+def onnx_file(tiny_mnist, tmp_path_factory):
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    x, y = load_split(tiny_mnist, train=True)
+    x = to_float_images(x)
+    model = OtherCNN()
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    for _ in range(80):
+        i = torch.randint(0, len(x), (64,))
+        loss = F.cross_entropy(model((x[i] - 0.1307) / 0.3081 * 0 + x[i]), y[i])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    path = tmp_path_factory.mktemp("onnx") / "other.onnx"
+    # the model takes normalised input: the export is what a user's notebook would write
+    wrapped = nn.Sequential(model)
+    torch.onnx.export(wrapped, torch.zeros(1, 1, 28, 28), str(path), dynamo=False,
+                      input_names=["img"], dynamic_axes={"img": {0: "n"}})
+    return model, path
+
+
+def test_onnx_info_eval_predict_and_maps(onnx_file, tiny_mnist, tmp_path, capsys):
+    from digitpad.core.reading.predict import open_predictor
+
+    model, path = onnx_file
+    x, y = _test_images(tiny_mnist)
+    p = open_predictor(path, data_dir=tiny_mnist)
+    # the model normalises itself, so it reads ToTensor input (0-255 or -1..1 would be worse)
+    assert p.meta["input"] == "totensor", p.meta["input_scores"]
+    with torch.no_grad():
+        ref = torch.softmax(model(x), 1).numpy()
+    assert abs(p.probs_batch(x[:, 0].numpy()) - ref).max() < 1e-4
+    pred = p.predict(load_split(tiny_mnist, train=False)[0][0].numpy())
+    assert [m.ndim for m in pred.maps.values()] == [3, 3, 3, 3]
+    assert any("AveragePool" in k for k in pred.maps) and len(p.kernels()) == 2
+    assert cli.main(["eval", str(path), "--data", str(tiny_mnist), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    true_acc = float((ref.argmax(1) == y.numpy()).mean())
+    assert abs(doc["accuracy"] - true_acc) <= 0.005
+    assert cli.main(["info", str(path), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["arch"] == "onnx" and info["parameters"] > 1000 and info["layout"] == "nchw"
+
+
+def test_onnx_refusals(onnx_file, tmp_path):
+    import onnx
+    from onnx import helper
+
+    from digitpad.core.reading.onnx_predict import open_onnx
+
+    _, path = onnx_file
+    good = onnx.load(str(path))
+    (tmp_path / "trunc.onnx").write_bytes(path.read_bytes()[:300])
+    (tmp_path / "junk.onnx").write_bytes(b"\x0a\xff\xff\xff\xff\x0f" + b"\x00" * 100)
+    custom = onnx.load(str(path))
+    custom.graph.node[0].domain = "com.evil"
+    custom.opset_import.append(helper.make_opsetid("com.evil", 1))
+    onnx.save(custom, str(tmp_path / "custom.onnx"))
+    external = onnx.load(str(path))
+    init = external.graph.initializer[0]
+    init.data_location = onnx.TensorProto.EXTERNAL
+    init.external_data.add(key="location", value="../../etc/passwd")
+    init.ClearField("raw_data")
+    onnx.save(external, str(tmp_path / "external.onnx"))
+    huge = onnx.load(str(path))
+    big = huge.graph.initializer[0]
+    del big.dims[:]
+    big.dims.extend([1024, 1024, 1024])  # declares a 4 GB tensor, holds a few bytes
+    onnx.save(huge, str(tmp_path / "huge.onnx"))
+    many = helper.make_model(helper.make_graph(
+        [helper.make_node("Identity", ["x" if i == 0 else f"t{i-1}"], [f"t{i}"]) for i in range(100_000)],
+        "many", [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 1, 28, 28])],
+        [helper.make_tensor_value_info("t99999", onnx.TensorProto.FLOAT, [1, 1, 28, 28])]))
+    onnx.save(many, str(tmp_path / "many.onnx"))
+    expected = {"trunc": "damaged", "junk": "damaged|empty", "custom": "custom operators",
+                "external": "external files", "huge": "declares", "many": "nodes"}
+    for name, words in expected.items():
+        with pytest.raises(CheckpointError, match=words) as err:
+            open_onnx(tmp_path / f"{name}.onnx", input="totensor")
+        assert "\n" not in str(err.value)
+    assert good.graph.node  # the original is untouched
