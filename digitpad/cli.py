@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--data", default=None, metavar="DIR")
     e.add_argument("--device", default="cpu", help="device to evaluate on (default cpu)")
     e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument("--input", default=None, metavar="CONVENTION",
+                   help="a foreign model's input: totensor, normalised, 0-255, -1..1, each also "
+                        "-dark (default: the best-scoring one, chosen when it is opened)")
     e.add_argument("--report", default=None, metavar="DIR",
                    help="also write confusion.png, worst.png (the surest mistakes) and report.json")
 
@@ -100,12 +103,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--model", default=None, metavar="FILE|NAME",
                    help="model file or shipped name (default: digitnet)")
     r.add_argument("--json", action="store_true", help="print one JSON object per line")
+    r.add_argument("--input", default=None, metavar="CONVENTION",
+                   help="a foreign model's input: totensor, normalised, 0-255, -1..1, each also "
+                        "-dark (default: the best-scoring one, chosen when it is opened)")
     r.add_argument("--number", action="store_true",
                    help="read a whole number (several digits in a row) from each image")
 
     i = sub.add_parser("info", help="show a model file's metadata")
     i.add_argument("model", metavar="MODEL", help="model file or shipped name")
     i.add_argument("--json", action="store_true")
+    i.add_argument("--input", default=None, metavar="CONVENTION",
+                   help="a foreign model's input: totensor, normalised, 0-255, -1..1, each also "
+                        "-dark (default: the best-scoring one, chosen when it is opened)")
 
     ls = sub.add_parser("lesson", help="the lesson's worked examples, computed (check your homework)")
     ls.add_argument("--json", action="store_true", help="print one JSON object")
@@ -280,6 +289,33 @@ def resolve_model_path(spec: str | None) -> Path:
                                   "this installation is incomplete.", shipped, "missing")
         return shipped
     return path
+
+
+def load_model(spec: str | None, input: str | None = None, data_dir=None):
+    """The Checkpoint of a model file or shipped name; a foreign state dict with its input
+    convention (``--input`` beats the scored choice)."""
+    from .core.nets.checkpoint import load_checkpoint
+    from .core.nets.foreign import set_input
+
+    ckpt = load_checkpoint(resolve_model_path(spec), data_dir=data_dir)
+    if input:
+        ckpt.meta = set_input(ckpt.meta, input)
+    return ckpt
+
+
+def input_lines(meta: dict) -> list[str]:
+    """What info and eval say about a foreign model's input convention."""
+    from .core.nets.foreign import describe
+
+    if not meta.get("input"):
+        return []
+    how = meta.get("input_chosen") or f"best on {meta.get('input_scored_on', 'sample images')}"
+    lines = [f"input     {meta['input']} ({describe(meta['input'])}; {how})"]
+    scores = meta.get("input_scores") or {}
+    if scores:
+        lines.append("scores    " + ", ".join(f"{k} {v * 100:.0f}%" for k, v in
+                                             sorted(scores.items(), key=lambda kv: -kv[1])))
+    return lines
 
 
 def _progress_bar(**kw):
@@ -513,7 +549,7 @@ def _restore_handler(sig, previous) -> None:
 # --- eval ---------------------------------------------------------------------------------
 
 def measure(model_spec: str | None, data_dir: str | os.PathLike | None = None,
-            device: str = "cpu"):
+            device: str = "cpu", input: str | None = None):
     """(checkpoint, Scores, test images) on MNIST's test set: what `digitpad eval` reports,
     scored once (``--report`` draws from the same scores)."""
     from .core.data.mnist import load_test_set
@@ -523,8 +559,17 @@ def measure(model_spec: str | None, data_dir: str | os.PathLike | None = None,
     from .core.reading.scoring import scores
 
     dev = resolve_device(device)
-    ckpt = load_checkpoint(resolve_model_path(model_spec))
-    model = build_checkpoint(ckpt, device=dev)
+    path = resolve_model_path(model_spec)
+    if path.suffix.lower() == ".onnx":
+        from .core.nets.checkpoint import Checkpoint
+        from .core.reading.onnx_predict import open_onnx
+
+        onnx_model = open_onnx(path, input, data_dir)
+        ckpt = Checkpoint("onnx", {}, onnx_model.meta, path)
+        model = onnx_model.as_module()
+    else:
+        ckpt = load_model(model_spec, input, data_dir)
+        model = build_checkpoint(ckpt, device=dev)
     x, y = load_test_set(data_dir)
     return ckpt, scores(model, x, y), x
 
@@ -532,16 +577,19 @@ def measure(model_spec: str | None, data_dir: str | os.PathLike | None = None,
 def cmd_eval(args: argparse.Namespace) -> int:
     from .core.io.paths import resolve_data_dir
 
-    ckpt, report, images = measure(args.model, args.data, args.device)
+    ckpt, report, images = measure(args.model, args.data, args.device, getattr(args, "input", None))
     written = write_eval_report(args.report, ckpt, report, images) if getattr(args, "report", None) else {}
     if args.json:
         doc = {"model": str(ckpt.path), "arch": ckpt.arch, "name": ckpt.name,
-               "data": str(resolve_data_dir(args.data)), **report.summary()}
+               "data": str(resolve_data_dir(args.data)), "input": ckpt.meta.get("input"),
+               **report.summary()}
         print(_json_line(doc))
         return EXIT_OK
     print(f"model     {_printable(ckpt.name)} ({ckpt.arch})  {_printable(ckpt.path)}")
     for note in ckpt.notes:
         print(f"note      {_printable(note)}")
+    for line in input_lines(ckpt.meta):
+        print(_printable(line))
     print(f"data      {resolve_data_dir(args.data)}  ({report.n:,} test images)")
     print(f"accuracy  {_pct(report.accuracy)}   ({round(report.accuracy * report.n):,} of "
           f"{report.n:,} right, loss {report.loss:.4f})")
@@ -644,7 +692,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .core.reading.number import read_number, unsure_read
     from .core.data.preprocess import WORKING_SIDE, load_image, preprocess
 
-    predictor = Predictor.from_file(resolve_model_path(args.model))
+    from .core.reading.predict import open_predictor
+
+    predictor = open_predictor(resolve_model_path(args.model), getattr(args, "input", None))
     if args.number:
         return _predict_numbers(args, predictor)
     failed = 0
@@ -756,12 +806,22 @@ def _predict_numbers(args: argparse.Namespace, predictor) -> int:
 
 # --- info ---------------------------------------------------------------------------------
 
-def model_info(spec: str) -> dict:
-    from .core.nets.checkpoint import load_checkpoint
+def model_info(spec: str, input: str | None = None) -> dict:
     from .core.nets.spec import parameter_count
 
     path = resolve_model_path(spec)
-    ckpt = load_checkpoint(path)
+    if path.suffix.lower() == ".onnx":
+        from .core.reading.onnx_predict import open_onnx
+
+        p = open_onnx(path, input)
+        return {"path": str(path), "arch": "onnx", "name": p.name, "test_acc": None,
+                "epochs": None, "created": None, "digitpad_version": None, "dataset": None,
+                "train_seconds": None, "parameters": p.parameters,
+                "file_size": path.stat().st_size, "config": None, "notes": [],
+                "foreign": "onnx", "input": p.meta.get("input"),
+                "input_scores": p.meta.get("input_scores"), "layers": list(p.map_names.values()),
+                "layout": p.layout, "meta": p.meta}
+    ckpt = load_model(spec, input)
     meta = ckpt.meta
     return {
         "path": str(path),
@@ -777,12 +837,15 @@ def model_info(spec: str) -> dict:
         "file_size": path.stat().st_size,
         "config": meta.get("config"),
         "notes": list(ckpt.notes),
+        "foreign": meta.get("foreign"),
+        "input": meta.get("input"),
+        "input_scores": meta.get("input_scores"),
         "meta": meta,
     }
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    info = model_info(args.model)
+    info = model_info(args.model, getattr(args, "input", None))
     if args.json:
         print(_json_line(info))
         return EXIT_OK
@@ -795,6 +858,11 @@ def cmd_info(args: argparse.Namespace) -> int:
             ("training time", None if info["train_seconds"] is None else f"{info['train_seconds']} s")]
     for key, value in rows:
         print(f"{key:<17} {'-' if value is None else _printable(value)}")
+    if info["foreign"]:
+        print(f"{'format':<17} {info['foreign']} (not a digitpad file; matched by its tensors)")
+        for line in input_lines(info["meta"]):
+            key, _, rest = line.partition(" ")
+            print(f"{key:<17} {_printable(rest.strip())}")
     if info["config"]:
         cfg = info["config"]
         print("config           " + _printable(", ".join(f"{k}={v}" for k, v in cfg.items())))

@@ -3,6 +3,8 @@
 Everything that belongs to the model is put inside it, so it reads the same wherever it is
 used (eval, the Predictor, Mistakes, the why-map, compare, the shift test, export, teach):
 
+- a foreign model (a user's own state dict, :mod:`.foreign`) gets the input layer of the
+  convention it was trained with (meta "input"), so it too takes drawings as they are;
 - a model trained on reshuffled pixels (config "permute" in its metadata) gets its
   :class:`~.models.PixelOrder` input layer, so it takes drawings as they are, and the ONNX
   graph holds the shuffle too;
@@ -48,6 +50,15 @@ def build(arch: str, state: dict[str, torch.Tensor], meta: dict | None = None, *
                               f"{str(exc).splitlines()[0]}", None, "architecture") from exc
     if permuted(meta):
         model.inputs = PixelOrder(pixel_permutation(0))
+    convention = meta.get("input") if isinstance(meta, dict) else None
+    if convention:
+        # a foreign model's own input (ToTensor, 0-255, ink dark ...): see nets/foreign.py
+        from .foreign import CONVENTIONS, InputConvention
+
+        if convention not in CONVENTIONS:
+            raise CheckpointError(f"{name or 'the model'} records an unknown input convention "
+                                  f"{convention!r}.", None, "invalid")
+        model.inputs = InputConvention(convention)
     if device is not None:
         model.to(device)
     probe(model, name)

@@ -138,8 +138,13 @@ _UMASK = _read_umask()
 _PICKLE_MAGIC = (b"PK\x03\x04", b"\x80\x02", b"\x80\x03", b"\x80\x04", b"\x80\x05")
 
 
-def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Read and validate a model file; any problem raises CheckpointError with a clear message."""
+def load_checkpoint(path: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> Checkpoint:
+    """Read and validate a model file; any problem raises CheckpointError with a clear message.
+
+    A user's own state dict (.pt / .pth, read without unpickling code) is matched to a known
+    architecture and its input convention scored (on MNIST test in ``data_dir`` when there,
+    else synthesised digits): :mod:`.foreign`.
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load as st_load
 
@@ -150,7 +155,11 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     # (/dev/zero) or a 1 GB file is refused at once instead of hanging or filling memory
     blob = read_regular_file(path, MAX_MODEL_BYTES,
                              lambda msg: CheckpointError(msg, path, "unreadable"), "model file")
-    if blob.startswith(_PICKLE_MAGIC) or path.suffix.lower() in (".pt", ".pth", ".pkl", ".ckpt"):
+    from .foreign import STATE_SUFFIXES
+
+    if path.suffix.lower() in STATE_SUFFIXES:
+        return _load_foreign(blob, path, data_dir)
+    if blob.startswith(_PICKLE_MAGIC):
         raise CheckpointError(
             f"{path.name} is a PyTorch pickle file. digitpad only opens .safetensors model files, "
             "because loading a pickle can run arbitrary code.", path, "pickle")
@@ -181,6 +190,15 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     _check_state(arch, state, path)
     meta, notes = clean_meta(meta)
     return Checkpoint(arch=arch, state=state, meta=meta, path=path, notes=notes)
+
+
+def _load_foreign(blob: bytes, path: Path, data_dir) -> Checkpoint:
+    from .foreign import detect_input, read_state_file
+
+    arch, state, meta = read_state_file(blob, path)
+    _check_state(arch, state, path)
+    meta.update(detect_input(arch, state, data_dir))
+    return Checkpoint(arch=arch, state=state, meta=meta, path=path)
 
 
 def _fraction(value) -> float | None:

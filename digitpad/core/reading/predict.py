@@ -259,3 +259,21 @@ class Predictor:
 def _to_numpy(t: torch.Tensor) -> np.ndarray:
     # channels-last maps come back as strided views; the app wants plain C-ordered arrays
     return t.detach().to("cpu").float().contiguous().numpy()
+
+
+def open_predictor(path: str | os.PathLike, input: str | None = None, data_dir=None):
+    """The one way a model file becomes something that predicts: a digitpad file or a user's
+    own state dict (a :class:`Predictor`), or an ONNX model (an ``OnnxPredictor``);
+    ``input`` overrides a foreign model's scored input convention."""
+    from pathlib import Path
+
+    if Path(path).suffix.lower() == ".onnx":
+        from .onnx_predict import open_onnx
+
+        return open_onnx(path, input, data_dir)
+    ckpt = load_checkpoint(path, data_dir=data_dir)
+    if input:
+        from ..nets.foreign import set_input
+
+        ckpt.meta = set_input(ckpt.meta, input)
+    return Predictor.from_checkpoint(ckpt)
