@@ -122,6 +122,112 @@ def box_fill(x: torch.Tensor, box: int = 20, field: int = 28, centre: float = 14
     return torch.where(blank.view(n, 1, 1, 1), x, out)
 
 
+def _ink_extent(img: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """(x0, x1, y0, y1) of each image's ink (N, H, W), where it passes a quarter of its peak."""
+    n, h, w = img.shape
+    peak = img.flatten(1).amax(1).clamp_min(1e-6)
+    ink = img > 0.25 * peak.view(n, 1, 1)
+
+    def extent(mask: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.arange(size, device=img.device)
+        lo = torch.where(mask, idx, size).amin(1).float()
+        hi = (torch.where(mask, idx, -1).amax(1) + 1).float()
+        return lo, hi
+
+    x0, x1 = extent(ink.any(1), w)
+    y0, y1 = extent(ink.any(2), h)
+    return x0, x1, y0, y1
+
+
+def stretch_to(x: torch.Tensor, side: int) -> torch.Tensor:
+    """Each image's ink box stretched to fill side x side both ways (bilinear), as scanning
+    pipelines leave digits; a blank image gives a blank square."""
+    n, _, h, w = x.shape
+    x0, x1, y0, y1 = _ink_extent(x[:, 0])
+    blank = x1 <= x0
+    x1, y1 = torch.where(blank, x0 + 1, x1), torch.where(blank, y0 + 1, y1)
+    theta = torch.zeros(n, 2, 3, device=x.device)
+    theta[:, 0, 0] = (x1 - x0) / w
+    theta[:, 1, 1] = (y1 - y0) / h
+    theta[:, 0, 2] = (x0 + x1) / w - 1.0
+    theta[:, 1, 2] = (y0 + y1) / h - 1.0
+    grid = F.affine_grid(theta, [n, 1, side, side], align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return torch.where(blank.view(n, 1, 1, 1), torch.zeros_like(out), out)
+
+
+def skeleton(mask: torch.Tensor, max_rounds: int = 64) -> torch.Tensor:
+    """1-px centre lines of a batch of binary images (N, 1, H, W) (Zhang-Suen thinning)."""
+    img = F.pad(mask[:, 0].bool(), (1, 1, 1, 1))
+    for _ in range(max_rounds):
+        changed = False
+        for step in (0, 1):
+            c = img[:, 1:-1, 1:-1]
+            p2, p3, p4 = img[:, :-2, 1:-1], img[:, :-2, 2:], img[:, 1:-1, 2:]
+            p5, p6, p7 = img[:, 2:, 2:], img[:, 2:, 1:-1], img[:, 2:, :-2]
+            p8, p9 = img[:, 1:-1, :-2], img[:, :-2, :-2]
+            ring = [p2, p3, p4, p5, p6, p7, p8, p9, p2]
+            b = sum(p.to(torch.uint8) for p in ring[:8])
+            a = sum((~ring[k] & ring[k + 1]).to(torch.uint8) for k in range(8))
+            if step == 0:
+                cond = ~(p2 & p4 & p6) & ~(p4 & p6 & p8)
+            else:
+                cond = ~(p2 & p4 & p8) & ~(p2 & p6 & p8)
+            kill = c & (b >= 2) & (b <= 6) & (a == 1) & cond
+            if bool(kill.any()):
+                changed = True
+                img = img.clone()
+                img[:, 1:-1, 1:-1] = c & ~kill
+        if not changed:
+            break
+    return img[:, 1:-1, 1:-1].unsqueeze(1)
+
+
+def _disc_dilate(mask: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
+    """Each binary image (N, 1, H, W) grown by a disc of its own radius (pixels, (N,))."""
+    r_max = max(0, int(math.ceil(float(radius.max())))) if radius.numel() else 0
+    k = torch.arange(-r_max, r_max + 1, device=mask.device, dtype=torch.float32)
+    d2 = k.view(-1, 1) ** 2 + k.view(1, -1) ** 2
+    out = torch.zeros(mask.shape, dtype=torch.bool, device=mask.device)
+    m = mask.float()
+    # one pass per distinct radius class: the batch shares the unfold of the largest disc
+    for r in torch.unique(radius):
+        pick = radius == r
+        disc = (d2 <= float(r) ** 2 + 1e-6).float().view(1, 1, *d2.shape)
+        grown = F.conv2d(m[pick], disc, padding=r_max) > 0.5
+        out[pick] = grown
+    return out
+
+
+def repen(x: torch.Tensor, width: torch.Tensor, scale: int = 4, threshold: float = 0.35) -> torch.Tensor:
+    """Stroke-width normalisation: each image thinned to its skeleton and redrawn with a pen of
+    ``width`` pixels (of x's grid; (N,) or a number), anti-aliased: a 1-px binary scan and a thick
+    mouse stroke become the same kind of line. Ink is where x passes ``threshold`` of its peak,
+    thinned at ``scale`` times x's resolution."""
+    n, _, h, w = x.shape
+    width = torch.as_tensor(width, dtype=torch.float32, device=x.device).expand(n)
+    big = F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
+    peak = big.flatten(1).amax(1).clamp_min(1e-6).view(n, 1, 1, 1)
+    line = skeleton(big > threshold * peak)
+    radius = (width * scale / 2).round() / 1.0
+    pen = _disc_dilate(line, radius).float()
+    return F.avg_pool2d(pen, scale)
+
+
+def thin_scan(x: torch.Tensor, pen: torch.Tensor, pixels: int = 16) -> torch.Tensor:
+    """Each digit as a box-filled thin-pen binary scan: its ink stretched to fill a pixels x pixels
+    square both ways, redrawn with a pen ``pen`` scan pixels wide ((N,), 1-2 as real 16 px scans
+    of thin pens are), binarised there. (N, 1, pixels, pixels) of 0 / 1."""
+    square = stretch_to(x, pixels * 4)
+    k = 4
+    n = x.shape[0]
+    peak = square.flatten(1).amax(1).clamp_min(1e-6).view(n, 1, 1, 1)
+    line = skeleton(square > 0.35 * peak)
+    radius = torch.as_tensor(pen, dtype=torch.float32, device=x.device).expand(n) * k / 2
+    cover = F.avg_pool2d(_disc_dilate(line, radius.round()).float(), k)
+    return (cover >= 0.5).to(x.dtype)
+
+
 def augment(x: torch.Tensor, spec: AugmentSpec = AugmentSpec(),
             gen: torch.Generator | None = None) -> torch.Tensor:
     """A randomly changed copy of a batch (N, 1, 28, 28) of [0, 1] images."""

@@ -263,6 +263,51 @@ def _nine_long_tail(r):
     return [_cat(h, tail[1:])]
 
 
+def _nine_bowl_tail(r):
+    # the tail bows right and sweeps far back left under the head: the lower half of a 3,
+    # and, when it swings back up to the stem, the lower loop of an 8 (real 16 px scans read
+    # such 9s as 3s and 8s)
+    rx, ry = r.uniform(0.2, 0.28), r.uniform(0.17, 0.24)
+    cx, start = 0.32, r.uniform(-20, 20)
+    h = _arc(cx, ry, rx, ry, start, start - 360)
+    x = cx + rx
+    bow = r.uniform(0.04, 0.14)
+    sweep = r.uniform(0.35, 0.6)
+    pts = [h[-1], (x + bow, 0.5), (x + bow * 0.5, 0.82), (x - sweep * 0.5, 1.0), (x - sweep, 0.86)]
+    if r.random() < 0.5:  # back up towards the stem: an 8's lower loop
+        pts += [(x - sweep * 0.8, 0.66), (x - r.uniform(0.0, 0.12), 2 * ry + r.uniform(0.0, 0.08))]
+    return [_cat(h, _spline(pts)[1:])]
+
+
+def _nine_straight_slant(r):
+    # a round head with a straight stem slanting down to the left, as fast writers make it
+    rx, ry = r.uniform(0.2, 0.3), r.uniform(0.18, 0.26)
+    cx, start = 0.4, r.uniform(-20, 20)
+    h = _arc(cx, ry, rx, ry, start, start - 360)
+    return [_cat(h, _line(h[-1], (cx + rx - r.uniform(0.25, 0.45), 1.0))[1:])]
+
+
+def _one_long_flag(r):
+    # continental 1 with a long flag (half to three quarters of the height) and no base
+    drop = r.uniform(0.45, 0.75)
+    th = math.radians(r.uniform(30, 60))
+    reach = min(drop / math.tan(th), 0.8)
+    lean = r.uniform(-0.1, 0.06)
+    top = (0.55, 0.0)
+    return [_line((top[0] - reach, reach * math.tan(th)), top, (top[0] + lean, 1.0))]
+
+
+def _four_loop(r):
+    # a closed top drawn as one rounded stroke down from the stem's top, round to the bar and
+    # back through the stem: the top looks like a 6's loop
+    bar = r.uniform(0.5, 0.68)
+    stem = r.uniform(0.5, 0.62)
+    top = (stem, r.uniform(0.0, 0.06))
+    loop = _spline([top, (stem - 0.3, 0.18 + r.uniform(0, 0.1)), (0.02, bar - 0.12), (0.12, bar),
+                    (stem, bar + r.uniform(-0.03, 0.03)), (stem + r.uniform(0.1, 0.25), bar - r.uniform(0, 0.05))])
+    return [loop, _line(top, (stem + r.uniform(-0.05, 0.03), 1.0))]
+
+
 class Style(NamedTuple):
     digit: int
     description: str
@@ -290,6 +335,10 @@ _SKELETONS: dict[str, tuple[int, str, Skeleton]] = {
     "9-curl": (9, "9 with a tail curled or hooked to the left, like a g", _nine_curl),
     "9-tiny-head": (9, "9 with a small head on a long stem", _nine_tiny_head),
     "9-long-tail": (9, "9 with a small high head and a long tail, straight or curled (q or g)", _nine_long_tail),
+    "9-bowl-tail": (9, "9 whose tail sweeps far back left, like a 3's lower half or an 8's loop", _nine_bowl_tail),
+    "9-slant-stem": (9, "9 with a straight stem slanting down to the left", _nine_straight_slant),
+    "1-long-flag": (1, "continental 1: a flag half to three quarters of the height, no base", _one_long_flag),
+    "4-loop": (4, "4 whose closed top is one rounded stroke, like a 6's loop", _four_loop),
 }
 
 STYLES: dict[str, Style] = {name: Style(d, desc) for name, (d, desc, _) in _SKELETONS.items()}
@@ -373,6 +422,7 @@ _READS_RIGHT: dict[str, Callable[[np.ndarray], bool]] = {
     "1": _one_reads_as_one,
     "1-flag": _flag_reads_as_one,
     "1-flag-foot": _flag_reads_as_one,
+    "1-long-flag": _flag_reads_as_one,
 }
 
 
