@@ -15,7 +15,7 @@ def test_missing_app_names_every_command(monkeypatch, capsys):
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         return real(name, *args, **kwargs)
 
-    monkeypatch.setattr(cli.importlib, "import_module", without_app)
+    monkeypatch.setattr(importlib, "import_module", without_app)
     assert cli.main(["app"]) == cli.EXIT_ERROR
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "missing from this installation" in err[0]

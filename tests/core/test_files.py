@@ -206,7 +206,7 @@ def test_a_bug_is_reported_as_unexpected(monkeypatch, capsys):
     def buggy(spec):
         raise ValueError("internal invariant broken")
 
-    monkeypatch.setattr(cli, "model_info", buggy)
+    monkeypatch.setattr(cli.info, "model_info", buggy)
     assert cli.main(["info", "lenet"]) == 1
     err = capsys.readouterr().err
     assert "unexpected error: ValueError" in err and "--debug" in err
@@ -218,7 +218,7 @@ def test_an_os_error_without_a_user_path_is_unexpected(monkeypatch, capsys):
     def buggy(spec):
         raise OSError(5, "Input/output error")
 
-    monkeypatch.setattr(cli, "model_info", buggy)
+    monkeypatch.setattr(cli.info, "model_info", buggy)
     assert cli.main(["info", "lenet"]) == 1
     assert "unexpected error: OSError" in capsys.readouterr().err
 
@@ -227,7 +227,7 @@ def test_permission_denied_on_a_named_path_is_a_user_error(monkeypatch, capsys):
     def denied(spec):
         raise PermissionError(13, "Permission denied", "/x/model.safetensors")
 
-    monkeypatch.setattr(cli, "model_info", denied)
+    monkeypatch.setattr(cli.info, "model_info", denied)
     assert cli.main(["info", "lenet"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("digitpad: error: Permission denied") and "unexpected" not in err
@@ -237,7 +237,7 @@ def test_allocation_failure_is_a_readable_message(monkeypatch, capsys):
     def greedy(*args, **kwargs):
         torch.empty(2 ** 62, dtype=torch.uint8)  # the allocator's real failure
 
-    monkeypatch.setattr(cli, "measure", greedy)
+    monkeypatch.setattr(cli.eval, "measure", greedy)
     assert cli.main(["eval", "lenet"]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("digitpad: error: Not enough memory")

@@ -116,7 +116,7 @@ def test_live_checkpoints_have_the_same_shape(tiny_data):
     assert set(s.result_checkpoint().meta) - set(live[0].meta) <= {"test_acc"}
 
 
-@pytest.mark.parametrize("path", ["digitpad/cli.py", "digitpad/app/training/tab.py"])
+@pytest.mark.parametrize("path", ["digitpad/cli/train.py", "digitpad/app/training/tab.py"])
 def test_cli_and_training_tab_build_no_metadata_of_their_own(path):
     """One copy of the logic: the CLI and the Training tab go through the session."""
     source = (ROOT / path).read_text()
