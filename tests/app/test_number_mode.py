@@ -38,7 +38,7 @@ def number_window(window, qtbot):
 
 
 def read(qtbot, tab):
-    qtbot.waitUntil(lambda: not tab.number._timer.isActive())
+    qtbot.waitUntil(lambda: not tab.number.reading, timeout=20000)
     deliver_posted_events()
     return tab.number.state.reading
 
@@ -183,3 +183,43 @@ def test_open_image_in_number_mode_reads_the_number(window, qtbot, tmp_path):
     r = read(qtbot, tab)
     assert r.status == "number" and r.number == "11"
     assert tab.canvas.is_empty()
+
+
+def test_the_reader_runs_off_the_gui_thread_and_strokes_go_on(window, qtbot, monkeypatch):
+    import threading
+    import time
+
+    from digitpad.core.reading import number as number_module
+
+    real = number_module.read_number
+    threads = []
+
+    def slow(*args, **kwargs):
+        threads.append(threading.current_thread())
+        time.sleep(0.4)  # a reader far slower than any real one
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(number_module, "read_number", slow)
+    tab = number_window(window, qtbot)
+    c = tab.number.canvas
+    draw(qtbot, c, FOUR)
+    qtbot.waitUntil(lambda: tab.number._reads.busy)  # the 4 is being read now
+    t0 = time.perf_counter()
+    draw(qtbot, c, TWO)
+    qtbot.wait(20)
+    assert time.perf_counter() - t0 < 0.3  # the stroke did not wait for the 0.4 s read
+    assert tab.number._reads.busy
+    r = read(qtbot, tab)
+    assert r.number == "42"  # the newest strip was read last
+    assert threads and all(t is not threading.main_thread() for t in threads)
+
+
+def test_the_strip_spans_the_tab_at_the_smallest_window(window, qtbot):
+    tab = number_window(window, qtbot)
+    window.resize(window.minimumSizeHint().expandedTo(window.minimumSize()))
+    qtbot.waitUntil(lambda: window.width() <= 900)
+    deliver_posted_events()
+    c = tab.number.canvas
+    assert c.width() >= 0.9 * tab.width(), (c.width(), tab.width())
+    assert c.height() >= 120, c.height()  # was ~80 px inside the left pane
+    assert tab.prediction.isVisible() and tab.maps.isVisible()

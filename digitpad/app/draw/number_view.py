@@ -2,9 +2,11 @@
 
 Every change of the strip is read by ``core.reading.number.read_number`` (the one reader the
 CLI and bench_numbers use) with the tab's current predictor's ``probs_batch``; the reading is
-coalesced like the tab's prediction (a 0 ms single-shot timer, at most one pending) and runs
-on the GUI thread: a 6-digit strip reads in a few ms with the numpy predictor (figures in
-docs/architecture.md). Each digit gets a box with its reading and confidence; the chosen one
+coalesced like the tab's prediction (a 0 ms single-shot timer) and runs in a ``Latest``
+worker: one reading at a time, only the newest strip waiting, so a stroke never waits for the
+reader (a 6-digit strip took 35-120 ms on a loaded 2-core machine; figures in
+docs/architecture.md). The strip is copied on the GUI thread (one array copy) and the reading
+applied there when it arrives. Each digit gets a box with its reading and confidence; the chosen one
 (``NumberState``) is handed to the tab (``digit_chosen``), which shows its maps through
 ``predictor.predict(digit.pre)``. Opening or dropping an image decodes in a worker.
 """
@@ -189,6 +191,7 @@ class NumberView(QWidget):
         self.canvas.tag_clicked.connect(self.choose)
         self.canvas.box_menu.connect(self._menu)
         self._decodes = Latest(self, name="digitpad-number-open")
+        self._reads = Latest(self, name="digitpad-number-read")
         self.drop = ImageDrop(self.canvas)
         self.drop.dropped.connect(self.open_image)
         self._show_texts()
@@ -200,21 +203,32 @@ class NumberView(QWidget):
             self._timer.start()
 
     def read_now(self) -> None:
+        """Read the strip as it is now, in the reader's worker (the newest request wins)."""
         self._timer.stop()
         predictor = self._predictor_of()
         if predictor is None:
             return
         from digitpad.core.reading.number import read_number
 
-        t0 = time.perf_counter()
-        try:
-            reading = read_number(self.canvas.to_array(), predictor.probs_batch, "light-on-dark",
-                                  keep_steps=True)
-        except Exception:
-            log.exception("number reading failed")
-            self.status_message.emit("Reading the number failed; details are in the log file.")
-            return
-        self.last_read_ms = (time.perf_counter() - t0) * 1000
+        image = self.canvas.to_array()
+        classify = predictor.probs_batch
+
+        def work(control):
+            t0 = time.perf_counter()
+            reading = read_number(image, classify, "light-on-dark", keep_steps=True)
+            yield reading, (time.perf_counter() - t0) * 1000
+
+        self._reads.submit(work, self._apply, self._failed)
+
+    def _failed(self, exc) -> None:
+        log.error("number reading failed: %r", exc)
+        self.status_message.emit("Reading the number failed; details are in the log file.")
+
+    def _apply(self, item) -> None:
+        reading, ms = item
+        if not self.state.active:
+            return  # the mode was left while it read
+        self.last_read_ms = ms
         before = self.state.selected_digit()
         self.state.set_reading(reading, self.canvas.last_stroke_at)
         self._show_texts()
@@ -223,6 +237,11 @@ class NumberView(QWidget):
         if chosen is not before:
             self.digit_chosen.emit(chosen)
         self.read_done.emit()
+
+    @property
+    def reading(self) -> bool:
+        """A reading is pending, running or waiting (tests and the bench wait for it)."""
+        return self._timer.isActive() or self._reads.busy
 
     def choose(self, index: int) -> None:
         if self.state.select(index):
@@ -290,8 +309,9 @@ class NumberView(QWidget):
 
     @property
     def busy(self) -> bool:
-        return self._decodes.busy
+        return self._decodes.busy or self._reads.busy
 
     def shutdown(self, timeout_ms: int = 2000) -> None:
         self._timer.stop()
+        self._reads.shutdown(timeout_ms)
         self._decodes.shutdown(timeout_ms)

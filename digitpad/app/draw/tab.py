@@ -163,7 +163,6 @@ class DrawTab(QWidget):
         lv.setContentsMargins(6, 6, 6, 6)
         lv.addLayout(model_row)
         lv.addWidget(self.canvas, 3)
-        lv.addWidget(self.number, 3)
         lv.addLayout(tools)
         lv.addWidget(self.prediction, 0)
         self.corrections = Corrections(self)  # 0-9 or a bar click keeps the drawing as a sample
@@ -190,7 +189,11 @@ class DrawTab(QWidget):
         self.splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.splitter)
+        # Number mode's strip spans the tab above both panes: a 4:1 strip squeezed into the
+        # left pane was ~80 px high at the minimum window size
+        self.number.setContentsMargins(6, 6, 6, 0)
+        layout.addWidget(self.number, 2)
+        layout.addWidget(self.splitter, 3)
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
