@@ -192,8 +192,8 @@ class DrawTab(QWidget):
         # Number mode's strip spans the tab above both panes: a 4:1 strip squeezed into the
         # left pane was ~80 px high at the minimum window size
         self.number.setContentsMargins(6, 6, 6, 0)
-        layout.addWidget(self.number, 2)
-        layout.addWidget(self.splitter, 3)
+        layout.addWidget(self.number, 1)
+        layout.addWidget(self.splitter, 2)
 
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -239,6 +239,13 @@ class DrawTab(QWidget):
         self.redo_button.setEnabled(c.can_redo())
 
     # --- number mode (number_view.py) ------------------------------------------------------
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        # the strip takes at most a third of the tab's height: the chosen digit's bars,
+        # previews and maps below keep the room they need at the minimum window size
+        self.number.setMaximumHeight(max(150, self.height() // 3))
+
 
     def active_canvas(self) -> DrawingCanvas:
         return self.number.canvas if self.number.state.active else self.canvas
