@@ -293,3 +293,29 @@ def test_probs_batch_matches_predict_on_both_predictors():
         for row, pre in zip(batch, pres):
             np.testing.assert_allclose(row, pred.predict(pre).probs, atol=2e-5)
     assert load_shipped("digitnet").probs_batch(np.zeros((0, 28, 28), np.float32)).shape == (0, 10)
+
+
+def test_a_cache_rereads_only_what_changed(classify):
+    from digitpad.core.reading.number import ReadCache
+
+    seen = []
+
+    def counting(x):
+        seen.append(len(x))
+        return classify(x)
+
+    cache = ReadCache()
+    art = pasted("42")
+    first = read_number(art, counting, cache=cache)
+    cold = sum(seen)
+    assert first.number == "42" and cold >= 2
+    more = pasted("427")  # a third digit drawn: the first two are not classified again
+    seen.clear()
+    again = read_number(more, counting, cache=cache)
+    assert again.number == "427" and 1 <= sum(seen) < cold + 1 and cache.hits >= 2
+    plain = read_number(more, classify)
+    assert [d.box for d in plain.digits] == [d.box for d in again.digits]
+    np.testing.assert_allclose([d.probs for d in plain.digits], [d.probs for d in again.digits], atol=1e-5)
+    seen.clear()
+    read_number(more, lambda x: counting(x), cache=cache)  # another classifier: nothing reused
+    assert sum(seen) >= 3
