@@ -119,8 +119,6 @@ def test_touching_zeros_are_split(classify):
     assert [t for t, _ in r.steps].count("cuts tried") == 1
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: the joined pair reads as one '1' at 85 %, surer than the "
-                                       "cut path after its cost through the joined foot (issue 22)")
 def test_touching_ones_are_split(classify):
     im, d = canvas()
     line(d, (100, 50), (106, 240))

@@ -51,21 +51,27 @@ MAX_CANDIDATES = 1500  # classifier inputs for one image (about 1.5 s with numpy
 
 # --- geometry, in line heights (H); chosen on composed validation numbers --------------------
 SPECK = 0.15  # a component smaller than this (both sides) is a speck: ignored
-MIN_HEIGHT = 0.4  # a digit candidate shorter than this is not a digit
+MIN_HEIGHT = 0.5  # a digit candidate shorter than this is not a digit
 MERGE_SPAN = 1.15  # pieces merged into one digit span at most this
 CUT_WIDTH = 1.25  # a part between two cuts is at most this wide
 CUT_IF_WIDER = 1.0  # a piece wider than this (of its height) is looked at for cuts ...
 CUT_IF_BELOW = 0.9  # ... and so is one read less surely than this, when wider than
 CUT_NARROW = 0.2  # ... this ("11" written touching)
+CUT_MEDIUM = 0.75  # ... and one wider than this (of the line height: a 1 leaning on a 4) ...
+CUT_MEDIUM_BELOW = 0.97  # ... read less surely than this
 # --- the path's penalties (log-probability units) ------------------------------------------
 DIGIT_BONUS = 0.0  # per digit on the path (against reading fewer, larger digits)
 LOW = 3.0  # a candidate shorter than MIN_HEIGHT
-WIDE = 2.0  # per unit of aspect (width / height) above WIDE_FROM
-WIDE_FROM = 0.8
+WIDE = 1.0  # per unit of aspect (width / height) above the digit's WIDE_FROM
+# a digit read wider than this (width / height) is likelier two digits touching: 0.8 x the
+# 90th percentile of each class's aspect in MNIST's training digits, less 0.1 (a 1 is narrow)
+WIDE_FROM = (0.79, 0.46, 0.84, 0.7, 0.7, 0.9, 0.66, 0.7, 0.7, 0.62)
 CUT_COST = 0.1  # per stroke width of ink a cut goes through
-CUT_FIXED = 0.3  # per cut
+CUT_FIXED = 0.0  # per cut (none: where a piece is cut, the ink it crosses is the price)
 MERGE_COST = 0.5  # per merge, plus GAP_COST per line height of gap bridged
+MERGE_OVERLAP = 0.5  # per merge of pieces that overlap along the line (no gap to bridge)
 GAP_COST = 12.0
+SKIP = 1.0  # leaving out a short piece no merge takes (a stray bar, a dot)
 # --- verdicts -----------------------------------------------------------------------------
 UNSURE_TOP = 0.7  # a digit read below this is unsure
 UNSURE_RATIO = 0.25  # ... or when the runner-up has at least this share of the top
@@ -361,8 +367,9 @@ class _Reader:
                 if not any(q.height < SHORT * H for q in group) and max(gaps) > 0.1 * H:
                     continue
                 ink, off = self._candidate(group)
+                ov = min(group[i].box[2] - group[i + 1].box[0] for i in range(k - 1))
                 cands.append(_Cand(("b", c), ("b", c + k), ink, off, merges=k - 1, gap=sum(gaps) / H,
-                                   parts=sum(len(q.comps) for q in group)))
+                                   parts=sum(len(q.comps) for q in group), overlaps=ov > 0))
         singles = [i for i, cand in enumerate(cands) if cand.v[1] == cand.u[1] + 1]
         # pieces too wide for one digit are cut before anything is classified: one batch ...
         cut = []
@@ -383,11 +390,16 @@ class _Reader:
             cut = []
             for c, i in enumerate(singles):
                 p = pieces[c]
-                if not p.cuts and (float(cands[i].probs.max()) < CUT_IF_BELOW and p.width > CUT_NARROW * H):
+                conf = float(cands[i].probs.max())
+                if not p.cuts and p.width > CUT_NARROW * H and (
+                        conf < CUT_IF_BELOW or (conf < CUT_MEDIUM_BELOW and p.width > CUT_MEDIUM * H)):
                     find_cuts(p, self._piece_mask(p), H, False)
                     cut.append(c)
             if not cut:
                 break
+        for c, p in enumerate(pieces):  # a short mark no merge takes may be left out
+            if p.height < MIN_HEIGHT * H:
+                cands.append(_Cand(("b", c), ("b", c + 1), None, p.box[:2], skip=True))
         if self.keep:
             tried = {}
             for p in pieces:
@@ -450,15 +462,19 @@ class _Reader:
                 continue
             for i in out_of.get(ui, []):
                 c = cands[i]
+                if c.skip:
+                    if score[ui] - SKIP > score[order[c.v]]:
+                        score[order[c.v]], back[order[c.v]] = score[ui] - SKIP, i
+                    continue
                 if c.pre.image is None or c.pre.bbox is None:
                     continue
                 bx0, by0, bx1, by1 = c.pre.bbox
                 h, w = by1 - by0, bx1 - bx0
                 s = math.log(max(float(c.probs.max()), 1e-6)) + DIGIT_BONUS
-                s -= CUT_COST * c.cut + MERGE_COST * c.merges + GAP_COST * c.gap
+                s -= CUT_COST * c.cut + (MERGE_OVERLAP if c.overlaps else MERGE_COST) * c.merges + GAP_COST * c.gap
                 if c.v[0] == "c":
                     s -= CUT_FIXED
-                s -= WIDE * max(0.0, w / max(h, 1) - WIDE_FROM)
+                s -= WIDE * max(0.0, w / max(h, 1) - WIDE_FROM[int(c.probs.argmax())])
                 if h < MIN_HEIGHT * H:
                     s -= LOW
                 vi = order[c.v]
@@ -476,6 +492,8 @@ class _Reader:
         digits = []
         for i in path:
             c = cands[i]
+            if c.skip:
+                continue
             # the lone digit's steps begin with its own ink, as preprocess's begin with the image's
             pre = replace(c.pre, steps=[("input", c.ink.astype(np.float32) * np.float32(1.0 / self.scale))]
                           + list(c.pre.steps))
@@ -492,12 +510,14 @@ class _Cand:
 
     u: tuple
     v: tuple
-    ink: np.ndarray
+    ink: np.ndarray | None
     off: tuple[int, int]
     cut: float = 0.0  # stroke widths of ink the cut at v goes through
     merges: int = 0  # pieces joined
     gap: float = 0.0  # gaps bridged, in line heights
     parts: int = 1
+    overlaps: bool = False  # a merge of pieces that overlap along the line
+    skip: bool = False  # not a digit: the path leaves this piece out
     pre: Preprocessed | None = None
     probs: np.ndarray | None = None
 

@@ -23,6 +23,8 @@ CUT_PER = 0.3  # at most one cut candidate per this much of a piece's width (plu
 NARROW_CUTS = 3  # cut candidates in a piece that is not wide
 VALLEY_DIP = 0.15  # the outline dips this much from above and below where round digits touch
 SLANTS = (-0.3, -0.15, 0.0, 0.15, 0.3)  # shears tried for a piece's cuts (x per y)
+FOLLOW = 0.12  # a cut bends up to this far from its straight line to cross less ink
+STEP = 0.3  # a bent cut's cost per sideways step (in ink pixels)
 
 
 def find_cuts(p: Piece, m: np.ndarray, H: float, wide: bool) -> None:
@@ -80,10 +82,59 @@ def find_cuts(p: Piece, m: np.ndarray, H: float, wide: bool) -> None:
     p.span = (lo - 1.0, lo + p.width + 1.0)
     p.cut_at = [float(x + lo) for x in chosen]
     # the sheared column a as a path: x = a - 0.5 + slant * (y - yc) in the piece's pixels
-    p.cuts = [x + lo - 0.5 + slant * (rows - yc) for x in chosen]
+    straight = [x + lo - 0.5 + slant * (rows - yc) for x in chosen]
     # a cut where two outlines meet crosses the two strokes that touch, however the
     # projection piles up there
-    p.cut_cost = [min(float(prof[x]) / sw, 2.0) if x in at_valley else float(prof[x]) / sw for x in chosen]
+    costs = [min(float(prof[x]) / sw, 2.0) if x in at_valley else float(prof[x]) / sw for x in chosen]
+    cuts = list(zip(p.cut_at, straight, costs))
+    if FOLLOW and straight:
+        # digits that overlap along the line need a cut that bends around the ink
+        bent, crossed = follow(m, straight, max(1, int(FOLLOW * H)))
+        for a, q, s, c in zip(p.cut_at, bent, straight, crossed):
+            if np.abs(q - (np.floor(s) + 1)).max() > 1:  # not the straight one again
+                cuts.append((a + 1e-3, q, c / sw))
+        cuts.sort(key=lambda t: t[0])
+    p.cut_at = [a for a, _, _ in cuts]
+    p.cuts = [q for _, q, _ in cuts]
+    p.cut_cost = [c for _, _, c in cuts]
+
+
+def follow(m: np.ndarray, centres: list[np.ndarray], reach: int) -> tuple[list[np.ndarray], list[float]]:
+    """Each straight cut bent to cross as little ink as it can: the cheapest path from top to
+    bottom (a step of one column at most per row) within ``reach`` columns of the straight
+    line, where an ink pixel costs 1 and a sideways step STEP. All cuts in one pass over the
+    rows. Returns the paths (x per row, the path's column goes to the right part) and the
+    ink pixels each crosses."""
+    h, w = m.shape
+    k = len(centres)
+    cols = np.arange(w)[None, :]
+    ink = m.astype(np.float32)
+    centre = np.stack(centres)  # (k, h)
+    out_band = np.abs(cols[None, :, :] - centre[:, :, None]) > reach  # (k, h, w)
+    big = np.float32(1e6)
+    cost = np.where(out_band[:, 0], big, ink[0][None, :])
+    moves = np.zeros((k, h, w), np.int8)
+    step = np.float32(STEP)
+    for y in range(1, h):
+        left = np.full_like(cost, big)
+        left[:, 1:] = cost[:, :-1] + step  # came from x - 1
+        right = np.full_like(cost, big)
+        right[:, :-1] = cost[:, 1:] + step  # came from x + 1
+        stack = np.stack([cost, left, right])
+        arg = stack.argmin(axis=0)
+        cost = np.take_along_axis(stack, arg[None], 0)[0] + ink[y][None, :]
+        cost[out_band[:, y]] = big
+        moves[:, y] = arg
+    x = cost.argmin(axis=1)
+    paths = np.empty((k, h), np.float64)
+    crossed = np.zeros(k)
+    idx = np.arange(k)
+    for y in range(h - 1, -1, -1):
+        paths[:, y] = x
+        crossed += ink[y, x]
+        mv = moves[idx, y, x]
+        x = x - (mv == 1) + (mv == 2)
+    return list(paths), [float(c) for c in crossed]
 
 
 def between(m: np.ndarray, left: np.ndarray | None, right: np.ndarray | None) -> np.ndarray:
