@@ -5,32 +5,38 @@ predict --number``, scripts/bench_numbers.py). Torch-free: the classifier comes 
 function of a batch of 28x28 images, so the numpy, torch and foreign predictors all fit.
 
 How (the design, measured by scripts/bench_numbers.py): the ink mask as ``preprocess`` finds
-ink, in either polarity; its 8-connected components (run-lengths joined row to row, numpy
-only); specks dropped; pieces overlapping along the line merged into one digit when one of
-them is short (a 5's bar, a 7's crossbar, a 4 in two strokes); then a small segmentation
-graph over the line: every piece, every pair or triple of neighbouring pieces (a merge) and,
-in a piece too wide or too unsure to be one digit, the parts between candidate cuts at the
-ink's thin columns. Each candidate is preprocessed exactly as a lone digit is
-(``preprocess_ink``) and read by the classifier in one batch; the best path maximises the
-sum of log-confidences less geometric penalties (a cut through thick ink, a merge across a
-gap, a digit far wider than tall). Work is capped (pieces, cuts, candidates), so any input
-is answered in bounded time.
+ink, in either polarity; its 8-connected components (``number_pieces``: run-lengths joined
+row to row, numpy only); specks dropped; pieces overlapping along the line merged into one
+digit when one of them is short (a 5's bar, a 7's crossbar, a 4 in two strokes); then a
+small segmentation graph over the line: every piece, every pair or triple of neighbouring
+pieces (a merge) and, in a piece too wide or too unsure to be one digit, the parts between
+candidate cuts (``number_cuts``). Each candidate is preprocessed exactly as a lone digit is
+(``preprocess_ink``) and read by the classifier in one batch (a second, small one only for
+pieces the first found unsure); the best path maximises the sum of log-confidences less
+geometric penalties (a cut through thick ink, a merge across a gap, a digit far wider than
+tall). Work is capped (pieces, cuts, candidates), so any input is answered in bounded time.
+A :class:`ReadCache` keeps the candidates' results between readings of a changing drawing
+(the canvas after each stroke): only candidates whose ink changed are classified again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
 from typing import Callable, Literal
 
 import numpy as np
 
 from ..data.preprocess import (NOISE_FLOOR, RELATIVE_THRESHOLD, ImageInput, Polarity,
                                Preprocessed, _pil_to_array, ink_image, load_image, preprocess_ink)
+from .number_cuts import between, find_cuts
+from .number_pieces import SHORT, Piece, components, merge_overlapping, overlap, piece_mask, union
 
-__all__ = ["Classify", "DigitRead", "NumberReading", "read_number", "unsure_read", "components",
-           "MAX_DIGITS", "MAX_PIECES"]
+__all__ = ["Classify", "DigitRead", "NumberReading", "ReadCache", "read_number", "unsure_read",
+           "components", "MAX_DIGITS", "MAX_PIECES"]
 
 # batch (N, 28, 28) float32 in [0, 1], ink bright -> probabilities (N, 10) float32
 Classify = Callable[[np.ndarray], np.ndarray]
@@ -41,32 +47,30 @@ Status = Literal["empty", "number", "not a number"]
 MAX_PIXELS = 2_000_000  # a larger image is box-reduced first (a 20000x120 strip: 10000x60)
 MAX_PIECES = 400  # more ink components than this: a page of text or noise, not a number
 MAX_DIGITS = 80  # more digits than this is not "a number"
-MAX_CUTS = 24  # cut candidates in one piece
 MAX_CANDIDATES = 1500  # classifier inputs for one image (about 1.5 s with numpy at worst)
 
 # --- geometry, in line heights (H); chosen on composed validation numbers --------------------
 SPECK = 0.15  # a component smaller than this (both sides) is a speck: ignored
-SHORT = 0.7  # a piece shorter than this is a part of a digit when it overlaps another
-MIN_HEIGHT = 0.4  # a digit candidate shorter than this is not a digit
+MIN_HEIGHT = 0.5  # a digit candidate shorter than this is not a digit
 MERGE_SPAN = 1.15  # pieces merged into one digit span at most this
 CUT_WIDTH = 1.25  # a part between two cuts is at most this wide
-CUT_EDGE = 0.06  # no cut closer than this to a piece's edge
-CUT_SPACING = 0.08  # cut candidates at least this far apart
-CUT_PER = 0.3  # at most one cut candidate per this much of a piece's width (plus one)
 CUT_IF_WIDER = 1.0  # a piece wider than this (of its height) is looked at for cuts ...
 CUT_IF_BELOW = 0.9  # ... and so is one read less surely than this, when wider than
 CUT_NARROW = 0.2  # ... this ("11" written touching)
-NARROW_CUTS = 3  # cut candidates in a piece that is not wide
-SLANTS = (-0.3, -0.15, 0.0, 0.15, 0.3)  # shears tried for a piece's cuts (x per y)
 # --- the path's penalties (log-probability units) ------------------------------------------
 DIGIT_BONUS = 0.0  # per digit on the path (against reading fewer, larger digits)
 LOW = 3.0  # a candidate shorter than MIN_HEIGHT
-WIDE = 2.0  # per unit of aspect (width / height) above WIDE_FROM
-WIDE_FROM = 0.8
+WIDE = 1.0  # per unit of aspect (width / height) above the digit's WIDE_FROM
+# a digit read wider than this (width / height) is likelier two digits touching: 0.8 x the
+# 90th percentile of each class's aspect in MNIST's training digits, less 0.1 (a 1 is narrow)
+WIDE_FROM = (0.79, 0.46, 0.84, 0.7, 0.7, 0.9, 0.66, 0.7, 0.7, 0.62)
 CUT_COST = 0.1  # per stroke width of ink a cut goes through
-CUT_FIXED = 0.3  # per cut
+CUT_FIXED = 0.0  # per cut (none: where a piece is cut, the ink it crosses is the price)
 MERGE_COST = 0.5  # per merge, plus GAP_COST per line height of gap bridged
+MERGE_OVERLAP = 0.5  # per merge of pieces that overlap along the line (no gap to bridge)
 GAP_COST = 12.0
+SKIP = math.inf  # leaving out a short piece no merge takes (off: at 1-3 it dropped real
+# digits of validation writers; MNIST numbers gained half a point)
 # --- verdicts -----------------------------------------------------------------------------
 UNSURE_TOP = 0.7  # a digit read below this is unsure
 UNSURE_RATIO = 0.25  # ... or when the runner-up has at least this share of the top
@@ -141,125 +145,47 @@ class NumberReading:
                             "alternative": d.alternative} for d in self.digits]}
 
 
-# --- connected components --------------------------------------------------------------------
-
-@dataclass
-class Components:
-    """8-connected components of a mask: ``labels`` (H, W) int32 (0 background, k+1 for
-    component k) and per component its box (x0, y0, x1, y1 exclusive) and pixel count."""
-
-    labels: np.ndarray
-    boxes: np.ndarray  # (n, 4) int64
-    areas: np.ndarray  # (n,) int64
-
-    def __len__(self) -> int:
-        return len(self.areas)
-
-
-def components(mask: np.ndarray, max_count: int | None = None) -> Components | None:
-    """Label ``mask``'s 8-connected components (numpy only: runs per row, joined to the runs
-    they touch in the next row, labels settled by min-propagation with pointer jumping).
-    None when there are more than ``max_count`` components (before their boxes are measured)."""
-    H_, W_ = mask.shape
-    rows_any = np.flatnonzero(mask.any(axis=1))
-    if len(rows_any) == 0:
-        return Components(np.zeros((H_, W_), np.int32), np.zeros((0, 4), np.int64), np.zeros(0, np.int64))
-    ry0, ry1 = int(rows_any[0]), int(rows_any[-1]) + 1
-    cols_any = np.flatnonzero(mask[ry0:ry1].any(axis=0))
-    cx0, cx1 = int(cols_any[0]), int(cols_any[-1]) + 1
-    mask = mask[ry0:ry1, cx0:cx1]  # the ink's box only: a canvas is mostly paper
-    h, w = mask.shape
-    p = np.zeros((h, w + 2), np.int8)
-    p[:, 1:-1] = mask
-    d = np.diff(p, axis=1)
-    rr, cc = np.nonzero(d)
-    up = d[rr, cc] == 1
-    rows, starts, ends = rr[up], cc[up], cc[~up]
-    n = len(rows)
-    stride = w + 2
-    sk = rows * stride + starts
-    ek = rows * stride + ends
-    lo = np.searchsorted(ek, (rows + 1) * stride + starts, "left")
-    hi = np.searchsorted(sk, (rows + 1) * stride + ends, "right")
-    cnt = np.maximum(hi - lo, 0)
-    total = int(cnt.sum())
-    a = np.repeat(np.arange(n), cnt)
-    b = np.repeat(lo, cnt) + (np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt))
-    lab = np.arange(n)
-    for _ in range(10_000):  # converges in a few dozen rounds even for a long snake
-        m = np.minimum(lab[a], lab[b])
-        new = lab.copy()
-        np.minimum.at(new, a, m)
-        np.minimum.at(new, b, m)
-        new = new[new]
-        new = new[new]
-        if np.array_equal(new, lab):
-            break
-        lab = new
-    roots, comp = np.unique(lab, return_inverse=True)
-    k = len(roots)
-    if max_count is not None and k > max_count:
-        return None
-    boxes = np.empty((k, 4), np.int64)
-    boxes[:, 0] = np.iinfo(np.int64).max
-    boxes[:, 1] = np.iinfo(np.int64).max
-    boxes[:, 2] = -1
-    boxes[:, 3] = -1
-    np.minimum.at(boxes[:, 0], comp, starts)
-    np.minimum.at(boxes[:, 1], comp, rows)
-    np.maximum.at(boxes[:, 2], comp, ends)
-    np.maximum.at(boxes[:, 3], comp, rows + 1)
-    areas = np.bincount(comp, weights=ends - starts, minlength=k).astype(np.int64)
-    flat = np.zeros(h * w + 1, np.int32)
-    np.add.at(flat, rows * w + starts, comp + 1)
-    np.add.at(flat, rows * w + ends, -(comp + 1))
-    labels = np.zeros((H_, W_), np.int32)
-    labels[ry0:ry1, cx0:cx1] = np.cumsum(flat[:-1], dtype=np.int32).reshape(h, w)
-    boxes += np.array([cx0, ry0, cx0, ry0])
-    return Components(labels, boxes, areas)
-
-
 # --- the reader -----------------------------------------------------------------------------
 
-@dataclass
-class _Piece:
-    """One or more components read as a unit (merged when they overlap along the line)."""
 
-    comps: list[int]
-    box: tuple[int, int, int, int]  # x0, y0, x1, y1
-    cuts: list[int] = field(default_factory=list)  # candidate cuts, sheared columns of the piece
-    cut_cost: dict = field(default_factory=dict)  # cut -> stroke widths of ink it goes through
-    slant: float = 0.0  # cuts run along x = cut + slant * (y - yc), in the piece's pixels
-    xp0: int = 0
-    wide: bool = False  # wide enough for several digits (else at most one cut on a path)
-    yc: float = 0.0
+class ReadCache:
+    """The classifier's results for recent candidate crops, for re-reading a drawing that
+    changed a little (the canvas after each stroke): a candidate whose ink, place and
+    classifier are unchanged is not preprocessed or classified again.
 
-    @property
-    def width(self) -> int:
-        return self.box[2] - self.box[0]
+    One per view. It forgets everything when given another classifier; when a classifier's
+    weights change in place (``Predictor.set_state``), call :meth:`clear`.
+    """
 
-    @property
-    def height(self) -> int:
-        return self.box[3] - self.box[1]
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self.hits = self.misses = 0
+        self._owner: object = None
+        self._func: object = None
+        self._store: OrderedDict = OrderedDict()
 
+    def clear(self) -> None:
+        self._store.clear()
 
-def _union(a, b):
-    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+    def _use(self, classify: Classify) -> None:
+        owner, func = getattr(classify, "__self__", classify), getattr(classify, "__func__", classify)
+        if owner is not self._owner or func is not self._func:
+            self.clear()
+            self._owner, self._func = owner, func  # held: an id is never reused while cached
 
+    def get(self, key):
+        hit = self._store.get(key)
+        if hit is not None:
+            self._store.move_to_end(key)
+            self.hits += 1
+        else:
+            self.misses += 1
+        return hit
 
-def _overlap(a, b) -> int:
-    return min(a[2], b[2]) - max(a[0], b[0])
-
-
-def _dilate(m: np.ndarray) -> np.ndarray:
-    """3x3 dilation of a boolean mask (faint anti-aliased edges belong to their stroke)."""
-    out = m.copy()
-    out[1:] |= m[:-1]
-    out[:-1] |= m[1:]
-    o2 = out.copy()
-    o2[:, 1:] |= out[:, :-1]
-    o2[:, :-1] |= out[:, 1:]
-    return o2
+    def put(self, key, value) -> None:
+        self._store[key] = value
+        while len(self._store) > self.size:
+            self._store.popitem(last=False)
 
 
 def _bounded(arr: np.ndarray) -> np.ndarray:
@@ -278,10 +204,13 @@ def _bounded(arr: np.ndarray) -> np.ndarray:
 
 class _Reader:
     def __init__(self, ink: np.ndarray, scale: float, polarity: str, classify: Classify,
-                 keep_steps: bool) -> None:
+                 keep_steps: bool, cache: ReadCache | None) -> None:
         self.ink, self.scale, self.polarity = ink, scale, polarity
         self.classify = classify
         self.keep = keep_steps
+        self.cache = cache
+        if cache is not None:
+            cache._use(classify)
         self.steps: list[tuple[str, object]] = []
 
     def result(self, status, reason="", digits=(), H=0.0) -> NumberReading:
@@ -311,7 +240,9 @@ class _Reader:
                                                 "(a page of text?)")
         if self.keep:
             self.steps.append(("components", [tuple(int(v) for v in boxes[i]) for i in keep]))
-        pieces = self._merge_overlapping(keep)
+        pieces, merges = merge_overlapping(boxes, keep)
+        if self.keep and merges:
+            self.steps.append(("merged (overlap along the line)", merges))
         heights = np.array([p.height for p in pieces], float)
         H = float(np.median(heights[heights >= 0.5 * heights.max()]))
         self.H = H
@@ -341,58 +272,28 @@ class _Reader:
 
     # --- pieces -----------------------------------------------------------------------------
 
-    def _merge_overlapping(self, keep: np.ndarray) -> list[_Piece]:
-        boxes = self.comps.boxes
-        order = sorted(keep.tolist(), key=lambda i: (boxes[i, 0] + boxes[i, 2]) / 2)
-        pieces = [_Piece([i], tuple(int(v) for v in boxes[i])) for i in order]
-        merges = []
-        changed = True
-        while changed:  # few pieces: a plain fixed point
-            changed = False
-            for i in range(len(pieces)):
-                for j in range(i + 1, min(len(pieces), i + 4)):
-                    a, b = pieces[i], pieces[j]
-                    ov = _overlap(a.box, b.box)
-                    narrow = min(a.width, b.width)
-                    short = min(a.height, b.height) < SHORT * max(a.height, b.height)
-                    if ov >= 0.5 * narrow and (short or ov >= 0.85 * narrow):
-                        merges.append((a.box, b.box))
-                        pieces[i] = _Piece(a.comps + b.comps, _union(a.box, b.box))
-                        del pieces[j]
-                        changed = True
-                        break
-                if changed:
-                    break
-        pieces.sort(key=lambda p: p.box[0] + p.box[2])
-        if self.keep and merges:
-            self.steps.append(("merged (overlap along the line)", merges))
-        return pieces
+    def _piece_mask(self, p: Piece) -> np.ndarray:
+        return piece_mask(self.comps.labels, p)
 
-    def _piece_mask(self, p: _Piece, box=None) -> np.ndarray:
-        x0, y0, x1, y1 = box or p.box
-        lab = self.comps.labels[y0:y1, x0:x1]
-        own = np.isin(lab, np.asarray(p.comps) + 1)
-        return _dilate(own) & ((lab == 0) | own)
-
-    def _is_dot(self, p: _Piece) -> bool:
+    def _is_dot(self, p: Piece) -> bool:
         w, h = p.width, p.height
         fill = float(self.comps.areas[p.comps].sum()) / max(w * h, 1)
         return fill >= DOT_FILL and 0.5 <= w / max(h, 1) <= 2.0
 
-    def _lines(self, pieces: list[_Piece], H: float) -> str:
+    def _lines(self, pieces: list[Piece], H: float) -> str:
         """A reason when the tall pieces lie on more than one line."""
         tall = [p for p in pieces if p.height >= 0.6 * H]
         for i, a in enumerate(tall):
             for b in tall[i + 1:]:
                 if b.box[0] >= a.box[2]:
                     continue
-                if _overlap(a.box, b.box) >= 0.5 * min(a.width, b.width):
+                if overlap(a.box, b.box) >= 0.5 * min(a.width, b.width):
                     gap = max(b.box[1] - a.box[3], a.box[1] - b.box[3])
                     if gap > 0.2 * H:
                         return "the writing runs over more than one line: a number is one line"
         return ""
 
-    def _scribble(self, pieces: list[_Piece]) -> str:
+    def _scribble(self, pieces: list[Piece]) -> str:
         for p in pieces:
             m = self._piece_mask(p)
             d = np.diff(m.astype(np.int8), axis=0, prepend=0)
@@ -403,101 +304,52 @@ class _Reader:
 
     # --- candidates -------------------------------------------------------------------------
 
-    def _candidate(self, pieces: list[_Piece], lo: int | None = None, hi: int | None = None):
-        """The ink of ``pieces`` (between columns lo and hi), preprocessed as a lone digit."""
+    def _candidate(self, pieces: list[Piece]):
+        """The ink of ``pieces`` together, as a lone digit's ink."""
+        if len(pieces) == 1:
+            p = pieces[0]
+            x0, y0, x1, y1 = p.box
+            return self.ink[y0:y1, x0:x1] * self._piece_mask(p), (x0, y0)
         box = pieces[0].box
         for p in pieces[1:]:
-            box = _union(box, p.box)
+            box = union(box, p.box)
         x0, y0, x1, y1 = box
-        if lo is not None:
-            x0 = max(x0, lo)
-        if hi is not None:
-            x1 = min(x1, hi)
         m = np.zeros((y1 - y0, x1 - x0), bool)
         for p in pieces:
             bx0, by0, bx1, by1 = p.box
-            cx0, cx1 = max(bx0, x0), min(bx1, x1)
-            if cx1 <= cx0:
-                continue
-            m[by0 - y0:by1 - y0, cx0 - x0:cx1 - x0] |= self._piece_mask(p, (cx0, by0, cx1, by1))
-        ink = self.ink[y0:y1, x0:x1] * m
-        return ink, (x0, y0)
-
-    def _cut_candidates(self, p: _Piece, H: float, wide: bool) -> None:
-        """Where piece ``p`` may be cut: the thin places of its ink's projection along the
-        piece's own slant (the shear that makes the projection sharpest)."""
-        m = self._piece_mask(p)
-        ys, xs = np.nonzero(m)
-        yc = (m.shape[0] - 1) / 2
-        best = None
-        for slant in SLANTS:
-            xp = np.round(xs - slant * (ys - yc)).astype(np.int64)
-            lo = int(xp.min())
-            prof = np.bincount(xp - lo).astype(float)
-            sharp = float((prof ** 2).sum())
-            if best is None or sharp > best[0]:
-                best = (sharp, slant, lo, prof)
-        _, slant, lo, prof = best
-        xp = np.round(xs - slant * (ys - yc)).astype(np.int64) - lo
-        top = np.full(len(prof), m.shape[0], np.int64)
-        bottom = np.full(len(prof), -1, np.int64)
-        np.minimum.at(top, xp, ys)
-        np.maximum.at(bottom, xp, ys)
-        runs = np.diff(m.astype(np.int8), axis=1, prepend=0)
-        sw = max(1.0, float(m.sum()) / max(1, int((runs == 1).sum())))  # a stroke's thickness
-        sm = np.convolve(prof, np.ones(3) / 3, mode="same")
-        w = len(prof)
-        edge = max(1, int(CUT_EDGE * H))
-        r = max(1, int(CUT_SPACING * H))
-        cand = [(sm[x], x) for x in range(edge, w - edge)
-                if sm[x] <= sm[max(0, x - r):x + r + 1].min() + 1e-9]
-        cand.sort()
-        # where two round digits touch, the ink is thick, but the outline dips from above
-        # and from below: valleys of the top and bottom contours are cut candidates too
-        valleys = []
-        for x in range(edge, w - edge):
-            win = slice(max(0, x - 2 * r), x + 2 * r + 1)
-            dip = min(top[x] - top[win].min(), bottom[win].max() - bottom[x])
-            if top[x] >= top[win].max() and bottom[x] <= bottom[win].min() and dip > 0.15 * H:
-                valleys.append((-dip, x))
-        valleys.sort()
-        room = min(MAX_CUTS, int(math.ceil(w / (CUT_PER * H))) + 1) if wide else NARROW_CUTS
-        chosen: list[int] = []
-        for pool in (valleys[:room], cand):
-            for v, x in pool:
-                if len(chosen) >= room + len(valleys[:room]):
-                    break
-                if all(abs(x - c) > r for c in chosen):
-                    chosen.append(x)
-                if pool is cand and len(chosen) >= room + min(len(valleys), room):
-                    break
-        chosen.sort()
-        p.slant, p.xp0, p.yc, p.wide = slant, lo, yc, wide
-        p.cuts = [x + lo for x in chosen]  # in sheared piece coordinates
-        # a cut where two outlines meet crosses the two strokes that touch, however the
-        # projection piles up there
-        at_valley = {x for _, x in valleys[:room]}
-        p.cut_cost = {x + lo: min(float(prof[x]) / sw, 2.0) if x in at_valley else float(prof[x]) / sw
-                      for x in chosen}
-
-    def _cut_ink(self, p: _Piece, a: float | None, b: float | None):
-        """The ink of piece ``p`` between sheared columns a and b (None: the piece's edge)."""
-        x0, y0, x1, y1 = p.box
-        m = self._piece_mask(p)
-        if a is not None or b is not None:
-            ys = np.arange(m.shape[0])[:, None]
-            xp = np.arange(m.shape[1])[None, :] - p.slant * (ys - p.yc)
-            if a is not None:
-                m = m & (xp >= a - 0.5)
-            if b is not None:
-                m = m & (xp < b - 0.5)
+            m[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0] |= self._piece_mask(p)
         return self.ink[y0:y1, x0:x1] * m, (x0, y0)
 
-    def _segment(self, pieces: list[_Piece], H: float) -> list[DigitRead] | None:
-        n = len(pieces)
-        # nodes: ("b", c) before piece c (c = n is the end), ("c", c, x) a cut inside piece c
-        cands: list[_Cand] = []
+    def _parts(self, c: int, p: Piece, H: float) -> list["_Cand"] | None:
+        """The candidates between piece ``p``'s cuts (and its edges); None past the cap."""
+        nodes = [("b", c)] + [("c", c, i) for i in range(len(p.cuts))] + [("b", c + 1)]
+        paths = [None] + p.cuts + [None]
+        pos = [p.span[0]] + p.cut_at + [p.span[1]]
+        costs = [0.0] + p.cut_cost + [0.0]
+        m = self._piece_mask(p)
+        x0, y0, x1, y1 = p.box
+        ink = self.ink[y0:y1, x0:x1]
+        out = []
+        for i in range(len(nodes)):
+            for j in range(i + 1, len(nodes)):
+                if (i, j) == (0, len(nodes) - 1):
+                    continue
+                if not p.wide and 0 < i and j < len(nodes) - 1:
+                    continue  # a piece no wider than a digit holds at most two
+                if pos[j] - pos[i] > CUT_WIDTH * H:
+                    break
+                if pos[j] - pos[i] < 0.05 * H:
+                    continue
+                if len(out) > MAX_CANDIDATES:
+                    return None
+                out.append(_Cand(nodes[i], nodes[j], ink * between(m, paths[i], paths[j]), (x0, y0),
+                                 cut=costs[j], parts=0))
+        return out
 
+    def _segment(self, pieces: list[Piece], H: float) -> list[DigitRead] | None:
+        n = len(pieces)
+        # nodes: ("b", c) before piece c (c = n is the end), ("c", c, i) cut i inside piece c
+        cands: list[_Cand] = []
         for c, p in enumerate(pieces):
             ink, off = self._candidate([p])
             cands.append(_Cand(("b", c), ("b", c + 1), ink, off, parts=len(p.comps)))
@@ -507,74 +359,90 @@ class _Reader:
                 group = pieces[c:c + k]
                 box = group[0].box
                 for q in group[1:]:
-                    box = _union(box, q.box)
+                    box = union(box, q.box)
                 if box[2] - box[0] > MERGE_SPAN * H:
                     break
                 gaps = [max(0, group[i + 1].box[0] - group[i].box[2]) for i in range(k - 1)]
                 if not any(q.height < SHORT * H for q in group) and max(gaps) > 0.1 * H:
                     continue
                 ink, off = self._candidate(group)
+                ov = min(group[i].box[2] - group[i + 1].box[0] for i in range(k - 1))
                 cands.append(_Cand(("b", c), ("b", c + k), ink, off, merges=k - 1, gap=sum(gaps) / H,
-                                   parts=sum(len(q.comps) for q in group)))
-        probs = self._classify(cands)
-        if probs is None:
-            return None
-        # pieces too wide or too unsure for one digit get cut candidates
-        more = []
-        for i, cand in enumerate(cands):
-            u, v = cand.u, cand.v
-            if v[1] != u[1] + 1:
-                continue
-            p = pieces[u[1]]
-            wide = p.width > CUT_IF_WIDER * max(p.height, 0.6 * H)
-            if wide or (float(probs[i].max()) < CUT_IF_BELOW and p.width > CUT_NARROW * H):
-                self._cut_candidates(p, H, wide)
-                more.append(u[1])
-        first_new = len(cands)
-        for c in more:
-            p = pieces[c]
-            nodes = [("b", c)] + [("c", c, x) for x in p.cuts] + [("b", c + 1)]
-            xs = [None] + p.cuts + [None]
-            pos = [p.xp0 - 1] + p.cuts + [p.xp0 + p.width + 1]
-            for i in range(len(nodes)):
-                for j in range(i + 1, len(nodes)):
-                    if (i, j) == (0, len(nodes) - 1):
-                        continue
-                    if not p.wide and 0 < i and j < len(nodes) - 1:
-                        continue  # a piece no wider than a digit holds at most two
-                    if pos[j] - pos[i] > CUT_WIDTH * H:
-                        break
-                    if pos[j] - pos[i] < 0.05 * H:
-                        continue
-                    if len(cands) > MAX_CANDIDATES:
-                        return None
-                    ink, off = self._cut_ink(p, xs[i], xs[j])
-                    cands.append(_Cand(nodes[i], nodes[j], ink, off,
-                                       cut=p.cut_cost.get(xs[j], 0.0) if xs[j] is not None else 0.0, parts=0))
-        if len(cands) > first_new:
-            extra = self._classify(cands[first_new:])
-            if extra is None:
-                return None
-            probs = np.concatenate([probs, extra])
+                                   parts=sum(len(q.comps) for q in group), overlaps=ov > 0))
+        singles = [i for i, cand in enumerate(cands) if cand.v[1] == cand.u[1] + 1]
+        # pieces too wide for one digit are cut before anything is classified: one batch ...
+        cut = []
+        for c, p in enumerate(pieces):
+            if p.width > CUT_IF_WIDER * max(p.height, 0.6 * H):
+                find_cuts(p, self._piece_mask(p), H, True)
+                cut.append(c)
+        for rnd in (0, 1):
+            for c in cut:
+                parts = self._parts(c, pieces[c], H)
+                if parts is None or len(cands) + len(parts) > MAX_CANDIDATES:
+                    return None
+                cands += parts
+            self._classify(cands)
+            if rnd:
+                break
+            # ... and a second, small one for pieces the first read unsurely ("11" touching)
+            cut = []
+            for c, i in enumerate(singles):
+                p = pieces[c]
+                conf = float(cands[i].probs.max())
+                if not p.cuts and p.width > CUT_NARROW * H and conf < CUT_IF_BELOW:
+                    find_cuts(p, self._piece_mask(p), H, False)
+                    cut.append(c)
+            if not cut:
+                break
+        for c, p in enumerate(pieces):  # a short mark no merge takes may be left out
+            if p.height < MIN_HEIGHT * H:
+                cands.append(_Cand(("b", c), ("b", c + 1), None, p.box[:2], skip=True))
         if self.keep:
-            self.steps.append(("cuts tried", {pieces[c].box: {"slant": pieces[c].slant, "at": list(pieces[c].cuts)}
-                                              for c in more}))
-        self._stash = (cands, probs, H, n)  # the graph, for tuning the path's settings offline
-        return self._best_path(cands, probs, H, n)
+            tried = {}
+            for p in pieces:
+                if p.cuts:
+                    x0, y0 = p.box[:2]
+                    mid = (p.height - 1) / 2
+                    tried[p.box] = {"slant": p.slant, "at": [x0 + float(np.interp(mid, np.arange(p.height), q))
+                                                             for q in p.cuts],
+                                    "paths": [[(x0 + float(x), y0 + y) for y, x in enumerate(q)] for q in p.cuts]}
+            if tried:
+                self.steps.append(("cuts tried", tried))
+        return self._best_path(cands, H, n)
 
-    def _classify(self, cands: list["_Cand"]):
+    def _classify(self, cands: list["_Cand"]) -> None:
+        """Give every candidate without one its 28x28 input and probabilities: from the cache,
+        else preprocessed and classified in one batch."""
+        todo = []
         for c in cands:
-            c.pre = preprocess_ink(c.ink, self.scale, self.polarity, offset=c.off)
-        images = np.zeros((len(cands), 28, 28), np.float32)
-        for i, c in enumerate(cands):
-            if c.pre.image is not None:
-                images[i] = c.pre.image
-        probs = np.asarray(self.classify(images), np.float32) if len(cands) else np.zeros((0, 10), np.float32)
-        if probs.shape != (len(cands), 10):
-            raise ValueError(f"classify gave shape {probs.shape} for {len(cands)} images; want ({len(cands)}, 10)")
-        return probs
+            if c.probs is not None:
+                continue
+            key = None
+            if self.cache is not None:
+                ink = np.ascontiguousarray(c.ink)
+                key = (c.off, ink.shape, ink.dtype.str, hashlib.blake2b(ink, digest_size=16).digest())
+                hit = self.cache.get(key)
+                if hit is not None:
+                    c.pre, c.probs = hit
+                    continue
+            c.pre = preprocess_ink(c.ink, self.scale, self.polarity, keep_steps=True, offset=c.off)
+            if c.pre.image is None:
+                c.probs = np.zeros(10, np.float32)
+                continue
+            todo.append((c, key))
+        if not todo:
+            return
+        images = np.stack([c.pre.image for c, _ in todo])
+        probs = np.asarray(self.classify(images), np.float32)
+        if probs.shape != (len(todo), 10):
+            raise ValueError(f"classify gave shape {probs.shape} for {len(todo)} images; want ({len(todo)}, 10)")
+        for (c, key), row in zip(todo, probs):
+            c.probs = row
+            if key is not None:
+                self.cache.put(key, (c.pre, row))
 
-    def _best_path(self, cands: list["_Cand"], probs, H: float, n: int) -> list[DigitRead]:
+    def _best_path(self, cands: list["_Cand"], H: float, n: int) -> list[DigitRead]:
         def key(node):
             return (node[1], 0, 0) if node[0] == "b" else (node[1], 1, node[2])
 
@@ -592,15 +460,19 @@ class _Reader:
                 continue
             for i in out_of.get(ui, []):
                 c = cands[i]
+                if c.skip:
+                    if score[ui] - SKIP > score[order[c.v]]:
+                        score[order[c.v]], back[order[c.v]] = score[ui] - SKIP, i
+                    continue
                 if c.pre.image is None or c.pre.bbox is None:
                     continue
                 bx0, by0, bx1, by1 = c.pre.bbox
                 h, w = by1 - by0, bx1 - bx0
-                s = math.log(max(float(probs[i].max()), 1e-6)) + DIGIT_BONUS
-                s -= CUT_COST * c.cut + MERGE_COST * c.merges + GAP_COST * c.gap
+                s = math.log(max(float(c.probs.max()), 1e-6)) + DIGIT_BONUS
+                s -= CUT_COST * c.cut + (MERGE_OVERLAP if c.overlaps else MERGE_COST) * c.merges + GAP_COST * c.gap
                 if c.v[0] == "c":
                     s -= CUT_FIXED
-                s -= WIDE * max(0.0, w / max(h, 1) - WIDE_FROM)
+                s -= WIDE * max(0.0, w / max(h, 1) - WIDE_FROM[int(c.probs.argmax())])
                 if h < MIN_HEIGHT * H:
                     s -= LOW
                 vi = order[c.v]
@@ -618,9 +490,12 @@ class _Reader:
         digits = []
         for i in path:
             c = cands[i]
-            steps = [("input", c.ink.astype(np.float32) * np.float32(1.0 / self.scale))]
-            pre = preprocess_ink(c.ink, self.scale, self.polarity, keep_steps=True, steps=steps, offset=c.off)
-            p = probs[i]
+            if c.skip:
+                continue
+            # the lone digit's steps begin with its own ink, as preprocess's begin with the image's
+            pre = replace(c.pre, steps=[("input", c.ink.astype(np.float32) * np.float32(1.0 / self.scale))]
+                          + list(c.pre.steps))
+            p = c.probs
             d, conf = int(p.argmax()), float(p.max())
             unsure, alt = unsure_read(p)
             digits.append(DigitRead(pre.bbox, pre, p.copy(), d, conf, unsure, alt if unsure else None, c.parts))
@@ -633,13 +508,16 @@ class _Cand:
 
     u: tuple
     v: tuple
-    ink: np.ndarray
+    ink: np.ndarray | None
     off: tuple[int, int]
     cut: float = 0.0  # stroke widths of ink the cut at v goes through
     merges: int = 0  # pieces joined
     gap: float = 0.0  # gaps bridged, in line heights
     parts: int = 1
+    overlaps: bool = False  # a merge of pieces that overlap along the line
+    skip: bool = False  # not a digit: the path leaves this piece out
     pre: Preprocessed | None = None
+    probs: np.ndarray | None = None
 
 
 def unsure_read(probs: np.ndarray) -> tuple[bool, int | None]:
@@ -652,15 +530,18 @@ def unsure_read(probs: np.ndarray) -> tuple[bool, int | None]:
 
 
 def read_number(image: ImageInput, classify: Classify, polarity: Polarity = "auto",
-                keep_steps: bool = False) -> NumberReading:
+                keep_steps: bool = False, cache: ReadCache | None = None) -> NumberReading:
     """Read the number written in ``image`` (gray/RGB/RGBA array or path, either polarity).
 
     ``classify`` is a predictor's ``probs_batch``. With ``keep_steps`` the reading's
     ``steps`` hold, in order: ("components", [box, ...]) the ink components kept (specks
     dropped); ("merged (overlap along the line)", [(box, box), ...]) when pieces were joined;
-    ("cuts tried", {piece box: [x, ...]}) the cut columns examined in pieces too wide or too
-    unsure for one digit; ("digits", [box, ...]) the path chosen. Boxes are (x0, y0, x1, y1).
-    An unreadable image raises ImageError, like ``preprocess``.
+    ("cuts tried", {piece box: {"slant": s, "at": [x, ...], "paths": [[(x, y), ...], ...]}})
+    the cuts examined in pieces too wide or too unsure for one digit ("at": where each
+    crosses the piece's middle row; "paths": each cut as points in image pixels);
+    ("digits", [box, ...]) the path chosen. Boxes are (x0, y0, x1, y1). ``cache`` (a
+    :class:`ReadCache` kept between calls) spares re-reading unchanged candidates. An
+    unreadable image raises ImageError, like ``preprocess``.
     """
     if isinstance(image, (str, os.PathLike)):
         image = load_image(image)
@@ -669,4 +550,4 @@ def read_number(image: ImageInput, classify: Classify, polarity: Polarity = "aut
 
         image = _pil_to_array(image) if isinstance(image, Image.Image) else np.asarray(image)
     ink, scale, pol = ink_image(_bounded(image), polarity)
-    return _Reader(ink, scale, pol, classify, keep_steps).read()
+    return _Reader(ink, scale, pol, classify, keep_steps, cache).read()
