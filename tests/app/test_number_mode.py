@@ -196,7 +196,7 @@ def test_the_reader_runs_off_the_gui_thread_and_strokes_go_on(window, qtbot, mon
 
     def slow(*args, **kwargs):
         threads.append(threading.current_thread())
-        time.sleep(0.4)  # a reader far slower than any real one
+        time.sleep(1.5)  # a reader far slower than any real one
         return real(*args, **kwargs)
 
     monkeypatch.setattr(number_module, "read_number", slow)
@@ -207,7 +207,7 @@ def test_the_reader_runs_off_the_gui_thread_and_strokes_go_on(window, qtbot, mon
     t0 = time.perf_counter()
     draw(qtbot, c, TWO)
     qtbot.wait(20)
-    assert time.perf_counter() - t0 < 0.3  # the stroke did not wait for the 0.4 s read
+    assert time.perf_counter() - t0 < 1.0  # the stroke did not wait for the 1.5 s read
     assert tab.number._reads.busy
     r = read(qtbot, tab)
     assert r.number == "42"  # the newest strip was read last
@@ -223,3 +223,20 @@ def test_the_strip_spans_the_tab_at_the_smallest_window(window, qtbot):
     assert c.width() >= 0.9 * tab.width(), (c.width(), tab.width())
     assert c.height() >= 120, c.height()  # was ~80 px inside the left pane
     assert tab.prediction.isVisible() and tab.maps.isVisible()
+
+
+def test_a_redraw_reuses_candidates_and_a_new_model_reads_afresh(window, qtbot):
+    tab = number_window(window, qtbot)
+    c = tab.number.canvas
+    draw(qtbot, c, FOUR + TWO)
+    read(qtbot, tab)
+    cache = tab.number._cache
+    misses = cache.misses
+    draw(qtbot, c, SEVEN)  # the 4 and the 2 are unchanged: their crops are not classified again
+    r = read(qtbot, tab)
+    assert len(r.digits) == 3 and cache.hits > 0 and cache.misses - misses < 3
+    assert tab.select_model("lenet")
+    r = read(qtbot, tab)
+    assert tab.number._cache is not cache  # lenet's probabilities, not digitnet's remembered ones
+    np.testing.assert_allclose(r.digits[0].probs, tab.current_entry().predictor.probs_batch(
+        np.stack([r.digits[0].pre.image]))[0], atol=1e-4)

@@ -4,8 +4,8 @@ Every change of the strip is read by ``core.reading.number.read_number`` (the on
 CLI and bench_numbers use) with the tab's current predictor's ``probs_batch``; the reading is
 coalesced like the tab's prediction (a 0 ms single-shot timer) and runs in a ``Latest``
 worker: one reading at a time, only the newest strip waiting, so a stroke never waits for the
-reader (a 6-digit strip took 35-120 ms on a loaded 2-core machine; figures in
-docs/architecture.md). The strip is copied on the GUI thread (one array copy) and the reading
+reader (a 6-digit strip took 31-120 ms on a loaded 2-core machine; figures in
+docs/architecture.md); a ``ReadCache`` re-classifies only candidates whose ink changed. The strip is copied on the GUI thread (one array copy) and the reading
 applied there when it arrives. Each digit gets a box with its reading and confidence; the chosen one
 (``NumberState``) is handed to the tab (``digit_chosen``), which shows its maps through
 ``predictor.predict(digit.pre)``. Opening or dropping an image decodes in a worker.
@@ -192,6 +192,9 @@ class NumberView(QWidget):
         self.canvas.box_menu.connect(self._menu)
         self._decodes = Latest(self, name="digitpad-number-open")
         self._reads = Latest(self, name="digitpad-number-read")
+        # only the candidates whose ink changed are classified again after a stroke (6 digits:
+        # 15 ms re-read against ~47 ms cold, bench_numbers)
+        self._cache = None
         self.drop = ImageDrop(self.canvas)
         self.drop.dropped.connect(self.open_image)
         self._show_texts()
@@ -208,17 +211,25 @@ class NumberView(QWidget):
         predictor = self._predictor_of()
         if predictor is None:
             return
-        from digitpad.core.reading.number import read_number
+        from digitpad.core.reading.number import ReadCache, read_number
 
         image = self.canvas.to_array()
         classify = predictor.probs_batch
+        if self._cache is None:
+            self._cache = ReadCache()
+        cache = self._cache  # a running read keeps its own: forget() swaps in a new one
 
         def work(control):
             t0 = time.perf_counter()
-            reading = read_number(image, classify, "light-on-dark", keep_steps=True)
+            reading = read_number(image, classify, "light-on-dark", keep_steps=True, cache=cache)
             yield reading, (time.perf_counter() - t0) * 1000
 
         self._reads.submit(work, self._apply, self._failed)
+
+    def forget(self) -> None:
+        """The model or its weights changed (a live epoch swaps weights in place): candidates
+        read before are not reused."""
+        self._cache = None
 
     def _failed(self, exc) -> None:
         log.error("number reading failed: %r", exc)

@@ -141,6 +141,7 @@ class DrawTab(QWidget):
         self.number = NumberView(lambda: self._current.predictor if self._current else self._quick)
         self.number.hide()
         self.number.digit_chosen.connect(self._show_digit)
+        self.model_changed.connect(lambda _entry: self.number.forget())
         self.mode_button = self._tool("Number mode", self.set_number_mode,
                                       "Write a whole number on a wide strip instead of one digit")
         self.mode_button.setCheckable(True)
