@@ -5,9 +5,10 @@ CLI and bench_numbers use) with the tab's current predictor's ``probs_batch``; t
 coalesced like the tab's prediction (a 0 ms single-shot timer) and runs in a ``Latest``
 worker: one reading at a time, only the newest strip waiting, so a stroke never waits for the
 reader (a 6-digit strip took 31-120 ms on a loaded 2-core machine; figures in
-docs/architecture.md); a ``ReadCache`` re-classifies only candidates whose ink changed. The strip is copied on the GUI thread (one array copy) and the reading
-applied there when it arrives. Each digit gets a box with its reading and confidence; the chosen one
-(``NumberState``) is handed to the tab (``digit_chosen``), which shows its maps through
+docs/architecture.md); a ``ReadCache`` re-classifies only candidates whose ink changed. The
+strip is copied on the GUI thread (one array copy) and the reading applied there when it
+arrives. Each digit gets a box with its reading and confidence; the chosen one (``NumberState``)
+is handed to the tab (``digit_chosen``), which shows its maps through
 ``predictor.predict(digit.pre)``. Opening or dropping an image decodes in a worker.
 """
 
@@ -214,6 +215,7 @@ class NumberView(QWidget):
         from digitpad.core.reading.number import ReadCache, read_number
 
         image = self.canvas.to_array()
+        stroke_at = self.canvas.last_stroke_at  # the strokes this copy holds, not later ones
         classify = predictor.probs_batch
         if self._cache is None:
             self._cache = ReadCache()
@@ -222,7 +224,7 @@ class NumberView(QWidget):
         def work(control):
             t0 = time.perf_counter()
             reading = read_number(image, classify, "light-on-dark", keep_steps=True, cache=cache)
-            yield reading, (time.perf_counter() - t0) * 1000
+            yield reading, stroke_at, (time.perf_counter() - t0) * 1000
 
         self._reads.submit(work, self._apply, self._failed)
 
@@ -236,12 +238,12 @@ class NumberView(QWidget):
         self.status_message.emit("Reading the number failed; details are in the log file.")
 
     def _apply(self, item) -> None:
-        reading, ms = item
+        reading, stroke_at, ms = item
         if not self.state.active:
             return  # the mode was left while it read
         self.last_read_ms = ms
         before = self.state.selected_digit()
-        self.state.set_reading(reading, self.canvas.last_stroke_at)
+        self.state.set_reading(reading, stroke_at)
         self._show_texts()
         self.canvas.update()
         chosen = self.state.selected_digit()
