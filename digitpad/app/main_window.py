@@ -254,7 +254,7 @@ class MainWindow(QMainWindow):
         h.status_message.connect(self._show_status)
         h.model_saved.connect(self._add_recent)
         h.model_saved.connect(lambda path: self._trained_saved(self.handwriting_tab.taught, path))
-        self.draw_tab.corrections.stored.connect(lambda _sample: h.refresh())
+        self.draw_tab.corrections.stored.connect(h.sample_stored)  # that one sample, not a re-read
         self._attach_picture_menus()
 
     def _finish_loading(self, loaded) -> None:

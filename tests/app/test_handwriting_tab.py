@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 
-from qt_helpers import BAR, SEVEN
+from qt_helpers import BAR, SEVEN, reread
 from digitpad.app.handwriting.state import Collection, StoreView, TeachState, digit_word
 from digitpad.core.nets.checkpoint import load_checkpoint
 from digitpad.core.data.samples import SampleStore
@@ -172,7 +172,7 @@ def pg_point(x: float, y: float):
 
 # --- the My handwriting tab -----------------------------------------------------------------
 
-def test_the_count_box_and_the_hint_name_the_same_number(window, tmp_path):
+def test_the_count_box_and_the_hint_name_the_same_number(window, qtbot, tmp_path):
     from digitpad.app.handwriting.state import SUGGESTED_PER_DIGIT
 
     h = window.handwriting_tab
@@ -181,7 +181,7 @@ def test_the_count_box_and_the_hint_name_the_same_number(window, tmp_path):
     imgs, labels = canvases(3, seed=5)
     for img, y in zip(imgs, labels):
         h.store.add(img, y)
-    h.refresh()
+    reread(qtbot, h)
     assert f"{h.per_digit.value()} of each digit work well" in h.store_summary.text()
 
 
@@ -209,7 +209,7 @@ def test_grid_filter_delete_import_and_export(window, qtbot, tmp_path):
     imgs, labels = canvases(10, seed=4)
     for img, y in zip(imgs, labels):
         store.add(img, y)
-    h.refresh()
+    reread(qtbot, h)
     assert h.grid.count() == 10 and h.filter_buttons[None].text() == "All 10"
     h.set_filter(labels[0])
     assert h.grid.count() == labels.count(labels[0])
@@ -223,7 +223,7 @@ def test_grid_filter_delete_import_and_export(window, qtbot, tmp_path):
     assert h.export_samples(str(tmp_path / "mine.zip")) == 10 - labels.count(labels[0])
     for s in store.list():
         store.delete(s)
-    h.refresh()
+    reread(qtbot, h)
     assert h.grid.count() == 0 and not h.teach_button.isEnabled()
     with qtbot.waitSignal(h.imported, timeout=20000) as got:
         assert h.import_samples(str(tmp_path / "mine.zip"))
@@ -242,7 +242,7 @@ def test_a_teach_run_from_the_gui_finishes_and_offers_the_new_model(lenet_window
     imgs, labels = canvases(30, seed=7)
     for img, y in zip(imgs, labels):
         store.add(img, y)
-    h.refresh()
+    reread(qtbot, h)
     w.tabs.setCurrentWidget(h)
     assert h.base is not None and h.base.arch == "lenet"
     assert not h.use_button.isEnabled() and not h.save_button.isEnabled()
@@ -327,7 +327,7 @@ def test_stop_ends_a_teach_run_without_offering_a_model(lenet_window, qtbot, tin
     imgs, labels = canvases(20, seed=8)
     for img, y in zip(imgs, labels):
         SampleStore().add(img, y)
-    h.refresh()
+    reread(qtbot, h)
     h.teach_config = TeachConfig(steps=5000, report_every=1, device="cpu")
     assert h.start_teaching()
     qtbot.waitUntil(lambda: h.plots.loss_points >= 1, timeout=60_000)

@@ -7,7 +7,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from qt_helpers import SEVEN
+from qt_helpers import SEVEN, reread
 from digitpad.core.data.samples import SampleStore
 
 
@@ -18,7 +18,7 @@ def test_delete_can_be_undone_with_the_same_files(window, qtbot):
     a[60:220, 120:160] = 255
     kept = [store.add(a, d) for d in (1, 1, 4)]
     blobs = {s.path: s.path.read_bytes() for s in kept}
-    h.refresh()
+    reread(qtbot, h)
     window.tabs.setCurrentWidget(h)
     h.grid.selectAll()
     assert not h.undo_delete_button.isEnabled()
