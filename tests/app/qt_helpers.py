@@ -59,3 +59,8 @@ def reread(qtbot, tab) -> None:
     """My handwriting's store read again (in its worker) and shown in the grid."""
     with qtbot.waitSignal(tab.refreshed, timeout=20000):
         tab.refresh()
+
+
+def written(qtbot, writes) -> None:
+    """Every sample write asked of a ``workers.Writes`` is on disk and reported."""
+    qtbot.waitUntil(lambda: writes.pending == 0, timeout=20000)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from qt_helpers import BAR, SEVEN, reread
+from qt_helpers import BAR, SEVEN, reread, written
 from digitpad.core.data import samples as samples_module
 from digitpad.core.data.samples import SampleStore
 
@@ -69,7 +69,9 @@ def test_keep_delete_undo_and_a_correction_decode_nothing_else_on_the_gui_thread
     assert h.delete_selected() == 1
     assert h.grid.count() == 20 and not gone.path.exists()
     qtbot.mouseClick(h.undo_delete_button, Qt.MouseButton.LeftButton)
-    assert h.grid.count() == 21 and gone.path.exists()
+    assert h.grid.count() == 21
+    written(qtbot, h.writes)
+    assert gone.path.exists()
     assert gone in [it.data(Qt.ItemDataRole.UserRole) for it in
                     (h.grid.item(i) for i in range(h.grid.count()))]
     assert on_gui(decodes) == []  # keep, delete, undo: the drawings were in memory
@@ -86,6 +88,7 @@ def test_keep_delete_undo_and_a_correction_decode_nothing_else_on_the_gui_thread
     assert on_gui(decodes) == [str(kept.path)]  # the one sample just kept, nothing else
     before = h.view.counts()
     assert draw.corrections.keep_as(4)  # a slip: the same drawing moves, nothing is read
+    written(qtbot, draw.corrections.writes)
     after = h.view.counts()
     assert h.grid.count() == 22 and after[1] == before[1] - 1 and after[4] == before[4] + 1
     assert on_gui(decodes) == [str(kept.path)]
@@ -94,3 +97,19 @@ def test_keep_delete_undo_and_a_correction_decode_nothing_else_on_the_gui_thread
     reread(qtbot, h)
     assert sorted((s.digit, s.id) for s in h.view.loaded.samples) == shown
     assert on_gui(decodes) == [str(kept.path)]
+
+
+def test_quitting_right_after_a_correction_loses_no_sample(make_window, qtbot, stroke):
+    w = make_window()
+    draw = w.draw_tab
+    assert draw.select_model("lenet")
+    stroke(draw.canvas, SEVEN)
+    assert draw.corrections.keep_as(7)
+    h = w.handwriting_tab
+    w.tabs.setCurrentWidget(h)
+    h.start_collection(1)
+    stroke(h.canvas, SEVEN)
+    h.keep_drawing()
+    w._closing = True  # no question: close at once, the writes possibly still queued
+    w.close()
+    assert sorted(s.digit for s in SampleStore().list()) == sorted([7, h.collection.order[0]])

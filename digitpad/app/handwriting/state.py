@@ -86,11 +86,13 @@ class Collection:
         return (f"round {self.round} of {self.per_digit} · drawing {self.index + 1} of "
                 f"{self.total}")
 
-    def keep(self, drawing: np.ndarray) -> Sample:
-        """Store the drawing as the asked digit and move on."""
+    def keep(self, drawing: np.ndarray, write=None) -> Sample:
+        """Store the drawing as the asked digit and move on. ``write(sample, drawing)``
+        writes it (the app's does so in a worker); by default the store writes it now."""
         if self.done:
             raise RuntimeError("the collection is over")
-        sample = self.store.add(drawing, self.digit)
+        sample = self.store.new_sample(self.digit)
+        (write or self.store.write)(sample, drawing)
         self.kept.append(sample)
         self.index += 1
         return sample

@@ -33,7 +33,7 @@ from ..widgets.canvas import DrawingCanvas
 from ..widgets.model_files import ask_save_path, start_model_save
 from ..widgets.plots import TrainingPlots
 from ..widgets.reflow import ReflowColumns
-from ..workers import Latest, Saved, SaveJob, Saves, WorkerHandle
+from ..workers import Latest, Saved, SaveJob, Saves, WorkerHandle, Writes
 from .importer import ImportPanel
 from .state import (IDLE, SUGGESTED_PER_DIGIT, TRAIN_BELOW_HELD_OUT, Collection, StoreView,
                     TeachState, digit_word)
@@ -100,6 +100,7 @@ class HandwritingTab(QWidget):
     samples_changed = Signal()
     imported = Signal(int)  # an import ended (finished or cancelled): samples added
     refreshed = Signal()  # the store's read in the worker has reached the grid
+    exported = Signal(int)  # an export ended: samples written (0 when it failed)
 
     def __init__(self, settings=None, store: SampleStore | None = None,
                  parent: QWidget | None = None) -> None:
@@ -114,6 +115,7 @@ class HandwritingTab(QWidget):
         self._worker: WorkerHandle | None = None
         self._saves = Saves(self)  # Save as… runs in a worker; joined by shutdown
         self._reader = Latest(self, name="digitpad-sample-read")  # the store read whole
+        self.writes = Writes(self, name="digitpad-sample-writes")  # keeps, undo, export
         self._changes = 0  # bumped by every change this window makes to the view
         self._icons: dict[Path, QIcon] = {}  # each sample's thumbnail, made once
         self._colors = theme.current()
@@ -340,17 +342,28 @@ class HandwritingTab(QWidget):
             return
         digit = c.digit
         drawing = self.canvas.to_array()
-        try:
-            sample = c.keep(drawing)
-        except OSError as exc:
-            QMessageBox.warning(self, "Cannot store the drawing", str(exc))
-            return
+        store = self.store
+
+        def write(sample, image) -> None:  # encoding and fsyncs in the worker, in order
+            self.writes.submit(lambda: store.write(sample, image),
+                               on_error=lambda exc: self._not_stored(sample, exc))
+
+        sample = c.keep(drawing, write)
         self.canvas.clear()
         self.view.added(sample, drawing)
         self._changed()
         self.status_message.emit(f"Kept {digit_word(digit)}: {self.view.counts()[digit]} in "
                                  "your samples")
         self._show_collection()
+
+    def _not_stored(self, sample, exc) -> None:
+        """A kept drawing's write failed (disk full, folder gone): out of the grid, said."""
+        log.warning("could not store %s: %s", sample.path, exc)
+        self.view.removed([sample])
+        self._changed()
+        QMessageBox.warning(self, "Cannot store the drawing",
+                            f"Your {sample.digit} could not be stored: "
+                            f"{getattr(exc, 'strerror', None) or exc}")
 
     def skip_drawing(self) -> None:
         if self.collection is not None:
@@ -523,12 +536,10 @@ class HandwritingTab(QWidget):
 
         back = 0
         for sample, blob, image in self._deleted:
-            try:
-                write_atomically(sample.path, blob, 0o644)
-                back += 1
-            except OSError as exc:
-                log.warning("could not put back %s: %s", sample.path, exc)
-                continue
+            # the grid shows it at once; the file is written in the worker (its fsyncs)
+            self.writes.submit(lambda p=sample.path, b=blob: write_atomically(p, b, 0o644),
+                               on_error=lambda exc, s=sample: self._not_put_back(s, exc))
+            back += 1
             if image is not None:  # the drawing is still in memory: nothing is decoded
                 self.view.added(sample, image)
         self._deleted = []
@@ -537,6 +548,13 @@ class HandwritingTab(QWidget):
         self._changed()
         self.status_message.emit(f"Put back {back} sample{'s' if back != 1 else ''}")
         return back
+
+    def _not_put_back(self, sample, exc) -> None:
+        log.warning("could not put back %s: %s", sample.path, exc)
+        self.view.removed([sample])
+        self._changed()
+        self.status_message.emit(f"Could not put back {sample.path.name}: "
+                                 f"{getattr(exc, 'strerror', None) or exc}")
 
     def import_samples(self, path: str | None = None) -> bool:
         """Start importing a folder or zip in the worker (True when started); ``imported``
@@ -592,21 +610,35 @@ class HandwritingTab(QWidget):
         self.status_message.emit(text)
         self.imported.emit(len(report.added))
 
-    def export_samples(self, path: str | None = None) -> int:
+    def export_samples(self, path: str | None = None) -> bool:
+        """Export in the worker (every file read, then written with fsyncs); True when it
+        started. ``exported`` and the status bar say how it went."""
         if path is None:
             path, _ = QFileDialog.getSaveFileName(
                 self, "Export samples", str(Path.home() / "my-digits.zip"),
                 "Zip archive (*.zip);;Folder (*)")
             if not path:
-                return 0
-        try:
-            n, problems = self.store.export_to(path)
-        except (SampleError, OSError) as exc:
-            QMessageBox.warning(self, "Cannot export", str(exc))
-            return 0
+                return False
+        store = self.store
+        self.export_button.setEnabled(False)
+        self.status_message.emit(f"Exporting to {path}…")
+        self.writes.submit(lambda: store.export_to(path),
+                           on_done=lambda result: self._exported(path, *result),
+                           on_error=self._export_failed)
+        return True
+
+    def _exported(self, path: str, n: int, problems) -> None:
+        self._update_store_buttons()
         self.status_message.emit(f"Exported {n} sample{'s' if n != 1 else ''} to {path}"
                                  + (f" ({len(problems)} unreadable left out)" if problems else ""))
-        return n
+        self.exported.emit(n)
+
+    def _export_failed(self, exc) -> None:
+        self._update_store_buttons()
+        if not isinstance(exc, (SampleError, OSError)):
+            log.error("export failed unexpectedly: %r", exc)
+        QMessageBox.warning(self, "Cannot export", str(exc))
+        self.exported.emit(0)
 
     # --- teaching -----------------------------------------------------------------------------
 
@@ -696,6 +728,7 @@ class HandwritingTab(QWidget):
         """Stop a run, an import and any save in flight, and join their threads (window
         closing, tests)."""
         self._saves.shutdown()
+        self.writes.shutdown(max(timeout_ms, 1000))  # every sample kept is written first
         self._reader.shutdown(timeout_ms)
         self.importer.shutdown(timeout_ms)
         worker = self._worker
