@@ -255,7 +255,14 @@ class MainWindow(QMainWindow):
         h.model_saved.connect(self._add_recent)
         h.model_saved.connect(lambda path: self._trained_saved(self.handwriting_tab.taught, path))
         self.draw_tab.corrections.stored.connect(h.sample_stored)  # that one sample, not a re-read
+        # while the person draws, a run trains with one torch thread fewer (a core for the window)
+        for canvas in (self.draw_tab.canvas, self.draw_tab.number.canvas, h.canvas):
+            canvas.changed.connect(self._drawing_now)
         self._attach_picture_menus()
+
+    def _drawing_now(self) -> None:
+        self.training_tab.make_room()
+        self.handwriting_tab.make_room()
 
     def _finish_loading(self, loaded) -> None:
         if self._closing:

@@ -338,3 +338,14 @@ def test_help_and_about_are_built_in_a_worker(window, qtbot, monkeypatch, dialog
     window.show_about()
     qtbot.waitUntil(lambda: "about_html" in built and not window._pages.busy, timeout=20000)
     assert built["how_this_works_html"] != GUI and built["about_html"] != GUI
+
+
+def test_drawing_asks_a_run_to_leave_a_core(window, stroke, qtbot, monkeypatch):
+    asked = []
+    monkeypatch.setattr(window.training_tab, "make_room", lambda: asked.append("training"))
+    monkeypatch.setattr(window.handwriting_tab, "make_room", lambda: asked.append("teach"))
+    stroke(window.draw_tab.canvas, SEVEN)
+    assert "training" in asked and "teach" in asked
+    asked.clear()
+    stroke(window.handwriting_tab.canvas, SEVEN)  # the Collect canvas too
+    assert "training" in asked

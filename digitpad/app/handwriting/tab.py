@@ -645,6 +645,11 @@ class HandwritingTab(QWidget):
     def is_running(self) -> bool:
         return self._worker is not None
 
+    def make_room(self) -> None:
+        """The person is drawing: teaching leaves a core to the window for a second."""
+        if self._worker is not None:
+            self._worker.control.make_room()
+
     def data_dir(self) -> Path:
         return keys.mnist_folder(self.settings)
 
