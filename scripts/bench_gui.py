@@ -151,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--moves", type=int, default=300)
     ap.add_argument("--no-inside", action="store_true", help="skip the Inside panel's stalls")
     ap.add_argument("--no-training", action="store_true", help="skip the stall while training")
+    ap.add_argument("--samples", type=int, default=500,
+                    help="samples in the store for the keep/delete/undo/correction cases "
+                    "(0 skips them)")
     ap.add_argument("--data", default=None, help="MNIST folder for the training run "
                     "(default: $DIGITPAD_DATA; synthesised digits when there is none)")
     args = ap.parse_args(argv)
@@ -195,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_inside:
         stalls += bench_inside(window, app, meter, min(args.moves, 120))
     stalls += bench_save(window, app, meter)
+    if args.samples:
+        stalls += bench_samples(window, app, meter, args.samples)
     if not args.no_training:
         stalls += bench_training(window, app, meter, args.data, min(args.moves, 200))
     print(f"longest GUI stall (10 ms timer's largest gap; goal <= {STALL_GOAL_MS:.0f} ms), "
@@ -278,6 +283,65 @@ def bench_save(window, app, meter) -> list[tuple[str, float]]:
     meter.settle(app)
     ok = "saved" if job.result.ok else f"failed: {job.result.error}"
     return [(f"saving while the lock is held 1 s ({ok})", meter.ms())]
+
+
+def bench_samples(window, app, meter, n: int) -> list[tuple[str, float]]:
+    """My handwriting with ``n`` samples in the store: keep one in a collection round, correct
+    the Draw tab (a digit key), delete one, undo the delete. Each is a separate case: the
+    longest stall from the click until the grid shows the change."""
+    import numpy as np
+
+    from digitpad.app.widgets.canvas import synthetic_digit_strokes
+
+    h = window.handwriting_tab
+    store = h.store
+    a = np.full((280, 280), 255, np.uint8)
+    for i in range(n):  # what a person's store looks like to the tab: n canvas-sized PNGs
+        b = a.copy()
+        b[60:220, 100 + i % 60:130 + i % 60] = 0
+        store.add(b, i % 10)
+    h.refresh()
+    spin_until(app, lambda: h.view.total() == n, 60)
+    out = []
+
+    def case(name: str, act, done) -> None:
+        meter.settle(app)
+        meter.reset()
+        act()
+        spin_until(app, done, 60)
+        meter.settle(app)
+        out.append((f"{name} ({n} samples in the store)", meter.ms()))
+
+    window.tabs.setCurrentWidget(h)
+    h.start_collection(1)
+
+    def keep() -> None:
+        for stroke in synthetic_digit_strokes(7, h.canvas.canvas_size):
+            h.canvas.draw_stroke(stroke)
+        h.keep_drawing()
+
+    case("My handwriting: keep a drawing", keep, lambda: h.view.total() == n + 1)
+    window.tabs.setCurrentWidget(window.draw_tab)
+    draw = window.draw_tab
+    draw.canvas.clear()
+    for stroke in synthetic_digit_strokes(3, draw.canvas.canvas_size):
+        draw.canvas.draw_stroke(stroke)
+    spin_until(app, lambda: not draw.busy)
+    case("Draw tab: correct (keep as a sample)", lambda: draw.corrections.keep_as(3),
+         lambda: h.view.total() == n + 2)
+    window.tabs.setCurrentWidget(h)
+    h.set_filter(None)
+    app.processEvents()
+
+    def delete() -> None:
+        h.grid.clearSelection()
+        h.grid.item(0).setSelected(True)
+        h.delete_selected()
+
+    case("My handwriting: delete a sample", delete, lambda: h.view.total() == n + 1)
+    case("My handwriting: undo the delete", h.undo_delete, lambda: h.view.total() == n + 2)
+    window.tabs.setCurrentWidget(window.draw_tab)
+    return out
 
 
 def training_data(folder: str | None):

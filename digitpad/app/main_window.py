@@ -20,7 +20,7 @@ from .close_question import ask_close_running
 from .draw.state import SHIPPED_ORDER, entry_label, percent
 from .draw.open_image import IMAGE_FILTER, ImageDrop, image_for_canvas
 from .draw.tab import DrawTab, ModelEntry, load_shipped_predictors
-from .workers import SaveJob, Saved, Saves, WorkerHandle, bounded_joins
+from .workers import Latest, SaveJob, Saved, Saves, WorkerHandle, bounded_joins
 from .widgets.help_text import HELP_LINK, about_html, how_this_works_html
 from .widgets.model_files import ask_open_path, ask_save_path, start_model_save
 from .widgets.plots import TrainingPlots
@@ -254,8 +254,15 @@ class MainWindow(QMainWindow):
         h.status_message.connect(self._show_status)
         h.model_saved.connect(self._add_recent)
         h.model_saved.connect(lambda path: self._trained_saved(self.handwriting_tab.taught, path))
-        self.draw_tab.corrections.stored.connect(lambda _sample: h.refresh())
+        self.draw_tab.corrections.stored.connect(h.sample_stored)  # that one sample, not a re-read
+        # while the person draws, a run trains with one torch thread fewer (a core for the window)
+        for canvas in (self.draw_tab.canvas, self.draw_tab.number.canvas, h.canvas):
+            canvas.changed.connect(self._drawing_now)
         self._attach_picture_menus()
+
+    def _drawing_now(self) -> None:
+        self.training_tab.make_room()
+        self.handwriting_tab.make_room()
 
     def _finish_loading(self, loaded) -> None:
         if self._closing:
@@ -679,12 +686,34 @@ class MainWindow(QMainWindow):
         dlg.resize(620, 640)
         return dlg
 
+    def _page(self, build, show) -> None:
+        """Build a Help page's HTML in a worker, then ``show(html)`` here: the lesson's numbers
+        run torch, About reads torch's version and the devices, and while torch is still
+        loading (the first seconds) either waited for the import on the GUI thread."""
+        if getattr(self, "_pages", None) is None:
+            self._pages = Latest(self, name="digitpad-help-page")
+
+        def work(_control):
+            yield build()
+
+        def failed(exc) -> None:
+            log.error("building a help page failed: %r", exc)
+            self._show_status(f"Cannot show the page: {exc}")
+
+        self._pages.submit(work, show, failed)
+
     def show_help(self) -> None:
-        self._help = self._html_dialog("How this works", how_this_works_html())
-        self._help.show()
+        def show(html: str) -> None:
+            self._help = self._html_dialog("How this works", html)
+            self._help.show()
+
+        self._page(how_this_works_html, show)
 
     def show_about(self) -> None:
-        about = about_html(self.draw_tab.device, keys.mnist_folder(self.settings))
+        device, mnist = self.draw_tab.device, keys.mnist_folder(self.settings)
+        self._page(lambda: about_html(device, mnist), self._about_dialog)
+
+    def _about_dialog(self, about: str) -> None:
         dlg = self._html_dialog("About digitpad", about)
         view = dlg.findChild(QTextBrowser)
         view.setOpenLinks(False)  # the lesson link opens the help page; others the browser
@@ -767,6 +796,8 @@ class MainWindow(QMainWindow):
                 self._loader.shutdown(300)  # the rest of the models are not loaded
                 self._loader = None
             self._saves.shutdown()  # a save in flight is finished, never cut off
+            if getattr(self, "_pages", None) is not None:
+                self._pages.shutdown(200)
             if self.lab_tab is not None:
                 self.lab_tab.shutdown()
             if self.mistakes_tab is not None:

@@ -27,7 +27,9 @@ even plain lambdas.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
+import time
 from contextlib import contextmanager
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -398,6 +400,107 @@ class SaveJob(QObject):
         if thread is not None:
             thread.wait()  # not aborted: a save asked for is written even when closing at once
         self._handle.shutdown()
+
+
+class Writes(QObject):
+    """Small file writes (the user's samples) in a worker thread, in the order asked for.
+
+    A sample kept then moved to another digit, or deleted then put back, reaches the disk in
+    that order, since one thread runs them one after the other. ``submit(write, on_done,
+    on_error)``: ``write()`` runs in the worker (a PNG's encoding and its fsyncs took 2-25 ms
+    each on the GUI thread); its result or exception comes back in the GUI thread. The thread
+    runs while there is work and ends when the queue is empty (no idle thread to join).
+    ``shutdown`` lets every write asked for finish, never cut off.
+    """
+
+    def __init__(self, parent: QObject | None = None, name: str = "digitpad-writes") -> None:
+        super().__init__(parent)
+        self._name = name
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._handle: WorkerHandle | None = None
+        self._spent: WorkerHandle | None = None  # kept until the next one ends (see Latest)
+        self._pending = 0
+        self._closed = False
+
+    @property
+    def pending(self) -> int:
+        """Writes asked for whose result has not come back yet."""
+        return self._pending
+
+    def submit(self, write: Callable[[], Any], on_done: Callable[[Any], None] | None = None,
+               on_error: Callable[[Exception], None] | None = None) -> None:
+        if self._closed:  # the window is closing: nothing is lost, nothing reports
+            write()
+            return
+        self._pending += 1
+        self._queue.put((write, on_done, on_error))
+        if self._handle is None:
+            self._start()
+
+    def _start(self) -> None:
+        jobs = self._queue
+
+        def work(_control):
+            while True:
+                try:
+                    job = jobs.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    yield job, job[0](), None
+                except Exception as exc:  # one write failing never stops the ones after it
+                    yield job, None, exc
+
+        handle = WorkerHandle(work, parent=self, name=self._name)
+        handle.yielded.connect(self._done)
+        handle.finished.connect(self._ended)
+        self._handle = handle
+        handle.start()
+
+    def _done(self, item) -> None:
+        (_write, on_done, on_error), result, exc = item
+        self._pending -= 1
+        if self._closed:
+            return
+        if exc is None:
+            if on_done is not None:
+                on_done(result)
+        elif on_error is not None:
+            on_error(exc)
+        else:
+            log.warning("%s: a write failed: %r", self._name, exc)
+
+    def _ended(self) -> None:
+        self._spent, self._handle = self._handle, None
+        if not self._closed and not self._queue.empty():
+            self._start()  # submitted as the thread found the queue empty
+
+    def shutdown(self, timeout_ms: int = 2000) -> bool:
+        """Finish every write asked for (within ``timeout_ms`` when bounded; a write is
+        never cut off), then end the thread. Nothing is reported after this. True when all
+        were written in time."""
+        self._closed = True
+        deadline = time.monotonic() + max(0, timeout_ms) / 1000
+        handle = self._handle
+        if handle is not None:
+            thread = handle.thread_object()
+            if thread is not None:
+                left = max(0, int((deadline - time.monotonic()) * 1000))
+                if not thread.wait(left):
+                    log.warning("%s: writes still running after %d ms", self._name, timeout_ms)
+                    handle.retire()
+                    return False
+            handle.shutdown(0)
+            self._handle = None
+        while True:  # asked for as the thread ended: written here, it is a few ms
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return True
+            try:
+                job[0]()
+            except Exception as exc:
+                log.warning("%s: a write failed while closing: %r", self._name, exc)
 
 
 class Saves(QObject):

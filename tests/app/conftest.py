@@ -28,6 +28,10 @@ def make_window(qtbot):
         w.show()
         qtbot.waitExposed(w)
         windows.append(w)
+        h = w.handwriting_tab
+        if h is not None:  # its store is read in a worker: tests start from what it shows
+            qtbot.waitUntil(lambda: h.view.loaded is not None and not h._reader.busy,
+                            timeout=20000)
         return w
 
     yield make

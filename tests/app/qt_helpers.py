@@ -53,3 +53,14 @@ def mouse_stroke(qtbot, canvas, points) -> None:
 
 SEVEN = [(80, 60), (140, 60), (200, 60), (185, 95), (170, 130), (155, 170), (140, 210), (130, 235)]
 BAR = [(60, 140), (110, 140), (160, 140), (220, 140)]
+
+
+def reread(qtbot, tab) -> None:
+    """My handwriting's store read again (in its worker) and shown in the grid."""
+    with qtbot.waitSignal(tab.refreshed, timeout=20000):
+        tab.refresh()
+
+
+def written(qtbot, writes) -> None:
+    """Every sample write asked of a ``workers.Writes`` is on disk and reported."""
+    qtbot.waitUntil(lambda: writes.pending == 0, timeout=20000)

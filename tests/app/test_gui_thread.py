@@ -308,3 +308,44 @@ def test_saving_a_checkpoint_still_goes_through_save_checkpoint(window, tmp_path
     a, b = load_checkpoint(direct), load_checkpoint(tmp_path / "via-gui.safetensors")
     assert a.state.keys() == b.state.keys()
     assert all(np.array_equal(a.state[k].numpy(), b.state[k].numpy()) for k in a.state)
+
+
+def test_help_and_about_are_built_in_a_worker(window, qtbot, monkeypatch, dialogs):
+    """Help's lesson runs torch and About reads torch and the devices: while torch is still
+    loading either waited for its import on the GUI thread."""
+    from digitpad.app import main_window as mw
+
+    built = {}
+
+    def spy(name):
+        real = getattr(mw, name)
+
+        def wrapped(*args, **kwargs):
+            built[name] = threading.get_ident()
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(mw, name, wrapped)
+
+    spy("how_this_works_html")
+    spy("about_html")
+    window.show_help()
+    qtbot.waitUntil(lambda: getattr(window, "_help", None) is not None
+                    and window._help.isVisible(), timeout=20000)
+    assert "convolution" in window._help.findChild(mw.QTextBrowser).toPlainText().lower()
+    window._help.close()
+    dialogs.allow("exec")
+    dialogs.answers.append(lambda dlg: dlg.reject())
+    window.show_about()
+    qtbot.waitUntil(lambda: "about_html" in built and not window._pages.busy, timeout=20000)
+    assert built["how_this_works_html"] != GUI and built["about_html"] != GUI
+
+
+def test_drawing_asks_a_run_to_leave_a_core(window, stroke, qtbot, monkeypatch):
+    asked = []
+    monkeypatch.setattr(window.training_tab, "make_room", lambda: asked.append("training"))
+    monkeypatch.setattr(window.handwriting_tab, "make_room", lambda: asked.append("teach"))
+    stroke(window.draw_tab.canvas, SEVEN)
+    assert "training" in asked and "teach" in asked
+    asked.clear()
+    stroke(window.handwriting_tab.canvas, SEVEN)  # the Collect canvas too
+    assert "training" in asked

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from PySide6.QtCore import QPoint, Qt
 
-from qt_helpers import BAR, SEVEN
+from qt_helpers import BAR, SEVEN, reread, written
 from digitpad.app.handwriting.state import Collection, StoreView, TeachState, digit_word
 from digitpad.core.nets.checkpoint import load_checkpoint
 from digitpad.core.data.samples import SampleStore
@@ -123,6 +123,7 @@ def test_pressing_a_digit_key_keeps_the_drawing_as_a_sample(lenet_window, qtbot,
     qtbot.waitUntil(lambda: draw.last_prediction is not None and not draw.last_prediction.empty)
     drawn = draw.canvas.to_array().copy()
     qtbot.keyClick(draw.canvas, Qt.Key.Key_4)  # "it is a 4" (wrong on purpose: fixed below)
+    written(qtbot, draw.corrections.writes)  # in the worker
     store = SampleStore()
     [sample] = store.list()
     assert sample.digit == 4
@@ -131,6 +132,7 @@ def test_pressing_a_digit_key_keeps_the_drawing_as_a_sample(lenet_window, qtbot,
     assert "Kept as a 4" in w.statusBar().currentMessage()
     # a slip: 7 now moves the same drawing instead of storing it twice
     qtbot.keyClick(draw.canvas, Qt.Key.Key_7)
+    written(qtbot, draw.corrections.writes)
     assert [(s.digit, s.id) for s in store.list()] == [(7, sample.id)]
     assert "Moved to a 7" in draw.corrections.note.text()
     qtbot.keyClick(draw.canvas, Qt.Key.Key_7)
@@ -142,6 +144,7 @@ def test_pressing_a_digit_key_keeps_the_drawing_as_a_sample(lenet_window, qtbot,
     qtbot.mouseClick(draw.clear_button, Qt.MouseButton.LeftButton)
     stroke(draw.canvas, BAR)
     qtbot.keyClick(draw.canvas, Qt.Key.Key_1, Qt.KeyboardModifier.KeypadModifier)
+    written(qtbot, draw.corrections.writes)
     assert sorted(s.digit for s in store.list()) == [1, 7]
 
 
@@ -160,6 +163,7 @@ def test_clicking_a_bar_keeps_the_drawing_as_that_digit(lenet_window, qtbot, str
     scene_pt = vb.mapViewToScene(pg_point(2.0, 0.05))
     pos = plot.mapFromScene(scene_pt)
     qtbot.mouseClick(plot.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(pos.x(), pos.y()))
+    written(qtbot, draw.corrections.writes)
     assert [s.digit for s in SampleStore().list()] == [2]
     assert "Kept as a 2" in draw.corrections.note.text()
 
@@ -172,7 +176,7 @@ def pg_point(x: float, y: float):
 
 # --- the My handwriting tab -----------------------------------------------------------------
 
-def test_the_count_box_and_the_hint_name_the_same_number(window, tmp_path):
+def test_the_count_box_and_the_hint_name_the_same_number(window, qtbot, tmp_path):
     from digitpad.app.handwriting.state import SUGGESTED_PER_DIGIT
 
     h = window.handwriting_tab
@@ -181,7 +185,7 @@ def test_the_count_box_and_the_hint_name_the_same_number(window, tmp_path):
     imgs, labels = canvases(3, seed=5)
     for img, y in zip(imgs, labels):
         h.store.add(img, y)
-    h.refresh()
+    reread(qtbot, h)
     assert f"{h.per_digit.value()} of each digit work well" in h.store_summary.text()
 
 
@@ -195,6 +199,7 @@ def test_guided_collection_on_the_tabs_own_canvas(window, qtbot, stroke):
     assert not h.keep_button.isEnabled()  # nothing drawn yet
     stroke(h.canvas, SEVEN)
     qtbot.keyClick(h.canvas, Qt.Key.Key_Return)
+    written(qtbot, h.writes)
     assert [s.digit for s in SampleStore().list()] == [asked]
     assert h.canvas.is_empty() and h.collection.index == 1
     assert h.prompt.text() == f"Draw {digit_word(h.collection.digit)}"
@@ -209,7 +214,7 @@ def test_grid_filter_delete_import_and_export(window, qtbot, tmp_path):
     imgs, labels = canvases(10, seed=4)
     for img, y in zip(imgs, labels):
         store.add(img, y)
-    h.refresh()
+    reread(qtbot, h)
     assert h.grid.count() == 10 and h.filter_buttons[None].text() == "All 10"
     h.set_filter(labels[0])
     assert h.grid.count() == labels.count(labels[0])
@@ -220,10 +225,12 @@ def test_grid_filter_delete_import_and_export(window, qtbot, tmp_path):
     assert h.grid.count() == 0
     assert store.counts()[labels[0]] == 0
     h.set_filter(None)
-    assert h.export_samples(str(tmp_path / "mine.zip")) == 10 - labels.count(labels[0])
+    with qtbot.waitSignal(h.exported, timeout=20000) as got:  # written in the worker
+        assert h.export_samples(str(tmp_path / "mine.zip"))
+    assert got.args == [10 - labels.count(labels[0])]
     for s in store.list():
         store.delete(s)
-    h.refresh()
+    reread(qtbot, h)
     assert h.grid.count() == 0 and not h.teach_button.isEnabled()
     with qtbot.waitSignal(h.imported, timeout=20000) as got:
         assert h.import_samples(str(tmp_path / "mine.zip"))
@@ -242,7 +249,7 @@ def test_a_teach_run_from_the_gui_finishes_and_offers_the_new_model(lenet_window
     imgs, labels = canvases(30, seed=7)
     for img, y in zip(imgs, labels):
         store.add(img, y)
-    h.refresh()
+    reread(qtbot, h)
     w.tabs.setCurrentWidget(h)
     assert h.base is not None and h.base.arch == "lenet"
     assert not h.use_button.isEnabled() and not h.save_button.isEnabled()
@@ -327,7 +334,7 @@ def test_stop_ends_a_teach_run_without_offering_a_model(lenet_window, qtbot, tin
     imgs, labels = canvases(20, seed=8)
     for img, y in zip(imgs, labels):
         SampleStore().add(img, y)
-    h.refresh()
+    reread(qtbot, h)
     h.teach_config = TeachConfig(steps=5000, report_every=1, device="cpu")
     assert h.start_teaching()
     qtbot.waitUntil(lambda: h.plots.loss_points >= 1, timeout=60_000)

@@ -10,6 +10,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 
 from digitpad.core.data.samples import SampleStore
+from qt_helpers import reread
 
 
 def zip_of(path, n: int) -> None:
@@ -42,7 +43,7 @@ def test_an_import_runs_behind_a_progress_bar_and_can_be_cancelled(window, qtbot
     assert len(SampleStore().list()) == added  # what came in stays, nothing half-written
     assert not h.importer.isVisible() and h.import_button.isEnabled()
     assert "cancelled" in messages[-1]
-    assert h.grid.count() == added
+    qtbot.waitUntil(lambda: h.grid.count() == added, timeout=20000)  # read in the worker
 
 
 def test_a_damaged_zip_is_one_warning_naming_it(window, qtbot, tmp_path, recorded_dialogs):
@@ -60,7 +61,7 @@ def test_a_damaged_zip_is_one_warning_naming_it(window, qtbot, tmp_path, recorde
     assert h.import_button.isEnabled()
 
 
-def test_the_grid_shows_the_newest_samples_when_there_are_very_many(window, monkeypatch):
+def test_the_grid_shows_the_newest_samples_when_there_are_very_many(window, qtbot, monkeypatch):
     from digitpad.app.handwriting import tab as tab_module
 
     monkeypatch.setattr(tab_module, "MAX_SHOWN", 5)
@@ -69,7 +70,7 @@ def test_the_grid_shows_the_newest_samples_when_there_are_very_many(window, monk
     a[5:23, 12:16] = 255
     store = SampleStore()
     added = [store.add(a, i % 10) for i in range(8)]
-    h.refresh()
+    reread(qtbot, h)
     assert h.grid.count() == 5
     shown = {h.grid.item(i).data(Qt.ItemDataRole.UserRole) for i in range(5)}
     assert shown == set(sorted(added, key=lambda s: s.id)[-5:])  # ids sort by age

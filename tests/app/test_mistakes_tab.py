@@ -182,6 +182,7 @@ def test_an_opened_test_image_is_never_kept_as_a_sample(make_window, qtbot, tiny
     qtbot.mouseClick(draw.clear_button, Qt.MouseButton.LeftButton)
     stroke(draw.canvas, BAR)  # one's own drawing
     qtbot.keyClick(draw.canvas, Qt.Key.Key_1)
+    qtbot.waitUntil(lambda: draw.corrections.writes.pending == 0)  # written in a worker
     assert [s.digit for s in SampleStore().list()] == [1]
 
 

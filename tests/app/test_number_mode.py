@@ -113,6 +113,7 @@ def test_correcting_a_digit_keeps_it_as_a_sample(window, qtbot):
     read(qtbot, tab)
     tab.number.choose(0)
     tab.number.correct_selected(9)  # what the box's context menu does
+    qtbot.waitUntil(lambda: tab.corrections.writes.pending == 0)  # written in a worker
     store = SampleStore()
     assert store.counts()[9] == 1
     files = list((store.root / "9").glob("*.png"))
@@ -123,6 +124,7 @@ def test_correcting_a_digit_keeps_it_as_a_sample(window, qtbot):
     x0, y0, x1, y1 = tab.number.state.digits[0].box
     assert kept.shape == (y1 - y0, x1 - x0) and kept.max() > 0
     tab.corrections.keep_as(4)  # the 0-9 keys correct the chosen digit: the sample moves
+    qtbot.waitUntil(lambda: tab.corrections.writes.pending == 0)
     assert store.counts()[9] == 0 and store.counts()[4] == 1
 
 

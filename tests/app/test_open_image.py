@@ -59,6 +59,7 @@ def test_open_image_reads_a_photo_like_predict_does(lenet_window, qtbot, tmp_pat
     assert seen.digit == pred.predict(cli).digit
     # and it is kept like a drawing: the 0-9 correction stores the canvas
     assert w.draw_tab.corrections.keep_as(3)
+    qtbot.waitUntil(lambda: w.draw_tab.corrections.writes.pending == 0)  # in the worker
     [sample] = SampleStore().list(3)
     assert np.array_equal(SampleStore().read(sample), canvas)
 

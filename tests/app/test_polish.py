@@ -117,13 +117,16 @@ def test_about_box_is_complete_and_links_to_the_lesson(window, qtbot, dialogs):
 
     dialogs.allow("exec")  # the About box
     dialogs.answers.append(read_and_follow_the_link)
-    window.show_about()
+    window.show_about()  # built in a worker: the box opens when its text is ready
+    qtbot.waitUntil(lambda: "text" in seen, timeout=20000)
     text = seen["text"]
     for needle in ("digitpad 0.1.0", torch.__version__, qVersion(), PySide6.__version__,
                    "Drawing runs on", "MNIST data folder", "Log file", "MIT", "How this works"):
         assert needle in text, needle
     assert "digitpad:how-this-works" in seen["html"]
-    assert window._help.isVisible() and window._help.windowTitle() == "How this works"
+    qtbot.waitUntil(lambda: getattr(window, "_help", None) is not None and window._help.isVisible(),
+                    timeout=20000)
+    assert window._help.windowTitle() == "How this works"
     window._help.close()
 
 

@@ -7,7 +7,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
-from qt_helpers import SEVEN
+from qt_helpers import SEVEN, reread, written
 from digitpad.core.data.samples import SampleStore
 
 
@@ -18,7 +18,7 @@ def test_delete_can_be_undone_with_the_same_files(window, qtbot):
     a[60:220, 120:160] = 255
     kept = [store.add(a, d) for d in (1, 1, 4)]
     blobs = {s.path: s.path.read_bytes() for s in kept}
-    h.refresh()
+    reread(qtbot, h)
     window.tabs.setCurrentWidget(h)
     h.grid.selectAll()
     assert not h.undo_delete_button.isEnabled()
@@ -26,7 +26,8 @@ def test_delete_can_be_undone_with_the_same_files(window, qtbot):
     assert h.grid.count() == 0 and not store.list()
     assert h.undo_delete_button.isEnabled() and "(3)" in h.undo_delete_button.text()
     qtbot.mouseClick(h.undo_delete_button, Qt.MouseButton.LeftButton)
-    assert h.grid.count() == 3
+    assert h.grid.count() == 3  # at once; the files are written in the worker
+    written(qtbot, h.writes)
     assert {s.path: s.path.read_bytes() for s in store.list()} == blobs
     assert not h.undo_delete_button.isEnabled()
 

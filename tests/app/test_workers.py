@@ -204,3 +204,60 @@ def test_bounded_joins_leave_a_stuck_thread_instead_of_waiting(qtbot):
     assert not joined and took < 1.0, took
     with qtbot.waitSignal(handle.finished, timeout=5000):
         pass
+
+
+# --- Writes: small file writes in order, in a worker ------------------------------------------
+
+def test_writes_run_in_order_off_the_gui_thread_and_report_each(qtbot, tmp_path):
+    from digitpad.app.workers import Writes
+
+    writes = Writes()
+    log, done, errors, threads = [], [], [], set()
+
+    def write(k):
+        def run():
+            threads.add(threading.get_ident())
+            time.sleep(0.002)
+            if k == 3:
+                raise OSError(28, "No space left on device")
+            log.append(k)
+            return k
+        return run
+
+    for k in range(8):
+        writes.submit(write(k), done.append, errors.append)
+    assert writes.pending == 8  # submit returned before any write was done
+    qtbot.waitUntil(lambda: writes.pending == 0, timeout=10000)
+    assert log == [0, 1, 2, 4, 5, 6, 7]  # in order; one failure stops nothing after it
+    assert done == log and [e.errno for e in errors] == [28]
+    assert threading.get_ident() not in threads
+    qtbot.waitUntil(lambda: writes._handle is None, timeout=5000)  # no idle thread is kept
+    writes.submit(write(9), done.append)  # a later burst starts a thread again
+    qtbot.waitUntil(lambda: done[-1:] == [9], timeout=5000)
+    assert writes.shutdown(1000)
+
+
+def test_writes_shutdown_finishes_every_write_asked_for(qtbot, tmp_path):
+    """Quitting right after a keep: the sample is on disk, never cut off or dropped."""
+    from digitpad.app.workers import Writes, bounded_joins
+
+    writes = Writes()
+    release = threading.Event()
+    paths = [tmp_path / f"{k}.png" for k in range(5)]
+
+    def slow_first():
+        release.wait(0.3)
+        paths[0].write_bytes(b"0")
+
+    writes.submit(slow_first)
+    for p in paths[1:]:
+        writes.submit(lambda p=p: p.write_bytes(b"x"))
+    told = []
+    writes.submit(lambda: None, told.append)
+    with bounded_joins():
+        assert writes.shutdown(5000)
+    assert all(p.exists() for p in paths)
+    deliver_posted_events()
+    assert told == []  # nothing reported to an owner that is closing
+    writes.submit(lambda: (tmp_path / "late").write_bytes(b"1"))  # after: written at once
+    assert (tmp_path / "late").exists()

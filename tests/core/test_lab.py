@@ -160,3 +160,23 @@ def test_kernel_presets_and_filter_image():
     assert out.shape == image.shape
     np.testing.assert_allclose(out[1:-1, 1:-1], np_correlate(image, k)[:, :], atol=1e-6)
     assert np.abs(out[1:-1, 4:6]).min() > 0 and np.abs(out[1:-1, :3]).max() == 0
+
+
+def test_filter_image_is_torch_conv2d_with_same_padding():
+    """The Lab's live filter runs in numpy (on the GUI thread): it must be conv2d's answer."""
+    import torch
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(3)
+    for kh, kw, h, w in ((3, 3, 28, 28), (5, 5, 28, 28), (3, 5, 11, 17), (1, 1, 4, 6)):
+        image = rng.random((h, w), dtype=np.float32)
+        kernel = rng.normal(size=(kh, kw)).astype(np.float32)
+        want = F.conv2d(torch.from_numpy(image)[None, None], torch.from_numpy(kernel)[None, None],
+                        padding=(kh // 2, kw // 2))[0, 0].numpy()
+        got = lab.filter_image(image, kernel)
+        assert got.dtype == np.float32 and got.shape == want.shape
+        np.testing.assert_allclose(got, want, atol=1e-5)
+        np.testing.assert_allclose(lab.filter_image(image, kernel, same=False),
+                                   F.conv2d(torch.from_numpy(image)[None, None],
+                                            torch.from_numpy(kernel)[None, None])[0, 0].numpy(),
+                                   atol=1e-5)

@@ -31,3 +31,40 @@ def test_training_thread_started_during_a_prediction_uses_every_core(tiny_mnist)
         torch.set_num_threads(old)
     t.join(120)
     assert seen == [TRAIN_THREADS]
+
+
+@pytest.mark.skipif(TRAIN_THREADS < 2, reason="one core: there is no core to leave")
+def test_a_run_trains_with_one_thread_fewer_while_the_person_draws(tiny_mnist):
+    """``control.make_room()`` (the app calls it on each stroke move): the batches run with
+    one intra-op thread fewer while it lasts, then with every thread; nothing leaks."""
+    from digitpad.core.learning.control import TrainControl
+
+    class Drawing(TrainControl):  # the person draws during the first three batches
+        def __init__(self):
+            super().__init__()
+            self.seen = []  # the thread count each batch found, asked before it ran
+
+        @property
+        def room_wanted(self):
+            self.seen.append(torch.get_num_threads())
+            return len(self.seen) <= 3
+
+    data = load_mnist(tiny_mnist)
+    control = Drawing()
+    for _ev in run(recipe_config("fast", "lenet", epochs=1, batch_size=16, device="cpu"), data,
+                   control):
+        pass
+    full, fewer = TRAIN_THREADS, TRAIN_THREADS - 1
+    assert control.seen[:6] == [full, fewer, fewer, fewer, full, full], control.seen
+    assert torch.get_num_threads() == TRAIN_THREADS
+
+
+def test_make_room_lasts_the_time_asked():
+    from digitpad.core.learning.control import TrainControl
+
+    control = TrainControl()
+    assert not control.room_wanted
+    control.make_room(60.0)
+    assert control.room_wanted
+    control.make_room(0.0)
+    assert not control.room_wanted

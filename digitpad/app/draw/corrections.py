@@ -11,6 +11,8 @@ note says so. Teaching would otherwise learn test images and then score them as 
 
 All of it lives here so the Draw tab only places the note; the store is imported on first
 use (it reaches torch through preprocessing, and the Draw tab opens before torch loads).
+Each write (a PNG's encoding and its fsyncs, a move) runs in a ``workers.Writes`` worker, in
+the order asked for; the note and ``stored`` come when it is on disk.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QLabel, QWidget
+
+from ..workers import Writes
 
 log = logging.getLogger("digitpad.app")
 
@@ -44,6 +48,7 @@ class Corrections(QObject):
         self._kept_digit = None  # (DigitRead, Sample): Number mode's last digit kept
         self._from_test = False  # the canvas holds (or was drawn over) an MNIST test image
         self._opened = None  # the last test image opened, (28, 28) uint8: undo can bring it back
+        self.writes = Writes(self, name="digitpad-corrections")  # joined by the tab's shutdown
         self.note = QLabel(HINT)
         self.note.setWordWrap(True)
         self.note.setObjectName("sampleNote")
@@ -114,28 +119,21 @@ class Corrections(QObject):
         if image is None or not np.asarray(image).any():
             self._say("Write a number first: then correct a digit from its box.")
             return False
-        try:
-            kept = self._kept_digit
-            if kept is not None and kept[0] is read and read is not None:
-                if kept[1].digit == digit:
-                    self._say(f"Already kept as a {digit}.")
-                    return True
-                sample, verb = self.store.relabel(kept[1], digit), "Moved to"
-            else:
-                sample, verb = self.store.add(np.asarray(image, np.uint8), digit), "Kept as"
-        except OSError as exc:
-            log.warning("could not keep the digit as a sample: %s", exc)
-            self._say(f"Could not keep the digit: {exc.strerror or exc}")
-            return False
+        kept = self._kept_digit
+        if kept is not None and kept[0] is read and read is not None:
+            if kept[1].digit == digit:
+                self._say(f"Already kept as a {digit}.")
+                return True
+            sample = self._move(kept[1], digit)
+        else:
+            sample = self._add(np.asarray(image, np.uint8), digit, "the digit")
         self._kept_digit = (read, sample)
-        n = self.store.counts()[digit]
-        self._say(f"{verb} a {digit} in My handwriting ({n} {NAMES[digit] if n != 1 else 'so far'}).")
-        self.stored.emit(sample)
         return True
 
     def keep_as(self, digit: int) -> bool:
-        """Keep the drawing on the canvas as a sample of ``digit``; the note says what happened.
-        In Number mode the digit chosen on the strip is the one corrected."""
+        """Keep the drawing on the canvas as a sample of ``digit``; the note says what happened
+        (once it is written, in the worker). In Number mode the digit chosen on the strip is
+        the one corrected."""
         number = getattr(self.tab, "number", None)
         if number is not None and number.state.active:
             return self.keep_image(number.selected_crop(), digit, number.state.selected_digit())
@@ -147,26 +145,53 @@ class Corrections(QObject):
             self._from_test = True
             self._say(FROM_TEST)
             return False
-        try:
-            if self._kept is not None and self._kept[1] == self._version:
-                sample = self._kept[0]
-                if sample.digit == digit:
-                    self._say(f"Already kept as a {digit}.")
-                    return True
-                sample = self.store.relabel(sample, digit)
-                verb = "Moved to"
-            else:
-                sample = self.store.add(canvas.to_array(), digit)
-                verb = "Kept as"
-        except OSError as exc:
-            log.warning("could not keep the drawing as a sample: %s", exc)
-            self._say(f"Could not keep the drawing: {exc.strerror or exc}")
-            return False
+        if self._kept is not None and self._kept[1] == self._version:
+            sample = self._kept[0]
+            if sample.digit == digit:
+                self._say(f"Already kept as a {digit}.")
+                return True
+            sample = self._move(sample, digit)
+        else:
+            sample = self._add(canvas.to_array(), digit, "the drawing")
         self._kept = (sample, self._version)
-        n = self.store.counts()[digit]
-        self._say(f"{verb} a {digit} in My handwriting ({n} {NAMES[digit] if n != 1 else 'so far'}).")
-        self.stored.emit(sample)
         return True
+
+    def _add(self, image: np.ndarray, digit: int, what: str):
+        store = self.store
+        sample = store.new_sample(digit)  # named now, so a move asked for next can follow it
+
+        def write():
+            store.write(sample, image)
+            return store.counts()[digit]  # the folder listed in the worker too
+
+        self.writes.submit(write, lambda n: self._written(sample, "Kept as", n),
+                           lambda exc: self._failed(sample, what, exc))
+        return sample
+
+    def _move(self, sample, digit: int):
+        store = self.store
+        moved = type(sample)(digit, sample.id, store.root / str(digit) / sample.path.name)
+
+        def write():
+            store.relabel(sample, digit)
+            return store.counts()[digit]
+
+        self.writes.submit(write, lambda n: self._written(moved, "Moved to", n),
+                           lambda exc: self._failed(moved, "the drawing", exc))
+        return moved
+
+    def _written(self, sample, verb: str, n: int) -> None:
+        d = sample.digit
+        self._say(f"{verb} a {d} in My handwriting ({n} {NAMES[d] if n != 1 else 'so far'}).")
+        self.stored.emit(sample)
+
+    def _failed(self, sample, what: str, exc) -> None:
+        log.warning("could not keep %s as a sample: %s", what, exc)
+        for attr in ("_kept", "_kept_digit"):  # not on disk: a next press stores it anew
+            kept = getattr(self, attr)
+            if kept is not None and sample in (kept[0], kept[1]):
+                setattr(self, attr, None)
+        self._say(f"Could not keep {what}: {getattr(exc, 'strerror', None) or exc}")
 
     def _say(self, text: str) -> None:
         self.note.setText(text)

@@ -205,10 +205,11 @@ class FeatureMapView(QWidget):
 
     @staticmethod
     def _make_viewbox(glw: pg.GraphicsLayoutWidget, row: int, col: int) -> pg.ViewBox:
-        vb = glw.addViewBox(row=row, col=col)
+        # no context menu made at all: pyqtgraph builds each ViewBox's menu (two forms per
+        # axis) up front, ~10 ms a view, a third of a model switch on the GUI thread
+        vb = glw.addViewBox(row=row, col=col, enableMenu=False)
         vb.setAspectLocked(True)
         vb.setMouseEnabled(False, False)
-        vb.setMenuEnabled(False)
         vb.invertY(True)
         vb.setDefaultPadding(0.02)
         return vb

@@ -611,6 +611,7 @@ class DrawTab(QWidget):
     def shutdown(self, timeout_ms: int = 2000) -> None:
         """Window closing: no new prediction; every worker of the tab joined."""
         self._timer.stop()
+        self.corrections.writes.shutdown(max(timeout_ms, 1000))  # a sample kept is written
         self._warmups.shutdown(timeout_ms)
         self._live_jobs.shutdown(timeout_ms)
         self.inside.shutdown(timeout_ms)

@@ -47,14 +47,18 @@ class ImportPanel(QWidget):
     def is_running(self) -> bool:
         return self._worker is not None
 
-    def start(self, source: str) -> bool:
+    def start(self, source: str, read_back=None) -> bool:
+        """``read_back()`` runs in the worker after the import: the store read for the grid
+        (decoding every sample on the GUI thread stalled it for seconds after a big import);
+        ``loaded`` then holds what it returned. By default ``store.load_all()``."""
         if self._worker is not None:
             return False
         self._report, self._cancelled, self._error = ImportReport(), False, None
         self.bar.setRange(0, 0)  # busy until the listing is done
         self.show()
         self.loaded = None
-        self._worker = WorkerHandle(lambda _control: self._work(source), parent=self,
+        read_back = read_back or self.store.load_all
+        self._worker = WorkerHandle(lambda _control: self._work(source, read_back), parent=self,
                                     name="digitpad-import")
         self._worker.yielded.connect(self._progress)
         self._worker.errored.connect(self._errored)
@@ -62,11 +66,9 @@ class ImportPanel(QWidget):
         self._worker.start()
         return True
 
-    def _work(self, source: str):
+    def _work(self, source: str, read_back):
         yield from self.store.import_steps(source)
-        # the grid's reload too: decoding every sample on the GUI thread stalled it for
-        # seconds after a big import
-        yield self.store.load_all()
+        yield _ReadBack(read_back())
 
     def cancel(self) -> None:
         """Stop between two files; the summary reports what was added until then."""
@@ -75,8 +77,8 @@ class ImportPanel(QWidget):
             self._worker.shutdown(5000)  # one file at most: decoding plus one atomic write
 
     def _progress(self, step) -> None:
-        if not isinstance(step, ImportProgress):
-            self.loaded = step  # the store as it is now, read in the worker
+        if isinstance(step, _ReadBack):
+            self.loaded = step.value  # the store as it is now, read in the worker
             return
         self._report = step.report
         self.bar.setRange(0, max(1, step.total))
@@ -98,3 +100,10 @@ class ImportPanel(QWidget):
         if self._worker is not None:
             self._worker.shutdown(timeout_ms)
             self._worker = None
+
+
+class _ReadBack:
+    """What ``read_back`` returned, told apart from the import's progress."""
+
+    def __init__(self, value) -> None:
+        self.value = value

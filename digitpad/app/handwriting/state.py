@@ -11,6 +11,7 @@ Tests drive these directly, with real files and no QApplication:
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 from dataclasses import dataclass, field
@@ -85,11 +86,13 @@ class Collection:
         return (f"round {self.round} of {self.per_digit} · drawing {self.index + 1} of "
                 f"{self.total}")
 
-    def keep(self, drawing: np.ndarray) -> Sample:
-        """Store the drawing as the asked digit and move on."""
+    def keep(self, drawing: np.ndarray, write=None) -> Sample:
+        """Store the drawing as the asked digit and move on. ``write(sample, drawing)``
+        writes it (the app's does so in a worker); by default the store writes it now."""
         if self.done:
             raise RuntimeError("the collection is over")
-        sample = self.store.add(drawing, self.digit)
+        sample = self.store.new_sample(self.digit)
+        (write or self.store.write)(sample, drawing)
         self.kept.append(sample)
         self.index += 1
         return sample
@@ -104,6 +107,10 @@ class Collection:
 
 @dataclass
 class StoreView:
+    """The store as the grid shows it. Read whole once (``refresh``, in a worker: decoding
+    every PNG took ~1 ms a sample), then kept current by what this window changes —
+    :meth:`added`, :meth:`removed`, :meth:`delete` — without reading the store again."""
+
     store: SampleStore
     filter: int | None = None  # a digit, or None for all
     loaded: Loaded = None
@@ -129,9 +136,37 @@ class StoreView:
         return [(s, img) for s, img in zip(self.loaded.samples, self.loaded.images)
                 if self.filter is None or s.digit == self.filter]
 
+    def image_of(self, sample_id: str) -> np.ndarray | None:
+        """The drawing of the sample with this id (under any digit), None when not loaded."""
+        if self.loaded is not None:
+            for s, img in zip(self.loaded.samples, self.loaded.images):
+                if s.id == sample_id:
+                    return img
+        return None
+
+    def added(self, sample: Sample, image: np.ndarray) -> None:
+        """A sample this window wrote (kept, put back, moved to another digit): in its place
+        by (digit, id), replacing one at the same path."""
+        if self.loaded is None:
+            return  # the store's first read is still on its way and will hold it
+        self.removed([sample])
+        i = bisect.bisect(self.loaded.samples, sample)
+        self.loaded.samples.insert(i, sample)
+        self.loaded.images.insert(i, image)
+
+    def removed(self, samples: list[Sample]) -> None:
+        """Samples whose files are gone (deleted, moved): out of the view."""
+        if self.loaded is None:
+            return
+        gone = {s.path for s in samples}
+        keep = [k for k, s in enumerate(self.loaded.samples) if s.path not in gone]
+        if len(keep) != len(self.loaded.samples):
+            self.loaded.samples[:] = [self.loaded.samples[k] for k in keep]
+            self.loaded.images[:] = [self.loaded.images[k] for k in keep]
+
     def delete(self, samples: list[Sample]) -> int:
         n = sum(1 for s in samples if self.store.delete(s))
-        self.refresh()
+        self.removed(samples)
         return n
 
     def summary(self) -> str:
@@ -151,7 +186,9 @@ class StoreView:
 
     def teach_inputs(self) -> tuple[list[np.ndarray], list[int], list[str]]:
         """What a teaching run learns from: every readable sample."""
-        loaded = self.loaded if self.loaded is not None else self.refresh()
+        loaded = self.loaded
+        if loaded is None:  # not read yet: Teach waits for it (its button is off until then)
+            return [], [], []
         return list(loaded.images), loaded.labels, [str(s.path) for s in loaded.samples]
 
 

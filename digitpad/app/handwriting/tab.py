@@ -33,7 +33,7 @@ from ..widgets.canvas import DrawingCanvas
 from ..widgets.model_files import ask_save_path, start_model_save
 from ..widgets.plots import TrainingPlots
 from ..widgets.reflow import ReflowColumns
-from ..workers import Saved, SaveJob, Saves, WorkerHandle
+from ..workers import Latest, Saved, SaveJob, Saves, WorkerHandle, Writes
 from .importer import ImportPanel
 from .state import (IDLE, SUGGESTED_PER_DIGIT, TRAIN_BELOW_HELD_OUT, Collection, StoreView,
                     TeachState, digit_word)
@@ -46,6 +46,11 @@ _mnist_cache: dict[str, object] = {}  # data folder -> MnistTensors, kept betwee
 
 def thumbnail(drawing: np.ndarray, paper: int, ink: int, size: int = THUMB) -> QPixmap:
     """A stored drawing in the canvas's colours, whatever polarity it was stored in."""
+    return QPixmap.fromImage(thumbnail_image(drawing, paper, ink, size))
+
+
+def thumbnail_image(drawing: np.ndarray, paper: int, ink: int, size: int = THUMB) -> QImage:
+    """:func:`thumbnail` as a QImage, which a worker thread may make (a QPixmap it may not)."""
     a = np.asarray(drawing)
     if a.ndim == 3:
         a = a[..., :3].mean(axis=2)
@@ -57,8 +62,16 @@ def thumbnail(drawing: np.ndarray, paper: int, ink: int, size: int = THUMB) -> Q
                              .astype(np.uint8))
     h, w = g.shape
     img = QImage(g.data, w, h, w, QImage.Format.Format_Grayscale8).copy()
-    return QPixmap.fromImage(img.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
-                                        Qt.TransformationMode.SmoothTransformation))
+    return img.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
+                      Qt.TransformationMode.SmoothTransformation)
+
+
+def read_store(store: SampleStore, paper: int, ink: int):
+    """The store read whole, with every thumbnail: the work of a refresh, for a worker."""
+    loaded = store.load_all()
+    thumbs = {s.path: thumbnail_image(img, paper, ink) for s, img in zip(loaded.samples,
+                                                                          loaded.images)}
+    return loaded, thumbs
 
 
 def _load_mnist_cached(folder: Path):
@@ -86,6 +99,8 @@ class HandwritingTab(QWidget):
     running_changed = Signal(bool)
     samples_changed = Signal()
     imported = Signal(int)  # an import ended (finished or cancelled): samples added
+    refreshed = Signal()  # the store's read in the worker has reached the grid
+    exported = Signal(int)  # an export ended: samples written (0 when it failed)
 
     def __init__(self, settings=None, store: SampleStore | None = None,
                  parent: QWidget | None = None) -> None:
@@ -99,6 +114,10 @@ class HandwritingTab(QWidget):
         self.taught: Checkpoint | None = None
         self._worker: WorkerHandle | None = None
         self._saves = Saves(self)  # Save as… runs in a worker; joined by shutdown
+        self._reader = Latest(self, name="digitpad-sample-read")  # the store read whole
+        self.writes = Writes(self, name="digitpad-sample-writes")  # keeps, undo, export
+        self._changes = 0  # bumped by every change this window makes to the view
+        self._icons: dict[Path, QIcon] = {}  # each sample's thumbnail, made once
         self._colors = theme.current()
         self.teach_config: TeachConfig | None = None  # None: the defaults on the settings' device
 
@@ -322,16 +341,29 @@ class HandwritingTab(QWidget):
         if c is None or c.done or self.canvas.is_empty():
             return
         digit = c.digit
-        try:
-            c.keep(self.canvas.to_array())
-        except OSError as exc:
-            QMessageBox.warning(self, "Cannot store the drawing", str(exc))
-            return
+        drawing = self.canvas.to_array()
+        store = self.store
+
+        def write(sample, image) -> None:  # encoding and fsyncs in the worker, in order
+            self.writes.submit(lambda: store.write(sample, image),
+                               on_error=lambda exc: self._not_stored(sample, exc))
+
+        sample = c.keep(drawing, write)
         self.canvas.clear()
-        self._after_store_change()
+        self.view.added(sample, drawing)
+        self._changed()
         self.status_message.emit(f"Kept {digit_word(digit)}: {self.view.counts()[digit]} in "
                                  "your samples")
         self._show_collection()
+
+    def _not_stored(self, sample, exc) -> None:
+        """A kept drawing's write failed (disk full, folder gone): out of the grid, said."""
+        log.warning("could not store %s: %s", sample.path, exc)
+        self.view.removed([sample])
+        self._changed()
+        QMessageBox.warning(self, "Cannot store the drawing",
+                            f"Your {sample.digit} could not be stored: "
+                            f"{getattr(exc, 'strerror', None) or exc}")
 
     def skip_drawing(self) -> None:
         if self.collection is not None:
@@ -361,15 +393,67 @@ class HandwritingTab(QWidget):
     # --- the store ----------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Read the store again (a correction on the Draw tab, an import, a delete)."""
-        self.view.refresh()
+        """Read the store again (an outside change, the theme), in a worker: decoding every
+        sample on the GUI thread stalled it ~1 ms a sample. ``refreshed`` says it is shown."""
+        c, changes = self._colors, self._changes
+        store, paper, ink = self.store, c.paper, c.ink
+
+        def work(_control):
+            yield read_store(store, paper, ink)
+
+        self._reader.submit(work, lambda result: self._read(result, changes, c),
+                            self._read_failed)
+
+    def _read(self, result, changes: int, colors) -> None:
+        if self._reader.waiting:
+            return  # a newer read was asked for (it may see files this one did not)
+        if changes != self._changes or colors is not self._colors:
+            self.refresh()  # the window changed the store meanwhile: the read may miss it
+            return
+        loaded, thumbs = result
+        self.view.loaded = loaded
+        self._icons = {path: QIcon(QPixmap.fromImage(img)) for path, img in thumbs.items()}
         for line in self.view.problems.lines():
             log.warning("sample store: skipped %s", line)
         self._fill_grid()
+        self.refreshed.emit()
 
-    def _after_store_change(self) -> None:
-        self.refresh()
+    def _read_failed(self, exc) -> None:
+        log.warning("reading the sample store failed: %r", exc)
+        self.store_summary.setText(f"Cannot read your samples: {exc}")
+
+    def _changed(self) -> None:
+        """The window changed the view itself (a keep, a delete, an undo, a correction)."""
+        self._changes += 1
+        self._fill_grid()
         self.samples_changed.emit()
+
+    def sample_stored(self, sample) -> None:
+        """The Draw tab kept (or moved) ``sample``: only that one file is read, if at all."""
+        image = self.view.image_of(sample.id)
+        if image is not None:  # moved to another digit: the same drawing under a new path
+            old = [s for s in self.view.loaded.samples
+                   if s.id == sample.id and s.path != sample.path and not s.path.exists()]
+            self.view.removed(old)
+            for s in old:
+                icon = self._icons.pop(s.path, None)
+                if icon is not None:
+                    self._icons[sample.path] = icon
+        else:
+            try:
+                image = self.store.read(sample)  # one PNG: well under a millisecond
+            except Exception as exc:
+                log.warning("could not read the sample just kept: %s", exc)
+                return
+        self.view.added(sample, image)
+        self._changed()
+
+    def _icon(self, sample, image) -> QIcon:
+        icon = self._icons.get(sample.path)
+        if icon is None:  # one just kept: the only thumbnail made here
+            c = self._colors
+            icon = self._icons[sample.path] = QIcon(thumbnail(image, c.paper, c.ink))
+        return icon
 
     def set_filter(self, digit: int | None) -> None:
         self.view.filter = digit
@@ -388,7 +472,6 @@ class HandwritingTab(QWidget):
                                               f"({counts[d]})")
         self.grid.setUpdatesEnabled(False)
         self.grid.clear()
-        c = self._colors
         shown = self.view.shown()
         kept = shown
         if len(shown) > MAX_SHOWN:
@@ -397,7 +480,7 @@ class HandwritingTab(QWidget):
             newest = {s.id for s, _ in sorted(shown, key=lambda p: p[0].id)[-MAX_SHOWN:]}
             kept = [(s, img) for s, img in shown if s.id in newest]
         for sample, img in kept:
-            item = QListWidgetItem(QIcon(thumbnail(img, c.paper, c.ink)), str(sample.digit))
+            item = QListWidgetItem(self._icon(sample, img), str(sample.digit))
             item.setData(Qt.ItemDataRole.UserRole, sample)
             item.setToolTip(f"{sample.digit} · {sample.path.name}")
             self.grid.addItem(item)
@@ -435,15 +518,14 @@ class HandwritingTab(QWidget):
         kept = []
         for s in chosen:
             try:
-                kept.append((s, s.path.read_bytes()))
+                kept.append((s, s.path.read_bytes(), self.view.image_of(s.id)))
             except OSError:
                 pass  # gone already, or unreadable: nothing to put back
         n = self.view.delete(chosen)
         self._deleted = kept
         self.undo_delete_button.setEnabled(bool(kept))
         self.undo_delete_button.setText(f"Undo ({len(kept)})" if kept else "Undo")
-        self._fill_grid()
-        self.samples_changed.emit()
+        self._changed()
         self.status_message.emit(f"Deleted {n} sample{'s' if n != 1 else ''} (Undo puts them "
                                  "back)")
         return n
@@ -453,18 +535,26 @@ class HandwritingTab(QWidget):
         from digitpad.core.io.files import write_atomically
 
         back = 0
-        for sample, blob in self._deleted:
-            try:
-                write_atomically(sample.path, blob, 0o644)
-                back += 1
-            except OSError as exc:
-                log.warning("could not put back %s: %s", sample.path, exc)
+        for sample, blob, image in self._deleted:
+            # the grid shows it at once; the file is written in the worker (its fsyncs)
+            self.writes.submit(lambda p=sample.path, b=blob: write_atomically(p, b, 0o644),
+                               on_error=lambda exc, s=sample: self._not_put_back(s, exc))
+            back += 1
+            if image is not None:  # the drawing is still in memory: nothing is decoded
+                self.view.added(sample, image)
         self._deleted = []
         self.undo_delete_button.setEnabled(False)
         self.undo_delete_button.setText("Undo")
-        self._after_store_change()
+        self._changed()
         self.status_message.emit(f"Put back {back} sample{'s' if back != 1 else ''}")
         return back
+
+    def _not_put_back(self, sample, exc) -> None:
+        log.warning("could not put back %s: %s", sample.path, exc)
+        self.view.removed([sample])
+        self._changed()
+        self.status_message.emit(f"Could not put back {sample.path.name}: "
+                                 f"{getattr(exc, 'strerror', None) or exc}")
 
     def import_samples(self, path: str | None = None) -> bool:
         """Start importing a folder or zip in the worker (True when started); ``imported``
@@ -487,7 +577,9 @@ class HandwritingTab(QWidget):
                 path = QFileDialog.getExistingDirectory(self, "Import samples", str(Path.home()))
             if not path:
                 return False
-        if not self.importer.start(str(path)):
+        c = self._colors
+        store, paper, ink = self.store, c.paper, c.ink
+        if not self.importer.start(str(path), lambda: read_store(store, paper, ink)):
             return False
         self.import_button.setEnabled(False)
         return True
@@ -499,11 +591,12 @@ class HandwritingTab(QWidget):
     def _imported(self, report, cancelled: bool) -> None:
         self.import_button.setEnabled(True)
         if self.importer.loaded is not None and not cancelled:
-            self.view.loaded = self.importer.loaded  # read in the worker: no decoding here
-            self._fill_grid()
+            self._changes += 1  # a read in flight started before the import: stale
+            self._read(self.importer.loaded, self._changes, self._colors)  # read in the worker
             self.samples_changed.emit()
         else:
-            self._after_store_change()
+            self.refresh()
+            self.samples_changed.emit()
         text = f"Imported {len(report.added)} sample{'s' if len(report.added) != 1 else ''}"
         if cancelled:
             text += " before the import was cancelled"
@@ -517,26 +610,45 @@ class HandwritingTab(QWidget):
         self.status_message.emit(text)
         self.imported.emit(len(report.added))
 
-    def export_samples(self, path: str | None = None) -> int:
+    def export_samples(self, path: str | None = None) -> bool:
+        """Export in the worker (every file read, then written with fsyncs); True when it
+        started. ``exported`` and the status bar say how it went."""
         if path is None:
             path, _ = QFileDialog.getSaveFileName(
                 self, "Export samples", str(Path.home() / "my-digits.zip"),
                 "Zip archive (*.zip);;Folder (*)")
             if not path:
-                return 0
-        try:
-            n, problems = self.store.export_to(path)
-        except (SampleError, OSError) as exc:
-            QMessageBox.warning(self, "Cannot export", str(exc))
-            return 0
+                return False
+        store = self.store
+        self.export_button.setEnabled(False)
+        self.status_message.emit(f"Exporting to {path}…")
+        self.writes.submit(lambda: store.export_to(path),
+                           on_done=lambda result: self._exported(path, *result),
+                           on_error=self._export_failed)
+        return True
+
+    def _exported(self, path: str, n: int, problems) -> None:
+        self._update_store_buttons()
         self.status_message.emit(f"Exported {n} sample{'s' if n != 1 else ''} to {path}"
                                  + (f" ({len(problems)} unreadable left out)" if problems else ""))
-        return n
+        self.exported.emit(n)
+
+    def _export_failed(self, exc) -> None:
+        self._update_store_buttons()
+        if not isinstance(exc, (SampleError, OSError)):
+            log.error("export failed unexpectedly: %r", exc)
+        QMessageBox.warning(self, "Cannot export", str(exc))
+        self.exported.emit(0)
 
     # --- teaching -----------------------------------------------------------------------------
 
     def is_running(self) -> bool:
         return self._worker is not None
+
+    def make_room(self) -> None:
+        """The person is drawing: teaching leaves a core to the window for a second."""
+        if self._worker is not None:
+            self._worker.control.make_room()
 
     def data_dir(self) -> Path:
         return keys.mnist_folder(self.settings)
@@ -621,6 +733,8 @@ class HandwritingTab(QWidget):
         """Stop a run, an import and any save in flight, and join their threads (window
         closing, tests)."""
         self._saves.shutdown()
+        self.writes.shutdown(max(timeout_ms, 1000))  # every sample kept is written first
+        self._reader.shutdown(timeout_ms)
         self.importer.shutdown(timeout_ms)
         worker = self._worker
         if worker is not None:
@@ -703,7 +817,7 @@ class HandwritingTab(QWidget):
     def apply_theme(self, colors: theme.Colors) -> None:
         self._colors = colors
         self.canvas.set_colors(colors.paper, colors.ink)
-        self._fill_grid()
+        self.refresh()  # every thumbnail again, in the new colours: in the worker
 
 
 def _pct(v) -> str:

@@ -3,7 +3,9 @@
 Three panels: the sliding window (step, play, speed; editable image, kernel, padding, stride;
 cross-correlation vs true convolution vs max-pool), the output-size calculator, and a kernel
 editor applied live to the current drawing. All numbers come from ``core.insight.lab`` (torch's own
-conv2d / max_pool2d); the state lives in :mod:`.state`, which the tests drive without Qt.
+conv2d / max_pool2d for the lesson's examples; the live filter in numpy, held to conv2d by a
+test, since it runs on the GUI thread at every edit); the state lives in :mod:`.state`, which
+the tests drive without Qt.
 The drawing and the model's kernels arrive through :meth:`LabTab.set_drawing` and
 :meth:`LabTab.set_model`; the main window wires them, so this tab imports no other tab.
 """

@@ -498,6 +498,11 @@ class TrainingTab(QWidget):
     def is_running(self) -> bool:
         return self._handle is not None
 
+    def make_room(self) -> None:
+        """The person is drawing: the run leaves a core to the window for a second."""
+        if self._handle is not None:
+            self._handle.control.make_room()
+
     def is_paused(self) -> bool:
         return self._handle is not None and self.state.paused
 

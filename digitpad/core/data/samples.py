@@ -327,12 +327,21 @@ class SampleStore:
         ``image`` is what was drawn, any polarity; it is stored as it is when it is gray
         uint8 of at most MAX_SIDE px (the canvas), otherwise converted (:func:`to_gray`).
         """
+        sample = self.new_sample(digit, sample_id)
+        self.write(sample, image)
+        return sample
+
+    def new_sample(self, digit: int, sample_id: str | None = None) -> Sample:
+        """The sample a drawing will be stored as (nothing written yet): the app names it at
+        once and :meth:`write` s it in a worker."""
         digit = _check_digit(digit)
-        gray = _shrink(to_gray(image))
         sid = sample_id or new_id()
-        path = self.root / str(digit) / f"{sid}.png"
-        _write_atomic(path, _png_bytes(gray))
-        return Sample(digit, sid, path)
+        return Sample(digit, sid, self.root / str(digit) / f"{sid}.png")
+
+    def write(self, sample: Sample, image: np.ndarray) -> Sample:
+        """Write ``image`` as ``sample`` (PNG, atomically: temp file, fsync, rename)."""
+        _write_atomic(sample.path, _png_bytes(_shrink(to_gray(image))))
+        return sample
 
     def delete(self, sample: Sample) -> bool:
         """Remove a sample; False when it was already gone."""

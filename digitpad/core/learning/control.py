@@ -93,6 +93,7 @@ class TrainControl:
         self._stop = threading.Event()
         self._running = threading.Event()
         self._running.set()
+        self._room_until = 0.0  # time.monotonic() until which the person is drawing
 
     def stop(self) -> None:
         self._stop.set()
@@ -117,6 +118,15 @@ class TrainControl:
     @property
     def paused(self) -> bool:
         return not self._running.is_set()
+
+    def make_room(self, seconds: float = 1.0) -> None:
+        """The person is drawing: for ``seconds`` the step loop trains with one torch thread
+        fewer, leaving a core to the window (safe from any thread; called per stroke move)."""
+        self._room_until = time.monotonic() + seconds
+
+    @property
+    def room_wanted(self) -> bool:
+        return time.monotonic() < self._room_until
 
     def wait_while_paused(self) -> None:
         while not self._running.wait(0.1):

@@ -200,17 +200,46 @@ class Plan:
 STOPPED, FINISHED, FAILED = "stopped", "finished", "failed"
 
 
+class _Cores:
+    """This thread's torch intra-op threads: one fewer while the person draws in the app
+    (``control.room_wanted``), all of them otherwise. With every core busy in a training
+    step the window's thread waited for one: drawing while training LeNet stalled it up to
+    ~230 ms (issue 21); see docs/architecture.md for the options measured."""
+
+    def __init__(self) -> None:
+        self.full = self.now = torch.get_num_threads()
+
+    def follow(self, control: TrainControl) -> None:
+        want = max(1, self.full - 1) if control.room_wanted else self.full
+        if want != self.now:
+            torch.set_num_threads(want)  # this thread's count only
+            self.now = want
+
+    def restore(self) -> None:
+        if self.now != self.full:
+            torch.set_num_threads(self.full)
+            self.now = self.full
+
+
 def run_epochs(plan: Plan, control: TrainControl) -> Iterator:
     """Train ``plan``'s epochs, yielding BatchDone, EpochDone, Notice and at most one Failed.
 
     Returns (as the generator's value) ``"finished"``, ``"stopped"`` or ``"failed"``.
     """
+    cores = _Cores()
+    try:
+        return (yield from _run_epochs(plan, control, cores))
+    finally:
+        cores.restore()
+
+
+def _run_epochs(plan: Plan, control: TrainControl, cores: "_Cores") -> Iterator:
     for epoch in range(plan.first_epoch, plan.epochs + 1):
         t_epoch = time.perf_counter()
         try:
             if plan.seed_epoch is not None:
                 plan.seed_epoch(epoch)
-            totals = yield from _one_epoch(plan, control, epoch)
+            totals = yield from _one_epoch(plan, control, epoch, cores)
             if totals is None:
                 return STOPPED
             if isinstance(totals, Failed):
@@ -244,7 +273,7 @@ def run_epochs(plan: Plan, control: TrainControl) -> Iterator:
     return FINISHED
 
 
-def _one_epoch(plan: Plan, control: TrainControl, epoch: int):
+def _one_epoch(plan: Plan, control: TrainControl, epoch: int, cores: _Cores):
     """Yields BatchDone and Notice; returns (train loss, train accuracy), a Failed from the
     divergence watch, or None when stopped."""
     model, opt, sched = plan.model, plan.optimizer, plan.schedule
@@ -265,6 +294,7 @@ def _one_epoch(plan: Plan, control: TrainControl, epoch: int):
         control.wait_while_paused()
         if control.stop_requested:
             return None
+        cores.follow(control)
         xb, yb = next(source)
         logits = forward(xb)
         loss = F.cross_entropy(logits, yb, label_smoothing=plan.label_smoothing)
