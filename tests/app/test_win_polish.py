@@ -178,3 +178,61 @@ def test_a_cannot_open_message_goes_when_another_tab_is_shown(window, qtbot, tmp
     window.tabs.setCurrentWidget(window.draw_tab)
     window._show_status("Saved x")  # a message shown on this tab stays while it is shown
     assert window.statusBar().currentMessage() == "Saved x"
+
+
+def _grey(img) -> np.ndarray:
+    from PySide6.QtGui import QImage
+
+    img = img.convertToFormat(QImage.Format.Format_Grayscale8)
+    a = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine())
+    return a[:, :img.width()].astype(np.float32)
+
+
+def _svg_as_drawn(path, size, background) -> np.ndarray:
+    from PySide6.QtGui import QImage, QPainter
+    from PySide6.QtSvg import QSvgRenderer
+
+    img = QImage(size, QImage.Format.Format_RGB32)
+    img.fill(background)
+    painter = QPainter(img)
+    QSvgRenderer(str(path)).render(painter)
+    painter.end()
+    return _grey(img)
+
+
+def _blurred(a: np.ndarray, k: int = 4) -> np.ndarray:
+    h, w = (a.shape[0] // k) * k, (a.shape[1] // k) * k
+    return a[:h, :w].reshape(h // k, k, w // k, k).mean(axis=(1, 3))
+
+
+@pytest.mark.parametrize("name", ["probabilities", "training plots", "confusion matrix"])
+def test_every_svg_draws_as_its_png(lenet_window, qtbot, tmp_path, stroke, name):
+    """§2.1: Qt's SVG renderer showed axes and ticks at 75 % of the data's scale (the 95.9 % bar
+    read as 75 %): the SVG, drawn, must match the PNG of the same view."""
+    from PySide6.QtGui import QColor
+    from qt_helpers import SEVEN
+
+    w = lenet_window
+    stroke(w.draw_tab.canvas, SEVEN)
+    qtbot.waitUntil(lambda: w.draw_tab.last_prediction is not None
+                    and not w.draw_tab.last_prediction.empty, timeout=10_000)
+    plots = w.training_tab.plots
+    for i in range(60):
+        plots.add_loss(i * 10, 2.0 * np.exp(-i / 10) + 0.1)
+    for e in (1, 2, 3):
+        plots.add_epoch(e, 0.90 + e * 0.02, 0.88 + e * 0.02)
+    plots.flush()
+    tab = {"training plots": w.training_tab, "confusion matrix": w.mistakes_tab}.get(name)
+    if tab is not None:
+        w.tabs.setCurrentWidget(tab)
+    view = dict(w.pictures())[name]
+    qtbot.waitUntil(lambda: view.isVisible() and view.width() > 100)
+    png = w.export_picture(name, view, str(tmp_path / "p.png"))
+    svg = w.export_picture(name, view, str(tmp_path / "p.svg"))
+    from PySide6.QtGui import QImage
+
+    shown = _grey(QImage(str(png)))
+    bg = QImage(str(png)).pixelColor(1, 1)
+    drawn = _svg_as_drawn(svg, QImage(str(png)).size(), QColor(bg))
+    diff = np.abs(_blurred(shown) - _blurred(drawn))
+    assert diff.mean() < 2.0 and (diff > 40).mean() < 0.002, (diff.mean(), (diff > 40).mean())
