@@ -236,3 +236,37 @@ def test_every_svg_draws_as_its_png(lenet_window, qtbot, tmp_path, stroke, name)
     drawn = _svg_as_drawn(svg, QImage(str(png)).size(), QColor(bg))
     diff = np.abs(_blurred(shown) - _blurred(drawn))
     assert diff.mean() < 2.0 and (diff > 40).mean() < 0.002, (diff.mean(), (diff > 40).mean())
+
+
+def test_open_in_canvas_reads_the_figure_mistakes_scored(lenet_window, qtbot, tiny_mnist):
+    """§2.6: the gallery said #2597 reads as 3 at 82.8 %, Open in canvas showed 68.5 %: the
+    canvas read the scaled-up copy, re-boxed and re-centred. Both now come from the test
+    image's own pixels (the gallery's figure is the one the test set measured)."""
+    from PIL import Image
+
+    from digitpad.core.data.mnist import load_test_set
+
+    w = lenet_window
+    x, _y = load_test_set(tiny_mnist)
+    images = (x[:, 0].numpy() * 255).round().astype(np.uint8)[:20]
+    predictor = w.draw_tab.current_entry().predictor
+    scored = predictor.probs_batch(images.astype(np.float32) / 255)  # Mistakes' figures
+    side = w.draw_tab.canvas.canvas_size
+    canvas_read = [predictor.predict(np.asarray(Image.fromarray(im).resize((side, side))))
+                   for im in images]
+    # the test image whose two readings differ most, as #2597's did
+    i = int(np.argmax([abs(p.probs - s).max() for p, s in zip(canvas_read, scored)]))
+    as_scored = images[i].astype(np.float32) / 255
+    w.open_in_canvas(images[i])
+    qtbot.waitUntil(lambda: w.draw_tab.last_prediction is not None
+                    and w.draw_tab.last_prediction.image is not None
+                    and np.array_equal(w.draw_tab.last_prediction.image, as_scored),
+                    timeout=10_000)
+    pred = w.draw_tab.last_prediction
+    assert pred.digit == int(scored[i].argmax())
+    assert np.abs(pred.probs - scored[i]).max() < 1e-4
+    assert f"{scored[i].max() * 100:.1f} %" in w.draw_tab.prediction.confidence_label.text()
+    # an edit makes it a drawing like any other
+    w.draw_tab.canvas.set_array(np.roll(w.draw_tab.canvas.to_array(), 3, axis=1))
+    qtbot.waitUntil(lambda: w.draw_tab.last_prediction is not pred, timeout=10_000)
+    assert not np.array_equal(w.draw_tab.last_prediction.image, as_scored)
