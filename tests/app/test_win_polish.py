@@ -161,6 +161,9 @@ def test_use_this_model_then_save_as_is_the_model_the_next_launch_opens(
     assert job is not None and job.wait().ok
     qtbot.waitUntil(lambda: "Saved to" in t.result_label.text(), timeout=10_000)
     assert w.draw_tab.current_entry().key == str(path)
+    # §2.6: the Teach header named the run ("lenet trained 21:22") after the save
+    header = w.handwriting_tab.base_label.text()
+    assert "mine.safetensors" in header and "trained" not in header.split(",")[0]
     w.close()  # saves the settings
     assert make_settings().value(keys.LAST_MODEL) == str(path)
     again = make_window(settings=make_settings())

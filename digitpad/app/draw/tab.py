@@ -60,11 +60,16 @@ class ModelEntry:
         return float(acc) if acc is not None else None
 
     def to_checkpoint(self) -> Checkpoint:
+        from pathlib import Path
+
         from digitpad.core.nets.checkpoint import Checkpoint
 
         state = {k: v.detach().cpu() for k, v in self.predictor.state_dict().items()} \
             if hasattr(self.predictor, "state_dict") else self.checkpoint.state
-        return Checkpoint(self.arch, state, dict(self.predictor.meta or {}), None)
+        meta = dict(self.predictor.meta or {})
+        if self.source == "file":  # the picker's name, not the run's "lenet trained 21:22"
+            meta["name"] = Path(self.key).name
+        return Checkpoint(self.arch, state, meta, None)
 
 
 def untrained_predictor(arch: str, seed: int = 0) -> Predictor:
