@@ -273,3 +273,22 @@ def test_open_in_canvas_reads_the_figure_mistakes_scored(lenet_window, qtbot, ti
     w.draw_tab.canvas.set_array(np.roll(w.draw_tab.canvas.to_array(), 3, axis=1))
     qtbot.waitUntil(lambda: w.draw_tab.last_prediction is not pred, timeout=10_000)
     assert not np.array_equal(w.draw_tab.last_prediction.image, as_scored)
+
+
+def test_the_size_calculator_after_add_conv_says_custom_and_keeps_the_width(qtbot):
+    """§2.6: after Add conv the preset still said "LeNet", the new conv took 16 channels in and
+    gave 1 out, and the dense layers went from the parameter line without a word."""
+    from digitpad.app.lab.tab import LabTab
+
+    tab = LabTab()
+    qtbot.addWidget(tab)
+    tab.load_size_preset("LeNet")
+    assert tab.preset_box.currentText() == "LeNet" and "total 44,426" in tab.params_label.text()
+    last = [x for x in tab._size_layers if x.kind == "conv"][-1].channels
+    tab.add_size_layer("conv")
+    assert tab.preset_box.currentIndex() == -1 and tab.preset_box.placeholderText() == "custom"
+    assert tab._size_layers[-1].channels == last
+    assert f"{last}·3·3·{last} weights" in tab.params_label.toolTip()
+    assert "dense layers after them are not in this table" in tab.params_label.text()
+    tab.remove_size_layer()  # back to LeNet's layers: its name again
+    assert tab.preset_box.currentText() == "LeNet" and "total 44,426" in tab.params_label.text()
