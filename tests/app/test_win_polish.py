@@ -292,3 +292,33 @@ def test_the_size_calculator_after_add_conv_says_custom_and_keeps_the_width(qtbo
     assert "dense layers after them are not in this table" in tab.params_label.text()
     tab.remove_size_layer()  # back to LeNet's layers: its name again
     assert tab.preset_box.currentText() == "LeNet" and "total 44,426" in tab.params_label.text()
+
+
+def test_at_the_minimum_size_a_test_images_note_pushes_nothing_over_the_bars(window, qtbot):
+    """§2.5: after Mistakes › Open in canvas (a three-line note) at 830x568, "What the network
+    sees" overlapped the bars' labels: the left column asked more height than there was."""
+    from qt_helpers import deliver_posted_events
+
+    window.resize(830, 568)
+    window.show()
+    qtbot.waitUntil(lambda: (window.width(), window.height()) == (830, 568), timeout=2000)
+    image = np.zeros((28, 28), np.uint8)
+    image[6:22, 12:16] = 255
+    window.open_in_canvas(image)
+    d = window.draw_tab
+    qtbot.waitUntil(lambda: d.last_prediction is not None and not d.last_prediction.empty,
+                    timeout=10_000)
+    deliver_posted_events()
+    p = d.prediction
+
+    def bottom(w):
+        return w.mapTo(d, w.rect().bottomLeft()).y()
+
+    def top(w):
+        return w.mapTo(d, w.rect().topLeft()).y()
+
+    assert bottom(p.plot) < top(p.steps_title)
+    assert bottom(d.canvas) < top(p)
+    assert bottom(d.corrections.note) <= d.height()
+    assert d.corrections.note.height() >= d.corrections.note.heightForWidth(
+        d.corrections.note.width())  # the whole note, not its first lines

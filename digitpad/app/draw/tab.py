@@ -605,7 +605,7 @@ class DrawTab(QWidget):
         from digitpad.core.data.preprocess import Preprocessed
 
         image = held[1].astype(np.float32) / 255.0
-        return Preprocessed(image, False, [("the test image, as Mistakes scored it", image)])
+        return Preprocessed(image, False, [("as scored", image)])
 
     def _show(self, pred, t0: float) -> None:
         self.last_prediction = pred
