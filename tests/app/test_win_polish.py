@@ -322,3 +322,33 @@ def test_at_the_minimum_size_a_test_images_note_pushes_nothing_over_the_bars(win
     assert bottom(d.corrections.note) <= d.height()
     assert d.corrections.note.height() >= d.corrections.note.heightForWidth(
         d.corrections.note.width())  # the whole note, not its first lines
+
+
+@pytest.mark.parametrize("mode", ["dark", "light"])
+def test_below_lenets_last_maps_is_the_maps_background(lenet_window, qtbot, stroke, mode):
+    """§2.2: in the dark theme the Draw tab left a large light-grey area under LeNet's fc2."""
+    from qt_helpers import SEVEN
+
+    w = lenet_window
+    w.resize(1280, 820)
+    w.show()
+    app = QApplication.instance()
+    try:
+        w.apply_preferences(replace_theme(w.prefs, mode), save=False)
+        stroke(w.draw_tab.canvas, SEVEN)
+        qtbot.waitUntil(lambda: w.draw_tab.last_prediction is not None
+                        and not w.draw_tab.last_prediction.empty, timeout=10_000)
+        maps = w.draw_tab.maps
+        qtbot.waitUntil(lambda: maps.glw.height() < maps.scroll.viewport().height() - 40,
+                        timeout=5000)
+        img = maps.scroll.viewport().grab().toImage()
+        below = img.pixelColor(img.width() // 2, img.height() - 10)
+        assert below.name() == QColor(theme.current().plot_bg).name()
+    finally:
+        theme.apply_theme(app, "light")
+
+
+def replace_theme(prefs, mode):
+    from dataclasses import replace
+
+    return replace(prefs, theme=mode)
