@@ -597,11 +597,7 @@ class MainWindow(QMainWindow):
 
     def open_in_canvas(self, image) -> None:
         """A 28x28 test image (ink bright) onto the Draw tab's canvas, scaled up to fill it."""
-        from PIL import Image
-
-        side = self.draw_tab.canvas.canvas_size
-        big = Image.fromarray(image).resize((side, side), Image.Resampling.BILINEAR)
-        self.draw_tab.canvas.set_array(np.asarray(big))
+        self.draw_tab.show_test_image(image)
         self.draw_tab.corrections.opened_test_image(np.asarray(image, dtype=np.uint8))
         self.tabs.setCurrentWidget(self.draw_tab)
 

@@ -96,3 +96,13 @@ def test_the_collection_canvas_shows_its_focus(window, qtbot, theme):
     window.tabs.setCurrentWidget(window.handwriting_tab)
     deliver_posted_events()
     assert shows_focus(window.handwriting_tab.canvas, qtbot)
+
+
+def test_the_readme_names_the_tab_stops_the_window_has():
+    """Issue 21 §2.8: Tab stopped on the feature maps while the README said maps are skipped."""
+    from pathlib import Path
+
+    text = " ".join((Path(__file__).parents[2] / "README.md").read_text().split())
+    assert "plots and maps take the mouse only" not in text
+    assert ("Three views are Tab stops, each with a ring when it has the focus: the canvas, "
+            "the feature maps") in text

@@ -428,6 +428,11 @@ class FeatureMapView(QWidget):
     def apply_theme(self, colors: theme.Colors) -> None:
         self._colors = colors
         self.glw.setBackground(colors.plot_bg)
+        # below the last layer (LeNet's fc2 at the default size) the viewport shows: the
+        # focus ring's style sheet left it the style's light grey in the dark theme too
+        self.scroll.viewport().setObjectName("featureMapsViewport")
+        self.scroll.viewport().setStyleSheet(
+            f"QWidget#featureMapsViewport {{ background: {colors.plot_bg}; }}")
         self.detail_glw.setBackground(None if self.selected() is None else colors.plot_bg)
         for lv in self.layers.values():
             lv.label.setText(lv.label.text, color=colors.plot_fg)

@@ -174,8 +174,16 @@ def size_parameters(height: int, width: int, layers: list[lab.SizeLayer]) -> tup
     h, w, lenet = lab.SIZE_PRESETS["LeNet"]
     if (height, width, list(layers)) == (h, w, list(lenet)):
         rows = lab.lenet_parameters()  # the same convs, and the dense layers after them
+    elif any(layer.channels for layer in layers):  # a preset's convs, changed: its dense
+        # layers depend on the last map's size, so they are named, not guessed
+        line, tip = _parameter_line(rows)
+        return line + " (convs only: the dense layers after them are not in this table)", tip
     if not rows:
         return "These layers have no parameters (pooling only takes a maximum).", ""
+    return _parameter_line(rows)
+
+
+def _parameter_line(rows) -> tuple[str, str]:
     line = ("Parameters of the layers shown: " + ", ".join(f"{n.split(' (#')[0]} {c:,}"
                                                            for n, _, c in rows)
             + f"; total {sum(c for *_, c in rows):,}")

@@ -279,6 +279,7 @@ class LabTab(QWidget):
         row = QHBoxLayout()
         self.preset_box = QComboBox()
         self.preset_box.addItems(list(lab.SIZE_PRESETS))
+        self.preset_box.setPlaceholderText("custom")  # shown once the layers are no preset's
         _narrow(self.preset_box, 16)
         self.preset_box.textActivated.connect(self.load_size_preset)
         self.in_h = _spin(1, 4096, "Input height")
@@ -331,7 +332,10 @@ class LabTab(QWidget):
         self._render_sizes()
 
     def add_size_layer(self, kind: str) -> None:
-        self._size_layers.append(lab.SizeLayer("conv", 3) if kind == "conv" else lab.SizeLayer("pool", 2, 0, 2))
+        # a new conv keeps the last conv's width: "16 in, 1 out" read as a mistake
+        last = next((x.channels for x in reversed(self._size_layers) if x.kind == "conv"), None)
+        self._size_layers.append(lab.SizeLayer("conv", 3, channels=last) if kind == "conv"
+                                 else lab.SizeLayer("pool", 2, 0, 2))
         self._render_sizes()
 
     def remove_size_layer(self) -> None:
@@ -386,6 +390,13 @@ class LabTab(QWidget):
                     t.setItem(i, c, item)
         finally:
             self._filling = False
+        preset = next((n for n, (h, w, layers) in lab.SIZE_PRESETS.items()
+                       if (h, w, list(layers)) == (self.in_h.value(), self.in_w.value(),
+                                                   self._size_layers)), None)
+        if preset is None:
+            self.preset_box.setCurrentIndex(-1)  # "custom": a preset's name after Add conv was stale
+        elif self.preset_box.currentText() != preset:
+            self.preset_box.setCurrentText(preset)
         line, tip = size_parameters(self.in_h.value(), self.in_w.value(), self._size_layers)
         self.params_label.setText(line)
         self.params_label.setToolTip(tip)

@@ -60,7 +60,7 @@ class DrawingCanvas(QWidget):
         self._ink = QColor(0, 0, 0)
         self._display: QImage | None = None  # themed copy of the image, rebuilt when dirty
         self.last_stroke_at: tuple[float, float] | None = None
-        self.setMinimumSize(160, 160)
+        self.setMinimumSize(112, 112)  # 160 left no room at 830x568 for a test image's note
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setCursor(Qt.CursorShape.CrossCursor)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
