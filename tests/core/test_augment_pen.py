@@ -65,3 +65,22 @@ def test_thin_scan_is_binary_at_16_px_and_box_filled():
     assert float(s[2].sum()) > float(s[0].sum())  # the 2 px pen inks more than the 1 px one
     # a 1-2 px line: far less ink than the box-filled MNIST-thick stroke would leave
     assert float(s[0].sum()) < 0.35 * 16 * 16
+
+
+def test_elastic_bends_the_digit_keeps_its_ink_and_is_seeded():
+    from digitpad.core.data.augment import elastic
+
+    x = strokes(3, 8)
+    a = elastic(x, gen=torch.Generator().manual_seed(3))
+    assert a.shape == x.shape and a.dtype == x.dtype
+    assert torch.equal(a, elastic(x, gen=torch.Generator().manual_seed(3)))
+    b = elastic(x, gen=torch.Generator().manual_seed(4))
+    assert not torch.equal(a, b)
+    moved = (a - x).abs().flatten(1).mean(1)
+    assert (moved > 0.01).all()  # every copy bent
+    ink = a.flatten(1).sum(1) / x.flatten(1).sum(1)
+    assert ((ink > 0.6) & (ink < 1.4)).all()  # the same digit, not smeared away
+    assert (a[0] - a[1]).abs().mean() > 0.01  # each image its own field
+    # alpha 0 moves nothing (bilinear at pixel centres)
+    assert (elastic(x, alpha=0.0) - x).abs().max() < 1e-5
+    assert elastic(x[:0]).shape == (0, 1, 28, 28)
