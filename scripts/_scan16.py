@@ -6,7 +6,7 @@ in ways that proxy left out, and each is added here to real MNIST hands:
 
 - **thin pen after the box**: the digit is stretched to fill the 16x16 square both ways, but
   its line stays 1-2 scan pixels wide, as a thin pen on a large written digit gives. The
-  MNIST digit is thinned to its skeleton (at 4x), the skeleton's points are mapped into the
+  MNIST digit is thinned to its skeleton (at 2x), the skeleton's points are mapped into the
   square by the ink's box, redrawn with a round pen ``pen`` scan pixels wide and binarised at
   16 px (ink where at least half a scan pixel is covered).
 - **the writers' shapes** the real per-digit figures point at (9: 74 %, 1: 88 %, 4: 89 %),
