@@ -21,9 +21,10 @@ import numpy as np
 from PIL import Image
 
 GROUPS: dict[str, tuple[str, ...]] = {
-    "continental 1": ("1-flag", "1-flag-foot"),
+    "continental 1": ("1-flag", "1-flag-foot", "1-long-flag"),
     "open 4": ("4-zigzag", "4-cross"),
-    "long-tail 9": ("9-curl", "9-tiny-head", "9-long-tail"),
+    "looped 4": ("4-loop",),
+    "long-tail 9": ("9-curl", "9-tiny-head", "9-long-tail", "9-bowl-tail", "9-slant-stem"),
     "7 variants": ("7-crossed", "7-hook"),
     "looped 2": ("2-loop",),
 }

@@ -228,6 +228,33 @@ def thin_scan(x: torch.Tensor, pen: torch.Tensor, pixels: int = 16) -> torch.Ten
     return (cover >= 0.5).to(x.dtype)
 
 
+def elastic(x: torch.Tensor, alpha: float = 34.0, sigma: float = 4.0,
+            gen: torch.Generator | None = None) -> torch.Tensor:
+    """Elastic distortion (Simard et al. 2003): every pixel moved by a random field, uniform in
+    [-1, 1] per pixel, smoothed by a Gaussian of ``sigma`` pixels and scaled by ``alpha``
+    pixels; the digit bends as a hand's strokes do, which an affine warp cannot. Not yet part
+    of ``augment``'s recipe: it waits for a measured run."""
+    n, _, h, w = x.shape
+    if n == 0:
+        return x
+    field = torch.rand(n, 2, h, w, generator=gen, device=x.device) * 2 - 1
+    r = max(1, int(math.ceil(3 * sigma)))
+    k = torch.arange(-r, r + 1, device=x.device, dtype=torch.float32)
+    g = torch.exp(-(k ** 2) / (2 * sigma ** 2))
+    g = g / g.sum()
+    flat = field.reshape(n * 2, 1, h, w)
+    flat = F.conv2d(F.pad(flat, (r, r, 0, 0), mode="reflect" if r < w else "replicate"), g.view(1, 1, 1, -1))
+    flat = F.conv2d(F.pad(flat, (0, 0, r, r), mode="reflect" if r < h else "replicate"), g.view(1, 1, -1, 1))
+    shift = flat.view(n, 2, h, w) * alpha
+    ys, xs = torch.meshgrid(torch.arange(h, device=x.device, dtype=torch.float32),
+                            torch.arange(w, device=x.device, dtype=torch.float32), indexing="ij")
+    # grid_sample's coordinates: pixel centres at (2i + 1) / size - 1
+    gx = (2 * (xs + shift[:, 0]) + 1) / w - 1
+    gy = (2 * (ys + shift[:, 1]) + 1) / h - 1
+    grid = torch.stack([gx, gy], -1)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
 def augment(x: torch.Tensor, spec: AugmentSpec = AugmentSpec(),
             gen: torch.Generator | None = None) -> torch.Tensor:
     """A randomly changed copy of a batch (N, 1, 28, 28) of [0, 1] images."""
