@@ -123,7 +123,8 @@ def test_refusals(tmp_path, lesson):
 # --- ONNX -------------------------------------------------------------------------------------
 
 class OtherCNN(nn.Module):
-    """A different CNN: batch norm, average pooling, other layer names; fed MNIST-normalised."""
+    """A different CNN: batch norm, average pooling, other layer names; it normalises its
+    ToTensor input itself, as many notebooks' models do."""
 
     def __init__(self):
         super().__init__()
@@ -133,7 +134,7 @@ class OtherCNN(nn.Module):
         self.head = nn.Linear(16, 10)
 
     def forward(self, x):
-        return self.head(torch.flatten(self.features((x - 0.1307) / 0.3081 * 1.0), 1))
+        return self.head(torch.flatten(self.features((x - 0.1307) / 0.3081), 1))
 
 
 @pytest.fixture(scope="module")
@@ -147,14 +148,14 @@ def onnx_file(tiny_mnist, tmp_path_factory):
     opt = torch.optim.Adam(model.parameters(), 1e-2)
     for _ in range(80):
         i = torch.randint(0, len(x), (64,))
-        loss = F.cross_entropy(model((x[i] - 0.1307) / 0.3081 * 0 + x[i]), y[i])
+        loss = F.cross_entropy(model(x[i]), y[i])
         opt.zero_grad()
         loss.backward()
         opt.step()
     model.eval()
     path = tmp_path_factory.mktemp("onnx") / "other.onnx"
-    # the model takes normalised input: the export is what a user's notebook would write
-    wrapped = nn.Sequential(model)
+    # eval() first: export restores the wrapper's mode onto every submodule
+    wrapped = nn.Sequential(model).eval()
     torch.onnx.export(wrapped, torch.zeros(1, 1, 28, 28), str(path), dynamo=False,
                       input_names=["img"], dynamic_axes={"img": {0: "n"}})
     return model, path
