@@ -221,3 +221,62 @@ def test_onnx_refusals(onnx_file, tmp_path):
             open_onnx(tmp_path / f"{name}.onnx", input="totensor")
         assert "\n" not in str(err.value)
     assert good.graph.node  # the original is untouched
+
+
+def _keras_style_onnx(model, path):
+    """The lesson's weights in a graph as a Keras export writes it: one image (28, 28, 1) with
+    no batch axis, 0-255 pixels, softmax probabilities out; built node by node."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [numpy_helper.from_array(t.detach().numpy().astype("float32"), name)
+             for name, t in model.state_dict().items()]
+    inits += [numpy_helper.from_array(torch.tensor(1 / 255.0).numpy(), "scale"),
+              numpy_helper.from_array(torch.tensor([0]).numpy(), "axis0"),
+              numpy_helper.from_array(torch.tensor([10]).numpy(), "ten")]
+    nodes = [
+        helper.make_node("Mul", ["pixels", "scale"], ["x01"], name="rescaling"),
+        helper.make_node("Transpose", ["x01"], ["chw"], perm=[2, 0, 1], name="to_chw"),
+        helper.make_node("Unsqueeze", ["chw", "axis0"], ["nchw"], name="batch"),
+        helper.make_node("Conv", ["nchw", "conv1.weight", "conv1.bias"], ["c1"], name="k_conv_a"),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2], name="k_pool_a"),
+        helper.make_node("Conv", ["p1", "conv2.weight", "conv2.bias"], ["c2"], name="k_conv_b"),
+        helper.make_node("Relu", ["c2"], ["r2"]),
+        helper.make_node("MaxPool", ["r2"], ["p2"], kernel_shape=[2, 2], strides=[2, 2], name="k_pool_b"),
+        helper.make_node("Flatten", ["p2"], ["f"]),
+        helper.make_node("Gemm", ["f", "fc1.weight", "fc1.bias"], ["h1"], transB=1),
+        helper.make_node("Relu", ["h1"], ["a1"]),
+        helper.make_node("Gemm", ["a1", "fc2.weight", "fc2.bias"], ["h2"], transB=1),
+        helper.make_node("Relu", ["h2"], ["a2"]),
+        helper.make_node("Gemm", ["a2", "fc3.weight", "fc3.bias"], ["h3"], transB=1),
+        helper.make_node("Softmax", ["h3"], ["sm"], axis=-1),
+        helper.make_node("Reshape", ["sm", "ten"], ["probabilities"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "keras_like", [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, [28, 28, 1])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [10])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_onnx_nhwc_no_batch_axis_0_255_softmax(lesson, tiny_mnist, tmp_path, capsys):
+    from digitpad.core.reading.predict import open_predictor
+
+    model, _ = lesson
+    path = tmp_path / "keras.onnx"
+    _keras_style_onnx(model, path)
+    p = open_predictor(path, data_dir=tiny_mnist)
+    assert p.layout == "hwc" and p.meta["input"] == "0-255", p.meta["input_scores"]
+    x, y = _test_images(tiny_mnist)
+    with torch.no_grad():
+        ref = torch.softmax(model(x), 1).numpy()
+    assert abs(p.probs_batch(x[:, 0].numpy()) - ref).max() < 1e-4
+    pred = p.predict(load_split(tiny_mnist, train=False)[0][0].numpy())
+    # every Conv and pool, by its node's name, shaped (C, H, W)
+    assert {k: v.shape for k, v in pred.maps.items()} == {
+        "k_conv_a": (6, 24, 24), "k_pool_a": (6, 12, 12), "k_conv_b": (16, 8, 8), "k_pool_b": (16, 4, 4)}
+    assert list(p.kernels()) == ["k_conv_a", "k_conv_b"]
+    assert cli.main(["eval", str(path), "--data", str(tiny_mnist), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert abs(doc["accuracy"] - float((ref.argmax(1) == y.numpy()).mean())) <= 0.005
+    assert doc["input"] == "0-255"

@@ -87,6 +87,14 @@ def _layout(model, path: Path) -> tuple[str, list]:
                           path, "architecture")
 
 
+def _batch_of_one(arr: np.ndarray, is_map: bool) -> np.ndarray:
+    if not is_map:
+        return arr.reshape(1, -1)
+    if arr.ndim >= 3 and int(np.prod(arr.shape[:-3])) == 1:
+        return arr.reshape((1,) + arr.shape[-3:])
+    return arr.reshape((1,) + arr.shape)  # not a (C, H, W) map: predict leaves it out
+
+
 class OnnxPredictor:
     """An ONNX model behind the Predictor's interface (predict, predict_batch, probs_batch,
     kernels); ``meta["input"]`` is the convention its input is fed in."""
@@ -151,9 +159,10 @@ class OnnxPredictor:
         else:  # a fixed batch of one (or no batch axis): one image at a time
             one = {"nchw": (1, 1, 28, 28), "nhwc": (1, 28, 28, 1), "nhw": (1, 28, 28),
                    "flat": (1, 784), "chw": (1, 28, 28), "hwc": (28, 28, 1)}[self.layout]
-            lift = self.layout in ("chw", "hwc")  # outputs have no batch axis either
-            runs = [[np.asarray(r)[None] if lift else np.asarray(r) for r in
-                     self._session.run(wanted, {self._input: x[i].reshape(one)})]
+            # each output given a batch axis of one: the classes flat, a map as (1, C, H, W)
+            # (a graph without a batch axis may add one inside, or not)
+            runs = [[_batch_of_one(np.asarray(r), k > 0) for k, r in
+                     enumerate(self._session.run(wanted, {self._input: x[i].reshape(one)}))]
                     for i in range(len(x))]
             outs = [np.concatenate([r[k] for r in runs]) for k in range(len(wanted))]
         out = np.asarray(outs[0], np.float32).reshape(len(x), -1)
