@@ -115,9 +115,19 @@ def test_refusals(tmp_path, lesson):
     with pytest.raises(CheckpointError, match="damaged"):
         load_checkpoint(tmp_path / "trunc.pth")
     (tmp_path / "p.pth").write_bytes(pickle.dumps(_Booby(str(marker))))
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="torch.save\\(model.state_dict"):
         load_checkpoint(tmp_path / "p.pth")
+    (tmp_path / "p.safetensors").write_bytes(pickle.dumps(_Booby(str(marker))))
+    with pytest.raises(CheckpointError, match="never as code"):
+        load_checkpoint(tmp_path / "p.safetensors")
     assert not marker.exists()
+    torch.jit.save(torch.jit.script(NeuralNetwork()), str(tmp_path / "script.pt"))
+    with pytest.raises(CheckpointError, match="TorchScript.*torch.save\\(model.state_dict") as err:
+        load_checkpoint(tmp_path / "script.pt")
+    assert err.value.kind == "pickle"
+    (tmp_path / "k.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))
+    with pytest.raises(CheckpointError, match="Keras.*ONNX"):
+        load_checkpoint(tmp_path / "k.h5")
 
 
 # --- ONNX -------------------------------------------------------------------------------------
@@ -280,3 +290,30 @@ def test_onnx_nhwc_no_batch_axis_0_255_softmax(lesson, tiny_mnist, tmp_path, cap
     doc = json.loads(capsys.readouterr().out)
     assert abs(doc["accuracy"] - float((ref.argmax(1) == y.numpy()).mean())) <= 0.005
     assert doc["input"] == "0-255"
+
+
+def test_input_choice_remembered_by_content(lesson, tiny_mnist, tmp_path, monkeypatch):
+    from digitpad.core.nets import foreign
+    from digitpad.core.nets.input_memory import RECORD
+    from digitpad.core.io.paths import app_data_dir
+
+    _, path = lesson
+    first = load_checkpoint(path, data_dir=tiny_mnist)
+    assert (app_data_dir() / RECORD).is_file()
+    copy = tmp_path / "renamed.pt"
+    copy.write_bytes(path.read_bytes())
+
+    def no_scoring(*a, **k):
+        raise AssertionError("scored again")
+
+    monkeypatch.setattr(foreign, "detect_input", no_scoring)
+    again = load_checkpoint(copy, data_dir=tiny_mnist)  # same content, other name: not scored
+    assert again.meta["input"] == first.meta["input"] == "totensor"
+    assert again.meta["input_scores"] == first.meta["input_scores"]
+    foreign.choose_input(again.meta, "0-255")  # the app's Input box
+    third = load_checkpoint(path, data_dir=tiny_mnist)
+    assert third.meta["input"] == "0-255" and third.meta["input_chosen"] == "by you"
+    assert "0-255" in foreign.input_summary(third.meta) and "by you" in foreign.input_summary(third.meta)
+    (app_data_dir() / RECORD).write_text("{not json")  # a damaged record: scored again, no error
+    monkeypatch.undo()
+    assert load_checkpoint(path, data_dir=tiny_mnist).meta["input"] == "totensor"

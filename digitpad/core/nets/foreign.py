@@ -68,9 +68,42 @@ def describe(name: str) -> str:
     return f"{DESCRIBED.get(base, base)}, ink {'dark' if dark else 'bright'}"
 
 
+SAVE_STATE_DICT = ("Save a state dict instead: torch.save(model.state_dict(), \"model.pth\"), "
+                   "or use a .safetensors model file, or export the network to ONNX.")
+# what other frameworks write: named so the refusal says what to do instead
+OTHER_FORMATS = {".h5": "Keras", ".hdf5": "Keras", ".keras": "Keras", ".pb": "TensorFlow",
+                 ".tflite": "TensorFlow Lite", ".joblib": "a joblib pickle", ".npz": "NumPy"}
+
+
+def other_format(path: Path) -> str | None:
+    """The one-line refusal of a file another framework wrote, or None."""
+    kind = OTHER_FORMATS.get(path.suffix.lower())
+    if kind is None:
+        return None
+    return (f"{path.name} is a {kind} file, which digitpad does not open; export the network "
+            "to ONNX (from Keras or TensorFlow: python -m tf2onnx.convert) and open the .onnx file.")
+
+
+def _is_torchscript(blob: bytes) -> bool:
+    """A TorchScript archive: a zip holding the module's code (``code/``) beside its data."""
+    if not blob.startswith(b"PK\x03\x04"):
+        return False
+    import zipfile
+
+    try:
+        names = zipfile.ZipFile(io.BytesIO(blob)).namelist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return False
+    return any("/code/" in n or n.endswith("/constants.pkl") for n in names[:10_000])
+
+
 def read_state_file(blob: bytes, path: Path) -> tuple[str, dict[str, torch.Tensor], dict]:
     """(arch, digitpad-named state, meta) of a torch.save'd state dict; CheckpointError if it
     is not plain weights or matches no known architecture."""
+    if _is_torchscript(blob):
+        raise CheckpointError(
+            f"{path.name} is a TorchScript model (torch.jit.save), which holds code; it is not "
+            f"opened. {SAVE_STATE_DICT}", path, "pickle")
     try:
         obj = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True, mmap=False)
     except Exception as exc:  # weights_only refuses any object that needs code
@@ -80,8 +113,7 @@ def read_state_file(blob: bytes, path: Path) -> tuple[str, dict[str, torch.Tenso
             raise CheckpointError(
                 f"{path.name} is a PyTorch pickle holding more than weights (a whole model "
                 "saved with torch.save(model)?); loading it could run arbitrary code, so it is "
-                "not opened. Save a state dict instead: torch.save(model.state_dict(), "
-                "\"model.pth\"), or use a .safetensors model file.", path, "pickle") from exc
+                f"not opened. {SAVE_STATE_DICT}", path, "pickle") from exc
         raise CheckpointError(f"{path.name} is damaged or not a PyTorch file ({first[:120]}).",
                               path, "corrupt") from exc
     state = _unwrap(obj)
@@ -180,6 +212,17 @@ def sample_images(n: int = 300, data_dir: str | os.PathLike | None = None):
     return x, torch.from_numpy(labels), f"{n} synthesised digits"
 
 
+def mnist_there(data_dir=None) -> bool:
+    """Whether :func:`sample_images` would read MNIST test (not synthesised digits)."""
+    from ..data.mnist import has_mnist
+    from ..io.paths import resolve_data_dir
+
+    try:
+        return bool(has_mnist(resolve_data_dir(data_dir)))
+    except Exception:  # unreadable data: sample_images falls back too
+        return False
+
+
 def score_conventions(model: nn.Module, n: int = 300, data_dir=None) -> tuple[dict[str, float], str]:
     """Accuracy of ``model`` (a DigitModel in eval mode) under each convention, on a few hundred
     images; the model's input layer is restored afterwards."""
@@ -212,3 +255,31 @@ def set_input(meta: dict, name: str) -> dict:
         raise CheckpointError(f"Unknown input convention {name!r}; choose one of "
                               f"{', '.join(CONVENTIONS)}.", None, "invalid")
     return {**meta, "input": name, "input_chosen": "by you"}
+
+
+def choose_input(meta: dict, name: str) -> dict:
+    """``meta`` with the user's convention (the app's Input box), remembered for the file."""
+    from .input_memory import remember
+
+    meta = set_input(meta, name)
+    if meta.get("content_sha256"):
+        remember(meta["content_sha256"], meta)
+    return meta
+
+
+def input_summary(meta: dict) -> str:
+    """One line for the status bar: the convention, how it was chosen, the runner-up."""
+    name = meta.get("input")
+    if not name:
+        return ""
+    scores = meta.get("input_scores") or {}
+    ranked = sorted(scores.items(), key=lambda kv: -kv[1])
+    text = f"input {describe(name)}"
+    if meta.get("input_chosen"):
+        text += f" ({meta['input_chosen']}"
+        text += f"; it scores {scores[name] * 100:.0f} %)" if name in scores else ")"
+    elif ranked:
+        text += f" ({scores.get(name, 0) * 100:.0f} % on {meta.get('input_scored_on', 'sample images')}"
+        runner = next((kv for kv in ranked if kv[0] != name), None)
+        text += f"; next {runner[0]} {runner[1] * 100:.0f} %)" if runner else ")"
+    return text

@@ -23,6 +23,7 @@ import numpy as np
 from ..io.files import MAX_MODEL_BYTES, read_regular_file
 from ..nets.errors import CheckpointError
 from ..nets.foreign import CONVENTIONS
+from ..nets.input_memory import content_key
 from .prediction import Prediction, empty_prediction, make_prediction
 from ..data.preprocess import ImageInput, Preprocessed, preprocess
 
@@ -138,7 +139,8 @@ class OnnxPredictor:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise CheckpointError(f"{path.name} cannot be run: {first[:160]}", path, "invalid") from exc
         self._input = self._session.get_inputs()[0].name
-        self.meta: dict = {"foreign": "onnx", "name": path.stem, **(meta or {})}
+        self.meta: dict = {"foreign": "onnx", "name": path.stem, "content_sha256": content_key(blob),
+                           **(meta or {})}
         probs = self._run(np.zeros((2, 28, 28), np.float32), "totensor")[0]
         if probs.shape[1:] != (10,):
             raise CheckpointError(f"{path.name} outputs shape {list(probs.shape[1:])}; a digit "
@@ -213,15 +215,17 @@ class OnnxPredictor:
 
     test_acc = None
 
-    def score_input(self, data_dir=None) -> None:
+    def score_input(self, data_dir=None) -> dict:
         """Choose the input convention that reads a few hundred digits best (meta "input")."""
         from ..nets.foreign import sample_images
 
         x, y, source = sample_images(300, data_dir)
         x, y = x[:, 0].numpy(), y.numpy()
         scores = {name: float((self._run(x, name)[0].argmax(1) == y).mean()) for name in CONVENTIONS}
-        self.meta.update(input=max(scores, key=lambda k: scores[k]), input_scores=scores,
-                         input_scored_on=source)
+        entry = {"input": max(scores, key=lambda k: scores[k]), "input_scores": scores,
+                 "input_scored_on": source}
+        self.meta.update(entry)
+        return entry
 
     def as_module(self):
         """A torch module whose ``logits`` are this model's log-probabilities: what scoring
@@ -244,11 +248,15 @@ class OnnxPredictor:
 def open_onnx(path: str | os.PathLike, input: str | None = None, data_dir=None) -> OnnxPredictor:
     """The one way an ONNX file is opened: checked, run, its input convention scored (or
     ``input`` when the user chose one)."""
+    from ..nets.foreign import mnist_there
+    from ..nets.input_memory import chosen_input
+
     p = OnnxPredictor(path)
     if input:
         from ..nets.foreign import set_input
 
         p.meta = set_input(p.meta, input)
     else:
-        p.score_input(data_dir)
+        p.meta.update(chosen_input(p.meta["content_sha256"], CONVENTIONS.__contains__,
+                                   lambda: p.score_input(data_dir), mnist_there(data_dir)))
     return p
