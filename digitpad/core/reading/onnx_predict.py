@@ -206,6 +206,19 @@ class OnnxPredictor:
                 out[i] = make_prediction(pres[i], probs[row], OrderedDict(), steps=False)
         return out
 
+    def feature_shapes(self) -> "OrderedDict[str, tuple[int, ...]]":
+        """Names and (C, H, W) shapes of the maps :meth:`predict` gives (spec.feature_shapes'
+        counterpart), from one forward pass."""
+        if getattr(self, "_shapes", None) is None:
+            _, outs = self._run(np.zeros((1, 28, 28), np.float32), maps=True)
+            self._shapes = OrderedDict(
+                (name, tuple(int(d) for d in np.asarray(a).shape[1:]))
+                for name, a in zip(self.map_names.values(), outs) if np.asarray(a).ndim == 4)
+        return OrderedDict(self._shapes)
+
+    def state_dict(self) -> dict:
+        return {}  # no torch weights: the app's tabs that train or rebuild say why not
+
     def kernels(self) -> dict[str, np.ndarray]:
         return {k: v.copy() for k, v in self._kernels.items()}
 
