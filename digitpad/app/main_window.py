@@ -514,19 +514,25 @@ class MainWindow(QMainWindow):
         if key is not None:
             self.draw_tab.became_file(key, path)
 
-    def _use_trained_model(self, ckpt) -> None:
-        try:
-            self.draw_tab.add_checkpoint(ckpt, source="trained", select=True)
-        except Exception as exc:
-            log.exception("could not use the trained model")
-            QMessageBox.warning(self, "Cannot use model", f"The trained model could not be loaded: {exc}")
-            return
-        self.tabs.setCurrentWidget(self.draw_tab)
-        self._show_status("Drawing with the model you just trained.")
+    def _use_trained_model(self, ckpt, message: str = "Drawing with the model you just trained.") -> ModelOpen:
+        """Use this model: built and warmed up in a worker (issue 21), then drawn with."""
+        job = self.draw_tab.add_checkpoint_in_worker(ckpt, source="trained")
 
-    def _use_taught_model(self, ckpt) -> None:
-        self._use_trained_model(ckpt)
-        self._show_status(f"Drawing with {ckpt.name} (not saved yet: My handwriting > Save as…).")
+        def ended(ok: bool) -> None:
+            if not ok:
+                if job.error != "replaced by a newer open":
+                    QMessageBox.warning(self, "Cannot use model",
+                                        f"The trained model could not be loaded: {job.error}")
+                return
+            self.tabs.setCurrentWidget(self.draw_tab)
+            self._show_status(message)
+
+        job.ended.connect(ended)
+        return job
+
+    def _use_taught_model(self, ckpt) -> ModelOpen:
+        return self._use_trained_model(
+            ckpt, f"Drawing with {ckpt.name} (not saved yet: My handwriting > Save as…).")
 
     def _show_model_labels(self, label: str, acc: float | None, source: str) -> None:
         self.model_label.setText(f"model: {label.split(' · ')[0]}")

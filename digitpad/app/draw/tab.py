@@ -420,11 +420,48 @@ class DrawTab(QWidget):
             self.select_model(entry.key)
         return entry
 
-    def add_checkpoint(self, ckpt: Checkpoint, source: str = "trained", select: bool = True) -> ModelEntry:
-        """A model from a file or from training: add it to the picker (and draw with it)."""
+    def add_checkpoint_in_worker(self, ckpt: Checkpoint, source: str = "trained") -> ModelOpen:
+        """:meth:`add_checkpoint` with the model built, folded, probed and warmed up in a worker
+        (Use this model of the Training and My handwriting tabs); the job says when it is in."""
+        job = ModelOpen(ckpt.name, self)
+
+        def work(control):
+            from digitpad.core.reading.predict import Predictor
+
+            pred = Predictor.from_checkpoint(ckpt)
+            pred.predict(WARMUP_DRAWING)
+            yield pred
+
+        def done(pred) -> None:
+            try:
+                entry = self.add_checkpoint(ckpt, source, select=False, predictor=pred)
+                entry.extra["warm"] = True
+                self.select_model(entry.key)
+            except Exception as exc:
+                failed(exc)
+                return
+            job.finish(True)
+
+        def failed(exc) -> None:
+            log.warning("could not use %s: %r", ckpt.name, exc)
+            job.finish(False, str(exc))
+
+        self._submit_open(job, work, done, failed)
+        return job
+
+    def _submit_open(self, job: ModelOpen, work, done, failed) -> None:
+        if self._open_job is not None and self._opens.waiting:
+            self._open_job.finish(False, "replaced by a newer open")  # Latest drops it
+        self._open_job = job
+        self._opens.submit(work, done, failed)
+
+    def add_checkpoint(self, ckpt: Checkpoint, source: str = "trained", select: bool = True,
+                       predictor=None) -> ModelEntry:
+        """A model from a file or from training: add it to the picker (and draw with it);
+        ``predictor``: already built from ``ckpt`` (in a worker)."""
         from digitpad.core.reading.predict import Predictor
 
-        pred = Predictor.from_checkpoint(ckpt)
+        pred = predictor if predictor is not None else Predictor.from_checkpoint(ckpt)
         if source == "file" and ckpt.path is not None:
             key = str(ckpt.path)
             name = ckpt.path.name
@@ -445,9 +482,6 @@ class DrawTab(QWidget):
         the core's message (unless ``quiet``: the start-up reopen) and keeps the current model.
         ``input``: a foreign model's convention (``remember``: recorded, the Input box)."""
         job = ModelOpen(str(path), self)
-        if self._open_job is not None and self._opens.waiting:
-            self._open_job.finish(False, "replaced by a newer open")  # Latest drops it
-        self._open_job = job
         self.status_message.emit(f"Opening {Path(path).name}…")
 
         def work(control):
@@ -483,7 +517,7 @@ class DrawTab(QWidget):
                 QMessageBox.warning(self, "Cannot open model", text)
             self.status_message.emit(f"Cannot open {Path(path).name}")
 
-        self._opens.submit(work, done, failed)
+        self._submit_open(job, work, done, failed)
         return job
 
     def _file_entry(self, path: str, pred, ckpt) -> ModelEntry:

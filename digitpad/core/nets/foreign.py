@@ -85,8 +85,12 @@ def read_state_file(blob: bytes, path: Path) -> tuple[str, dict[str, torch.Tenso
         raise CheckpointError(
             f"{path.name} is a TorchScript model (torch.jit.save), which holds code; it is not "
             f"opened. {SAVE_STATE_DICT}", path, "pickle")
+    import warnings
+
     try:
-        obj = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True, mmap=False)
+        with warnings.catch_warnings():  # torch's notes on odd files: the error says it all
+            warnings.simplefilter("ignore")
+            obj = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True, mmap=False)
     except Exception as exc:  # weights_only refuses any object that needs code
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         kind = "pickle" if "weights_only" in str(exc) or "Unsupported" in str(exc) else "corrupt"
