@@ -317,3 +317,17 @@ def test_input_choice_remembered_by_content(lesson, tiny_mnist, tmp_path, monkey
     (app_data_dir() / RECORD).write_text("{not json")  # a damaged record: scored again, no error
     monkeypatch.undo()
     assert load_checkpoint(path, data_dir=tiny_mnist).meta["input"] == "totensor"
+
+
+def test_ten_gigabyte_declared_tensor_is_refused(lesson, tmp_path):
+    import resource
+
+    state = dict(lesson[0].state_dict())
+    # 2.5e9 float32 values declared (10 GB), 4 bytes stored: a stride-0 view
+    state["fc1.weight"] = torch.zeros(1).expand(50_000, 50_000)
+    torch.save(state, tmp_path / "huge.pth")
+    assert (tmp_path / "huge.pth").stat().st_size < 1_000_000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CheckpointError, match="more than any digit model needs"):
+        load_checkpoint(tmp_path / "huge.pth")
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000  # kB: no 10 GB
