@@ -25,6 +25,7 @@ from torch import nn
 
 from .conventions import CONVENTIONS, DESCRIBED, describe, input_summary  # noqa: F401 (re-exported)
 from .errors import CheckpointError
+from .models import InputConvention  # noqa: F401 (re-exported: the builder puts it in front)
 from .spec import MNIST_MEAN, MNIST_STD, MODEL_NAMES, weight_shapes
 
 _WRAPPERS = ("state_dict", "model_state_dict", "model", "net", "weights")
@@ -32,21 +33,6 @@ _PREFIXES = ("module.", "model.", "net.", "_orig_mod.")
 STATE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".bin")
 # a state dict's declared tensor may not exceed this many elements (64 MiB of float32)
 MAX_ELEMENTS = 16 * 1024 * 1024
-
-
-class InputConvention(nn.Module):
-    """The input layer of a foreign model: from digitpad's normalised input z to the model's
-    own convention (a * x + b of the ink-bright image x = z * std + mean)."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        a, b = CONVENTIONS[name]
-        self.convention = name
-        self.scale = float(a * MNIST_STD)
-        self.shift = float(a * MNIST_MEAN + b)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return z * self.scale + self.shift
 
 
 SAVE_STATE_DICT = ("Save a state dict instead: torch.save(model.state_dict(), \"model.pth\"), "
