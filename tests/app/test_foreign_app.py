@@ -104,3 +104,14 @@ def test_bad_onnx_shows_the_core_message(window, tmp_path, recorded_dialogs):
     assert not window.open_model(str(path))
     assert recorded_dialogs and recorded_dialogs[0][1] == "Cannot open model"
     assert window.draw_tab.current_entry() is before
+
+
+def test_model_option_reaches_the_window(monkeypatch, tmp_path):
+    from digitpad import cli
+    from digitpad.app import main
+
+    assert main._parse_all(["digitpad", "--model", "m.pth", "-platform", "offscreen"])[2] == "m.pth"
+    seen = []
+    monkeypatch.setattr(main, "run_app", lambda argv: seen.append(argv) or 0)
+    assert cli.main(["--model", str(tmp_path / "m.onnx")]) == 0
+    assert seen and seen[0][-2:] == ["--model", str(tmp_path / "m.onnx")]
