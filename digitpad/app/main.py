@@ -29,14 +29,25 @@ def _has_offscreen_plugin() -> bool:
 
 def _parse(argv: list[str]) -> tuple[bool, list[str]]:
     """``--self-test`` is ours; everything else goes to Qt (e.g. -platform, -style)."""
+    self_test, qt, _model = _parse_all(argv)
+    return self_test, qt
+
+
+def _parse_all(argv: list[str]) -> tuple[bool, list[str], str | None]:
+    """(self-test, Qt's arguments, ``--model FILE`` to open)."""
     args = list(argv)
     if args and not args[0].startswith("-"):
         args = args[1:]  # the program name, as the CLI passes it
     from .platform_check import split_qt_args
 
     self_test = "--self-test" in args
+    model = None
+    if "--model" in args:
+        i = args.index("--model")
+        model = args[i + 1] if i + 1 < len(args) else None
+        del args[i:i + 2]
     rest, qt = split_qt_args([a for a in args if a != "--self-test"])
-    return self_test, [APP_NAME] + qt + rest
+    return self_test, [APP_NAME] + qt + rest, model
 
 
 def _route_qt_messages() -> None:
@@ -64,7 +75,7 @@ def _route_qt_messages() -> None:
 def run_app(argv: list[str] | None = None) -> int:
     """Create the QApplication, apply the theme, show the main window and run the event loop."""
     argv = list(sys.argv if argv is None else argv)
-    self_test, qt_args = _parse(argv)
+    self_test, qt_args, model = _parse_all(argv)
     if not _has_display():
         if self_test and _has_offscreen_plugin():
             os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -106,6 +117,7 @@ def run_app(argv: list[str] | None = None) -> int:
     # shows at once; after its first paint a numpy copy of the model reads drawings while
     # torch and the models load in a background thread
     window = MainWindow(defer_load=True)
+    window.model_at_start = model  # opened (in a worker) once the models are loaded
     window.show()
     code = int(app.exec())
     if window.isVisible():  # the loop was ended some other way than closing the window

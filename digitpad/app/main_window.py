@@ -19,7 +19,7 @@ from . import theme
 from .close_question import ask_close_running
 from .draw.state import SHIPPED_ORDER, entry_label, percent
 from .draw.open_image import IMAGE_FILTER, ImageDrop, image_for_canvas
-from .draw.tab import DrawTab, ModelEntry, load_shipped_predictors
+from .draw.tab import MODEL_SUFFIXES, DrawTab, ModelEntry, ModelOpen, load_shipped_predictors
 from .workers import Latest, SaveJob, Saved, Saves, WorkerHandle, bounded_joins
 from .widgets.help_text import HELP_LINK, about_html, how_this_works_html
 from .widgets.model_files import ask_open_path, ask_save_path, start_model_save
@@ -102,7 +102,9 @@ class MainWindow(QMainWindow):
         self.model_label = QLabel()
         self.device_label = QLabel(f"device: {device}")
         self.acc_label = QLabel()
-        for w in (self.model_label, self.device_label, self.acc_label):
+        self.input_label = QLabel()  # a foreign model's input convention and its score
+        self.input_label.hide()
+        for w in (self.model_label, self.input_label, self.device_label, self.acc_label):
             w.setContentsMargins(6, 0, 6, 0)
             self.statusBar().addPermanentWidget(w)
         self._show_storage_notice()
@@ -120,7 +122,7 @@ class MainWindow(QMainWindow):
         self.picture_menus: dict[str, PictureMenu] = {}
         self._attach_picture_menus()
         self.image_drop = ImageDrop(self.draw_tab.canvas)
-        self.image_drop.dropped.connect(self.open_image)
+        self.image_drop.dropped.connect(self.open_dropped)
 
         app = QApplication.instance()
         if app is not None:
@@ -132,6 +134,7 @@ class MainWindow(QMainWindow):
         self._restore_geometry()
         self._update_edit_actions()
         self._loader: WorkerHandle | None = None
+        self.model_at_start: str | None = None  # `digitpad --model FILE` (main.run_app)
         self._saves = Saves(self)  # saves in flight: joined before the window goes
         self._loader_pending = defer_load
         self._deferred = defer_load  # launch: the torch tabs are built a step at a time
@@ -299,6 +302,8 @@ class MainWindow(QMainWindow):
         self.draw_tab.add_loaded_models(loaded)
         missing = [arch for arch, _pred, source in loaded if source == "untrained"]
         self._restore_last_model(last)
+        if self.model_at_start:  # `digitpad --model FILE`: opened in a worker, errors shown
+            self.open_model(self.model_at_start)
         current = self.draw_tab.current_entry()
         if current is not None:  # the tabs built just now learn the model drawn with
             self._on_model_changed(current)
@@ -338,7 +343,8 @@ class MainWindow(QMainWindow):
         mb = self.menuBar()
         f = mb.addMenu("&File")
         self.open_action = self._action(f, "&Open model…", self.open_model_dialog, SK.Open,
-                                        "Open a .safetensors model file")
+                                        "Open a model: a digitpad .safetensors file, a PyTorch state dict "
+                                        "(.pth / .pt) or an ONNX model")
         self.open_image_action = self._action(f, "Open &image…", self.open_image_dialog,
                                               "Ctrl+Shift+O", "Read a digit from an image file")
         self.recent_menu = f.addMenu("Open &recent")
@@ -443,12 +449,29 @@ class MainWindow(QMainWindow):
         if path is not None:
             self.open_model(str(path))
 
-    def open_model(self, path: str) -> bool:
-        ok = self.draw_tab.open_model_file(path)
-        if ok:
-            self._add_recent(str(Path(path)))
-            self.tabs.setCurrentWidget(self.draw_tab)
-        return ok
+    def open_model(self, path: str, quiet: bool = False) -> ModelOpen:
+        """Open a model file (digitpad's, a state dict, ONNX) in a worker: the window keeps
+        painting; once it is in the picker it is a recent file and the Draw tab shows. The
+        returned job's ``wait()`` (or truth value) says whether it opened."""
+        from .settings import mnist_folder
+
+        self.draw_tab.data_dir = mnist_folder(self.settings)
+        job = self.draw_tab.open_model_file(path, data_dir=self.draw_tab.data_dir, quiet=quiet)
+
+        def ended(ok: bool) -> None:
+            if ok:
+                self._add_recent(str(Path(path)))
+                self.tabs.setCurrentWidget(self.draw_tab)
+
+        job.ended.connect(ended)
+        return job
+
+    def open_dropped(self, path: str) -> bool:
+        """A file dropped on the canvas: a model file opens as a model, anything else is an image."""
+        if Path(path).suffix.lower() in MODEL_SUFFIXES:
+            self.open_model(path)
+            return True
+        return self.open_image(path)
 
     def save_model_dialog(self) -> bool:
         entry = self.draw_tab.current_entry()
@@ -469,9 +492,13 @@ class MainWindow(QMainWindow):
         entry = entry or self.draw_tab.current_entry()
         if entry is None:
             return None
-        from digitpad.core.nets.checkpoint import make_meta
+        from digitpad.core.nets.checkpoint import CheckpointError, make_meta
 
-        ckpt = entry.to_checkpoint()
+        try:
+            ckpt = entry.to_checkpoint()
+        except CheckpointError as exc:  # an ONNX model: nothing digitpad can write
+            self._show_status(str(exc), 10000)
+            return None
         meta = dict(ckpt.meta) if ckpt.meta else make_meta(ckpt.arch)
         meta["name"] = Path(path).stem
         self._show_status(f"Saving {path}…", 0)
@@ -494,19 +521,25 @@ class MainWindow(QMainWindow):
         if key is not None:
             self.draw_tab.became_file(key, path)
 
-    def _use_trained_model(self, ckpt) -> None:
-        try:
-            self.draw_tab.add_checkpoint(ckpt, source="trained", select=True)
-        except Exception as exc:
-            log.exception("could not use the trained model")
-            QMessageBox.warning(self, "Cannot use model", f"The trained model could not be loaded: {exc}")
-            return
-        self.tabs.setCurrentWidget(self.draw_tab)
-        self._show_status("Drawing with the model you just trained.")
+    def _use_trained_model(self, ckpt, message: str = "Drawing with the model you just trained.") -> ModelOpen:
+        """Use this model: built and warmed up in a worker (issue 21), then drawn with."""
+        job = self.draw_tab.add_checkpoint_in_worker(ckpt, source="trained")
 
-    def _use_taught_model(self, ckpt) -> None:
-        self._use_trained_model(ckpt)
-        self._show_status(f"Drawing with {ckpt.name} (not saved yet: My handwriting > Save as…).")
+        def ended(ok: bool) -> None:
+            if not ok:
+                if job.error != "replaced by a newer open":
+                    QMessageBox.warning(self, "Cannot use model",
+                                        f"The trained model could not be loaded: {job.error}")
+                return
+            self.tabs.setCurrentWidget(self.draw_tab)
+            self._show_status(message)
+
+        job.ended.connect(ended)
+        return job
+
+    def _use_taught_model(self, ckpt) -> ModelOpen:
+        return self._use_trained_model(
+            ckpt, f"Drawing with {ckpt.name} (not saved yet: My handwriting > Save as…).")
 
     def _show_model_labels(self, label: str, acc: float | None, source: str) -> None:
         self.model_label.setText(f"model: {label.split(' · ')[0]}")
@@ -517,6 +550,17 @@ class MainWindow(QMainWindow):
     def _on_model_changed(self, entry: ModelEntry) -> None:
         pred = entry.predictor
         self._show_model_labels(entry.label, entry.accuracy, entry.source)
+        from digitpad.core.nets.conventions import input_summary
+
+        note = input_summary(pred.meta or {})  # a foreign model: the input it is fed
+        self.input_label.setText(note)
+        self.input_label.setVisible(bool(note))
+        if not entry.torch_weights:
+            # ONNX runs in onnxruntime: Training, My handwriting and Mistakes keep their model
+            self.input_label.setToolTip("An ONNX model: predictions, feature maps, kernels and "
+                                        "the occlusion why-map work; continue training, teach "
+                                        "and Mistakes need a torch model (open a state dict).")
+            return
         self.device_label.setText(f"device: {getattr(pred, 'device', 'cpu')}")
         key = self.draw_tab.key_for_settings()
         if key is not None:
@@ -533,22 +577,23 @@ class MainWindow(QMainWindow):
                 log.exception("could not hand the model to the My handwriting tab")
 
     def _restore_last_model(self, last: str) -> None:
+        """The model drawn with at the last close; a file is reopened in a worker (the
+        drawing goes on with digitnet until it is in), refused quietly (a log line)."""
         if last and last in self.draw_tab.entries:
             self.draw_tab.select_model(last)
         elif last and Path(last).is_file():
-            from digitpad.core.nets.checkpoint import load_checkpoint
-
-            try:
-                self.draw_tab.add_checkpoint(load_checkpoint(last), source="file", select=True)
-            except Exception as exc:
-                log.warning("last model %s not reopened: %s", last, exc)
+            job = self.open_model(last, quiet=True)
+            job.ended.connect(lambda ok: ok or log.warning("last model %s not reopened: %s",
+                                                          last, job.error))
+            if not self._deferred:
+                job.wait()  # MainWindow(defer_load=False): everything done in the constructor
         if self.draw_tab.current_entry() is None:
             self.draw_tab.select_model("digitnet")
 
     # --- Lab and Mistakes: fed from the Draw tab (tabs never import each other) -------------
 
     def _model_to_lab_tabs(self, entry: ModelEntry) -> None:
-        if self.lab_tab is None or self.mistakes_tab is None:
+        if self.lab_tab is None or self.mistakes_tab is None or not entry.torch_weights:
             return
         pred = entry.predictor
         self.lab_tab.set_model(entry.arch, pred.kernels())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 from .. import __version__
 from ..core.nets.spec import MODEL_NAMES  # torch-free: `digitpad --help` stays quick
 from .common import EXIT_ERROR, EXIT_INTERRUPTED, _allocation_message, _is_allocation_failure, _is_expected, _one_line
@@ -28,11 +29,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show the full traceback when something fails (any position)")
     p.add_argument("--self-test", action="store_true",
                    help="start the app, check it works, and quit (used after packaging)")
+    p.add_argument("--model", dest="app_model", default=None, metavar="FILE",
+                   help="open this model in the app: a digitpad .safetensors file, a PyTorch "
+                        "state dict (.pth/.pt) or an ONNX model")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     a = sub.add_parser("app", help="start the desktop app (the default)")
     a.add_argument("--self-test", action="store_true", default=argparse.SUPPRESS,
                    help="start, check the app works, and quit")
+    a.add_argument("--model", dest="app_model", default=argparse.SUPPRESS, metavar="FILE",
+                   help="open this model (.safetensors, .pth/.pt state dict, .onnx)")
 
     t = sub.add_parser("train", help="train a model on MNIST and save the best epoch",
                        description="Train on MNIST. The best epoch so far is saved (atomically) "
@@ -173,6 +179,8 @@ def cmd_app(args: argparse.Namespace, extra: list[str]) -> int:
     app_argv = [sys.argv[0] if sys.argv and sys.argv[0] else "digitpad"]
     if args.self_test:
         app_argv.append("--self-test")
+    if getattr(args, "app_model", None):
+        app_argv += ["--model", str(Path(args.app_model).expanduser())]
     app_argv += extra
     try:
         app_main = importlib.import_module("digitpad.app.main")  # imports PySide6

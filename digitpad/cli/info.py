@@ -7,7 +7,7 @@ from .common import EXIT_OK, _json_line, _pct, _printable, input_lines, load_mod
 
 
 def model_info(spec: str, input: str | None = None) -> dict:
-    from ..core.nets.spec import parameter_count
+    from ..core.nets.spec import feature_shapes, parameter_count
 
     path = resolve_model_path(spec)
     if path.suffix.lower() == ".onnx":
@@ -20,6 +20,7 @@ def model_info(spec: str, input: str | None = None) -> dict:
                 "file_size": path.stat().st_size, "config": None, "notes": [],
                 "foreign": "onnx", "input": p.meta.get("input"),
                 "input_scores": p.meta.get("input_scores"), "layers": list(p.map_names.values()),
+                "shapes": {k: list(v) for k, v in p.feature_shapes().items()},
                 "layout": p.layout, "meta": p.meta}
     ckpt = load_model(spec, input)
     meta = ckpt.meta
@@ -40,6 +41,7 @@ def model_info(spec: str, input: str | None = None) -> dict:
         "foreign": meta.get("foreign"),
         "input": meta.get("input"),
         "input_scores": meta.get("input_scores"),
+        "shapes": {k: list(v) for k, v in feature_shapes(ckpt.arch).items()},
         "meta": meta,
     }
 
@@ -58,8 +60,13 @@ def cmd_info(args: argparse.Namespace) -> int:
             ("training time", None if info["train_seconds"] is None else f"{info['train_seconds']} s")]
     for key, value in rows:
         print(f"{key:<17} {'-' if value is None else _printable(value)}")
-    if info["foreign"]:
+    if info["foreign"] == "onnx":
+        print(f"{'format':<17} ONNX, run in onnxruntime (input layout {info['layout']})")
+    elif info["foreign"]:
         print(f"{'format':<17} {info['foreign']} (not a digitpad file; matched by its tensors)")
+    if info["foreign"]:
+        shapes = ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in info["shapes"].items())
+        print(f"{'maps':<17} {_printable(shapes) or '-'}")
         for line in input_lines(info["meta"]):
             key, _, rest = line.partition(" ")
             print(f"{key:<17} {_printable(rest.strip())}")

@@ -118,7 +118,7 @@ for theme in ("light", "dark"):
         # the shipped file's accuracy: a picture of the feature, not of a model)
         own.state = {k: v + 0.05 * torch.randn_like(v) if v.is_floating_point() else v
                      for k, v in own.state.items()}
-        w._use_trained_model(own)
+        w._use_trained_model(own).wait()
         photo(tmp / "photo.jpg", "2")
         w.open_image(str(tmp / "photo.jpg"))
         w.draw_tab.inside.toggle.setChecked(True)

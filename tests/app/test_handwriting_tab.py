@@ -269,8 +269,8 @@ def test_a_teach_run_from_the_gui_finishes_and_offers_the_new_model(lenet_window
     # nothing was used or saved by itself
     assert w.draw_tab.current_entry().arch == "lenet" and "+ my handwriting" not in \
         w.draw_tab.current_entry().label
-    qtbot.mouseClick(h.use_button, Qt.MouseButton.LeftButton)
-    assert "+ my handwriting" in w.draw_tab.current_entry().label
+    qtbot.mouseClick(h.use_button, Qt.MouseButton.LeftButton)  # built in a worker (issue 21)
+    qtbot.waitUntil(lambda: "+ my handwriting" in w.draw_tab.current_entry().label, timeout=20000)
     assert w.tabs.currentWidget() is w.draw_tab
     assert "Not used" not in h.teach_label.text() and "In use on the Draw tab" in h.teach_label.text()
     out = tmp_path / "mine.safetensors"

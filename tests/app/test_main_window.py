@@ -125,7 +125,8 @@ def test_use_model_from_training_hot_swaps_into_draw_tab(window, qtbot):
     tab = window.draw_tab
     window.tabs.setCurrentIndex(1)
     ckpt = lenet_checkpoint(5, 0.42)
-    window.training_tab.use_model.emit(ckpt)
+    window.training_tab.use_model.emit(ckpt)  # built and warmed up in a worker (issue 21)
+    qtbot.waitUntil(lambda: tab.current_entry().source == "trained", timeout=20000)
     entry = tab.current_entry()
     assert entry.source == "trained" and entry.arch == "lenet"
     assert window.tabs.currentWidget() is tab

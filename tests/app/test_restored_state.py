@@ -9,7 +9,7 @@ from digitpad.app.settings import make_settings
 def test_a_saved_trained_model_is_its_file_and_comes_back(make_window, tmp_path):
     w = make_window()
     own = w.draw_tab.entries["lenet"].to_checkpoint()
-    w._use_trained_model(own)  # "lenet #1 · trained here"
+    assert w._use_trained_model(own).wait()  # "lenet #1 · trained here", built in a worker
     assert w.draw_tab.current_entry().label.startswith("lenet #1")
     path = tmp_path / "mine.safetensors"
     job = w.save_model(str(path))  # saved in a worker; the entry becomes its file after
@@ -35,7 +35,7 @@ def test_the_training_tabs_save_renames_the_entry_it_feeds(make_window, tmp_path
     ckpt = w.draw_tab.entries["lenet"].to_checkpoint()
     trained = Checkpoint(ckpt.arch, ckpt.state, dict(ckpt.meta or {}), None)
     monkeypatch.setattr(t, "trained_model", lambda: trained)
-    w._use_trained_model(trained)
+    assert w._use_trained_model(trained).wait()
     key = w.draw_tab.current_entry().key
     assert key.startswith("trained:")
     t.model_saved.emit(str(tmp_path / "lenet-99.03.safetensors"))

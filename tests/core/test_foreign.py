@@ -115,15 +115,26 @@ def test_refusals(tmp_path, lesson):
     with pytest.raises(CheckpointError, match="damaged"):
         load_checkpoint(tmp_path / "trunc.pth")
     (tmp_path / "p.pth").write_bytes(pickle.dumps(_Booby(str(marker))))
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="torch.save\\(model.state_dict"):
         load_checkpoint(tmp_path / "p.pth")
+    (tmp_path / "p.safetensors").write_bytes(pickle.dumps(_Booby(str(marker))))
+    with pytest.raises(CheckpointError, match="never as code"):
+        load_checkpoint(tmp_path / "p.safetensors")
     assert not marker.exists()
+    torch.jit.save(torch.jit.script(NeuralNetwork()), str(tmp_path / "script.pt"))
+    with pytest.raises(CheckpointError, match="TorchScript.*torch.save\\(model.state_dict") as err:
+        load_checkpoint(tmp_path / "script.pt")
+    assert err.value.kind == "pickle"
+    (tmp_path / "k.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))
+    with pytest.raises(CheckpointError, match="Keras.*ONNX"):
+        load_checkpoint(tmp_path / "k.h5")
 
 
 # --- ONNX -------------------------------------------------------------------------------------
 
 class OtherCNN(nn.Module):
-    """A different CNN: batch norm, average pooling, other layer names; fed MNIST-normalised."""
+    """A different CNN: batch norm, average pooling, other layer names; it normalises its
+    ToTensor input itself, as many notebooks' models do."""
 
     def __init__(self):
         super().__init__()
@@ -133,7 +144,7 @@ class OtherCNN(nn.Module):
         self.head = nn.Linear(16, 10)
 
     def forward(self, x):
-        return self.head(torch.flatten(self.features((x - 0.1307) / 0.3081 * 1.0), 1))
+        return self.head(torch.flatten(self.features((x - 0.1307) / 0.3081), 1))
 
 
 @pytest.fixture(scope="module")
@@ -147,14 +158,14 @@ def onnx_file(tiny_mnist, tmp_path_factory):
     opt = torch.optim.Adam(model.parameters(), 1e-2)
     for _ in range(80):
         i = torch.randint(0, len(x), (64,))
-        loss = F.cross_entropy(model((x[i] - 0.1307) / 0.3081 * 0 + x[i]), y[i])
+        loss = F.cross_entropy(model(x[i]), y[i])
         opt.zero_grad()
         loss.backward()
         opt.step()
     model.eval()
     path = tmp_path_factory.mktemp("onnx") / "other.onnx"
-    # the model takes normalised input: the export is what a user's notebook would write
-    wrapped = nn.Sequential(model)
+    # eval() first: export restores the wrapper's mode onto every submodule
+    wrapped = nn.Sequential(model).eval()
     torch.onnx.export(wrapped, torch.zeros(1, 1, 28, 28), str(path), dynamo=False,
                       input_names=["img"], dynamic_axes={"img": {0: "n"}})
     return model, path
@@ -220,3 +231,103 @@ def test_onnx_refusals(onnx_file, tmp_path):
             open_onnx(tmp_path / f"{name}.onnx", input="totensor")
         assert "\n" not in str(err.value)
     assert good.graph.node  # the original is untouched
+
+
+def _keras_style_onnx(model, path):
+    """The lesson's weights in a graph as a Keras export writes it: one image (28, 28, 1) with
+    no batch axis, 0-255 pixels, softmax probabilities out; built node by node."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [numpy_helper.from_array(t.detach().numpy().astype("float32"), name)
+             for name, t in model.state_dict().items()]
+    inits += [numpy_helper.from_array(torch.tensor(1 / 255.0).numpy(), "scale"),
+              numpy_helper.from_array(torch.tensor([0]).numpy(), "axis0"),
+              numpy_helper.from_array(torch.tensor([10]).numpy(), "ten")]
+    nodes = [
+        helper.make_node("Mul", ["pixels", "scale"], ["x01"], name="rescaling"),
+        helper.make_node("Transpose", ["x01"], ["chw"], perm=[2, 0, 1], name="to_chw"),
+        helper.make_node("Unsqueeze", ["chw", "axis0"], ["nchw"], name="batch"),
+        helper.make_node("Conv", ["nchw", "conv1.weight", "conv1.bias"], ["c1"], name="k_conv_a"),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2], name="k_pool_a"),
+        helper.make_node("Conv", ["p1", "conv2.weight", "conv2.bias"], ["c2"], name="k_conv_b"),
+        helper.make_node("Relu", ["c2"], ["r2"]),
+        helper.make_node("MaxPool", ["r2"], ["p2"], kernel_shape=[2, 2], strides=[2, 2], name="k_pool_b"),
+        helper.make_node("Flatten", ["p2"], ["f"]),
+        helper.make_node("Gemm", ["f", "fc1.weight", "fc1.bias"], ["h1"], transB=1),
+        helper.make_node("Relu", ["h1"], ["a1"]),
+        helper.make_node("Gemm", ["a1", "fc2.weight", "fc2.bias"], ["h2"], transB=1),
+        helper.make_node("Relu", ["h2"], ["a2"]),
+        helper.make_node("Gemm", ["a2", "fc3.weight", "fc3.bias"], ["h3"], transB=1),
+        helper.make_node("Softmax", ["h3"], ["sm"], axis=-1),
+        helper.make_node("Reshape", ["sm", "ten"], ["probabilities"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "keras_like", [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, [28, 28, 1])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [10])], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_onnx_nhwc_no_batch_axis_0_255_softmax(lesson, tiny_mnist, tmp_path, capsys):
+    from digitpad.core.reading.predict import open_predictor
+
+    model, _ = lesson
+    path = tmp_path / "keras.onnx"
+    _keras_style_onnx(model, path)
+    p = open_predictor(path, data_dir=tiny_mnist)
+    assert p.layout == "hwc" and p.meta["input"] == "0-255", p.meta["input_scores"]
+    x, y = _test_images(tiny_mnist)
+    with torch.no_grad():
+        ref = torch.softmax(model(x), 1).numpy()
+    assert abs(p.probs_batch(x[:, 0].numpy()) - ref).max() < 1e-4
+    pred = p.predict(load_split(tiny_mnist, train=False)[0][0].numpy())
+    # every Conv and pool, by its node's name, shaped (C, H, W)
+    assert {k: v.shape for k, v in pred.maps.items()} == {
+        "k_conv_a": (6, 24, 24), "k_pool_a": (6, 12, 12), "k_conv_b": (16, 8, 8), "k_pool_b": (16, 4, 4)}
+    assert list(p.kernels()) == ["k_conv_a", "k_conv_b"]
+    assert cli.main(["eval", str(path), "--data", str(tiny_mnist), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert abs(doc["accuracy"] - float((ref.argmax(1) == y.numpy()).mean())) <= 0.005
+    assert doc["input"] == "0-255"
+
+
+def test_input_choice_remembered_by_content(lesson, tiny_mnist, tmp_path, monkeypatch):
+    from digitpad.core.nets import foreign
+    from digitpad.core.nets.input_memory import RECORD
+    from digitpad.core.io.paths import app_data_dir
+
+    _, path = lesson
+    first = load_checkpoint(path, data_dir=tiny_mnist)
+    assert (app_data_dir() / RECORD).is_file()
+    copy = tmp_path / "renamed.pt"
+    copy.write_bytes(path.read_bytes())
+
+    def no_scoring(*a, **k):
+        raise AssertionError("scored again")
+
+    monkeypatch.setattr(foreign, "detect_input", no_scoring)
+    again = load_checkpoint(copy, data_dir=tiny_mnist)  # same content, other name: not scored
+    assert again.meta["input"] == first.meta["input"] == "totensor"
+    assert again.meta["input_scores"] == first.meta["input_scores"]
+    foreign.choose_input(again.meta, "0-255")  # the app's Input box
+    third = load_checkpoint(path, data_dir=tiny_mnist)
+    assert third.meta["input"] == "0-255" and third.meta["input_chosen"] == "by you"
+    assert "0-255" in foreign.input_summary(third.meta) and "by you" in foreign.input_summary(third.meta)
+    (app_data_dir() / RECORD).write_text("{not json")  # a damaged record: scored again, no error
+    monkeypatch.undo()
+    assert load_checkpoint(path, data_dir=tiny_mnist).meta["input"] == "totensor"
+
+
+def test_ten_gigabyte_declared_tensor_is_refused(lesson, tmp_path):
+    import resource
+
+    state = dict(lesson[0].state_dict())
+    # 2.5e9 float32 values declared (10 GB), 4 bytes stored: a stride-0 view
+    state["fc1.weight"] = torch.zeros(1).expand(50_000, 50_000)
+    torch.save(state, tmp_path / "huge.pth")
+    assert (tmp_path / "huge.pth").stat().st_size < 1_000_000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CheckpointError, match="more than any digit model needs"):
+        load_checkpoint(tmp_path / "huge.pth")
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000  # kB: no 10 GB

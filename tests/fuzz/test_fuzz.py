@@ -215,3 +215,80 @@ def test_images_the_wide_run_found(fmt, seed, tmp_path):
     arr = clean(load_image, path, max_side=64)
     if not isinstance(arr, DigitpadError):
         clean(preprocess, arr, keep_steps=False)
+
+
+# --- a user's own network (issue 25): hostile .pth and .onnx files ---------------------------
+
+FOREIGN_SEEDS = range(30)
+
+
+@pytest.fixture(scope="module")
+def foreign_blobs(tmp_path_factory):
+    import os
+
+    from torch import nn
+
+    from lesson_network import NeuralNetwork
+
+    folder = tmp_path_factory.mktemp("foreign")
+    torch.manual_seed(0)
+    net = NeuralNetwork().eval()
+    torch.save(net.state_dict(), folder / "m.pth")
+    small = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Linear(4 * 13 * 13, 10)).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(small, torch.zeros(1, 1, 28, 28), str(folder / "m.onnx"), dynamo=False)
+    return (folder / "m.pth").read_bytes(), (folder / "m.onnx").read_bytes()
+
+
+def test_foreign_model_files(tmp_path, foreign_blobs, monkeypatch):
+    from digitpad.core.reading.predict import open_predictor
+
+    monkeypatch.setenv("DIGITPAD_DATA", str(tmp_path / "no-mnist"))  # synthesised digits
+    drawing = np.zeros((60, 60), np.uint8)
+    drawing[10:50, 28:33] = 255
+    outcomes = {"error": 0, "opened": 0}
+    for suffix, blob in zip((".pth", ".onnx"), foreign_blobs):
+        for seed in FOREIGN_SEEDS:
+            path = tmp_path / f"f{seed}{suffix}"
+            path.write_bytes(mutate_bytes(blob, random.Random(seed)))
+            pred = clean(open_predictor, path, "totensor")
+            if isinstance(pred, DigitpadError):
+                outcomes["error"] += 1
+                assert str(pred) and "\n" not in str(pred).strip(), (suffix, seed)
+            else:
+                outcomes["opened"] += 1
+                assert clean(pred.predict, drawing) is not None, (suffix, seed)
+    assert outcomes["error"] > 10, outcomes
+
+
+def test_onnx_external_data_is_refused(tmp_path, foreign_blobs):
+    import os
+
+    import onnx
+
+    from digitpad.core.nets.checkpoint import CheckpointError
+    from digitpad.core.reading.onnx_predict import open_onnx
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for i, where in enumerate(["../../etc/passwd", "/dev/zero", str(fifo), "weights.bin"]):
+        model = onnx.load_model_from_string(foreign_blobs[1])
+        init = model.graph.initializer[0]
+        init.data_location = onnx.TensorProto.EXTERNAL
+        init.external_data.add(key="location", value=where)
+        init.ClearField("raw_data")
+        path = tmp_path / f"ext{i}.onnx"
+        path.write_bytes(model.SerializeToString())
+        with pytest.raises(CheckpointError, match="external files"):
+            open_onnx(path, "totensor")
+    model = onnx.load_model_from_string(foreign_blobs[1])
+    model.graph.node[0].domain = "com.example.custom"
+    (tmp_path / "custom.onnx").write_bytes(model.SerializeToString())
+    with pytest.raises(CheckpointError, match="custom operators"):
+        open_onnx(tmp_path / "custom.onnx", "totensor")
+    big = tmp_path / "big.onnx"
+    big.write_bytes(foreign_blobs[1] + bytes(65 * 1024 * 1024))  # over the size limit
+    with pytest.raises(CheckpointError):
+        open_onnx(big, "totensor")

@@ -72,6 +72,7 @@ class InsidePanel(QWidget):
         self.image: np.ndarray | None = None  # the network's 28x28 input
         self.digit: int | None = None
         self.arch: str | None = None
+        self._probs_batch = None
         self.own_name: str | None = None  # the model drawn with, when it is not a shipped one
         self._state = None
         self._meta: dict = {}
@@ -222,13 +223,14 @@ class InsidePanel(QWidget):
         self.refresh()
 
     def set_model(self, arch: str, state_fn: Callable[[], dict], meta: dict | None = None,
-                  own_name: str | None = None) -> None:
+                  own_name: str | None = None, probs_batch: Callable | None = None) -> None:
         """The model drawn with (or its new weights); ``state_fn`` is read only when needed,
         in the worker (``Predictor.state_dict`` is safe from any thread); ``meta`` says what
         the builder puts inside it (a --permute model's pixel order). ``own_name``: its name
         when it is not a shipped model (the shift test plots it too)."""
         self.arch = arch
         self.own_name = own_name
+        self._probs_batch = probs_batch  # a model torch does not run (ONNX): occlusion only
         self._state = state_fn
         self._meta = dict(meta or {})
         self._generation += 1  # an explainer built for the old weights is not kept
@@ -287,13 +289,15 @@ class InsidePanel(QWidget):
         """A generator step for the worker: the cached explainer, or a new one announced."""
         explainer, generation = self._explainer, self._generation
         arch, state_fn, meta = self.arch, self._state, self._meta
+        probs_batch = getattr(self, "_probs_batch", None)
 
         def get(control):
             nonlocal explainer
             if explainer is None:
-                from digitpad.core.insight.explain import Explainer
+                from digitpad.core.insight.explain import Explainer, ProbsExplainer
 
-                explainer = Explainer(arch, state_fn(), meta)
+                explainer = ProbsExplainer(probs_batch) if probs_batch is not None else \
+                    Explainer(arch, state_fn(), meta)
                 yield ("explainer", generation, explainer)
             return explainer
         return get
@@ -328,11 +332,17 @@ class InsidePanel(QWidget):
     def _show_why(self, image, method, why, ms) -> None:
         self.last_why, self.why_ms = why, ms
         self.base_image.setImage(image, levels=(0, 1), lut=self._gray)
+        if method != 0 and getattr(self, "_probs_batch", None) is not None:
+            method = 0  # no gradients from onnxruntime: occlusion needs forward passes only
+            self.why_caption.setText("gradient × input needs torch's gradients; this ONNX model "
+                                     "shows occlusion.")
         heat = why.occlusion if method == 0 else why.saliency
         top = float(heat.max())
         self.heat_image.setImage(np.clip(heat, 0, None), levels=(0, max(top, 1e-6)), lut=self._lut)
         self.field_box.setVisible(False)
         name = "occlusion" if method == 0 else "gradient × input"
+        if getattr(self, "_probs_batch", None) is not None:
+            name = "occlusion (ONNX: no gradients, so no gradient × input)"
         self.why_caption.setText(
             f"{name} for digit {why.target} (p = {why.prob * 100:.1f}%): the brighter, the more "
             f"the network relies on that part. {ms:.0f} ms, off the GUI thread.")
@@ -343,6 +353,10 @@ class InsidePanel(QWidget):
     def show_unit(self, layer: str, channel: int, row: int, col: int) -> None:
         if self.arch == "dense":
             self.why_caption.setText(NO_MAPS)
+            return
+        if getattr(self, "_probs_batch", None) is not None:
+            self.why_caption.setText("A unit's receptive field needs gradients, which an ONNX "
+                                     "model run in onnxruntime does not give.")
             return
         if self.image is None or self._state is None:
             return

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEventLoop, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMessageBox, QSlider, QSplitter,
                                QToolButton, QVBoxLayout, QWidget)
 
@@ -59,10 +60,18 @@ class ModelEntry:
         acc = getattr(self.predictor, "test_acc", None)
         return float(acc) if acc is not None else None
 
-    def to_checkpoint(self) -> Checkpoint:
-        from pathlib import Path
+    @property
+    def torch_weights(self) -> bool:
+        """Whether torch runs it (saves, training, teaching, Mistakes, Compare): not ONNX."""
+        return self.arch != "onnx"
 
-        from digitpad.core.nets.checkpoint import Checkpoint
+    def to_checkpoint(self) -> Checkpoint:
+        from digitpad.core.nets.checkpoint import Checkpoint, CheckpointError
+
+        if not self.torch_weights:
+            raise CheckpointError(f"{self.label.split(' · ')[0]} is an ONNX model: onnxruntime "
+                                  "runs it, so it cannot be saved, trained or taught here.",
+                                  None, "onnx")
 
         state = {k: v.detach().cpu() for k, v in self.predictor.state_dict().items()} \
             if hasattr(self.predictor, "state_dict") else self.checkpoint.state
@@ -111,6 +120,55 @@ def load_shipped_predictors(archs: tuple[str, ...] = SHIPPED_ORDER) -> list[tupl
     return out
 
 
+class ModelOpen(QObject):
+    """A model file being opened in a worker (read, matched, input scored, built, warmed up):
+    ``ended(ok)`` once it is in the picker or refused; ``wait()`` runs the event loop until
+    then (tests, scripts); ``ms`` is the open's time to the first prediction it allows."""
+
+    ended = Signal(bool)
+
+    def __init__(self, path: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.path = path
+        self.ok: bool | None = None
+        self.error: str | None = None
+        self.ms: float | None = None
+        self.t0 = time.perf_counter()
+
+    def finish(self, ok: bool, error: str | None = None) -> None:
+        if self.ok is None:
+            self.ok, self.error = ok, error
+            self.ms = (time.perf_counter() - self.t0) * 1000
+            self.ended.emit(ok)
+
+    def wait(self, timeout_ms: int = 60000) -> bool:
+        if self.ok is None:
+            loop = QEventLoop()
+            self.ended.connect(loop.quit)
+            QTimer.singleShot(timeout_ms, loop.quit)
+            if self.ok is None:
+                loop.exec()
+        return bool(self.ok)
+
+    def __bool__(self) -> bool:  # `if tab.open_model_file(p):` still reads "it worked"
+        return self.wait()
+
+
+MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".onnx")  # what Open model / drop / --model take
+
+
+def open_in_worker(path: str, input: str | None, data_dir, remember: bool):
+    """The worker's half of opening a model (core.reading.predict.open_model_file), warmed up
+    and its maps' shapes and kernels read, so the GUI thread only adds the entry."""
+    from digitpad.core.nets.spec import feature_shapes
+    from digitpad.core.reading.predict import open_model_file
+
+    pred, ckpt = open_model_file(path, input, data_dir, remember=remember)
+    pred.predict(WARMUP_DRAWING)
+    shapes = pred.feature_shapes() if hasattr(pred, "feature_shapes") else feature_shapes(pred.arch)
+    return pred, ckpt, shapes, _numpy_kernels(pred)
+
+
 class DrawTab(QWidget):
     model_changed = Signal(object)  # the ModelEntry now drawn with
     status_message = Signal(str)
@@ -155,9 +213,23 @@ class DrawTab(QWidget):
         self.redo_button = self._tool("Redo", lambda: self.active_canvas().redo(), "Redo the stroke you undid")
         self.clear_button = self._tool("Clear", lambda: self.active_canvas().clear(), "Start a new drawing")
 
+        # a foreign model's input convention (core.nets.foreign), shown for such models only
+        from digitpad.core.nets.conventions import CONVENTION_NAMES, describe
+
+        self.input_label = QLabel("Input:")
+        self.input_box = QComboBox()
+        for name in CONVENTION_NAMES:
+            self.input_box.addItem(describe(name), name)
+        self.input_box.currentIndexChanged.connect(
+            lambda i: self.set_input_convention(self.input_box.itemData(i)))
+        self.input_label.hide()
+        self.input_box.hide()
+        self.data_dir = None  # where MNIST is, for scoring a foreign model's input (the window sets it)
         model_row = QHBoxLayout()
         model_row.addWidget(QLabel("Model:"))
         model_row.addWidget(self.model_box, 1)
+        model_row.addWidget(self.input_label)
+        model_row.addWidget(self.input_box)
         tools = QHBoxLayout()
         tools.addWidget(QLabel("Brush"))
         tools.addWidget(self.brush)
@@ -208,6 +280,8 @@ class DrawTab(QWidget):
         self._timer.timeout.connect(self._predict_now)
         self.canvas.changed.connect(self.request_prediction)
         self._warmups = Latest(self, name="digitpad-warmup")
+        self._opens = Latest(self, name="digitpad-open-model")
+        self._open_job: ModelOpen | None = None
         self._live_jobs = Latest(self, name="digitpad-live")
         self.canvas.history_changed.connect(self._update_buttons)
         self.number.canvas.history_changed.connect(self._update_buttons)
@@ -230,6 +304,10 @@ class DrawTab(QWidget):
         self.inside.set_input(None if empty else p.image, None if empty else p.digit)
 
     def _model_to_inside(self, entry: ModelEntry) -> None:
+        if not entry.torch_weights:  # ONNX: occlusion through its own forward pass only
+            self.inside.set_model(entry.arch, lambda: {}, entry.predictor.meta, None,
+                                  probs_batch=entry.predictor.probs_batch)
+            return
         self.inside.set_model(entry.arch, entry.predictor.state_dict, entry.predictor.meta,
                               None if entry.source == "shipped" else entry.label.split(" · ")[0])
 
@@ -357,11 +435,48 @@ class DrawTab(QWidget):
             self.select_model(entry.key)
         return entry
 
-    def add_checkpoint(self, ckpt: Checkpoint, source: str = "trained", select: bool = True) -> ModelEntry:
-        """A model from a file or from training: add it to the picker (and draw with it)."""
+    def add_checkpoint_in_worker(self, ckpt: Checkpoint, source: str = "trained") -> ModelOpen:
+        """:meth:`add_checkpoint` with the model built, folded, probed and warmed up in a worker
+        (Use this model of the Training and My handwriting tabs); the job says when it is in."""
+        job = ModelOpen(ckpt.name, self)
+
+        def work(control):
+            from digitpad.core.reading.predict import Predictor
+
+            pred = Predictor.from_checkpoint(ckpt)
+            pred.predict(WARMUP_DRAWING)
+            yield pred
+
+        def done(pred) -> None:
+            try:
+                entry = self.add_checkpoint(ckpt, source, select=False, predictor=pred)
+                entry.extra["warm"] = True
+                self.select_model(entry.key)
+            except Exception as exc:
+                failed(exc)
+                return
+            job.finish(True)
+
+        def failed(exc) -> None:
+            log.warning("could not use %s: %r", ckpt.name, exc)
+            job.finish(False, str(exc))
+
+        self._submit_open(job, work, done, failed)
+        return job
+
+    def _submit_open(self, job: ModelOpen, work, done, failed) -> None:
+        if self._open_job is not None and self._opens.waiting:
+            self._open_job.finish(False, "replaced by a newer open")  # Latest drops it
+        self._open_job = job
+        self._opens.submit(work, done, failed)
+
+    def add_checkpoint(self, ckpt: Checkpoint, source: str = "trained", select: bool = True,
+                       predictor=None) -> ModelEntry:
+        """A model from a file or from training: add it to the picker (and draw with it);
+        ``predictor``: already built from ``ckpt`` (in a worker)."""
         from digitpad.core.reading.predict import Predictor
 
-        pred = Predictor.from_checkpoint(ckpt)
+        pred = predictor if predictor is not None else Predictor.from_checkpoint(ckpt)
         if source == "file" and ckpt.path is not None:
             key = str(ckpt.path)
             name = ckpt.path.name
@@ -376,24 +491,78 @@ class DrawTab(QWidget):
         entry = ModelEntry(key, entry_label(name, source, pred.test_acc), pred, source, ckpt)
         return self._add_entry(entry, select)
 
-    def open_model_file(self, path: str) -> bool:
-        """Load a model file; any problem shows the core's message and keeps the current model."""
-        from digitpad.core.nets.checkpoint import CheckpointError, load_checkpoint
+    def open_model_file(self, path: str, input: str | None = None, data_dir=None,
+                        remember: bool = False, quiet: bool = False) -> ModelOpen:
+        """Open a model file in a worker (digitpad's, a state dict, ONNX); any problem shows
+        the core's message (unless ``quiet``: the start-up reopen) and keeps the current model.
+        ``input``: a foreign model's convention (``remember``: recorded, the Input box)."""
+        job = ModelOpen(str(path), self)
+        self.status_message.emit(f"Opening {Path(path).name}…")
 
-        try:
-            ckpt = load_checkpoint(path)
-            self.add_checkpoint(ckpt, source="file")
-        except CheckpointError as exc:
-            log.warning("could not open model %s: %s", path, exc)
-            QMessageBox.warning(self, "Cannot open model", str(exc))
-            return False
-        except Exception as exc:  # anything else a strange file can cause
-            log.exception("unexpected error opening %s", path)
-            QMessageBox.warning(self, "Cannot open model",
-                                f"{path} could not be used as a model: {exc}")
-            return False
-        self.status_message.emit(f"Opened {path}")
-        return True
+        def work(control):
+            yield open_in_worker(str(path), input, data_dir, remember)
+
+        def done(item) -> None:
+            pred, ckpt, shapes, kernels = item
+            try:
+                entry = self._file_entry(str(path), pred, ckpt)
+                entry.extra.update(warm=True, shapes=shapes, kernels=kernels)
+                self._add_entry(entry)
+            except Exception as exc:
+                log.exception("could not show model %s", path)
+                failed(exc)
+                return
+            job.finish(True)
+            from digitpad.core.nets.conventions import input_summary
+
+            note = input_summary(pred.meta or {})
+            self.status_message.emit(f"Opened {path} in {job.ms:.0f} ms" + (f" · {note}" if note else ""))
+
+        def failed(exc) -> None:
+            from digitpad.core.nets.checkpoint import CheckpointError
+
+            if isinstance(exc, CheckpointError):
+                log.warning("could not open model %s: %s", path, exc)
+                text = str(exc)
+            else:  # anything else a strange file can cause
+                log.error("unexpected error opening %s: %r", path, exc)
+                text = f"{path} could not be used as a model: {exc}"
+            job.finish(False, text)
+            if not quiet:
+                QMessageBox.warning(self, "Cannot open model", text)
+            self.status_message.emit(f"Cannot open {Path(path).name}")
+
+        self._submit_open(job, work, done, failed)
+        return job
+
+    def _file_entry(self, path: str, pred, ckpt) -> ModelEntry:
+        label = entry_label(Path(path).name, "file", getattr(pred, "test_acc", None))
+        return ModelEntry(str(Path(path)), label, pred, "file", ckpt)
+
+    def set_input_convention(self, name: str) -> ModelOpen | None:
+        """The Input box: reopen the foreign model drawn with under convention ``name``,
+        remembered for the file."""
+        e = self._current
+        if e is None or not (e.predictor.meta or {}).get("foreign") or e.source != "file":
+            return None
+        if (e.predictor.meta or {}).get("input") == name:
+            return None
+        return self.open_model_file(e.key, name, self.data_dir, remember=True)
+
+    def _show_input_box(self, entry: ModelEntry) -> None:
+        meta = entry.predictor.meta or {}
+        foreign = bool(meta.get("foreign")) and entry.source == "file"
+        self.input_label.setVisible(foreign)
+        self.input_box.setVisible(foreign)
+        if foreign:
+            blocked = self.input_box.blockSignals(True)
+            self.input_box.setCurrentIndex(max(0, self.input_box.findData(meta.get("input"))))
+            self.input_box.blockSignals(blocked)
+            from digitpad.core.nets.conventions import input_summary
+
+            self.input_box.setToolTip("The input this network was trained on (scored on a few "
+                                      "hundred digits; choose another to override it).\n"
+                                      + input_summary(meta))
 
     def select_model(self, key: str) -> bool:
         i = self.model_box.findData(key)
@@ -418,7 +587,10 @@ class DrawTab(QWidget):
         self.state.model_ready()
         self._current = entry
         pred = entry.predictor
-        self.maps.set_model(feature_shapes(pred.arch), _numpy_kernels(pred))
+        shapes = entry.extra.get("shapes") or feature_shapes(pred.arch)
+        kernels = entry.extra.get("kernels")
+        self.maps.set_model(shapes, _numpy_kernels(pred) if kernels is None else kernels)
+        self._show_input_box(entry)
         self.model_changed.emit(entry)
         if entry.extra.get("warm"):
             self.state.warmed()
@@ -633,13 +805,14 @@ class DrawTab(QWidget):
     @property
     def busy(self) -> bool:
         """A warm-up or new live weights are being prepared in a worker."""
-        return self._warmups.busy or self._live_jobs.busy or self.number.busy
+        return self._warmups.busy or self._live_jobs.busy or self.number.busy or self._opens.busy
 
     def shutdown(self, timeout_ms: int = 2000) -> None:
         """Window closing: no new prediction; every worker of the tab joined."""
         self._timer.stop()
         self.corrections.writes.shutdown(max(timeout_ms, 1000))  # a sample kept is written
         self._warmups.shutdown(timeout_ms)
+        self._opens.shutdown(timeout_ms)
         self._live_jobs.shutdown(timeout_ms)
         self.inside.shutdown(timeout_ms)
         self.number.shutdown(timeout_ms)

@@ -11,6 +11,9 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 from digitpad.core.io.paths import models_dir
 
 MODEL_FILTER = "digitpad models (*.safetensors);;All files (*)"
+# what Open model takes: digitpad's files, a user's own state dict or ONNX model (issue 25)
+OPEN_FILTER = ("Models (*.safetensors *.pth *.pt *.onnx);;digitpad models (*.safetensors);;"
+               "PyTorch state dicts (*.pth *.pt);;ONNX models (*.onnx);;All files (*)")
 
 
 MODEL_FOLDER = "dialogs/model_folder"  # the folder the last model was opened from or saved to
@@ -40,7 +43,7 @@ def remember_model_folder(path: str | Path) -> None:
 
 
 def ask_open_path(parent: QWidget, title: str = "Open model") -> Path | None:
-    chosen, _ = QFileDialog.getOpenFileName(parent, title, str(last_model_folder()), MODEL_FILTER)
+    chosen, _ = QFileDialog.getOpenFileName(parent, title, str(last_model_folder()), OPEN_FILTER)
     if not chosen:
         return None
     remember_model_folder(chosen)

@@ -105,6 +105,8 @@ class Explainer:
     batch norm folded, a --permute model's pixel order inside, so the maps are in the
     drawing's coordinates)."""
 
+    gradients = True  # saliency and unit fields (ProbsExplainer: occlusion only)
+
     def __init__(self, arch: str, state: dict[str, torch.Tensor], meta: dict | None = None,
                  patch: int = 7, stride: int = 3, threads: int | None = 1) -> None:
         self.arch = arch
@@ -173,6 +175,32 @@ class Explainer:
             (grad,) = torch.autograd.grad(unit, x)
         g = grad[0, 0].abs()
         return UnitField(box, (g / g.max().clamp_min(1e-12)).numpy(), float(unit.detach()))
+
+
+class ProbsExplainer(Explainer):
+    """Occlusion only, for a model torch does not run (ONNX): it needs forward passes only,
+    through ``probs_batch`` ((N, 28, 28) -> (N, 10)); there is no gradient, so no saliency
+    and no receptive-field weights (``gradients`` is False)."""
+
+    gradients = False
+
+    def __init__(self, probs_batch, patch: int = 7, stride: int = 3) -> None:
+        self.arch = "onnx"
+        self.conv = False
+        self.masks = occlusion_masks(patch, stride)
+        self.threads = 1
+        self._probs_batch = probs_batch
+
+    def probs(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(self._probs_batch(
+            images.reshape(-1, SIDE, SIDE).detach().cpu().numpy()), dtype=np.float32))
+
+    def saliency(self, image, target: int | None = None, times_input: bool = True) -> np.ndarray:
+        return np.zeros((SIDE, SIDE), np.float32)
+
+    def unit_field(self, image, layer: str, channel: int, row: int, col: int) -> UnitField:
+        raise NoFeatureMaps("A unit's receptive field needs gradients, which an ONNX model "
+                            "run in onnxruntime does not give.")
 
 
 def occlusion_masks(patch: int = 7, stride: int = 3, side: int = SIDE) -> torch.Tensor:

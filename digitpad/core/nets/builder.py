@@ -53,7 +53,8 @@ def build(arch: str, state: dict[str, torch.Tensor], meta: dict | None = None, *
     convention = meta.get("input") if isinstance(meta, dict) else None
     if convention:
         # a foreign model's own input (ToTensor, 0-255, ink dark ...): see nets/foreign.py
-        from .foreign import CONVENTIONS, InputConvention
+        from .conventions import CONVENTIONS
+        from .models import InputConvention
 
         if convention not in CONVENTIONS:
             raise CheckpointError(f"{name or 'the model'} records an unknown input convention "

@@ -155,14 +155,24 @@ def load_checkpoint(path: str | os.PathLike, data_dir: str | os.PathLike | None 
     # (/dev/zero) or a 1 GB file is refused at once instead of hanging or filling memory
     blob = read_regular_file(path, MAX_MODEL_BYTES,
                              lambda msg: CheckpointError(msg, path, "unreadable"), "model file")
-    from .foreign import STATE_SUFFIXES
+    from .foreign import STATE_SUFFIXES, other_format
 
     if path.suffix.lower() in STATE_SUFFIXES:
         return _load_foreign(blob, path, data_dir)
+    if path.suffix.lower() == ".onnx":
+        # open_predictor runs it (onnxruntime); here a torch model is wanted (train, teach)
+        raise CheckpointError(f"{path.name} is an ONNX model: it can be shown, predicted with "
+                              "and evaluated, but not trained or taught (digitpad trains torch "
+                              "networks of its own architectures; open a state dict for that).",
+                              path, "onnx")
+    refusal = other_format(path)
+    if refusal:
+        raise CheckpointError(refusal, path, "invalid")
     if blob.startswith(_PICKLE_MAGIC):
         raise CheckpointError(
-            f"{path.name} is a PyTorch pickle file. digitpad only opens .safetensors model files, "
-            "because loading a pickle can run arbitrary code.", path, "pickle")
+            f"{path.name} is a PyTorch pickle file; loading a pickle can run arbitrary code, so "
+            "digitpad opens .safetensors model files, and state dicts named .pth / .pt read as "
+            "plain weights, never as code (rename it if it is a state dict).", path, "pickle")
     header = _read_header(blob, path)
     meta_raw = header.get("__metadata__") or {}
     if meta_raw.get("format") == TRAIN_STATE_FORMAT:
@@ -193,11 +203,15 @@ def load_checkpoint(path: str | os.PathLike, data_dir: str | os.PathLike | None 
 
 
 def _load_foreign(blob: bytes, path: Path, data_dir) -> Checkpoint:
-    from .foreign import detect_input, read_state_file
+    from .foreign import CONVENTIONS, detect_input, mnist_there, read_state_file
+    from .input_memory import chosen_input, content_key
 
     arch, state, meta = read_state_file(blob, path)
     _check_state(arch, state, path)
-    meta.update(detect_input(arch, state, data_dir))
+    key = content_key(blob)
+    meta["content_sha256"] = key
+    meta.update(chosen_input(key, CONVENTIONS.__contains__,
+                             lambda: detect_input(arch, state, data_dir), mnist_there(data_dir)))
     return Checkpoint(arch=arch, state=state, meta=meta, path=path)
 
 

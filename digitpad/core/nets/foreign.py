@@ -23,23 +23,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .conventions import CONVENTIONS, DESCRIBED, describe, input_summary  # noqa: F401 (re-exported)
 from .errors import CheckpointError
+from .models import InputConvention  # noqa: F401 (re-exported: the builder puts it in front)
 from .spec import MNIST_MEAN, MNIST_STD, MODEL_NAMES, weight_shapes
-
-# name -> (a, b): the model reads a * x + b of an ink-bright [0, 1] image x
-_BRIGHT = {
-    "totensor": (1.0, 0.0),
-    "normalised": (1.0 / MNIST_STD, -MNIST_MEAN / MNIST_STD),
-    "0-255": (255.0, 0.0),
-    "-1..1": (2.0, -1.0),
-}
-CONVENTIONS: dict[str, tuple[float, float]] = dict(_BRIGHT)
-# ink dark: the model reads a * (1 - x) + b
-CONVENTIONS.update({f"{k}-dark": (-a, a + b) for k, (a, b) in _BRIGHT.items()})
-DESCRIBED = {
-    "totensor": "ToTensor [0, 1]", "normalised": "MNIST-normalised (x - 0.1307) / 0.3081",
-    "0-255": "0-255", "-1..1": "[-1, 1]",
-}
 
 _WRAPPERS = ("state_dict", "model_state_dict", "model", "net", "weights")
 _PREFIXES = ("module.", "model.", "net.", "_orig_mod.")
@@ -48,31 +35,48 @@ STATE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".bin")
 MAX_ELEMENTS = 16 * 1024 * 1024
 
 
-class InputConvention(nn.Module):
-    """The input layer of a foreign model: from digitpad's normalised input z to the model's
-    own convention (a * x + b of the ink-bright image x = z * std + mean)."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__()
-        a, b = CONVENTIONS[name]
-        self.convention = name
-        self.scale = float(a * MNIST_STD)
-        self.shift = float(a * MNIST_MEAN + b)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return z * self.scale + self.shift
+SAVE_STATE_DICT = ("Save a state dict instead: torch.save(model.state_dict(), \"model.pth\"), "
+                   "or use a .safetensors model file, or export the network to ONNX.")
+# what other frameworks write: named so the refusal says what to do instead
+OTHER_FORMATS = {".h5": "Keras", ".hdf5": "Keras", ".keras": "Keras", ".pb": "TensorFlow",
+                 ".tflite": "TensorFlow Lite", ".joblib": "a joblib pickle", ".npz": "NumPy"}
 
 
-def describe(name: str) -> str:
-    base, dark = (name[:-5], True) if name.endswith("-dark") else (name, False)
-    return f"{DESCRIBED.get(base, base)}, ink {'dark' if dark else 'bright'}"
+def other_format(path: Path) -> str | None:
+    """The one-line refusal of a file another framework wrote, or None."""
+    kind = OTHER_FORMATS.get(path.suffix.lower())
+    if kind is None:
+        return None
+    return (f"{path.name} is a {kind} file, which digitpad does not open; export the network "
+            "to ONNX (from Keras or TensorFlow: python -m tf2onnx.convert) and open the .onnx file.")
+
+
+def _is_torchscript(blob: bytes) -> bool:
+    """A TorchScript archive: a zip holding the module's code (``code/``) beside its data."""
+    if not blob.startswith(b"PK\x03\x04"):
+        return False
+    import zipfile
+
+    try:
+        names = zipfile.ZipFile(io.BytesIO(blob)).namelist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return False
+    return any("/code/" in n or n.endswith("/constants.pkl") for n in names[:10_000])
 
 
 def read_state_file(blob: bytes, path: Path) -> tuple[str, dict[str, torch.Tensor], dict]:
     """(arch, digitpad-named state, meta) of a torch.save'd state dict; CheckpointError if it
     is not plain weights or matches no known architecture."""
+    if _is_torchscript(blob):
+        raise CheckpointError(
+            f"{path.name} is a TorchScript model (torch.jit.save), which holds code; it is not "
+            f"opened. {SAVE_STATE_DICT}", path, "pickle")
+    import warnings
+
     try:
-        obj = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True, mmap=False)
+        with warnings.catch_warnings():  # torch's notes on odd files: the error says it all
+            warnings.simplefilter("ignore")
+            obj = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True, mmap=False)
     except Exception as exc:  # weights_only refuses any object that needs code
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         kind = "pickle" if "weights_only" in str(exc) or "Unsupported" in str(exc) else "corrupt"
@@ -80,8 +84,7 @@ def read_state_file(blob: bytes, path: Path) -> tuple[str, dict[str, torch.Tenso
             raise CheckpointError(
                 f"{path.name} is a PyTorch pickle holding more than weights (a whole model "
                 "saved with torch.save(model)?); loading it could run arbitrary code, so it is "
-                "not opened. Save a state dict instead: torch.save(model.state_dict(), "
-                "\"model.pth\"), or use a .safetensors model file.", path, "pickle") from exc
+                f"not opened. {SAVE_STATE_DICT}", path, "pickle") from exc
         raise CheckpointError(f"{path.name} is damaged or not a PyTorch file ({first[:120]}).",
                               path, "corrupt") from exc
     state = _unwrap(obj)
@@ -162,15 +165,24 @@ def _complete(arch: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tens
 def sample_images(n: int = 300, data_dir: str | os.PathLike | None = None):
     """(images (n, 1, 28, 28) in [0, 1], labels, where from): MNIST test when it is there,
     else synthesised digits."""
-    from ..data.mnist import has_mnist, load_test_set
+    from ..data.mnist import has_mnist, mnist_problem, raw_dir
     from ..io.paths import resolve_data_dir
 
     try:
         root = resolve_data_dir(data_dir)
-        if has_mnist(root):
-            x, y = load_test_set(root)
-            step = max(1, len(x) // n)
-            return x[::step][:n], y[::step][:n], f"{min(n, len(x))} MNIST test images"
+        if has_mnist(root) and not mnist_problem(root, splits=("t10k",)):
+            # n images spread over the test set, read straight from the IDX files: a few kB,
+            # not the 10,000 images and torchvision's import (seconds) for a few hundred
+            import numpy as np
+
+            raw = raw_dir(root)
+            images = np.memmap(raw / "t10k-images-idx3-ubyte", np.uint8, "r", offset=16)
+            labels = np.memmap(raw / "t10k-labels-idx1-ubyte", np.uint8, "r", offset=8)
+            count = len(labels)
+            idx = np.arange(0, count, max(1, count // n))[:n]
+            x = torch.from_numpy(images.reshape(count, 28, 28)[idx].astype(np.float32) / 255.0)
+            y = torch.from_numpy(labels[idx].astype(np.int64))
+            return x.unsqueeze(1), y, f"{len(idx)} MNIST test images"
     except Exception:  # unreadable data: fall back to synthesised digits
         pass
     from ..data.styles import render_digits
@@ -178,6 +190,17 @@ def sample_images(n: int = 300, data_dir: str | os.PathLike | None = None):
     imgs, labels, _ = render_digits(n, seed=1234)
     x = torch.from_numpy(imgs).float().div_(255.0).unsqueeze(1)
     return x, torch.from_numpy(labels), f"{n} synthesised digits"
+
+
+def mnist_there(data_dir=None) -> bool:
+    """Whether :func:`sample_images` would read MNIST test (not synthesised digits)."""
+    from ..data.mnist import has_mnist
+    from ..io.paths import resolve_data_dir
+
+    try:
+        return bool(has_mnist(resolve_data_dir(data_dir)))
+    except Exception:  # unreadable data: sample_images falls back too
+        return False
 
 
 def score_conventions(model: nn.Module, n: int = 300, data_dir=None) -> tuple[dict[str, float], str]:
@@ -212,3 +235,13 @@ def set_input(meta: dict, name: str) -> dict:
         raise CheckpointError(f"Unknown input convention {name!r}; choose one of "
                               f"{', '.join(CONVENTIONS)}.", None, "invalid")
     return {**meta, "input": name, "input_chosen": "by you"}
+
+
+def choose_input(meta: dict, name: str) -> dict:
+    """``meta`` with the user's convention (the app's Input box), remembered for the file."""
+    from .input_memory import remember
+
+    meta = set_input(meta, name)
+    if meta.get("content_sha256"):
+        remember(meta["content_sha256"], meta)
+    return meta

@@ -188,3 +188,19 @@ def create_model(name: str) -> DigitModel:
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
+
+class InputConvention(nn.Module):
+    """The input layer of a foreign model: from digitpad's normalised input z to the model's
+    own convention (a * x + b of the ink-bright image x = z * std + mean)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        from .conventions import CONVENTIONS
+
+        a, b = CONVENTIONS[name]
+        self.convention = name
+        self.scale = float(a * MNIST_STD)
+        self.shift = float(a * MNIST_MEAN + b)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return z * self.scale + self.shift

@@ -23,6 +23,7 @@ import numpy as np
 from ..io.files import MAX_MODEL_BYTES, read_regular_file
 from ..nets.errors import CheckpointError
 from ..nets.foreign import CONVENTIONS
+from ..nets.input_memory import content_key
 from .prediction import Prediction, empty_prediction, make_prediction
 from ..data.preprocess import ImageInput, Preprocessed, preprocess
 
@@ -87,6 +88,14 @@ def _layout(model, path: Path) -> tuple[str, list]:
                           path, "architecture")
 
 
+def _batch_of_one(arr: np.ndarray, is_map: bool) -> np.ndarray:
+    if not is_map:
+        return arr.reshape(1, -1)
+    if arr.ndim >= 3 and int(np.prod(arr.shape[:-3])) == 1:
+        return arr.reshape((1,) + arr.shape[-3:])
+    return arr.reshape((1,) + arr.shape)  # not a (C, H, W) map: predict leaves it out
+
+
 class OnnxPredictor:
     """An ONNX model behind the Predictor's interface (predict, predict_batch, probs_batch,
     kernels); ``meta["input"]`` is the convention its input is fed in."""
@@ -130,7 +139,8 @@ class OnnxPredictor:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise CheckpointError(f"{path.name} cannot be run: {first[:160]}", path, "invalid") from exc
         self._input = self._session.get_inputs()[0].name
-        self.meta: dict = {"foreign": "onnx", "name": path.stem, **(meta or {})}
+        self.meta: dict = {"foreign": "onnx", "name": path.stem, "content_sha256": content_key(blob),
+                           **(meta or {})}
         probs = self._run(np.zeros((2, 28, 28), np.float32), "totensor")[0]
         if probs.shape[1:] != (10,):
             raise CheckpointError(f"{path.name} outputs shape {list(probs.shape[1:])}; a digit "
@@ -151,9 +161,10 @@ class OnnxPredictor:
         else:  # a fixed batch of one (or no batch axis): one image at a time
             one = {"nchw": (1, 1, 28, 28), "nhwc": (1, 28, 28, 1), "nhw": (1, 28, 28),
                    "flat": (1, 784), "chw": (1, 28, 28), "hwc": (28, 28, 1)}[self.layout]
-            lift = self.layout in ("chw", "hwc")  # outputs have no batch axis either
-            runs = [[np.asarray(r)[None] if lift else np.asarray(r) for r in
-                     self._session.run(wanted, {self._input: x[i].reshape(one)})]
+            # each output given a batch axis of one: the classes flat, a map as (1, C, H, W)
+            # (a graph without a batch axis may add one inside, or not)
+            runs = [[_batch_of_one(np.asarray(r), k > 0) for k, r in
+                     enumerate(self._session.run(wanted, {self._input: x[i].reshape(one)}))]
                     for i in range(len(x))]
             outs = [np.concatenate([r[k] for r in runs]) for k in range(len(wanted))]
         out = np.asarray(outs[0], np.float32).reshape(len(x), -1)
@@ -195,6 +206,19 @@ class OnnxPredictor:
                 out[i] = make_prediction(pres[i], probs[row], OrderedDict(), steps=False)
         return out
 
+    def feature_shapes(self) -> "OrderedDict[str, tuple[int, ...]]":
+        """Names and (C, H, W) shapes of the maps :meth:`predict` gives (spec.feature_shapes'
+        counterpart), from one forward pass."""
+        if getattr(self, "_shapes", None) is None:
+            _, outs = self._run(np.zeros((1, 28, 28), np.float32), maps=True)
+            self._shapes = OrderedDict(
+                (name, tuple(int(d) for d in np.asarray(a).shape[1:]))
+                for name, a in zip(self.map_names.values(), outs) if np.asarray(a).ndim == 4)
+        return OrderedDict(self._shapes)
+
+    def state_dict(self) -> dict:
+        return {}  # no torch weights: the app's tabs that train or rebuild say why not
+
     def kernels(self) -> dict[str, np.ndarray]:
         return {k: v.copy() for k, v in self._kernels.items()}
 
@@ -204,15 +228,17 @@ class OnnxPredictor:
 
     test_acc = None
 
-    def score_input(self, data_dir=None) -> None:
+    def score_input(self, data_dir=None) -> dict:
         """Choose the input convention that reads a few hundred digits best (meta "input")."""
         from ..nets.foreign import sample_images
 
         x, y, source = sample_images(300, data_dir)
         x, y = x[:, 0].numpy(), y.numpy()
         scores = {name: float((self._run(x, name)[0].argmax(1) == y).mean()) for name in CONVENTIONS}
-        self.meta.update(input=max(scores, key=lambda k: scores[k]), input_scores=scores,
-                         input_scored_on=source)
+        entry = {"input": max(scores, key=lambda k: scores[k]), "input_scores": scores,
+                 "input_scored_on": source}
+        self.meta.update(entry)
+        return entry
 
     def as_module(self):
         """A torch module whose ``logits`` are this model's log-probabilities: what scoring
@@ -235,11 +261,15 @@ class OnnxPredictor:
 def open_onnx(path: str | os.PathLike, input: str | None = None, data_dir=None) -> OnnxPredictor:
     """The one way an ONNX file is opened: checked, run, its input convention scored (or
     ``input`` when the user chose one)."""
+    from ..nets.foreign import mnist_there
+    from ..nets.input_memory import chosen_input
+
     p = OnnxPredictor(path)
     if input:
         from ..nets.foreign import set_input
 
         p.meta = set_input(p.meta, input)
     else:
-        p.score_input(data_dir)
+        p.meta.update(chosen_input(p.meta["content_sha256"], CONVENTIONS.__contains__,
+                                   lambda: p.score_input(data_dir), mnist_there(data_dir)))
     return p

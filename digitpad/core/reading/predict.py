@@ -265,15 +265,27 @@ def open_predictor(path: str | os.PathLike, input: str | None = None, data_dir=N
     """The one way a model file becomes something that predicts: a digitpad file or a user's
     own state dict (a :class:`Predictor`), or an ONNX model (an ``OnnxPredictor``);
     ``input`` overrides a foreign model's scored input convention."""
+    return open_model_file(path, input, data_dir)[0]
+
+
+def open_model_file(path: str | os.PathLike, input: str | None = None, data_dir=None,
+                    remember: bool = False):
+    """(predictor, checkpoint or None for ONNX) of a model file: what :func:`open_predictor`
+    gives, plus the checkpoint a torch model came from (the app saves, trains and teaches it).
+    ``remember``: the chosen ``input`` is recorded for the file (the app's Input box)."""
     from pathlib import Path
 
+    from ..nets.foreign import choose_input, set_input
+
+    pick = choose_input if remember else set_input
     if Path(path).suffix.lower() == ".onnx":
         from .onnx_predict import open_onnx
 
-        return open_onnx(path, input, data_dir)
+        pred = open_onnx(path, None if remember else input, data_dir)
+        if input and remember:
+            pred.meta = pick(pred.meta, input)
+        return pred, None
     ckpt = load_checkpoint(path, data_dir=data_dir)
     if input:
-        from ..nets.foreign import set_input
-
-        ckpt.meta = set_input(ckpt.meta, input)
-    return Predictor.from_checkpoint(ckpt)
+        ckpt.meta = pick(ckpt.meta, input)
+    return Predictor.from_checkpoint(ckpt), ckpt
