@@ -203,7 +203,7 @@ def test_escape_sequences_in_file_names_are_not_printed_raw(tmp_path, capsys):
 # --- which errors are the user's ----------------------------------------------------------
 
 def test_a_bug_is_reported_as_unexpected(monkeypatch, capsys):
-    def buggy(spec):
+    def buggy(spec, input=None):
         raise ValueError("internal invariant broken")
 
     monkeypatch.setattr(cli.info, "model_info", buggy)
@@ -215,7 +215,7 @@ def test_a_bug_is_reported_as_unexpected(monkeypatch, capsys):
 
 
 def test_an_os_error_without_a_user_path_is_unexpected(monkeypatch, capsys):
-    def buggy(spec):
+    def buggy(spec, input=None):
         raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(cli.info, "model_info", buggy)
@@ -224,7 +224,7 @@ def test_an_os_error_without_a_user_path_is_unexpected(monkeypatch, capsys):
 
 
 def test_permission_denied_on_a_named_path_is_a_user_error(monkeypatch, capsys):
-    def denied(spec):
+    def denied(spec, input=None):
         raise PermissionError(13, "Permission denied", "/x/model.safetensors")
 
     monkeypatch.setattr(cli.info, "model_info", denied)
