@@ -78,6 +78,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from ..core.data.preprocess import WORKING_SIDE, load_image, preprocess
 
     from ..core.reading.predict import open_predictor
+    from ..core.nets.errors import CheckpointError
 
     predictor = open_predictor(resolve_model_path(args.model), getattr(args, "input", None))
     if args.number:
@@ -96,8 +97,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
             try:
                 image = load_image(path, max_side=WORKING_SIDE)
                 # the same image read as a number: a file clearly holding several digits says so
-                reading = read_number(image, predictor.probs_batch)
-                if reading.status == "number" and reading.several and not reading.unsure:
+                try:
+                    reading = read_number(image, predictor.probs_batch)
+                except CheckpointError:  # a model unusable on a part: the whole image says
+                    reading = None
+                if reading is not None and reading.status == "number" and reading.several \
+                        and not reading.unsure:
                     several[k] = reading.number
                 arrays.append(preprocess(image, keep_steps=False))
                 del image

@@ -113,3 +113,74 @@ def test_a_signal_mid_download_removes_the_part_file(sig, rc, tmp_path, trickle,
     assert proc.returncode == rc, err
     assert not part_files(root)
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+# --- issue 24, failure 1: reply headers that trickle -----------------------------------------
+
+@pytest.fixture
+def header_trickle():
+    """A server on 127.0.0.1 that sends its reply headers one byte a second: to a GET (a HEAD
+    is answered at once, as a mirror that looks healthy would) and to a proxy's CONNECT. It
+    gives up after TRICKLE_FOR, so a download without a deadline fails differently."""
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(16)
+    stop = threading.Event()
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\nConnection: close\r\n" + b"X: y\r\n" * 40
+
+    def serve(conn):
+        with conn:
+            try:
+                request = conn.recv(4096).decode("latin-1")
+                if request.startswith("HEAD"):
+                    conn.sendall(head + b"\r\n")
+                    return
+                t0 = time.monotonic()
+                for byte in head:  # never reaches the blank line in TRICKLE_FOR
+                    if stop.is_set() or time.monotonic() - t0 > TRICKLE_FOR:
+                        return
+                    conn.sendall(bytes([byte]))
+                    stop.wait(1.0)
+            except OSError:
+                pass
+
+    def loop():
+        srv.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                continue
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=loop, daemon=True).start()
+    yield f"http://127.0.0.1:{srv.getsockname()[1]}/"
+    stop.set()
+    srv.close()
+
+
+def test_get_headers_trickling_after_a_quick_head_end_at_the_deadline(tmp_path, header_trickle,
+                                                                      clean_urllib):
+    clean_urllib.setattr(data_mod, "MIRRORS", [header_trickle])
+    t0 = time.monotonic()
+    with pytest.raises(DataError) as err:
+        data_mod.download_mnist(tmp_path / "d", deadline=3.0)
+    took = time.monotonic() - t0
+    assert "did not finish within its 3 s deadline" in str(err.value), str(err.value)
+    assert took < 3.0 + 10, took
+    assert not part_files(tmp_path)
+
+
+def test_a_proxy_trickling_its_connect_reply_ends_within_the_mirror_deadline(
+        tmp_path, header_trickle, clean_urllib):
+    clean_urllib.setattr(data_mod, "MIRRORS", ["https://mirror.invalid/"])
+    clean_urllib.setenv("https_proxy", header_trickle)
+    t0 = time.monotonic()
+    with pytest.raises(DataError) as err:
+        data_mod.download_mnist(tmp_path / "d", timeout=2.0, deadline=3.0)
+    took = time.monotonic() - t0
+    assert "no connection to its download mirrors" in str(err.value), str(err.value)
+    assert "timed out" in str(err.value)
+    assert took < 3.0 + 10, took
+    assert not part_files(tmp_path)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QMessageBox, QSli
                                QToolButton, QVBoxLayout, QWidget)
 
 from digitpad.core.nets.spec import DESCRIPTIONS
+from digitpad.core.nets.errors import CheckpointError  # torch-free: what an unusable output raises
 
 from .. import theme
 from ..workers import Latest
@@ -365,7 +366,12 @@ class DrawTab(QWidget):
             self.prediction_shown.emit()
             return
         t0 = time.perf_counter()
-        self._show(predictor.predict(digit.pre), t0)
+        try:
+            pred = predictor.predict(digit.pre)
+        except CheckpointError as exc:
+            self._show_unusable(exc)
+            return
+        self._show(pred, t0)
 
     # --- models ----------------------------------------------------------------------------
 
@@ -763,6 +769,9 @@ class DrawTab(QWidget):
         t0 = time.perf_counter()
         try:
             pred = predictor.predict(self._as_scored(self.canvas.to_array()))
+        except CheckpointError as exc:  # non-finite outputs on this drawing (issue 24.3)
+            self._show_unusable(exc)
+            return
         except Exception:
             log.exception("prediction failed")
             self.status_message.emit("Prediction failed; details are in the log file.")
@@ -789,6 +798,14 @@ class DrawTab(QWidget):
 
         image = held[1].astype(np.float32) / 255.0
         return Preprocessed(image, False, [("as scored", image)])
+
+    def _show_unusable(self, exc: Exception) -> None:
+        """The model gave NaN or infinite outputs for this drawing: no digit, no "nan %"."""
+        self.last_prediction = None
+        self.prediction.show_empty("unusable")
+        self.maps.clear_maps()
+        self.status_message.emit(str(exc))
+        self.prediction_shown.emit()
 
     def _show(self, pred, t0: float) -> None:
         self.last_prediction = pred

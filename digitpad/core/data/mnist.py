@@ -211,10 +211,112 @@ class Cancelled(Exception):
     pass
 
 
+class _Deadline:
+    """Ends every connection opened under it when ``end`` (a monotonic time) passes.
+
+    A socket timeout bounds one read, not a reply: a proxy that sends its headers (to CONNECT,
+    HEAD or GET) a byte at a time never trips it, and http.client reads headers line by line
+    with no overall limit. So each socket this opens is watched: at the deadline a timer shuts
+    it down (``shutdown`` on a duplicate descriptor reaches the connection even after TLS
+    wrapped it), the blocked read returns, and ``expired`` tells the caller why.
+    """
+
+    def __init__(self, end: float):
+        import threading
+
+        self.end = end
+        self.expired = False
+        self._fds: list[int] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, end - time.monotonic()), self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> "_Deadline":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._timer.cancel()
+        with self._lock:
+            for fd in self._fds:
+                os.close(fd)
+            self._fds.clear()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for fd in self._fds:
+                try:
+                    _shutdown(fd)
+                except OSError:
+                    pass
+
+    def _connect(self, address, timeout=socket.getdefaulttimeout(), source_address=None, *args,
+                 **kwargs):
+        left = self.end - time.monotonic()
+        if left <= 0:
+            self.expired = True
+            raise TimeoutError("the deadline had passed")
+        if timeout is None or timeout > left:
+            timeout = left
+        sock = socket.create_connection(address, timeout, source_address, *args, **kwargs)
+        with self._lock:
+            self._fds.append(os.dup(sock.fileno()))
+            if self.expired:
+                _shutdown(self._fds[-1])
+        return sock
+
+    def open(self, request, timeout: float):
+        """urllib's ``urlopen`` (proxies from the environment as usual) on watched sockets."""
+        return urllib.request.build_opener(_WatchedHttp(self), _WatchedHttps(self)).open(
+            request, timeout=min(timeout, max(0.01, self.end - time.monotonic())))
+
+
+def _shutdown(fd: int) -> None:
+    sock = socket.socket(fileno=os.dup(fd))
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    finally:
+        sock.close()
+
+
+def _watched(connection_class, deadline: _Deadline):
+    def make(*args, **kwargs):
+        conn = connection_class(*args, **kwargs)
+        conn._create_connection = deadline._connect  # the one hook http.client has for it
+        return conn
+    return make
+
+
+class _WatchedHttp(urllib.request.HTTPHandler):
+    def __init__(self, deadline: _Deadline):
+        super().__init__()
+        self._deadline = deadline
+
+    def http_open(self, req):
+        return self.do_open(_watched(http.client.HTTPConnection, self._deadline), req)
+
+
+class _WatchedHttps(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: _Deadline):
+        super().__init__()
+        self._deadline = deadline
+
+    def https_open(self, req):
+        return self.do_open(_watched(http.client.HTTPSConnection, self._deadline), req,
+                            context=self._context)
+
+
 def _probe(url: str, timeout: float) -> None:
     req = urllib.request.Request(url, method="HEAD")
-    with urllib.request.urlopen(req, timeout=timeout):
-        pass
+    with _Deadline(time.monotonic() + timeout) as deadline:
+        try:
+            with deadline.open(req, timeout):
+                pass
+        except BaseException:
+            if deadline.expired:
+                raise TimeoutError("timed out") from None
+            raise
 
 
 def download_mnist(root: str | os.PathLike | None = None, timeout: float = 6.0,
@@ -306,14 +408,14 @@ def _fetch(url: str, target: Path, progress: ProgressFn | None,
                          f"({got} of {target.name} had arrived): the connection is too slow. "
                          "Try again later; what was downloaded completely is kept.")
 
+    deadline = _Deadline(end)
     try:
         left = end - time.monotonic()
         if left <= 0:
             raise late()
-        # each socket operation waits at most the time left, so the deadline holds even
-        # while a read blocks
-        with urllib.request.urlopen(url, timeout=min(READ_TIMEOUT, left)) as resp, \
-                open(part, "wb") as out:
+        # each read waits at most READ_TIMEOUT; the deadline ends the connection itself, so
+        # it holds while headers trickle too
+        with deadline, deadline.open(url, READ_TIMEOUT) as resp, open(part, "wb") as out:
             total = int(resp.headers.get("Content-Length") or 0)
             while True:
                 if cancelled is not None and cancelled():
@@ -336,11 +438,15 @@ def _fetch(url: str, target: Path, progress: ProgressFn | None,
                     progress(target.name, done, total)
             if total and done < total:
                 raise OSError(f"the connection closed after {done:,} of {total:,} bytes of {target.name}")
+        if time.monotonic() >= end:
+            raise late()
         os.replace(part, target)
-    except BaseException:
+    except BaseException as exc:
         # any failure, a cancel, Ctrl+C or SIGTERM (the CLI turns it into an exception): no
         # half file stays
         part.unlink(missing_ok=True)
+        if deadline.expired and isinstance(exc, Exception) and not isinstance(exc, DataError):
+            raise late() from None  # the cut connection's own error would hide why
         raise
 
 

@@ -89,14 +89,31 @@ def for_inference(model: DigitModel, copy_first: bool = True) -> DigitModel:
     return model
 
 
-def probe(model: DigitModel, name: str | None = None) -> None:
-    """Refuse a model whose outputs are not finite on the probe images (CheckpointError)."""
+def single_pixel_images():
+    """(784, 28, 28) float32: each pixel inked alone. A unit that overflows when one pixel is
+    inked (finite weights, one far too large) passes the three probe images; these catch it."""
+    import numpy as np
+
+    return np.eye(28 * 28, dtype=np.float32).reshape(-1, 28, 28)
+
+
+def probe(model: DigitModel, name: str | None = None, wide: bool = False) -> None:
+    """Refuse a model whose outputs are not finite on the probe images (CheckpointError).
+
+    ``wide`` adds every single-pixel image (a few milliseconds more): what a file written for
+    others (``export``) is held to. Every reader also refuses non-finite outputs at use
+    (``reading.prediction.refuse_non_finite``), as no probe sees every drawing."""
+    import numpy as np
+
+    images = probe_images()
+    if wide:
+        images = np.concatenate([images, single_pixel_images()])
     was_training = model.training
     model.eval()
     try:
         device = next(model.parameters()).device
         with torch.inference_mode():
-            logits = model.logits(torch.from_numpy(probe_images()).unsqueeze(1).to(device))
+            logits = model.logits(torch.from_numpy(images).unsqueeze(1).to(device))
     finally:
         model.train(was_training)
     if not bool(torch.isfinite(logits).all()):

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .builder import build_checkpoint
+from .builder import build_checkpoint, probe
 from .checkpoint import PREPROCESS_VERSION, SAVE_LOCK_WAIT, Checkpoint, write_atomically
 from ..io.files import DigitpadError
 
@@ -78,7 +78,8 @@ def onnx_metadata(ckpt: Checkpoint) -> dict[str, str]:
 
 def export_onnx(ckpt: Checkpoint, path: str | os.PathLike, opset: int = OPSET) -> Path:
     """Write ``ckpt`` as an ONNX file (atomically, under the file's lock). A model whose
-    outputs are not finite is refused (CheckpointError) before anything is written."""
+    outputs are not finite (on the probe images and on every single-pixel image) is refused
+    (CheckpointError) before anything is written."""
     try:
         import onnx
     except ImportError:
@@ -87,7 +88,10 @@ def export_onnx(ckpt: Checkpoint, path: str | os.PathLike, opset: int = OPSET) -
 
     path = Path(path)
     check_writable(path)
-    model = _Graph(build_checkpoint(ckpt).float())
+    built = build_checkpoint(ckpt).float()
+    # held to more than the load-time probe: others will run this file on any drawing
+    probe(built, ckpt.path.name if ckpt.path else ckpt.name, wide=True)
+    model = _Graph(built)
     example = torch.zeros(1, 1, 28, 28)
     buf = io.BytesIO()
     with warnings.catch_warnings():

@@ -19,7 +19,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ..nets import spec as specs
 from ..nets.spec import BN_EPS, DESCRIPTIONS, MNIST_MEAN, MNIST_STD
 from ..io.files import MAX_MODEL_BYTES, MODEL_FORMAT
-from .prediction import Prediction, empty_prediction, make_prediction
+from .prediction import Prediction, empty_prediction, make_prediction, refuse_non_finite
 from ..data.preprocess import ImageInput, Preprocessed, preprocess
 
 __all__ = ["NumpyPredictor", "load_file", "load_shipped"]
@@ -125,12 +125,18 @@ class NumpyPredictor:
         if images.shape[0] == 0:
             return np.zeros((0, 10), np.float32)
         z = self._forward(images, keep=False)[0].astype(np.float64)
-        p = np.exp(z - z.max(axis=1, keepdims=True))
-        return (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):
+            p = np.exp(z - z.max(axis=1, keepdims=True))
+            p = (p / p.sum(axis=1, keepdims=True)).astype(np.float32)
+        return refuse_non_finite(p, self.name)
 
     def _forward(self, images: np.ndarray, keep: bool) -> tuple[np.ndarray, "OrderedDict[str, np.ndarray]"]:
         """The one forward pass: a batch (N, 28, 28) -> logits (N, 10) and, with ``keep``,
         each shown intermediate with its batch axis (channels last)."""
+        with np.errstate(over="ignore", invalid="ignore"):  # refuse_non_finite says it once
+            return self._forward_all(images, keep)
+
+    def _forward_all(self, images: np.ndarray, keep: bool):
         L = self._layers
         f: OrderedDict[str, np.ndarray] = OrderedDict()
         x = ((images - np.float32(MNIST_MEAN)) / np.float32(MNIST_STD))[..., None]
@@ -159,10 +165,12 @@ class NumpyPredictor:
             return empty_prediction(pre)
         logits, maps = self.forward(pre.image)
         z = logits.astype(np.float64)
-        p = np.exp(z - z.max())
+        with np.errstate(over="ignore", invalid="ignore"):
+            p = np.exp(z - z.max())
+            p = p / p.sum()
         maps = OrderedDict((k, np.ascontiguousarray(v, np.float32)) for k, v in maps.items()) \
             if with_maps else OrderedDict()
-        return make_prediction(pre, (p / p.sum()).astype(np.float32), maps)
+        return make_prediction(pre, refuse_non_finite(p.astype(np.float32), self.name), maps)
 
     def __repr__(self) -> str:
         return f"NumpyPredictor({self.arch!r}, name={self.name!r})"

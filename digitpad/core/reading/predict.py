@@ -30,7 +30,7 @@ from ..nets.builder import build, for_inference
 from ..nets.fold import torch_threads
 from ..nets.models import DigitModel
 from ..nets.spec import MODEL_NAMES
-from .prediction import Prediction, empty_prediction, make_prediction
+from .prediction import Prediction, empty_prediction, make_prediction, refuse_non_finite
 from ..data.preprocess import ImageInput, Preprocessed, preprocess
 
 __all__ = ["Prediction", "Predictor"]
@@ -214,7 +214,7 @@ class Predictor:
                 logits, feats = c.model.logits(x), {}
             probs = torch.softmax(logits.float(), dim=1)[0].cpu().numpy()
             maps = OrderedDict((k, _to_numpy(v[0])) for k, v in feats.items())
-        return make_prediction(pre, probs, maps)
+        return make_prediction(pre, refuse_non_finite(probs, self.name), maps)
 
     def predict_batch(self, images: Iterable[ImageInput | Preprocessed],
                       batch_size: int = 256) -> list[Prediction]:
@@ -249,7 +249,7 @@ class Predictor:
                 x = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size]))
                 x = x.unsqueeze(1).to(self._device).contiguous(memory_format=c.memory_format)
                 out[start:start + x.shape[0]] = torch.softmax(c.model.logits(x).float(), dim=1).cpu().numpy()
-        return out
+        return refuse_non_finite(out, self.name)
 
     def __repr__(self) -> str:
         acc = f", test_acc={self.test_acc:.4f}" if self.test_acc is not None else ""

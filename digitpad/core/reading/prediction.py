@@ -8,8 +8,26 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..data.preprocess import Preprocessed
+from ..nets.errors import CheckpointError
 
-__all__ = ["Prediction", "empty_prediction", "make_prediction"]
+__all__ = ["Prediction", "empty_prediction", "make_prediction", "refuse_non_finite"]
+
+
+def refuse_non_finite(probs: np.ndarray, name: str | None = None, first: int = 0) -> np.ndarray:
+    """``probs`` when every value is finite; else a CheckpointError (kind "unusable") that says
+    so. The load-time probe sees a few images only: a model that overflows on some drawing
+    (finite weights, one unit far too large) is caught here, at use, and never shown as a
+    digit with "nan %" (issue 24, failure 3). ``first`` numbers the rows in the message."""
+    bad = ~np.isfinite(probs).reshape(len(probs) if np.ndim(probs) > 1 else 1, -1).all(axis=1)
+    if not bad.any():
+        return probs
+    where = "this image"
+    if np.ndim(probs) > 1 and len(probs) > 1:
+        rows = np.flatnonzero(bad)
+        where = f"{len(rows):,} of {len(probs):,} images (the first: #{first + int(rows[0])})"
+    raise CheckpointError(f"{name or 'The model'} is unusable on {where}: its outputs are NaN or "
+                          "infinite (weights that overflow on this input, or damaged ones).",
+                          None, "unusable")
 
 
 @dataclass

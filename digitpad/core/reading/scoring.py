@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .prediction import refuse_non_finite
+
 CLASSES = 10
 BATCH = 1000
 
@@ -111,7 +113,8 @@ def score_batches(model: nn.Module, images: torch.Tensor, batch_size: int = BATC
             with torch.inference_mode():
                 x = images[start:start + batch_size].to(device).contiguous(memory_format=fmt)
                 logits = model.logits(x) if hasattr(model, "logits") else model(x)
-                yield start, torch.softmax(logits.float(), 1).cpu().numpy()
+                probs = torch.softmax(logits.float(), 1).cpu().numpy()
+            yield start, refuse_non_finite(probs, None, first=start)
     finally:
         model.train(was_training)
 
