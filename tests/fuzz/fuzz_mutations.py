@@ -277,3 +277,29 @@ def step_from_state(config, weights: dict, optimizer_state: dict) -> bool:
         p.grad = torch.randn_like(p) * 1e-3
     opt.step()
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+# --- deep nesting (issue 24.4) ---------------------------------------------------------------
+
+def nested(depth: int) -> str:
+    """JSON text nested ``depth`` levels: what makes json.loads raise RecursionError."""
+    return "[" * depth + "]" * depth
+
+
+def nest_header(blob: bytes, depth: int, where: str) -> bytes:
+    """blob with a ``depth``-deep value in its safetensors header (``"header"``) or inside its
+    metadata's JSON string (``"meta"`` for a model, ``"json"`` for a training state)."""
+    (n,) = struct.unpack("<Q", blob[:8])
+    body = blob[8 + n:]
+    text = blob[8:8 + n].decode().rstrip()
+    if where == "header":
+        raw = '{"deep": ' + nested(depth) + ", " + text[1:]
+    else:
+        header = json.loads(text)
+        inner = json.loads(header["__metadata__"][where])
+        inner_text = json.dumps(inner)
+        header["__metadata__"][where] = '{"deep": ' + nested(depth) + ", " + inner_text[1:]
+        raw = json.dumps(header)
+    data = raw.encode()
+    data += b" " * (-len(data) % 8)
+    return struct.pack("<Q", len(data)) + data + body

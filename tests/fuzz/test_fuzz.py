@@ -292,3 +292,40 @@ def test_onnx_external_data_is_refused(tmp_path, foreign_blobs):
     big.write_bytes(foreign_blobs[1] + bytes(65 * 1024 * 1024))  # over the size limit
     with pytest.raises(CheckpointError):
         open_onnx(big, "totensor")
+
+
+# --- deeply nested JSON (issue 24.4) ---------------------------------------------------------
+
+@pytest.mark.parametrize("where", ["header", "meta"])
+@pytest.mark.parametrize("depth", [100, 100_000])
+def test_nested_model_json_is_one_clear_line(where, depth, tmp_path, capsys):
+    from fuzz_mutations import nest_header
+
+    from digitpad.core.nets.checkpoint import CheckpointError, load_checkpoint, shipped_model_path
+    from digitpad.core.reading.numpy_predict import load_file
+
+    blob = Path(shipped_model_path("lenet")).read_bytes()
+    model = tmp_path / "deep.safetensors"
+    model.write_bytes(nest_header(blob, depth, where))
+    with pytest.raises(CheckpointError, match="deep|damaged|not a valid"):
+        load_checkpoint(model)
+    assert load_file(model) is None  # the numpy reader leaves it to the torch path's sentence
+    image = tmp_path / "i.png"
+    image.write_bytes(mutate_image("PNG", random.Random(0)))
+    for argv in (["info", str(model)], ["predict", "--model", str(model), str(image)]):
+        rc = cli.main(argv)
+        err = capsys.readouterr().err
+        assert rc in (1, 2) and "Recursion" not in err and "unexpected" not in err, (argv, err)
+        assert len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("depth", [100, 100_000])
+def test_nested_train_state_starts_fresh(depth, tmp_path, train_state_blob):
+    from fuzz_mutations import nest_header
+
+    from digitpad.core.learning.train_state import TrainStateError, load_train_state
+
+    path = tmp_path / "m.train-state.safetensors"
+    path.write_bytes(nest_header(train_state_blob[0], depth, "json"))
+    with pytest.raises(TrainStateError, match="not JSON"):
+        load_train_state(path)

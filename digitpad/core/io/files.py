@@ -11,6 +11,7 @@ message, so a model file fails with ``CheckpointError`` and an image with ``Imag
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import stat
@@ -31,6 +32,32 @@ MAX_IMAGE_BYTES = 64 * MiB
 
 class DigitpadError(Exception):
     """Base of digitpad's typed errors: ``str(err)`` is a sentence a person understands."""
+
+
+# The deepest JSON a digitpad file holds is 4 levels (meta > history > val_acc > list); 64
+# leaves room for any honest writer, and far below where json's recursion would give out.
+MAX_JSON_DEPTH = 64
+
+
+def load_json(text: str | bytes):
+    """json.loads for a file's header or metadata, with ValueError (never RecursionError) for
+    a document nested deeper than MAX_JSON_DEPTH: a crafted ``[[[[...]]]]`` would otherwise
+    escape every caller's ``except ValueError`` as "unexpected error: RecursionError", and a
+    shallower but still deep one would blow up later in json.dumps or copy.deepcopy."""
+    try:
+        doc = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"nested more than {MAX_JSON_DEPTH} levels deep") from None
+    # json gave out only near the interpreter's limit (~1000); walked without recursion
+    level = [doc]
+    for _ in range(MAX_JSON_DEPTH):
+        level = [v for c in level if isinstance(c, (dict, list))
+                 for v in (c.values() if isinstance(c, dict) else c)]
+        if not level:
+            return doc
+    if any(isinstance(c, (dict, list)) for c in level):
+        raise ValueError(f"nested more than {MAX_JSON_DEPTH} levels deep")
+    return doc
 
 
 def _kind_of(mode: int) -> str:

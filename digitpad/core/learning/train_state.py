@@ -17,7 +17,7 @@ import math
 import numbers
 from pathlib import Path
 
-from ..io.files import TRAIN_STATE_FORMAT
+from ..io.files import TRAIN_STATE_FORMAT, load_json
 from ..nets.checkpoint import CheckpointError
 
 TRAIN_STATE_SUFFIX = ".train-state.safetensors"
@@ -100,7 +100,7 @@ def load_train_state(path) -> tuple[dict, dict, dict]:
         return TrainStateError(f"{path.name} is damaged: {why}.", path, "corrupt")
 
     try:
-        doc = json.loads(meta.get("json", ""))
+        doc = load_json(meta.get("json", ""))
     except (TypeError, ValueError):
         raise bad("its metadata is not JSON") from None
     if not isinstance(doc, dict):
