@@ -189,8 +189,18 @@ def _acquire(path: Path, lock: Path, wait: float, poll: float) -> int:
         if not same:
             os.close(fd)
             continue
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            if os.write(fd, f"{os.getpid()}\n".encode()) == 0:
+                raise OSError(28, os.strerror(28))
+        except OSError as exc:  # a full disk (ENOSPC) or quota: no lock left behind
+            try:
+                os.unlink(lock)  # still holding it, as a release does
+            except OSError:
+                pass
+            os.close(fd)
+            raise OutputError(f"Cannot write {path}: {exc.strerror or exc} (while writing its "
+                              f"lock file {lock}).") from exc
         return fd
 
 
