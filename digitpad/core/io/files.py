@@ -197,6 +197,55 @@ def fsync_dir(folder) -> None:
         os.close(fd)
 
 
+def _pid_alive(pid: int) -> bool:
+    if os.name == "nt" or pid <= 0:
+        return True  # Windows' os.kill(pid, 0) would end the process: left to the age rule
+    if pid == os.getpid():
+        return True  # a save of ours in another thread
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process (EPERM): alive
+    return True
+
+
+def temp_pid(name: str, target_name: str) -> int | None:
+    """The writer's pid in a temp file's name ``.NAME.<pid>.XXXX.tmp``, else None."""
+    prefix = f".{target_name}."
+    if not (name.startswith(prefix) and name.endswith(".tmp")):
+        return None
+    head = name[len(prefix):].split(".", 1)[0]
+    return int(head) if head.isdigit() and len(head) <= 10 else None
+
+
+def remove_dead_temps(path) -> list[str]:
+    """Delete ``path``'s temp files (``.NAME.<pid>.*.tmp``) whose writer is no longer running:
+    what a killed save left, cleaned at the next start of any writer, whatever its age.
+    Returns the names removed. A live writer's temp is never touched."""
+    from pathlib import Path
+
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        pid = temp_pid(name, path.name)
+        if pid is None or _pid_alive(pid):
+            continue
+        try:
+            if stat.S_ISREG(os.lstat(folder / name).st_mode):
+                os.unlink(folder / name)
+                removed.append(name)
+        except OSError:
+            pass
+    return removed
+
+
 class TempFileError(OSError):
     """The temp file beside the target could not be made: the folder is not writable."""
 
@@ -212,7 +261,8 @@ def write_atomically(path, blob: bytes, mode: int) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        remove_dead_temps(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=folder)
     except OSError as exc:
         raise TempFileError(exc.errno, exc.strerror, exc.filename) from exc
     try:
