@@ -113,6 +113,9 @@ def load_image(path: str | os.PathLike, max_side: int | None = None) -> np.ndarr
             if w * h > MAX_IMAGE_PIXELS:
                 raise ImageError(_too_many_pixels(base, f"{w}x{h} pixels ({w * h / 1e6:,.0f} "
                                                         "megapixels)"))
+            if min(w, h) < 2:  # said here, in the file's own size: reduced, 1x100000 is 1x1021
+                raise ImageError(f"{base} is too small ({w}x{h} pixels); a digit needs at "
+                                 "least 2x2.")
             if max_side is not None and max(w, h) > max_side:
                 return _pil_to_array(_reduced(im, max_side))
             im.load()  # decode now: a truncated file fails here, not later
@@ -180,7 +183,10 @@ def _as_float(a: np.ndarray) -> np.ndarray:
     if a.dtype == np.bool_:
         return a.astype(np.float32)
     if a.dtype == np.uint16:
-        return a.astype(np.float32) * np.float32(1 / 65535)
+        # a 16-bit file that holds 8-bit values (paper 255, ink 0) is read on the 8-bit scale:
+        # on 65535 its ink would sit under the noise floor and read as blank
+        top = int(a.max()) if a.size else 0
+        return a.astype(np.float32) * np.float32(1 / (255 if top <= 255 else 65535))
     if np.issubdtype(a.dtype, np.integer):
         top = int(a.max()) if a.size else 0
         if int(a.min()) < 0:
@@ -247,8 +253,19 @@ def ink_image(arr: np.ndarray, polarity: Polarity) -> tuple[np.ndarray, float, s
     bg = _median(_border(arr))  # the frame is background in any sensible drawing
     bg_luma = float(bg @ _LUMA) if arr.ndim == 3 else float(bg)
     if polarity == "auto":
-        # a digit may touch the frame, but it does not cover most of it
-        polarity = "dark-on-light" if bg_luma > 0.5 * scale else "light-on-dark"
+        # a digit may touch the frame, but it does not cover most of it. The ink is on the
+        # side of the paper it departs further to: grey paper (99) with black ink (0) is dark
+        # on light though the paper is below half (issue 24.9); a close call goes by the paper.
+        flat = arr.reshape(-1, arr.shape[2]) if arr.ndim == 3 else arr.reshape(-1, 1)
+        bg_c = np.asarray(bg, np.float32).reshape(-1)  # per channel: no full-size temporary
+        above = float((flat.max(axis=0).astype(np.float32) - bg_c).max())
+        below = float((bg_c - flat.min(axis=0).astype(np.float32)).max())
+        if above > 2 * below:
+            polarity = "light-on-dark"
+        elif below > 2 * above:
+            polarity = "dark-on-light"
+        else:
+            polarity = "dark-on-light" if bg_luma > 0.5 * scale else "light-on-dark"
     light = polarity == "light-on-dark"
     if arr.ndim == 2:
         return _minus_background(arr, bg, light), scale, polarity
