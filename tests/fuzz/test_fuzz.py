@@ -329,3 +329,44 @@ def test_nested_train_state_starts_fresh(depth, tmp_path, train_state_blob):
     path.write_bytes(nest_header(train_state_blob[0], depth, "json"))
     with pytest.raises(TrainStateError, match="not JSON"):
         load_train_state(path)
+
+
+# --- hostile but in-range training states (issue 24.6) ----------------------------------------
+
+def _first(optimizer, key):
+    return next(s[key] for s in optimizer["state"].values() if key in s)
+
+
+HOSTILE_STATES = {
+    "exp_avg 1e38": lambda w, o: _first(o, "exp_avg").fill_(1e38),
+    "exp_avg_sq 1e38": lambda w, o: _first(o, "exp_avg_sq").fill_(1e38),
+    "weight_decay 1e30": lambda w, o: o["param_groups"][0].__setitem__("weight_decay", 1e30),
+    "lr 1e30": lambda w, o: o["param_groups"][0].__setitem__("lr", 1e30),
+    "weights 1e38": lambda w, o: w["conv1.weight"].fill_(1e38),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_STATES))
+def test_hostile_in_range_train_state_values_are_refused(case, tmp_path, train_state_blob):
+    from digitpad.core.learning.train_state import (TrainStateError, check_train_state,
+                                                    load_train_state)
+
+    blob, config = train_state_blob
+    path = tmp_path / "m.train-state.safetensors"
+    path.write_bytes(blob)
+    weights, optimizer, info = load_train_state(path)
+    check_train_state(path, weights, optimizer, info, config, "lenet")  # the real one passes
+    HOSTILE_STATES[case](weights, optimizer)
+    with pytest.raises(TrainStateError, match="beyond what a real run"):
+        check_train_state(path, weights, optimizer, info, config, "lenet")
+
+
+def test_a_negative_running_variance_is_refused(tmp_path):
+    from digitpad.core.learning.train_state import TrainStateError, _check_weights_plausible
+
+    def bad(why):
+        return TrainStateError(why, tmp_path, "shapes")
+
+    _check_weights_plausible({"bn1.running_var": torch.ones(4)}, bad)
+    with pytest.raises(TrainStateError, match="negative variance"):
+        _check_weights_plausible({"bn1.running_var": -torch.ones(4)}, bad)
