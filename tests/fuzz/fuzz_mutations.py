@@ -303,3 +303,23 @@ def nest_header(blob: bytes, depth: int, where: str) -> bytes:
     data = raw.encode()
     data += b" " * (-len(data) % 8)
     return struct.pack("<Q", len(data)) + data + body
+
+
+# --- overlapping zip entries (issue 24.7) ----------------------------------------------------
+
+def overlapping_zip(member: bytes, copies: int, name: str = "0/a00000.png") -> bytes:
+    """A zip whose central directory lists one stored member ``copies`` times under different
+    names, every entry pointing at the same data: tiny on disk, ``copies`` decodes of work."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr(name, member)
+    raw = buf.getvalue()
+    eocd = raw.rindex(b"PK\x05\x06")
+    cd_size, cd_offset = struct.unpack("<II", raw[eocd + 12:eocd + 20])
+    record = raw[cd_offset:cd_offset + cd_size]
+    stem = name[:-len("00000.png")]
+    entries = b"".join(record.replace(name.encode(), f"{stem}{i:05d}.png".encode())
+                       for i in range(copies))
+    end = (b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, copies, copies, len(entries),
+                                       cd_offset, 0))
+    return raw[:cd_offset] + entries + end

@@ -370,3 +370,56 @@ def test_a_negative_running_variance_is_refused(tmp_path):
     _check_weights_plausible({"bn1.running_var": torch.ones(4)}, bad)
     with pytest.raises(TrainStateError, match="negative variance"):
         _check_weights_plausible({"bn1.running_var": -torch.ones(4)}, bad)
+
+
+# --- one zip member listed many times (issue 24.7) --------------------------------------------
+
+def test_a_member_listed_many_times_is_decoded_once(tmp_path, monkeypatch):
+    import io as _io
+
+    from PIL import Image
+
+    from fuzz_mutations import overlapping_zip
+
+    from digitpad.core.data import samples
+    from digitpad.core.data.samples import SampleStore
+
+    png = _io.BytesIO()
+    a = np.full((300, 300), 255, np.uint8)
+    a[50:250, 140:160] = 0
+    Image.fromarray(a).save(png, format="PNG")
+    path = tmp_path / "overlap.zip"
+    path.write_bytes(overlapping_zip(png.getvalue(), 500))
+    decodes = []
+    real = samples.read_checked
+    monkeypatch.setattr(samples, "read_checked", lambda p: decodes.append(p) or real(p))
+    report = clean(SampleStore(tmp_path / "store").import_from, path)
+    assert not isinstance(report, DigitpadError), report
+    assert len(decodes) <= 1, len(decodes)
+    assert any("same data" in why for _, why in report.problems), report.problems[:3]
+
+
+def test_a_zip_is_refused_past_its_decoding_budget(tmp_path, monkeypatch):
+    import io as _io
+
+    from PIL import Image
+
+    from digitpad.core.data import samples
+    from digitpad.core.data.samples import SampleStore
+
+    png = _io.BytesIO()
+    Image.new("L", (400, 400), 255).save(png, format="PNG")
+    path = tmp_path / "many.zip"
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(20):
+            zf.writestr(f"1/p{i}.png", png.getvalue())
+    monkeypatch.setattr(samples, "MAX_ZIP_PIXELS", 5 * 400 * 400)
+    decodes = []
+    real = samples.read_checked
+    monkeypatch.setattr(samples, "read_checked", lambda p: decodes.append(p) or real(p))
+    report = clean(SampleStore(tmp_path / "store").import_from, path)
+    assert len(decodes) <= 5, len(decodes)
+    assert any("budget" in why for _, why in getattr(report, "problems", [])) or \
+        "budget" in str(report), report
