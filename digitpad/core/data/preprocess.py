@@ -144,14 +144,37 @@ def _reduced(im: Image.Image, max_side: int) -> Image.Image:
         im.draft(im.mode, (max(1, w * max_side // max(w, h)), max(1, h * max_side // max(w, h))))
     im.load()
     # modes whose values cannot be averaged (palette indices, 1-bit, 16-bit) are converted first
+    mode = None
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        im = im.convert("I")
+        mode = "I"
     elif im.mode == "1":
-        im = im.convert("L")
+        mode = "L"
     elif im.mode in ("P", "PA"):
-        im = im.convert("RGBA" if im.mode == "PA" or "transparency" in im.info else "RGB")
+        mode = "RGBA" if im.mode == "PA" or "transparency" in im.info else "RGB"
     factor = math.ceil(max(im.size) / max_side)
-    return im.reduce(factor) if factor > 1 else im
+    if mode is None:
+        return im.reduce(factor) if factor > 1 else im
+    if factor <= 1:
+        return im.convert(mode)
+    return _convert_reduced(im, mode, factor)
+
+
+# Rows converted at a time when a mode must widen before it can be averaged.
+BAND_PIXELS = 4_000_000
+
+
+def _convert_reduced(im: Image.Image, mode: str, factor: int) -> Image.Image:
+    """``im.convert(mode).reduce(factor)`` a band of rows at a time: the same pixels, but the
+    wide mode (a palette's RGBA is 4x its indices: 256 MB for 8000x8000) is held for one
+    band only (issue 24.2). Bands are whole multiples of ``factor`` rows, so every
+    ``factor`` x ``factor`` block lies in one band and averages exactly as at once."""
+    w, h = im.size
+    step = factor * max(1, BAND_PIXELS // (w * factor))
+    out = Image.new(mode, (-(-w // factor), -(-h // factor)))
+    for y in range(0, h, step):
+        band = im.crop((0, y, w, min(h, y + step))).convert(mode).reduce(factor)
+        out.paste(band, (0, y // factor))
+    return out
 
 
 def _pil_to_array(im: Image.Image) -> np.ndarray:
