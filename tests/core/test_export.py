@@ -62,3 +62,22 @@ def test_export_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all(e.startswith("digitpad: error:") for e in err)
     assert ".onnx" in err[0] and "Cannot write" in err[1] and "not found" in err[2]
+
+
+def test_export_into_the_shipped_folder_is_refused_and_a_link_writes_its_target(tmp_path, monkeypatch):
+    from digitpad.core.io import outputs
+    from digitpad.core.nets.export import ExportError, export_onnx
+
+    shipped = tmp_path / "resources"
+    shipped.mkdir()
+    monkeypatch.setattr(outputs, "resource_path", lambda *a: str(shipped))
+    ckpt = load_checkpoint(shipped_model_path("lenet"))
+    with pytest.raises(ExportError, match="shipped"):
+        export_onnx(ckpt, shipped / "lenet.onnx")
+    assert list(shipped.iterdir()) == []
+    target = tmp_path / "real.onnx"
+    target.write_bytes(b"old")
+    link = tmp_path / "link.onnx"
+    link.symlink_to(target)
+    export_onnx(ckpt, link)
+    assert link.is_symlink() and target.stat().st_size > 1000

@@ -277,3 +277,49 @@ def step_from_state(config, weights: dict, optimizer_state: dict) -> bool:
         p.grad = torch.randn_like(p) * 1e-3
     opt.step()
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+
+
+# --- deep nesting (issue 24.4) ---------------------------------------------------------------
+
+def nested(depth: int) -> str:
+    """JSON text nested ``depth`` levels: what makes json.loads raise RecursionError."""
+    return "[" * depth + "]" * depth
+
+
+def nest_header(blob: bytes, depth: int, where: str) -> bytes:
+    """blob with a ``depth``-deep value in its safetensors header (``"header"``) or inside its
+    metadata's JSON string (``"meta"`` for a model, ``"json"`` for a training state)."""
+    (n,) = struct.unpack("<Q", blob[:8])
+    body = blob[8 + n:]
+    text = blob[8:8 + n].decode().rstrip()
+    if where == "header":
+        raw = '{"deep": ' + nested(depth) + ", " + text[1:]
+    else:
+        header = json.loads(text)
+        inner = json.loads(header["__metadata__"][where])
+        inner_text = json.dumps(inner)
+        header["__metadata__"][where] = '{"deep": ' + nested(depth) + ", " + inner_text[1:]
+        raw = json.dumps(header)
+    data = raw.encode()
+    data += b" " * (-len(data) % 8)
+    return struct.pack("<Q", len(data)) + data + body
+
+
+# --- overlapping zip entries (issue 24.7) ----------------------------------------------------
+
+def overlapping_zip(member: bytes, copies: int, name: str = "0/a00000.png") -> bytes:
+    """A zip whose central directory lists one stored member ``copies`` times under different
+    names, every entry pointing at the same data: tiny on disk, ``copies`` decodes of work."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr(name, member)
+    raw = buf.getvalue()
+    eocd = raw.rindex(b"PK\x05\x06")
+    cd_size, cd_offset = struct.unpack("<II", raw[eocd + 12:eocd + 20])
+    record = raw[cd_offset:cd_offset + cd_size]
+    stem = name[:-len("00000.png")]
+    entries = b"".join(record.replace(name.encode(), f"{stem}{i:05d}.png".encode())
+                       for i in range(copies))
+    end = (b"PK\x05\x06" + struct.pack("<HHHHIIH", 0, 0, copies, copies, len(entries),
+                                       cd_offset, 0))
+    return raw[:cd_offset] + entries + end

@@ -292,3 +292,134 @@ def test_onnx_external_data_is_refused(tmp_path, foreign_blobs):
     big.write_bytes(foreign_blobs[1] + bytes(65 * 1024 * 1024))  # over the size limit
     with pytest.raises(CheckpointError):
         open_onnx(big, "totensor")
+
+
+# --- deeply nested JSON (issue 24.4) ---------------------------------------------------------
+
+@pytest.mark.parametrize("where", ["header", "meta"])
+@pytest.mark.parametrize("depth", [100, 100_000])
+def test_nested_model_json_is_one_clear_line(where, depth, tmp_path, capsys):
+    from fuzz_mutations import nest_header
+
+    from digitpad.core.nets.checkpoint import CheckpointError, load_checkpoint, shipped_model_path
+    from digitpad.core.reading.numpy_predict import load_file
+
+    blob = Path(shipped_model_path("lenet")).read_bytes()
+    model = tmp_path / "deep.safetensors"
+    model.write_bytes(nest_header(blob, depth, where))
+    with pytest.raises(CheckpointError, match="deep|damaged|not a valid"):
+        load_checkpoint(model)
+    assert load_file(model) is None  # the numpy reader leaves it to the torch path's sentence
+    image = tmp_path / "i.png"
+    image.write_bytes(mutate_image("PNG", random.Random(0)))
+    for argv in (["info", str(model)], ["predict", "--model", str(model), str(image)]):
+        rc = cli.main(argv)
+        err = capsys.readouterr().err
+        assert rc in (1, 2) and "Recursion" not in err and "unexpected" not in err, (argv, err)
+        assert len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("depth", [100, 100_000])
+def test_nested_train_state_starts_fresh(depth, tmp_path, train_state_blob):
+    from fuzz_mutations import nest_header
+
+    from digitpad.core.learning.train_state import TrainStateError, load_train_state
+
+    path = tmp_path / "m.train-state.safetensors"
+    path.write_bytes(nest_header(train_state_blob[0], depth, "json"))
+    with pytest.raises(TrainStateError, match="not JSON"):
+        load_train_state(path)
+
+
+# --- hostile but in-range training states (issue 24.6) ----------------------------------------
+
+def _first(optimizer, key):
+    return next(s[key] for s in optimizer["state"].values() if key in s)
+
+
+HOSTILE_STATES = {
+    "exp_avg 1e38": lambda w, o: _first(o, "exp_avg").fill_(1e38),
+    "exp_avg_sq 1e38": lambda w, o: _first(o, "exp_avg_sq").fill_(1e38),
+    "weight_decay 1e30": lambda w, o: o["param_groups"][0].__setitem__("weight_decay", 1e30),
+    "lr 1e30": lambda w, o: o["param_groups"][0].__setitem__("lr", 1e30),
+    "weights 1e38": lambda w, o: w["conv1.weight"].fill_(1e38),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_STATES))
+def test_hostile_in_range_train_state_values_are_refused(case, tmp_path, train_state_blob):
+    from digitpad.core.learning.train_state import (TrainStateError, check_train_state,
+                                                    load_train_state)
+
+    blob, config = train_state_blob
+    path = tmp_path / "m.train-state.safetensors"
+    path.write_bytes(blob)
+    weights, optimizer, info = load_train_state(path)
+    check_train_state(path, weights, optimizer, info, config, "lenet")  # the real one passes
+    HOSTILE_STATES[case](weights, optimizer)
+    with pytest.raises(TrainStateError, match="beyond what a real run"):
+        check_train_state(path, weights, optimizer, info, config, "lenet")
+
+
+def test_a_negative_running_variance_is_refused(tmp_path):
+    from digitpad.core.learning.train_state import TrainStateError, _check_weights_plausible
+
+    def bad(why):
+        return TrainStateError(why, tmp_path, "shapes")
+
+    _check_weights_plausible({"bn1.running_var": torch.ones(4)}, bad)
+    with pytest.raises(TrainStateError, match="negative variance"):
+        _check_weights_plausible({"bn1.running_var": -torch.ones(4)}, bad)
+
+
+# --- one zip member listed many times (issue 24.7) --------------------------------------------
+
+def test_a_member_listed_many_times_is_decoded_once(tmp_path, monkeypatch):
+    import io as _io
+
+    from PIL import Image
+
+    from fuzz_mutations import overlapping_zip
+
+    from digitpad.core.data import samples
+    from digitpad.core.data.samples import SampleStore
+
+    png = _io.BytesIO()
+    a = np.full((300, 300), 255, np.uint8)
+    a[50:250, 140:160] = 0
+    Image.fromarray(a).save(png, format="PNG")
+    path = tmp_path / "overlap.zip"
+    path.write_bytes(overlapping_zip(png.getvalue(), 500))
+    decodes = []
+    real = samples.read_checked
+    monkeypatch.setattr(samples, "read_checked", lambda p: decodes.append(p) or real(p))
+    report = clean(SampleStore(tmp_path / "store").import_from, path)
+    assert not isinstance(report, DigitpadError), report
+    assert len(decodes) <= 1, len(decodes)
+    assert any("same data" in why for _, why in report.problems), report.problems[:3]
+
+
+def test_a_zip_is_refused_past_its_decoding_budget(tmp_path, monkeypatch):
+    import io as _io
+
+    from PIL import Image
+
+    from digitpad.core.data import samples
+    from digitpad.core.data.samples import SampleStore
+
+    png = _io.BytesIO()
+    Image.new("L", (400, 400), 255).save(png, format="PNG")
+    path = tmp_path / "many.zip"
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(20):
+            zf.writestr(f"1/p{i}.png", png.getvalue())
+    monkeypatch.setattr(samples, "MAX_ZIP_PIXELS", 5 * 400 * 400)
+    decodes = []
+    real = samples.read_checked
+    monkeypatch.setattr(samples, "read_checked", lambda p: decodes.append(p) or real(p))
+    report = clean(SampleStore(tmp_path / "store").import_from, path)
+    assert len(decodes) <= 5, len(decodes)
+    assert any("budget" in why for _, why in getattr(report, "problems", [])) or \
+        "budget" in str(report), report

@@ -113,6 +113,9 @@ def load_image(path: str | os.PathLike, max_side: int | None = None) -> np.ndarr
             if w * h > MAX_IMAGE_PIXELS:
                 raise ImageError(_too_many_pixels(base, f"{w}x{h} pixels ({w * h / 1e6:,.0f} "
                                                         "megapixels)"))
+            if min(w, h) < 2:  # said here, in the file's own size: reduced, 1x100000 is 1x1021
+                raise ImageError(f"{base} is too small ({w}x{h} pixels); a digit needs at "
+                                 "least 2x2.")
             if max_side is not None and max(w, h) > max_side:
                 return _pil_to_array(_reduced(im, max_side))
             im.load()  # decode now: a truncated file fails here, not later
@@ -141,14 +144,37 @@ def _reduced(im: Image.Image, max_side: int) -> Image.Image:
         im.draft(im.mode, (max(1, w * max_side // max(w, h)), max(1, h * max_side // max(w, h))))
     im.load()
     # modes whose values cannot be averaged (palette indices, 1-bit, 16-bit) are converted first
+    mode = None
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        im = im.convert("I")
+        mode = "I"
     elif im.mode == "1":
-        im = im.convert("L")
+        mode = "L"
     elif im.mode in ("P", "PA"):
-        im = im.convert("RGBA" if im.mode == "PA" or "transparency" in im.info else "RGB")
+        mode = "RGBA" if im.mode == "PA" or "transparency" in im.info else "RGB"
     factor = math.ceil(max(im.size) / max_side)
-    return im.reduce(factor) if factor > 1 else im
+    if mode is None:
+        return im.reduce(factor) if factor > 1 else im
+    if factor <= 1:
+        return im.convert(mode)
+    return _convert_reduced(im, mode, factor)
+
+
+# Rows converted at a time when a mode must widen before it can be averaged.
+BAND_PIXELS = 4_000_000
+
+
+def _convert_reduced(im: Image.Image, mode: str, factor: int) -> Image.Image:
+    """``im.convert(mode).reduce(factor)`` a band of rows at a time: the same pixels, but the
+    wide mode (a palette's RGBA is 4x its indices: 256 MB for 8000x8000) is held for one
+    band only (issue 24.2). Bands are whole multiples of ``factor`` rows, so every
+    ``factor`` x ``factor`` block lies in one band and averages exactly as at once."""
+    w, h = im.size
+    step = factor * max(1, BAND_PIXELS // (w * factor))
+    out = Image.new(mode, (-(-w // factor), -(-h // factor)))
+    for y in range(0, h, step):
+        band = im.crop((0, y, w, min(h, y + step))).convert(mode).reduce(factor)
+        out.paste(band, (0, y // factor))
+    return out
 
 
 def _pil_to_array(im: Image.Image) -> np.ndarray:
@@ -180,7 +206,10 @@ def _as_float(a: np.ndarray) -> np.ndarray:
     if a.dtype == np.bool_:
         return a.astype(np.float32)
     if a.dtype == np.uint16:
-        return a.astype(np.float32) * np.float32(1 / 65535)
+        # a 16-bit file that holds 8-bit values (paper 255, ink 0) is read on the 8-bit scale:
+        # on 65535 its ink would sit under the noise floor and read as blank
+        top = int(a.max()) if a.size else 0
+        return a.astype(np.float32) * np.float32(1 / (255 if top <= 255 else 65535))
     if np.issubdtype(a.dtype, np.integer):
         top = int(a.max()) if a.size else 0
         if int(a.min()) < 0:
@@ -247,8 +276,19 @@ def ink_image(arr: np.ndarray, polarity: Polarity) -> tuple[np.ndarray, float, s
     bg = _median(_border(arr))  # the frame is background in any sensible drawing
     bg_luma = float(bg @ _LUMA) if arr.ndim == 3 else float(bg)
     if polarity == "auto":
-        # a digit may touch the frame, but it does not cover most of it
-        polarity = "dark-on-light" if bg_luma > 0.5 * scale else "light-on-dark"
+        # a digit may touch the frame, but it does not cover most of it. The ink is on the
+        # side of the paper it departs further to: grey paper (99) with black ink (0) is dark
+        # on light though the paper is below half (issue 24.9); a close call goes by the paper.
+        flat = arr.reshape(-1, arr.shape[2]) if arr.ndim == 3 else arr.reshape(-1, 1)
+        bg_c = np.asarray(bg, np.float32).reshape(-1)  # per channel: no full-size temporary
+        above = float((flat.max(axis=0).astype(np.float32) - bg_c).max())
+        below = float((bg_c - flat.min(axis=0).astype(np.float32)).max())
+        if above > 2 * below:
+            polarity = "light-on-dark"
+        elif below > 2 * above:
+            polarity = "dark-on-light"
+        else:
+            polarity = "dark-on-light" if bg_luma > 0.5 * scale else "light-on-dark"
     light = polarity == "light-on-dark"
     if arr.ndim == 2:
         return _minus_background(arr, bg, light), scale, polarity

@@ -51,6 +51,10 @@ MAX_FILE_BYTES = 20 * 1024 * 1024  # one image file (on disk or uncompressed in 
 MAX_PIXELS = 40_000_000  # one image's width x height
 MAX_ZIP_BYTES = 500 * 1024 * 1024  # all members of a zip, uncompressed
 MAX_ZIP_MEMBERS = 50_000
+# The decoding work one zip may ask for, in pixels decoded: sizes alone do not bound it (one
+# 52 KB PNG of 6300x6300 listed 10,000 times is 17 minutes). 2 gigapixels is 50 images at the
+# one-image cap, or 25,000 samples at digitpad's own 280x280 export: seconds to a minute.
+MAX_ZIP_PIXELS = 2_000_000_000
 MAX_SIDE = 1024  # larger imports are shrunk to this longer side before they are stored
 
 _ID_RE = re.compile(r"^\d{8}-\d{6}-\d{3}-[0-9a-f]{6}$")
@@ -526,6 +530,18 @@ def _zip_items(src: Path, problems: Problems):
         raise SampleError(f"{src.name} unpacks to {total / 2**20:,.0f} MB; the limit is "
                          f"{MAX_ZIP_BYTES // 2**20} MB.")
     tmpdir = tempfile.TemporaryDirectory(prefix="digitpad-import-")
+    decoded = [0]  # pixels decoded so far, against MAX_ZIP_PIXELS
+
+    def charge(blob: bytes) -> None:
+        try:
+            with Image.open(io.BytesIO(blob)) as im:  # the header only
+                w, h = im.size
+        except Exception:
+            return  # read_checked says what is wrong with it
+        if decoded[0] + w * h > MAX_ZIP_PIXELS:
+            raise ImageError(f"over the decoding budget of one zip ({MAX_ZIP_PIXELS / 1e9:g} "
+                             "gigapixels of images in all); split the zip to import the rest")
+        decoded[0] += w * h
 
     def reader(info: zipfile.ZipInfo):
         def read() -> np.ndarray:
@@ -540,6 +556,7 @@ def _zip_items(src: Path, problems: Problems):
                 raise SampleError(f"cannot be unpacked: {_zip_reason(exc)}") from None
             if len(blob) > MAX_FILE_BYTES:
                 raise ImageError("larger than it claims, and over the limit for one image")
+            charge(blob)
             # load_image reads files, so the member goes through a private temp file: the
             # same decoder and the same messages as `digitpad predict`
             tmp = Path(tmpdir.name) / f"member{Path(info.filename).suffix.lower()}"
@@ -552,8 +569,27 @@ def _zip_items(src: Path, problems: Problems):
                 tmp.unlink(missing_ok=True)
         return read
 
+    # An honest zip stores each member's data once; entries that start at the same place, or
+    # inside another's data, are one member listed again (work without new data): skipped
+    starts = sorted({i.header_offset: i for i in infos if not i.is_dir()}.values(),
+                    key=lambda i: i.header_offset)
+    ends = {}
+    for a, b in zip(starts, starts[1:]):
+        ends[a.header_offset] = b.header_offset
+    first_at: dict[int, str] = {}
     for info in infos:
         if info.is_dir():
+            continue
+        at = info.header_offset
+        if at in first_at:
+            problems.add(info.filename, f"shares the same data as {first_at[at]} (an overlapping "
+                         "zip entry), ignored")
+            continue
+        first_at[at] = info.filename
+        nxt = ends.get(at)
+        if nxt is not None and nxt < at + 30 + info.compress_size:
+            problems.add(info.filename, "its data runs into the next entry's (an overlapping zip "
+                         "entry), ignored")
             continue
         parts = tuple(p for p in info.filename.replace("\\", "/").split("/") if p)
         if ".." in parts:  # nothing is extracted, but such a name is not an honest export

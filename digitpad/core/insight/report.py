@@ -6,6 +6,7 @@ was surest of, with what it said) and report.json. Drawn with PIL alone: no plot
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -80,18 +81,41 @@ def worst_png(m: Scores, images: np.ndarray, n: int = 36, cols: int = 6, scale: 
 
 
 def write_report(folder: str | Path, m: Scores, images: np.ndarray, meta: dict) -> dict[str, Path]:
-    """confusion.png, worst.png and report.json in ``folder`` (created); returns their paths."""
+    """confusion.png, worst.png and report.json in ``folder`` (created); returns their paths.
+
+    Refused (OutputError) inside the shipped resources/, as model writes are. Each file is
+    encoded in memory and written atomically: a full disk leaves the old file or none, never a
+    0-byte confusion.png, and the error names the file."""
+    from ..io.files import write_atomically
+    from ..io.outputs import OutputError, is_shipped
+
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    if is_shipped(folder):
+        raise OutputError(f"{folder} is where digitpad's shipped models live; nothing is "
+                          "written there. Choose another folder for the report.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"Cannot write the report into {folder}: {exc.strerror or exc}.") from exc
     paths = {"confusion": folder / "confusion.png", "worst": folder / "worst.png",
              "json": folder / "report.json"}
-    confusion_png(m).save(paths["confusion"])
-    worst_png(m, images).save(paths["worst"])
     worst = [{"index": int(i), "true": int(m.labels[i]), "predicted": int(m.preds[i]),
               "confidence": float(m.confidence[i]), "probs": [round(float(p), 6) for p in m.probs[i]]}
              for i in m.worst(100)]
     doc = {**meta, **m.summary(), "worst": worst,
            "files": {k: str(v.name) for k, v in paths.items() if k != "json"}}
     doc["per_class"] = [None if math.isnan(v) else v for v in doc["per_class"]]
-    paths["json"].write_text(json.dumps(doc, indent=1))
+    blobs = {"confusion": _png(confusion_png(m)), "worst": _png(worst_png(m, images)),
+             "json": json.dumps(doc, indent=1).encode()}
+    for key, blob in blobs.items():
+        try:
+            write_atomically(paths[key], blob, 0o644)
+        except OSError as exc:
+            raise OutputError(f"Cannot write {paths[key]}: {exc.strerror or exc}.") from exc
     return paths
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()

@@ -11,6 +11,7 @@ message, so a model file fails with ``CheckpointError`` and an image with ``Imag
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import stat
@@ -31,6 +32,32 @@ MAX_IMAGE_BYTES = 64 * MiB
 
 class DigitpadError(Exception):
     """Base of digitpad's typed errors: ``str(err)`` is a sentence a person understands."""
+
+
+# The deepest JSON a digitpad file holds is 4 levels (meta > history > val_acc > list); 64
+# leaves room for any honest writer, and far below where json's recursion would give out.
+MAX_JSON_DEPTH = 64
+
+
+def load_json(text: str | bytes):
+    """json.loads for a file's header or metadata, with ValueError (never RecursionError) for
+    a document nested deeper than MAX_JSON_DEPTH: a crafted ``[[[[...]]]]`` would otherwise
+    escape every caller's ``except ValueError`` as "unexpected error: RecursionError", and a
+    shallower but still deep one would blow up later in json.dumps or copy.deepcopy."""
+    try:
+        doc = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"nested more than {MAX_JSON_DEPTH} levels deep") from None
+    # json gave out only near the interpreter's limit (~1000); walked without recursion
+    level = [doc]
+    for _ in range(MAX_JSON_DEPTH):
+        level = [v for c in level if isinstance(c, (dict, list))
+                 for v in (c.values() if isinstance(c, dict) else c)]
+        if not level:
+            return doc
+    if any(isinstance(c, (dict, list)) for c in level):
+        raise ValueError(f"nested more than {MAX_JSON_DEPTH} levels deep")
+    return doc
 
 
 def _kind_of(mode: int) -> str:
@@ -170,6 +197,55 @@ def fsync_dir(folder) -> None:
         os.close(fd)
 
 
+def _pid_alive(pid: int) -> bool:
+    if os.name == "nt" or pid <= 0:
+        return True  # Windows' os.kill(pid, 0) would end the process: left to the age rule
+    if pid == os.getpid():
+        return True  # a save of ours in another thread
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process (EPERM): alive
+    return True
+
+
+def temp_pid(name: str, target_name: str) -> int | None:
+    """The writer's pid in a temp file's name ``.NAME.<pid>.XXXX.tmp``, else None."""
+    prefix = f".{target_name}."
+    if not (name.startswith(prefix) and name.endswith(".tmp")):
+        return None
+    head = name[len(prefix):].split(".", 1)[0]
+    return int(head) if head.isdigit() and len(head) <= 10 else None
+
+
+def remove_dead_temps(path) -> list[str]:
+    """Delete ``path``'s temp files (``.NAME.<pid>.*.tmp``) whose writer is no longer running:
+    what a killed save left, cleaned at the next start of any writer, whatever its age.
+    Returns the names removed. A live writer's temp is never touched."""
+    from pathlib import Path
+
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        pid = temp_pid(name, path.name)
+        if pid is None or _pid_alive(pid):
+            continue
+        try:
+            if stat.S_ISREG(os.lstat(folder / name).st_mode):
+                os.unlink(folder / name)
+                removed.append(name)
+        except OSError:
+            pass
+    return removed
+
+
 class TempFileError(OSError):
     """The temp file beside the target could not be made: the folder is not writable."""
 
@@ -185,7 +261,8 @@ def write_atomically(path, blob: bytes, mode: int) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        remove_dead_temps(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=folder)
     except OSError as exc:
         raise TempFileError(exc.errno, exc.strerror, exc.filename) from exc
     try:

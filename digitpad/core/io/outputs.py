@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .files import DigitpadError
+from .files import DigitpadError, remove_dead_temps
 from .paths import is_frozen, resource_path
 
 try:
@@ -90,7 +90,7 @@ def check_writable(path: str | os.PathLike) -> Path:
     folder = _folder(path)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=folder)
     except OSError as exc:
         raise OutputError(f"Cannot write {path}: {exc.strerror or exc} "
                           f"({exc.filename or folder}).") from exc
@@ -189,19 +189,31 @@ def _acquire(path: Path, lock: Path, wait: float, poll: float) -> int:
         if not same:
             os.close(fd)
             continue
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            if os.write(fd, f"{os.getpid()}\n".encode()) == 0:
+                raise OSError(28, os.strerror(28))
+        except OSError as exc:  # a full disk (ENOSPC) or quota: no lock left behind
+            try:
+                os.unlink(lock)  # still holding it, as a release does
+            except OSError:
+                pass
+            os.close(fd)
+            raise OutputError(f"Cannot write {path}: {exc.strerror or exc} (while writing its "
+                              f"lock file {lock}).") from exc
         return fd
 
 
 # --- leftovers of killed saves ------------------------------------------------------------
 
 def remove_stale_temps(path: str | os.PathLike, older_than: float = STALE_TEMP_SECONDS) -> list[Path]:
-    """Delete our temp files for ``path`` (``.NAME.*.tmp``) not touched for ``older_than``
+    """Delete our temp files for ``path`` (``.NAME.*.tmp``) whose writer's pid is gone (at
+    once), or, for a name without a pid or a pid now reused, not touched for ``older_than``
     seconds; returns what was removed. Call it while holding :func:`output_lock`."""
     path = Path(path)
     folder = _folder(path)
-    prefix, removed = f".{path.name}.", []
+    removed = [folder / n for n in remove_dead_temps(path)]  # a dead writer's: at once
+    prefix = f".{path.name}."
     now = time.time()
     try:
         names = os.listdir(folder)

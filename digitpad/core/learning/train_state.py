@@ -17,7 +17,7 @@ import math
 import numbers
 from pathlib import Path
 
-from ..io.files import TRAIN_STATE_FORMAT
+from ..io.files import TRAIN_STATE_FORMAT, load_json
 from ..nets.checkpoint import CheckpointError
 
 TRAIN_STATE_SUFFIX = ".train-state.safetensors"
@@ -100,7 +100,7 @@ def load_train_state(path) -> tuple[dict, dict, dict]:
         return TrainStateError(f"{path.name} is damaged: {why}.", path, "corrupt")
 
     try:
-        doc = json.loads(meta.get("json", ""))
+        doc = load_json(meta.get("json", ""))
     except (TypeError, ValueError):
         raise bad("its metadata is not JSON") from None
     if not isinstance(doc, dict):
@@ -275,6 +275,34 @@ def check_train_state(path, weights: dict, optimizer: dict, info: dict, config, 
                 raise bad(f"{label} counts {float(v):g} steps, the state says {step:,}")
             if key == "exp_avg_sq" and bool((v < 0).any()):
                 raise bad(f"tensor {label} holds negative values (it is a mean of squares)")
+            limit = MAX_SQUARED if key == "exp_avg_sq" else MAX_MAGNITUDE
+            if v.is_floating_point() and v.numel() and float(v.abs().max()) > limit:
+                raise bad(f"tensor {label} holds {float(v.abs().max()):.3g}, beyond what a real "
+                          f"run reaches ({limit:g})")
+    _check_weights_plausible(weights, bad)
+
+
+# What a real run's state can hold, with a wide margin: trained weights and Adam's running
+# means stay well under 100, its running mean of squares far under 1e8.
+# In range for float32 yet far past these (1e38, a negative variance), a state diverges on its
+# first step: such a state starts a fresh schedule instead (issue 24.6).
+MAX_MAGNITUDE = 1e4
+MAX_SQUARED = 1e8
+# an optimiser's learning rate, and its other numbers (weight decay, eps, momentum)
+MAX_LR = 10.0
+MAX_SETTING = 1.0
+
+
+def _check_weights_plausible(weights: dict, bad) -> None:
+    for key, v in weights.items():
+        if not v.is_floating_point() or not v.numel():
+            continue
+        top = float(v.abs().max())
+        if top > MAX_MAGNITUDE:
+            raise bad(f"weight {key} holds {top:.3g}, beyond what a real run reaches "
+                      f"({MAX_MAGNITUDE:g})")
+        if key.endswith("running_var") and float(v.min()) < 0:
+            raise bad(f"weight {key} holds a negative variance")
 
 
 def _check_hyper(group: dict, ref: dict, bad) -> None:
@@ -295,6 +323,12 @@ def _check_hyper(group: dict, ref: dict, bad) -> None:
         elif isinstance(rv, numbers.Real):
             if not (_number(v) and v >= 0):
                 raise bad(f"optimiser setting {key} is {_short(v)}, not a number of at least 0")
+            # a real run's settings (weight decay, eps, momentum, lr: the config's, the
+            # schedule's or an override's) stay far under these; 1e30 is no state a run wrote
+            top = MAX_LR if key == "lr" else MAX_SETTING
+            if v > top:
+                raise bad(f"optimiser setting {key} is {_short(v)}, beyond what a real run "
+                          f"uses ({top:g})")
         elif isinstance(rv, (tuple, list)):
             if not (isinstance(v, (tuple, list)) and len(v) == len(rv)
                     and all(_number(x) and 0 <= x < 1 for x in v)):

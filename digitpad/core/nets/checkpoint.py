@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from ..io import files
-from ..io.files import MAX_MODEL_BYTES, MODEL_FORMAT, TRAIN_STATE_FORMAT, read_regular_file
+from ..io.files import MAX_MODEL_BYTES, MODEL_FORMAT, TRAIN_STATE_FORMAT, load_json, read_regular_file
 from .errors import CheckpointError
 from .spec import MODEL_NAMES, weight_shapes
 from ..data.preprocess import PREPROCESS_VERSION  # recorded in every checkpoint
@@ -187,7 +187,7 @@ def load_checkpoint(path: str | os.PathLike, data_dir: str | os.PathLike | None 
         raise CheckpointError(f"{path.name} holds an unknown architecture {arch!r}; this digitpad "
                               f"knows {', '.join(MODEL_NAMES)}.", path, "architecture")
     try:
-        meta = json.loads(meta_raw.get("meta", "{}"))
+        meta = load_json(meta_raw.get("meta", "{}"))
         if not isinstance(meta, dict):
             raise ValueError("not an object")
     except ValueError as exc:
@@ -278,7 +278,7 @@ def _read_header(blob: bytes, path: Path) -> dict:
     if n <= 1 or n > min(len(blob) - 8, 100 * 1024 * 1024):
         raise bad
     try:
-        header = json.loads(blob[8:8 + n].decode("utf-8"))
+        header = load_json(blob[8:8 + n].decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise bad from None
     if not isinstance(header, dict):

@@ -84,9 +84,15 @@ def export_onnx(ckpt: Checkpoint, path: str | os.PathLike, opset: int = OPSET) -
         import onnx
     except ImportError:
         raise ExportError("Exporting to ONNX needs the onnx package: pip install onnx") from None
-    from ..io.outputs import OutputError, check_writable, output_lock
+    from ..io.outputs import OutputError, check_writable, is_shipped, output_lock, real_output_path
 
-    path = Path(path)
+    # the guarded output's first steps, as every model writer takes them: the path resolved
+    # once (a symlink's target is locked and written, not the link replaced), and nothing
+    # written into the shipped resources/
+    path = real_output_path(path)
+    if is_shipped(path):
+        raise ExportError(f"{path} is inside the folder of the models shipped with digitpad; "
+                          "nothing is written there. Choose another file.")
     check_writable(path)
     built = build_checkpoint(ckpt).float()
     # held to more than the load-time probe: others will run this file on any drawing

@@ -14,7 +14,7 @@ import json
 import threading
 from typing import Callable
 
-from ..io.files import write_atomically
+from ..io.files import load_json, write_atomically
 from ..io.paths import app_data_dir
 
 RECORD = "foreign-inputs.json"
@@ -33,7 +33,7 @@ def _path():
 
 def _read() -> dict:
     try:
-        doc = json.loads(_path().read_text(encoding="utf-8"))
+        doc = load_json(_path().read_text(encoding="utf-8"))
     except (OSError, ValueError, UnicodeDecodeError):
         return {}
     return doc if isinstance(doc, dict) else {}

@@ -9,7 +9,6 @@ rounding for every architecture. Eval mode only: batch norm folded, dropout off.
 
 from __future__ import annotations
 
-import json
 import os
 from collections import OrderedDict
 
@@ -18,7 +17,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..nets import spec as specs
 from ..nets.spec import BN_EPS, DESCRIPTIONS, MNIST_MEAN, MNIST_STD
-from ..io.files import MAX_MODEL_BYTES, MODEL_FORMAT
+from ..io.files import MAX_MODEL_BYTES, MODEL_FORMAT, load_json
 from .prediction import Prediction, empty_prediction, make_prediction, refuse_non_finite
 from ..data.preprocess import ImageInput, Preprocessed, preprocess
 
@@ -188,7 +187,7 @@ def load_file(path: str | os.PathLike, arch: str | None = None) -> NumpyPredicto
             header = f.metadata() or {}
             if header.get("format") != MODEL_FORMAT or (arch is not None and header.get("arch") != arch):
                 return None
-            meta = json.loads(header.get("meta", "{}"))
+            meta = load_json(header.get("meta", "{}"))
             if not isinstance(meta, dict) or (meta.get("config") or {}).get("permute"):
                 return None  # reshuffled-pixel models need explain's permutation (torch)
             state = {k: f.get_tensor(k) for k in f.keys()}

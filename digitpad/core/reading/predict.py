@@ -107,7 +107,7 @@ class Predictor:
 
     def __init__(self, arch: str, state: dict[str, torch.Tensor], meta: dict | None = None,
                  name: str | None = None, device: str | torch.device = "cpu",
-                 threads: int | None = 1) -> None:
+                 threads: int | None = 1, source: str | None = None) -> None:
         if arch not in MODEL_NAMES:
             raise CheckpointError(f"Unknown architecture {arch!r}; digitpad knows {', '.join(MODEL_NAMES)}.",
                                   None, "architecture")
@@ -117,15 +117,24 @@ class Predictor:
         self._device = resolve_device(device)
         self.meta: dict = dict(meta or {})
         self._name = name
+        # what an error calls it: the file a person named, not the name its metadata claims
+        # (an edited copy of the shipped file still says "digitnet (shipped)")
+        self._source = source
         self.threads = threads if self._device.type == "cpu" else None
         self._lock = threading.Lock()
-        self._compiled = _Compiled(arch, state, self.meta, self._device, name)
+        self._compiled = _Compiled(arch, state, self.meta, self._device, source or name)
 
     # --- construction ---------------------------------------------------------------------
 
     @classmethod
     def from_checkpoint(cls, ckpt: Checkpoint, device: str | torch.device = "cpu") -> "Predictor":
-        return cls(ckpt.arch, ckpt.state, meta=ckpt.meta, name=ckpt.name, device=device)
+        source = None
+        if ckpt.path is not None:
+            from ..io.outputs import is_shipped
+
+            source = ckpt.name if is_shipped(ckpt.path) else str(ckpt.path)
+        return cls(ckpt.arch, ckpt.state, meta=ckpt.meta, name=ckpt.name, device=device,
+                   source=source)
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> "Predictor":
@@ -214,7 +223,7 @@ class Predictor:
                 logits, feats = c.model.logits(x), {}
             probs = torch.softmax(logits.float(), dim=1)[0].cpu().numpy()
             maps = OrderedDict((k, _to_numpy(v[0])) for k, v in feats.items())
-        return make_prediction(pre, refuse_non_finite(probs, self.name), maps)
+        return make_prediction(pre, refuse_non_finite(probs, self._source or self.name), maps)
 
     def predict_batch(self, images: Iterable[ImageInput | Preprocessed],
                       batch_size: int = 256) -> list[Prediction]:
@@ -249,7 +258,7 @@ class Predictor:
                 x = torch.from_numpy(np.ascontiguousarray(images[start:start + batch_size]))
                 x = x.unsqueeze(1).to(self._device).contiguous(memory_format=c.memory_format)
                 out[start:start + x.shape[0]] = torch.softmax(c.model.logits(x).float(), dim=1).cpu().numpy()
-        return refuse_non_finite(out, self.name)
+        return refuse_non_finite(out, self._source or self.name)
 
     def __repr__(self) -> str:
         acc = f", test_acc={self.test_acc:.4f}" if self.test_acc is not None else ""

@@ -1,0 +1,50 @@
+"""predict's memory across pixel formats (issue 24.2): a mode that must widen before it can be
+averaged (palette -> RGBA, 16-bit -> 32-bit, 1-bit -> gray) is widened a band at a time,
+never the whole image at once, and the result is the same as converting it whole."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from digitpad.core.data import preprocess
+from digitpad.core.data.preprocess import load_image
+
+
+def images(tmp_path):
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, 4, (1203, 1701), np.uint8)
+    pal = Image.fromarray(idx, "P")
+    pal.putpalette([255, 255, 255, 0, 0, 0, 200, 30, 30, 10, 10, 200] + [0] * 756)
+    pal.save(tmp_path / "pal.png", transparency=3)
+    Image.fromarray(rng.integers(0, 65535, (1203, 1701), np.uint16)).save(tmp_path / "i16.png")
+    Image.fromarray(idx > 1).save(tmp_path / "bits.png")
+    return [tmp_path / n for n in ("pal.png", "i16.png", "bits.png")]
+
+
+def test_wide_modes_are_converted_in_bands_with_the_same_result(tmp_path, monkeypatch):
+    monkeypatch.setattr(preprocess, "BAND_PIXELS", 100_000)
+    widened = []
+    real = Image.Image.convert
+
+    def convert(self, mode=None, *a, **k):
+        if self.mode in ("P", "PA", "1", "I;16", "I;16B", "I;16L") and mode in ("RGB", "RGBA", "I", "L"):
+            widened.append(self.size[0] * self.size[1])
+        return real(self, mode, *a, **k)
+
+    for path in images(tmp_path):
+        with Image.open(path) as im:
+            im.load()
+            mode = {"P": "RGBA", "1": "L"}.get(im.mode, "I")
+            factor = 7
+            whole = real(im, mode).reduce(factor)
+            banded = preprocess._convert_reduced(im, mode, factor)
+            assert banded.size == whole.size and banded.mode == whole.mode
+            assert np.array_equal(np.asarray(banded), np.asarray(whole)), path.name
+        widened.clear()
+        monkeypatch.setattr(Image.Image, "convert", convert)
+        arr = load_image(path, max_side=256)
+        monkeypatch.setattr(Image.Image, "convert", real)
+        assert max(arr.shape[:2]) <= 256
+        assert widened and max(widened) <= 100_000 + 1701 * 7, (path.name, max(widened))
