@@ -105,3 +105,24 @@ def test_reading_a_drawing_imports_no_torch():
             "assert 'torch' not in sys.modules\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("c,pad,stride", [(1, 1, 1), (1, 0, 2), (3, 1, 1), (4, 0, 1), (2, 2, 2)])
+def test_conv_equals_the_plain_sum_over_windows(c, pad, stride):
+    """The im2col product (prefolded C-ordered kernels, pad into zeros, bias in place) is
+    the textbook cross-correlation: a window-by-window sum, one input channel included (its
+    kernel matrix was once a strided view)."""
+    rng = np.random.default_rng(c * 10 + pad + stride)
+    x = rng.standard_normal((3, 9, 8, c)).astype(np.float32)
+    w = rng.standard_normal((5, c, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(5).astype(np.float32)
+    xp = np.pad(x.astype(np.float64), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    oh, ow = (xp.shape[1] - 3) // stride + 1, (xp.shape[2] - 3) // stride + 1
+    want = np.zeros((3, oh, ow, 5))
+    for i in range(oh):
+        for j in range(ow):
+            win = xp[:, i * stride:i * stride + 3, j * stride:j * stride + 3]  # (n, 3, 3, c)
+            want[:, i, j] = np.einsum("nyxc,ocyx->no", win, w.astype(np.float64)) + b
+    got = numpy_predict._conv(x, w, b, pad, stride)
+    assert got.shape == want.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
