@@ -108,10 +108,13 @@ def test_reading_a_drawing_imports_no_torch():
 
 
 @pytest.mark.parametrize("c,pad,stride", [(1, 1, 1), (1, 0, 2), (3, 1, 1), (4, 0, 1), (2, 2, 2)])
-def test_conv_equals_the_plain_sum_over_windows(c, pad, stride):
-    """The im2col product (prefolded C-ordered kernels, pad into zeros, bias in place) is
-    the textbook cross-correlation: a window-by-window sum, one input channel included (its
-    kernel matrix was once a strided view)."""
+@pytest.mark.parametrize("cols_bytes", [None, 1])
+def test_conv_equals_the_plain_sum_over_windows(c, pad, stride, cols_bytes, monkeypatch):
+    """The im2col product (prefolded C-ordered kernels, pad into zeros, bias in place, the
+    batch in pieces of COLS_BYTES) is the textbook cross-correlation: a window-by-window
+    sum, one input channel included (its kernel matrix was once a strided view)."""
+    if cols_bytes is not None:  # one image at a time
+        monkeypatch.setattr(numpy_predict, "COLS_BYTES", cols_bytes)
     rng = np.random.default_rng(c * 10 + pad + stride)
     x = rng.standard_normal((3, 9, 8, c)).astype(np.float32)
     w = rng.standard_normal((5, c, 3, 3)).astype(np.float32)

@@ -46,6 +46,12 @@ def _kernel_matrix(w: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(w.transpose(2, 3, 1, 0).reshape(k * k * c, o))
 
 
+# the shifted views of this many bytes at a time: a batch's whole (N*OH*OW, k*k*C) matrix
+# (11 MB for 12 candidates at conv2) leaves the cache between building and multiplying;
+# 4 MB pieces read a canvas's 6-30 candidates 1.3-1.6x faster
+COLS_BYTES = 4 << 20
+
+
 def _conv_mat(x: np.ndarray, wm: np.ndarray, b: np.ndarray, k: int, pad: int, stride: int = 1) -> np.ndarray:
     """:func:`_conv` with the kernels already as :func:`_kernel_matrix` gives them."""
     n, h, wd, c = x.shape
@@ -54,14 +60,21 @@ def _conv_mat(x: np.ndarray, wm: np.ndarray, b: np.ndarray, k: int, pad: int, st
         padded[:, pad:pad + h, pad:pad + wd] = x
         x, h, wd = padded, h + 2 * pad, wd + 2 * pad
     oh, ow = (h - k) // stride + 1, (wd - k) // stride + 1
-    cols = np.empty((n, oh, ow, k * k * c), x.dtype)
-    for dy in range(k):
-        for dx in range(k):
-            i = (dy * k + dx) * c
-            cols[..., i:i + c] = x[:, dy:dy + (oh - 1) * stride + 1:stride, dx:dx + (ow - 1) * stride + 1:stride]
-    out = cols.reshape(-1, k * k * c) @ wm
-    out += b  # in place: a second (N*OH*OW, O) array costs as much as the product's tail
-    return out.reshape(n, oh, ow, wm.shape[1])
+    kk = k * k * c
+    step = max(1, min(n, COLS_BYTES // max(1, oh * ow * kk * x.itemsize)))
+    cols = np.empty((step, oh, ow, kk), x.dtype)
+    out = np.empty((n, oh, ow, wm.shape[1]), np.result_type(x, wm))
+    for i in range(0, n, step):
+        m = min(step, n - i)
+        xs = x[i:i + m]
+        for dy in range(k):
+            for dx in range(k):
+                j = (dy * k + dx) * c
+                cols[:m, ..., j:j + c] = xs[:, dy:dy + (oh - 1) * stride + 1:stride,
+                                            dx:dx + (ow - 1) * stride + 1:stride]
+        np.matmul(cols[:m].reshape(-1, kk), wm, out=out[i:i + m].reshape(-1, wm.shape[1]))
+    out += b  # in place: a second array of the output's size costs as much as the product's tail
+    return out
 
 
 def _pool(x: np.ndarray, k: int, s: int) -> np.ndarray:
