@@ -129,3 +129,27 @@ def test_conv_equals_the_plain_sum_over_windows(c, pad, stride, cols_bytes, monk
     got = numpy_predict._conv(x, w, b, pad, stride)
     assert got.shape == want.shape and got.dtype == np.float32
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_predict_takes_the_last_batchs_maps_for_one_of_its_images(monkeypatch):
+    """The number reader's batch computes every candidate's maps: predict() of one of them
+    (the canvas's chosen digit) reuses them and gives what a pass of its own gives."""
+    from digitpad.core.data.preprocess import preprocess
+
+    quick = numpy_predict.load_shipped("digitnet")
+    pres = [preprocess(render_canvas(str(k), 1, seed=k)[0]) for k in range(4)]
+    alone = quick.predict(pres[2])
+    quick.probs_batch(np.stack([p.image for p in pres]))
+    with monkeypatch.context() as m:
+        m.setattr(quick, "forward", lambda image: pytest.fail("a second pass"))
+        kept = quick.predict(pres[2])
+    np.testing.assert_allclose(kept.probs, alone.probs, atol=1e-5)
+    assert list(kept.maps) == list(alone.maps)
+    for k in alone.maps:
+        assert kept.maps[k].shape == alone.maps[k].shape and kept.maps[k].flags.c_contiguous
+        np.testing.assert_allclose(kept.maps[k], alone.maps[k], atol=1e-4)
+    other = preprocess(render_canvas("7", 1, seed=99)[0])  # not in the batch: its own pass
+    quick._recent = None
+    want = quick.predict(other).probs
+    quick.probs_batch(np.stack([p.image for p in pres]))
+    np.testing.assert_array_equal(quick.predict(other).probs, want)
