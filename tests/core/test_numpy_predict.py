@@ -105,3 +105,51 @@ def test_reading_a_drawing_imports_no_torch():
             "assert 'torch' not in sys.modules\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("c,pad,stride", [(1, 1, 1), (1, 0, 2), (3, 1, 1), (4, 0, 1), (2, 2, 2)])
+@pytest.mark.parametrize("cols_bytes", [None, 1])
+def test_conv_equals_the_plain_sum_over_windows(c, pad, stride, cols_bytes, monkeypatch):
+    """The im2col product (prefolded C-ordered kernels, pad into zeros, bias in place, the
+    batch in pieces of COLS_BYTES) is the textbook cross-correlation: a window-by-window
+    sum, one input channel included (its kernel matrix was once a strided view)."""
+    if cols_bytes is not None:  # one image at a time
+        monkeypatch.setattr(numpy_predict, "COLS_BYTES", cols_bytes)
+    rng = np.random.default_rng(c * 10 + pad + stride)
+    x = rng.standard_normal((3, 9, 8, c)).astype(np.float32)
+    w = rng.standard_normal((5, c, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(5).astype(np.float32)
+    xp = np.pad(x.astype(np.float64), ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    oh, ow = (xp.shape[1] - 3) // stride + 1, (xp.shape[2] - 3) // stride + 1
+    want = np.zeros((3, oh, ow, 5))
+    for i in range(oh):
+        for j in range(ow):
+            win = xp[:, i * stride:i * stride + 3, j * stride:j * stride + 3]  # (n, 3, 3, c)
+            want[:, i, j] = np.einsum("nyxc,ocyx->no", win, w.astype(np.float64)) + b
+    got = numpy_predict._conv(x, w, b, pad, stride)
+    assert got.shape == want.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_predict_takes_the_last_batchs_maps_for_one_of_its_images(monkeypatch):
+    """The number reader's batch computes every candidate's maps: predict() of one of them
+    (the canvas's chosen digit) reuses them and gives what a pass of its own gives."""
+    from digitpad.core.data.preprocess import preprocess
+
+    quick = numpy_predict.load_shipped("digitnet")
+    pres = [preprocess(render_canvas(str(k), 1, seed=k)[0]) for k in range(4)]
+    alone = quick.predict(pres[2])
+    quick.probs_batch(np.stack([p.image for p in pres]))
+    with monkeypatch.context() as m:
+        m.setattr(quick, "forward", lambda image: pytest.fail("a second pass"))
+        kept = quick.predict(pres[2])
+    np.testing.assert_allclose(kept.probs, alone.probs, atol=1e-5)
+    assert list(kept.maps) == list(alone.maps)
+    for k in alone.maps:
+        assert kept.maps[k].shape == alone.maps[k].shape and kept.maps[k].flags.c_contiguous
+        np.testing.assert_allclose(kept.maps[k], alone.maps[k], atol=1e-4)
+    other = preprocess(render_canvas("7", 1, seed=99)[0])  # not in the batch: its own pass
+    quick._recent = None
+    want = quick.predict(other).probs
+    quick.probs_batch(np.stack([p.image for p in pres]))
+    np.testing.assert_array_equal(quick.predict(other).probs, want)
