@@ -359,3 +359,15 @@ def test_an_empty_image_of_any_size_is_empty(classify):
     for shape in ((2, 2), (120, 20000), (280, 1120)):
         r = read_number(np.full(shape, 255, np.uint8), classify)
         assert r.status == "empty" and r.number == "" and r.reason
+
+
+def test_a_speck_between_digits_is_left_out(classify, monkeypatch):
+    art = pasted("54", step=330)
+    im = Image.fromarray(art)
+    d = ImageDraw.Draw(im)
+    line(d, (334, 140), (340, 178), width=10)  # a stray mark in the gap, no digit's part
+    r = reads(classify, im)
+    assert r.number == "54", (r.number, r.reason)
+    import digitpad.core.reading.number as number
+    monkeypatch.setattr(number, "SPECK_SKIP", float("inf"))  # without the skip it reads as a digit
+    assert reads(classify, im).number != "54"

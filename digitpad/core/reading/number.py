@@ -69,6 +69,10 @@ CUT_FIXED = 0.0  # per cut (none: where a piece is cut, the ink it crosses is th
 MERGE_COST = 0.5  # per merge, plus GAP_COST per line height of gap bridged
 MERGE_OVERLAP = 0.5  # per merge of pieces that overlap along the line (no gap to bridge)
 GAP_COST = 12.0
+SPECK_SKIP = 2.0  # leaving out a speck (both sides under SPECK_SIDE of the line height) no merge takes
+SPECK_SIDE = 0.3
+CUT_SHORT = 1.0  # a part cut from a piece and shorter than CUT_SHORT_FROM of the line: a fragment
+CUT_SHORT_FROM = 0.75
 SKIP = math.inf  # leaving out a short piece no merge takes (off: at 1-3 it dropped real
 # digits of validation writers; MNIST numbers gained half a point)
 # --- verdicts -----------------------------------------------------------------------------
@@ -397,7 +401,9 @@ class _Reader:
                 break
         for c, p in enumerate(pieces):  # a short mark no merge takes may be left out
             if p.height < MIN_HEIGHT * H:
-                cands.append(_Cand(("b", c), ("b", c + 1), None, p.box[:2], skip=True))
+                speck = max(p.width, p.height) < SPECK_SIDE * H
+                cands.append(_Cand(("b", c), ("b", c + 1), None, p.box[:2], skip=True,
+                                   skip_cost=SPECK_SKIP if speck else SKIP))
         if self.keep:
             tried = {}
             for p in pieces:
@@ -461,8 +467,8 @@ class _Reader:
             for i in out_of.get(ui, []):
                 c = cands[i]
                 if c.skip:
-                    if score[ui] - SKIP > score[order[c.v]]:
-                        score[order[c.v]], back[order[c.v]] = score[ui] - SKIP, i
+                    if score[ui] - c.skip_cost > score[order[c.v]]:
+                        score[order[c.v]], back[order[c.v]] = score[ui] - c.skip_cost, i
                     continue
                 if c.pre.image is None or c.pre.bbox is None:
                     continue
@@ -475,6 +481,8 @@ class _Reader:
                 s -= WIDE * max(0.0, w / max(h, 1) - WIDE_FROM[int(c.probs.argmax())])
                 if h < MIN_HEIGHT * H:
                     s -= LOW
+                elif (c.u[0] == "c" or c.v[0] == "c") and h < CUT_SHORT_FROM * H:
+                    s -= CUT_SHORT
                 vi = order[c.v]
                 if score[ui] + s > score[vi]:
                     score[vi], back[vi] = score[ui] + s, i
@@ -516,6 +524,7 @@ class _Cand:
     parts: int = 1
     overlaps: bool = False  # a merge of pieces that overlap along the line
     skip: bool = False  # not a digit: the path leaves this piece out
+    skip_cost: float = math.inf
     pre: Preprocessed | None = None
     probs: np.ndarray | None = None
 
