@@ -208,3 +208,27 @@ def test_samples_that_are_mnist_test_images_are_left_out_and_said_so(untrained, 
     assert any("Left out 3 samples that are MNIST test images" in n for n in notes), notes
     rep = events[-1].report
     assert sum(rep.train_counts) + sum(rep.held_out_counts) == 20
+
+
+def test_elastic_bends_that_share_of_the_samples_and_a_bad_share_is_refused(tiny_mnist, monkeypatch):
+    import digitpad.core.learning.teach as teach
+
+    bent = []
+    real = teach.elastic
+
+    def counting(x, *a, **kw):
+        bent.append(len(x))
+        return real(x, *a, **kw)
+
+    monkeypatch.setattr(teach, "elastic", counting)
+    imgs, labels = canvases(10, seed=2)
+    base = blank("lenet")
+    cfg = TeachConfig(steps=4, rounds=1, batch_size=32, device="cpu", elastic=1.0)
+    assert isinstance(collect(run(base, imgs, labels, cfg, data_dir=tiny_mnist))[-1], Taught)
+    k_user = round(cfg.user_share * cfg.batch_size)
+    assert bent == [k_user] * 4  # every sample of every batch, none of the replay
+    bent.clear()
+    collect(run(base, imgs, labels, TeachConfig(steps=4, rounds=1, device="cpu"), data_dir=tiny_mnist))
+    assert bent == []  # off by default
+    events = collect(run(base, imgs, labels, TeachConfig(elastic=1.5), use_mnist=False))
+    assert isinstance(events[0], Failed) and "elastic" in events[0].message

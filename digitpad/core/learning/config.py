@@ -124,6 +124,9 @@ class TeachConfig(RunConfig):
     style_share: float = 0.125  # of each batch: synthesised styles
     holdout: float = 0.25  # share of each digit's samples kept out of training, for measuring
     freeze_bn: bool = False  # True: batch norm keeps the base model's running statistics
+    # share of the person's samples in each batch bent by an elastic distortion (Simard et al.
+    # 2003, core.data.augment.elastic) before the usual warps; 0: none
+    elastic: float = 0.0
     mnist_eval_limit: int | None = None  # None: the whole MNIST test set before and after
 
     def validate(self) -> None:
@@ -138,6 +141,8 @@ class TeachConfig(RunConfig):
             raise ConfigError("style_share must be in [0, 1) and leave room for the user's share")
         if not 0.0 <= self.holdout < 1.0:
             raise ConfigError("holdout must be a share in [0, 1)")
+        if not 0.0 <= self.elastic <= 1.0:
+            raise ConfigError("elastic must be a share in [0, 1]")
 
 
 # What "fast" means per architecture: the settings that reach high accuracy quickest here.

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..data.augment import AugmentSpec, augment
+from ..data.augment import AugmentSpec, augment, elastic
 from ..data.fingerprint import fingerprint
 from ..data.mnist import DataError, MnistTensors, load_mnist
 from ..data.overlap import mnist_test_copies
@@ -299,7 +299,13 @@ def run(base: Checkpoint, images: Sequence[np.ndarray], labels: Sequence[int],
         accuracy), then MNIST replay, then synthesised styles."""
         while True:
             ui = torch.randint(n_user, (k_user,), generator=gen).to(device)
-            xs, ys = [user_x[ui]], [user_y[ui]]
+            ux = user_x[ui]
+            if config.elastic > 0:
+                bend = (torch.rand(k_user, generator=gen) < config.elastic).to(device)
+                if bool(bend.any()):
+                    ux = ux.clone()
+                    ux[bend] = elastic(ux[bend], gen=aug_gen)
+            xs, ys = [ux], [user_y[ui]]
             if k_replay:
                 ri = torch.randint(len(replay_y), (k_replay,), generator=gen)
                 xs.append(replay_x[ri].to(device))
