@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QDialog
 
 from digitpad.app.widgets.download_dialog import DownloadDialog
 from digitpad.core.data import mnist as core_data
+from offline import patch_urlopen
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def no_network(monkeypatch):
         calls.append(getattr(req, "full_url", req))
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(core_data.urllib.request, "urlopen", offline)
+    patch_urlopen(monkeypatch, offline)
     return calls
 
 
@@ -61,7 +62,7 @@ def slow_network(monkeypatch):
         responses.append(r)
         return r
 
-    monkeypatch.setattr(core_data.urllib.request, "urlopen", fake_urlopen)
+    patch_urlopen(monkeypatch, fake_urlopen)
     return responses
 
 

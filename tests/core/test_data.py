@@ -12,6 +12,7 @@ from digitpad.core.data import mnist as data_mod
 from digitpad.core.data.mnist import (DataError, has_mnist, load_mnist, load_split, load_test_set,
                                 raw_dir)
 from digitpad.core.io.paths import resolve_data_dir
+from offline import patch_urlopen
 
 
 def test_load_mnist_reads_the_idx_files(tiny_mnist):
@@ -90,7 +91,7 @@ def test_download_offline_fails_fast_without_network(tmp_path, monkeypatch):
         calls.append(getattr(req, "full_url", req))
         raise urllib.error.URLError("Temporary failure in name resolution")
 
-    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    patch_urlopen(monkeypatch, offline)
     target = tmp_path / "dl"
     with pytest.raises(DataError) as err:
         data_mod.download_mnist(target, timeout=1.0)
@@ -104,5 +105,5 @@ def test_download_is_a_no_op_when_present(tiny_mnist, monkeypatch):
     def forbidden(*a, **k):
         raise AssertionError("no network access expected")
 
-    monkeypatch.setattr(urllib.request, "urlopen", forbidden)
+    patch_urlopen(monkeypatch, forbidden)
     assert data_mod.download_mnist(tiny_mnist) == Path(tiny_mnist)

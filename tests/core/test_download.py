@@ -19,6 +19,7 @@ import pytest
 from digitpad import cli
 from digitpad.core.data import mnist as data_mod
 from digitpad.core.data.mnist import DataError, load_test_set, mnist_problem, raw_dir
+from offline import patch_urlopen
 
 
 
@@ -169,7 +170,7 @@ def test_download_does_not_call_a_damaged_set_already_there(damaged, monkeypatch
     def offline(*a, **k):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    patch_urlopen(monkeypatch, offline)
     assert cli.main(["download", "--data", str(damaged)]) == 1
     out, err = capsys.readouterr()
     assert "already" not in out and "damaged" in out and "could not be downloaded" in err
