@@ -175,7 +175,8 @@ def train_one(arch: str, settings: dict, data, args, save: bool, tag: str = "") 
                      fine_tuned_from=(f"{Path(args.init_from).name}: its weights, then these settings"
                                       if getattr(args, "init_from", None) else None),
                      augment_spec=AugmentSpec(**aug).to_dict() if cfg.augment else None)
-    path = save_checkpoint(Path(args.out) / f"{arch}.safetensors", arch, result.best_state, meta)
+    path = save_checkpoint(Path(args.out) / f"{arch}.safetensors", arch, result.best_state, meta,
+                           shipped=True)
     print(f"{arch}: -> {path} ({time.strftime('%H:%M:%S')})", flush=True)
     return figures
 

@@ -183,6 +183,22 @@ def test_damaged_metadata(tmp_path):
     expect_kind(path, "corrupt")
 
 
+
+@pytest.mark.parametrize("metadata", [[1, 2], "a string", 7, {"format": 1, "arch": "lenet"},
+                                      {"format": FORMAT, "arch": ["lenet"]}])
+def test_metadata_that_is_not_a_map_of_strings(tmp_path, metadata):
+    # safetensors' own writer cannot make these: the header is edited by hand
+    path = tmp_path / "m.safetensors"
+    save_file(lenet_state(), str(path), metadata={"format": FORMAT, "arch": "lenet", "meta": "{}"})
+    blob = path.read_bytes()
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + n])
+    header["__metadata__"] = metadata
+    text = json.dumps(header).encode()
+    path.write_bytes(len(text).to_bytes(8, "little") + text + blob[8 + n:])
+    expect_kind(path, "corrupt")
+
+
 # A process killed in the middle of saving must leave the previous file intact.
 _KILL_SCRIPT = textwrap.dedent("""
     import os, signal, sys

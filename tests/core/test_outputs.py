@@ -385,3 +385,27 @@ def test_nan_divergence_into_a_new_file_does_not_claim_a_previous_model(tiny_mni
     err = capsys.readouterr().err
     assert rc == 1 and "diverged" in err and "Nothing was saved" in err
     assert "previous model" not in err and "kept" not in err and not out.exists()
+
+
+def test_save_checkpoint_itself_refuses_the_shipped_folder(tmp_path, monkeypatch):
+    # a writer that skipped the claim (a script, a future caller) still cannot replace a
+    # shipped model: save_checkpoint has the guard of its own
+    from digitpad.core.io import outputs as outputs_mod
+
+    shipped_dir = tmp_path / "resources"
+    shipped_dir.mkdir()
+    target = shipped_dir / "lenet.safetensors"
+    target.write_bytes(b"the shipped bytes")
+    monkeypatch.setattr(outputs_mod, "shipped_folders", lambda: [shipped_dir.resolve()])
+    link = tmp_path / "innocent.safetensors"
+    link.symlink_to(target)
+    state = create_model("lenet").state_dict()
+    for path in (target, link):
+        with pytest.raises(CheckpointError, match="shipped") as err:
+            save_checkpoint(path, "lenet", state)
+        assert err.value.kind == "shipped"
+    assert target.read_bytes() == b"the shipped bytes"
+    assert sorted(p.name for p in shipped_dir.iterdir()) == ["lenet.safetensors"]
+    # train_shipped.py is the one writer allowed there
+    save_checkpoint(target, "lenet", state, shipped=True)
+    assert load_checkpoint(target).arch == "lenet"

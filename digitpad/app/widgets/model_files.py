@@ -64,7 +64,6 @@ def ask_save_path(parent: QWidget, title: str, suggested_stem: str) -> Path | No
     return path
 
 
-SAVE_LOCK_WAIT = 30.0  # a worker may wait this long for another writer of the same file
 
 
 def write_model_file(path: str | Path, ckpt, meta: dict, overwrite: bool = False) -> Path:
@@ -73,7 +72,7 @@ def write_model_file(path: str | Path, ckpt, meta: dict, overwrite: bool = False
     or better on the same validation data, one measured on other data, or something that is
     not a model raises :class:`NeedsConfirmation` unless ``overwrite``."""
     from digitpad.core.io.outputs import NeedsConfirmation, NotComparable
-    from digitpad.core.nets.checkpoint import claim_model_output, save_checkpoint
+    from digitpad.core.nets.checkpoint import SAVE_LOCK_WAIT, claim_model_output, save_checkpoint
 
     val_data = meta.get("val_data") if isinstance(meta.get("val_data"), dict) else None
     try:

@@ -72,16 +72,23 @@ def make_meta(arch: str, **extra) -> dict:
 
 
 def save_checkpoint(path: str | os.PathLike, arch: str, state: dict[str, torch.Tensor],
-                    meta: dict | None = None) -> Path:
+                    meta: dict | None = None, *, shipped: bool = False) -> Path:
     """Write atomically: a temp file in the same folder, fsync, then os.replace.
 
     A process killed at any point leaves either the old file or the new one, never a mix.
+    The shipped resources/ folder is refused here too, not only by the claim every app and
+    CLI writer takes first: a caller that skipped the claim still cannot replace a shipped
+    model. Only ``scripts/train_shipped.py`` passes ``shipped=True``.
     """
     from safetensors.torch import save as st_save
 
-    from ..io.outputs import real_output_path
+    from ..io.outputs import is_shipped, real_output_path
 
     path = real_output_path(path)  # a symlink's target is locked and written, not the link
+    if is_shipped(path) and not shipped:
+        raise CheckpointError(f"{path} is in the folder of the models shipped with digitpad; "
+                              "shipped models are never replaced. Choose another file.",
+                              path, "shipped")
     if arch not in MODEL_NAMES:
         raise CheckpointError(f"Cannot save: unknown architecture {arch!r}.", path, "architecture")
     _check_state(arch, state, path)
@@ -282,6 +289,11 @@ def _read_header(blob: bytes, path: Path) -> dict:
     except (UnicodeDecodeError, ValueError):
         raise bad from None
     if not isinstance(header, dict):
+        raise bad
+    meta = header.get("__metadata__", {})
+    # safetensors' own rule (a map of strings to strings): anything else would reach the
+    # readers below as an AttributeError instead of this sentence
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
         raise bad
     end = 0
     for key, info in header.items():

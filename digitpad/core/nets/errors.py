@@ -15,5 +15,5 @@ class CheckpointError(DigitpadError):
     def __init__(self, message: str, path: str | os.PathLike | None = None, kind: str = "invalid"):
         super().__init__(message)
         self.path = None if path is None else Path(path)
-        self.kind = kind  # missing | unreadable | pickle | corrupt | architecture | shapes | invalid | busy |
+        self.kind = kind  # missing | unreadable | pickle | corrupt | architecture | shapes | invalid | busy | shipped |
         # unusable (non-finite outputs at use: reading.prediction.refuse_non_finite)
