@@ -208,8 +208,11 @@ DESCRIPTIONS: dict[str, str] = {n: SPECS[n].description for n in MODEL_NAMES}
 
 def probe_images():
     """(3, 28, 28) float32: blank, full and a bar: inputs every usable model reads with finite
-    outputs. Finite weights can still overflow (fc1 x 1e38); both forward passes (torch's
-    builder and the numpy reader) refuse a model that does on these."""
+    outputs. Finite weights can still overflow (fc1 x 1e38): torch's builder refuses a model
+    that does on any of the three; the numpy reader runs only the bar (the one input that
+    sets every layer to work) and, when that overflows, leaves the file to the torch path,
+    which refuses it with a sentence. Outputs at use are checked too
+    (``reading.prediction.refuse_non_finite``)."""
     import numpy as np
 
     images = np.zeros((3, SIDE, SIDE), np.float32)

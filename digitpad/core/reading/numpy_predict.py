@@ -245,7 +245,7 @@ def load_file(path: str | os.PathLike, arch: str | None = None) -> NumpyPredicto
                 return None
             meta = load_json(header.get("meta", "{}"))
             if not isinstance(meta, dict) or (meta.get("config") or {}).get("permute"):
-                return None  # reshuffled-pixel models need explain's permutation (torch)
+                return None  # a --permute model's PixelOrder input layer exists only in torch (builder)
             state = {k: f.get_tensor(k) for k in f.keys()}
         quick = NumpyPredictor(header.get("arch", ""), state, meta)
         # finite weights can still give non-finite outputs (fc1 x 1e38): left to the torch

@@ -1,9 +1,15 @@
-"""Scoring a model on labelled images: the one place a model is run over a data set.
+"""Scoring a finished model on labelled images: the one place a model file's figures come from.
 
 :func:`score` gives every image's probabilities; :class:`Scores` derives the rest from them
 (accuracy, per-class accuracy, the confusion matrix, the loss, the cells and worst mistakes
 the Mistakes tab and ``eval --report`` show). ``eval``, Mistakes and teach's before/after all
 read a model through here, so they cannot disagree about what a model scores.
+
+The training loop's per-epoch validation (``learning.training.evaluate``) is the other pass
+over a data set, kept apart on purpose: it runs on the training device on tensors already
+there, needs only loss and accuracy (one device sync per evaluation, no probabilities copied
+back), and checks the run's stop flag between batches. A model file's test figure is
+``evaluate``'s only at the end of a run, on the same images and the same argmax.
 """
 
 from __future__ import annotations
