@@ -5,11 +5,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
 
 CORE_MODULES = sorted(".".join(p.relative_to(ROOT / "digitpad" / "core").with_suffix("").parts)
                       for p in (ROOT / "digitpad" / "core").rglob("*.py") if p.stem != "__init__")
+
+
+# each subprocess here may take up to its own 300 s on a loaded machine: the test's limit is
+# above it, so a hang ends in TimeoutExpired with the output, not in the watchdog's dump
+pytestmark = pytest.mark.timeout(330)
 
 
 def test_import_linter_contract_is_kept():

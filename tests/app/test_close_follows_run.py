@@ -3,12 +3,15 @@ it and asks the finished-model question instead. Keep training carries no cancel
 
 from __future__ import annotations
 
+import pytest
+
 from PySide6.QtWidgets import QMessageBox, QStyle
 
 from digitpad.core.data.mnist import load_mnist
 from digitpad.core.learning.config import recipe_config
 
 
+@pytest.mark.timeout(400)  # above its waits (up to 3 x 120 s on a loaded machine)
 def test_a_run_that_ends_behind_the_question_closes_it(window, tiny_mnist, qtbot, dialogs):
     t = window.training_tab
     t.start_training(recipe_config("fast", "lenet", epochs=3, batch_size=16, device="cpu",

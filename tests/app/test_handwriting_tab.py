@@ -238,6 +238,7 @@ def test_grid_filter_delete_import_and_export(window, qtbot, tmp_path):
     assert h.grid.count() == 10 - labels.count(labels[0])
 
 
+@pytest.mark.timeout(300)  # above its 120 s wait for the teach run
 def test_a_teach_run_from_the_gui_finishes_and_offers_the_new_model(lenet_window, qtbot, tiny_mnist,
                                                                      tmp_path, monkeypatch):
     w = lenet_window

@@ -144,6 +144,7 @@ def test_missing_xcb_libraries_are_named_in_one_line_with_their_packages(tmp_pat
     assert {"libxcb-icccm4", "libxcb-keysyms1"} <= set(packages)
 
 
+@pytest.mark.timeout(330)  # above the subprocess's own 300 s
 @pytest.mark.parametrize("spelling", [["-platform=offscreen"], ["-platform", "offscreen"]])
 def test_every_spelling_of_the_platform_flag_opens_the_window(spelling, tmp_path):
     """-platform=offscreen passed the check and then Qt aborted (it takes only '-platform
