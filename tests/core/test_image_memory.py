@@ -48,3 +48,23 @@ def test_wide_modes_are_converted_in_bands_with_the_same_result(tmp_path, monkey
         monkeypatch.setattr(Image.Image, "convert", real)
         assert max(arr.shape[:2]) <= 256
         assert widened and max(widened) <= 100_000 + 1701 * 7, (path.name, max(widened))
+
+
+def test_a_webp_past_its_own_cap_is_refused_from_its_header(tmp_path, monkeypatch):
+    # WebP decodes whole (no draft, no bands): past MAX_WEBP_PIXELS it is refused by its
+    # header's size before anything is decoded; a PNG of the same size still reads
+    im = Image.new("RGB", (300, 200), "white")
+    im.paste((0, 0, 0), (100, 40, 140, 160))
+    im.save(tmp_path / "big.webp")
+    im.save(tmp_path / "big.png")
+    monkeypatch.setattr(preprocess, "MAX_WEBP_PIXELS", 50_000)
+    decoded = []
+    real_load = Image.Image.load
+    monkeypatch.setattr(Image.Image, "load", lambda self: decoded.append(self.format) or real_load(self))
+    with pytest.raises(preprocess.ImageError, match=r"big\.webp is too large to read as WebP: "
+                                                     r"300x200 pixels.*PNG or JPEG"):
+        load_image(tmp_path / "big.webp", max_side=256)
+    assert "WEBP" not in decoded
+    assert load_image(tmp_path / "big.png", max_side=256).shape[:2] == (100, 150)  # reduced by 2
+    monkeypatch.setattr(preprocess, "MAX_WEBP_PIXELS", 60_000)
+    assert load_image(tmp_path / "big.webp").shape[:2] == (200, 300)

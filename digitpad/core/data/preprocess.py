@@ -33,6 +33,11 @@ __all__ = ["PREPROCESS_VERSION", "ImageError", "Preprocessed", "load_image", "pr
 # gigabyte of RGB). Above it PIL only warns (and refuses at twice that); digitpad refuses with
 # its own message, so PIL's warning says nothing new and is silenced for the whole process.
 MAX_IMAGE_PIXELS = 89_478_485
+# WebP has no reduced decode in Pillow (no draft, no tiles): it is decoded whole, at about
+# 16 bytes a pixel at the peak (libwebp's RGBA frame, Pillow's copy of it, the image), measured
+# 918 MiB for `predict` on a 25-megapixel WebP and 1,513 MiB at 64. This cap keeps predict
+# inside its 1 GiB memory budget with torch loaded; a PNG or JPEG of the same image reads.
+MAX_WEBP_PIXELS = 24_000_000
 
 
 def quiet_pil_warnings() -> None:
@@ -113,6 +118,12 @@ def load_image(path: str | os.PathLike, max_side: int | None = None) -> np.ndarr
             if w * h > MAX_IMAGE_PIXELS:
                 raise ImageError(_too_many_pixels(base, f"{w}x{h} pixels ({w * h / 1e6:,.0f} "
                                                         "megapixels)"))
+            if im.format == "WEBP" and w * h > MAX_WEBP_PIXELS:
+                raise ImageError(f"{base} is too large to read as WebP: {w}x{h} pixels "
+                                 f"({w * h / 1e6:,.0f} megapixels); WebP images are decoded "
+                                 f"whole, so digitpad reads them up to "
+                                 f"{MAX_WEBP_PIXELS / 1e6:.0f} megapixels. Save it as PNG or "
+                                 "JPEG, or scale it down first.")
             if min(w, h) < 2:  # said here, in the file's own size: reduced, 1x100000 is 1x1021
                 raise ImageError(f"{base} is too small ({w}x{h} pixels); a digit needs at "
                                  "least 2x2.")
