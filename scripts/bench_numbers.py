@@ -65,13 +65,19 @@ def _touches(canvas: np.ndarray, glyph: np.ndarray, x: int, y: int) -> bool:
     return bool((grown & region).any())
 
 
-def compose(glyphs: list[np.ndarray], group: str, rng: np.random.Generator, height: int = HEIGHT) -> np.ndarray:
-    """Digits (28x28 uint8, ink bright) -> one line: sizes, gaps, jitter, slope and slant."""
+def compose(glyphs: list[np.ndarray], group: str, rng: np.random.Generator, height: int = HEIGHT,
+            owners: list | None = None) -> np.ndarray:
+    """Digits (28x28 uint8, ink bright) -> one line: sizes, gaps, jitter, slope and slant.
+
+    With ``owners`` (a list), the line's owner map is appended to it: per pixel, 1 + the index
+    of the digit whose ink is brightest there (0: no ink), transformed as the line is
+    (scripts/train_verifier.py labels the reader's candidates with it)."""
     lo, hi = GROUPS[group]
     sized = [_scaled(g, max(8, round(height * rng.uniform(0.85, 1.15)))) for g in glyphs]
     slope = rng.uniform(-0.08, 0.08)
     total_w = sum(g.shape[1] for g in sized) + int(height * 0.5 * len(sized)) + 2 * height
     canvas = np.zeros((3 * height + int(abs(slope) * total_w), total_w), np.uint8)
+    owner = np.zeros(canvas.shape, np.uint8) if owners is not None else None
     x = height // 2
     joined = 0
     base = height * 2 + (int(abs(slope) * total_w) if slope < 0 else 0)
@@ -81,6 +87,8 @@ def compose(glyphs: list[np.ndarray], group: str, rng: np.random.Generator, heig
             x += int(round(rng.uniform(lo, hi) * height))
         y = int(base + slope * x + rng.uniform(-0.06, 0.06) * height) - h
         joined += group == "touching" and i > 0 and _touches(canvas, g, x, y)
+        if owner is not None:
+            owner[y:y + h, x:x + w][g > canvas[y:y + h, x:x + w]] = i + 1
         canvas[y:y + h, x:x + w] = np.maximum(canvas[y:y + h, x:x + w], g)
         x += w
     canvas = canvas[:, :x + height // 2]
@@ -89,18 +97,22 @@ def compose(glyphs: list[np.ndarray], group: str, rng: np.random.Generator, heig
     extra = int(abs(shear) * im.height)
     im = im.transform((im.width + extra, im.height), Image.Transform.AFFINE,
                       (1, shear, -extra if shear > 0 else 0, 0, 1, 0), Image.Resampling.BILINEAR)
+    if owner is not None:
+        owners.append(np.asarray(Image.fromarray(owner[:, :x + height // 2]).transform(
+            im.size, Image.Transform.AFFINE, (1, shear, -extra if shear > 0 else 0, 0, 1, 0),
+            Image.Resampling.NEAREST)))
     JOINS["pairs"] += len(glyphs) - 1
     JOINS["joined"] += joined
     return np.asarray(im)
 
 
-def numbers(source, split: str, n: int, group: str, seed: int):
-    """(image, text) pairs: n numbers of 2-6 digits."""
+def numbers(source, split: str, n: int, group: str, seed: int, owners: list | None = None):
+    """(image, text) pairs: n numbers of 2-6 digits (``owners``: see :func:`compose`)."""
     rng = np.random.default_rng([seed, list(GROUPS).index(group)])
     for k in range(n):
         digits = rng.integers(0, 10, size=int(rng.integers(2, 7)))
         glyphs = [source(int(d), rng) for d in digits]
-        img = compose(glyphs, group, rng)
+        img = compose(glyphs, group, rng, owners=owners)
         yield img, "".join(map(str, digits))
 
 
