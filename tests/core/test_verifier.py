@@ -158,3 +158,25 @@ def test_a_corrupt_shipped_file_reads_without_it_and_says_so(classify, tmp_path,
         assert "without the whole-digit verifier" in r.note and "verifier.safetensors" in r.note
     finally:
         verifiers._shipped.cache_clear()
+
+
+def test_predict_number_says_once_that_the_verifier_is_not_used(tmp_path, monkeypatch, capsys):
+    from digitpad import cli
+    import digitpad.core.io.paths as paths
+
+    Image.fromarray(touching_zeros()).save(tmp_path / "a.png")
+    Image.fromarray(touching_zeros()).save(tmp_path / "b.png")
+    bad = tmp_path / "res"
+    bad.mkdir()
+    (bad / "verifier.safetensors").write_bytes(b"garbage")
+    real = paths.resource_path
+    monkeypatch.setattr(paths, "resource_path",
+                        lambda *parts: bad.joinpath(*parts) if parts == ("verifier.safetensors",) else real(*parts))
+    verifiers._shipped.cache_clear()
+    try:
+        code = cli.main(["predict", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "--number"])
+    finally:
+        verifiers._shipped.cache_clear()
+    out, err = capsys.readouterr()
+    assert code == 0 and out.count(": 00") == 2, out
+    assert err.count("without the whole-digit verifier") == 1, err
