@@ -3,7 +3,7 @@
 Torch-free, numpy only (the number reader runs before torch is loaded). The digit network
 reads a fragment of a digit, or two touching digits, with high confidence, so in the
 segmentation graph of a touching number the wrong path often scores best. This small network
-(two 5x5 convolutions and a small dense layer, ~13,000 weights) sees each candidate's 28x28
+(two 5x5 convolutions and a small dense layer: 11,745 weights) sees each candidate's 28x28
 input, as the digit network does, plus where it lies in the line (its height and width in
 line heights), and answers with the log-probability that it is one whole digit, which the
 path adds (times ``number.VERIFY_WEIGHT``) to the candidate's score.
