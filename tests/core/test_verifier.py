@@ -46,17 +46,21 @@ def touching_ones():
 
 
 class Spy(Verifier):
-    """The shipped verifier, counting its batches (or answering ``rule`` instead)."""
+    """The shipped verifier, counting its batches (or answering ``rule`` of the geometry)."""
 
     def __init__(self, base: Verifier, rule=None):
         super().__init__(base.w, base.meta)
-        self.calls, self.rule = [], rule
+        self.calls, self.heads, self.rule = [], [], rule
 
-    def log_whole(self, images, geometry):
+    def features(self, images):
         self.calls.append(len(images))
+        return super().features(images)
+
+    def head(self, features, geometry):
+        self.heads.append(len(features))
         if self.rule is not None:
             return self.rule(np.asarray(geometry)).astype(np.float32)
-        return super().log_whole(images, geometry)
+        return super().head(features, geometry)
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +103,22 @@ def test_the_reader_uses_the_shipped_verifier_in_one_batch_per_round(classify, s
     r = read_number(art, classify, verifier=spy)
     assert r.number == read_number(art, classify).number == "00" and r.note == ""
     assert 1 <= len(spy.calls) <= 2 and sum(spy.calls) >= 3  # every candidate, batched
+    assert len(spy.heads) == len(spy.calls)
+
+
+def test_a_cache_keeps_the_convolutions_not_the_line_dependent_part(classify, shipped):
+    from digitpad.core.reading.number import ReadCache
+
+    spy, cache = Spy(shipped), ReadCache()
+    art = touching_zeros()
+    first = read_number(art, classify, verifier=spy, cache=cache)
+    spy.calls.clear(), spy.heads.clear()
+    again = read_number(art, classify, verifier=spy, cache=cache)
+    assert again.number == first.number == "00"
+    assert spy.calls == [] and spy.heads  # nothing convolved again; the head runs (the line may change)
+    other = Spy(shipped)  # another verifier: the cache forgets
+    read_number(art, classify, verifier=other, cache=cache)
+    assert other.calls
 
 
 def test_the_verifier_score_moves_the_path(classify, shipped):

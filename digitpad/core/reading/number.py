@@ -171,16 +171,18 @@ class ReadCache:
         self.hits = self.misses = 0
         self._owner: object = None
         self._func: object = None
+        self._verifier: object = None
         self._store: OrderedDict = OrderedDict()
 
     def clear(self) -> None:
         self._store.clear()
 
-    def _use(self, classify: Classify) -> None:
+    def _use(self, classify: Classify, verifier: object = None) -> None:
         owner, func = getattr(classify, "__self__", classify), getattr(classify, "__func__", classify)
-        if owner is not self._owner or func is not self._func:
-            self.clear()
-            self._owner, self._func = owner, func  # held: an id is never reused while cached
+        if owner is not self._owner or func is not self._func or verifier is not self._verifier:
+            self.clear()  # the verifier's convolution outputs are cached too
+            # held: an id is never reused while cached
+            self._owner, self._func, self._verifier = owner, func, verifier
 
     def get(self, key):
         hit = self._store.get(key)
@@ -219,10 +221,10 @@ class _Reader:
         self.classify = classify
         self.verifier, self.note = verifier, note
         self.graph: tuple | None = None  # (candidates, H, pieces): the last segmentation graph
+        if cache is not None:
+            cache._use(classify, verifier)
         self.keep = keep_steps
         self.cache = cache
-        if cache is not None:
-            cache._use(classify)
         self.steps: list[tuple[str, object]] = []
 
     def result(self, status, reason="", digits=(), H=0.0) -> NumberReading:
@@ -444,7 +446,7 @@ class _Reader:
                 key = (c.off, ink.shape, ink.dtype.str, hashlib.blake2b(ink, digest_size=16).digest())
                 hit = self.cache.get(key)
                 if hit is not None:
-                    c.pre, c.probs = hit
+                    c.pre, c.probs, c.feat = hit
                     continue
             c.pre = preprocess_ink(c.ink, self.scale, self.polarity, keep_steps=True, offset=c.off)
             if c.pre.image is None:
@@ -456,24 +458,30 @@ class _Reader:
             probs = np.asarray(self.classify(images), np.float32)
             if probs.shape != (len(todo), 10):
                 raise ValueError(f"classify gave shape {probs.shape} for {len(todo)} images; want ({len(todo)}, 10)")
-            for (c, key), row in zip(todo, probs):
-                c.probs = row
+            feats = self.verifier.features(images) if self.verifier is not None else [None] * len(todo)
+            for (c, key), row, feat in zip(todo, probs, feats):
+                c.probs, c.feat = row, feat
                 if key is not None:
-                    self.cache.put(key, (c.pre, row))
+                    self.cache.put(key, (c.pre, row, feat))
         if self.verifier is not None:
             self._verify(cands)
 
     def _verify(self, cands: list["_Cand"]) -> None:
-        """Each candidate's log P(one whole digit), in one batch. Not cached with the classifier's
-        results: it depends on the line's height, which a new stroke may change."""
+        """Each candidate's log P(one whole digit), in one batch. Only the convolutions' part
+        (``feat``, from the 28x28 input alone) is cached: the rest depends on the line's
+        height, which a new stroke may change."""
         todo = [c for c in cands if c.whole is None and c.pre is not None and c.pre.image is not None
                 and c.pre.bbox is not None]
         if not todo:
             return
+        missing = [c for c in todo if c.feat is None]  # cached by a reading without the verifier
+        if missing:
+            for c, feat in zip(missing, self.verifier.features(np.stack([c.pre.image for c in missing]))):
+                c.feat = feat
         H = max(float(self.H), 1.0)
         geo = np.array([[(c.pre.bbox[3] - c.pre.bbox[1]) / H, (c.pre.bbox[2] - c.pre.bbox[0]) / H]
                         for c in todo], np.float32)
-        whole = self.verifier.log_whole(np.stack([c.pre.image for c in todo]), geo)
+        whole = self.verifier.log_sigmoid(self.verifier.head(np.stack([c.feat for c in todo]), geo))
         for c, w in zip(todo, whole):
             c.whole = float(w)
 
@@ -559,6 +567,7 @@ class _Cand:
     pre: Preprocessed | None = None
     probs: np.ndarray | None = None
     whole: float | None = None  # the verifier's log P(one whole digit), when one is used
+    feat: np.ndarray | None = None  # the verifier's convolution outputs for this candidate
 
 
 def unsure_read(probs: np.ndarray) -> tuple[bool, int | None]:

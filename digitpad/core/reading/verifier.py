@@ -58,25 +58,41 @@ class Verifier:
         self.w = {k: np.array(state[k], np.float32) for k in SHAPES}
         self.meta = dict(meta or {})
 
-    def logits(self, images: np.ndarray, geometry: np.ndarray) -> np.ndarray:
-        """(N,) logits for a batch (N, 28, 28) in [0, 1], ink bright, and (N, 2) geometry."""
+    def features(self, images: np.ndarray) -> np.ndarray:
+        """(N, 256) the convolutions' outputs for a batch (N, 28, 28) in [0, 1], ink bright:
+        the part that depends on the 28x28 input alone (the number reader caches it)."""
         w = self.w
         x = ((np.asarray(images, np.float32) - np.float32(MNIST_MEAN)) / np.float32(MNIST_STD))[..., None]
-        x = _pool(_relu(_conv(x, w["conv1.weight"], w["conv1.bias"], 0)), 2, 2)
-        x = _pool(_relu(_conv(x, w["conv2.weight"], w["conv2.bias"], 0)), 2, 2)
-        x = x.transpose(0, 3, 1, 2).reshape(x.shape[0], -1)  # flattened channels first, as torch does
-        x = np.concatenate([x, np.asarray(geometry, np.float32).reshape(len(x), GEOMETRY)], axis=1)
-        x = _relu(x @ w["fc1.weight"].T + w["fc1.bias"])
-        return (x @ w["fc2.weight"].T + w["fc2.bias"])[:, 0]
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = _pool(_relu(_conv(x, w["conv1.weight"], w["conv1.bias"], 0)), 2, 2)
+            x = _pool(_relu(_conv(x, w["conv2.weight"], w["conv2.bias"], 0)), 2, 2)
+        return x.transpose(0, 3, 1, 2).reshape(x.shape[0], -1)  # flattened channels first, as torch does
+
+    def head(self, features: np.ndarray, geometry: np.ndarray) -> np.ndarray:
+        """(N,) logits from :meth:`features` and (N, 2) geometry (height, width in line heights)."""
+        w = self.w
+        x = np.concatenate([np.asarray(features, np.float32),
+                            np.asarray(geometry, np.float32).reshape(len(features), GEOMETRY)], axis=1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            x = _relu(x @ w["fc1.weight"].T + w["fc1.bias"])
+            return (x @ w["fc2.weight"].T + w["fc2.bias"])[:, 0]
+
+    def logits(self, images: np.ndarray, geometry: np.ndarray) -> np.ndarray:
+        """(N,) logits for a batch (N, 28, 28) in [0, 1], ink bright, and (N, 2) geometry."""
+        return self.head(self.features(images), geometry)
+
+    @staticmethod
+    def log_sigmoid(z: np.ndarray) -> np.ndarray:
+        """log P(one whole digit) from logits, stable both ways, float32."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = -np.logaddexp(0.0, -np.asarray(z, np.float64))
+        return np.nan_to_num(out, nan=0.0, neginf=-50.0).astype(np.float32)
 
     def log_whole(self, images: np.ndarray, geometry: np.ndarray) -> np.ndarray:
         """(N,) float32 log-probabilities that each candidate is one whole digit."""
         if len(images) == 0:
             return np.zeros(0, np.float32)
-        with np.errstate(over="ignore", invalid="ignore"):
-            z = self.logits(images, geometry).astype(np.float64)
-            out = -np.logaddexp(0.0, -z)  # log sigmoid, stable both ways
-        return np.nan_to_num(out, nan=0.0, neginf=-50.0).astype(np.float32)
+        return self.log_sigmoid(self.logits(images, geometry))
 
 
 def load_verifier(path: str | os.PathLike) -> Verifier:
