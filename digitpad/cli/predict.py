@@ -161,10 +161,14 @@ def _predict_numbers(args: argparse.Namespace, predictor) -> int:
     from ..core.data.preprocess import load_image
 
     failed = total = 0
+    noted = False
     for path in iter_image_paths(args.paths):
         total += 1
         try:
             reading = read_number(load_image(path, max_side=NUMBER_SIDE), predictor.probs_batch)
+            if reading.note and not noted:  # a damaged verifier file: said once, on stderr
+                print(f"digitpad: note: {_printable(reading.note)}", file=sys.stderr)
+                noted = True
             res = {"path": str(path), **reading.to_json()}
             if reading.status == "empty":
                 res["error"] = "no ink found: the image is blank"

@@ -34,6 +34,7 @@ from ..data.preprocess import (NOISE_FLOOR, RELATIVE_THRESHOLD, ImageInput, Pola
                                Preprocessed, _pil_to_array, ink_image, load_image, preprocess_ink)
 from .number_cuts import between, find_cuts
 from .number_pieces import SHORT, Piece, components, merge_overlapping, overlap, piece_mask, union
+from .verifier import Verifier, shipped_verifier
 
 __all__ = ["Classify", "DigitRead", "NumberReading", "ReadCache", "read_number", "unsure_read",
            "components", "MAX_DIGITS", "MAX_PIECES"]
@@ -73,6 +74,9 @@ SPECK_SKIP = 2.0  # leaving out a speck (both sides under SPECK_SIDE of the line
 SPECK_SIDE = 0.3
 CUT_SHORT = 1.0  # a part cut from a piece and shorter than CUT_SHORT_FROM of the line: a fragment
 CUT_SHORT_FROM = 0.75
+# the whole-digit verifier's log P(one whole digit) is added times this to each candidate's
+# score (``verifier.py``; chosen on validation numbers by scripts/train_verifier.py)
+VERIFY_WEIGHT = 0.5
 SKIP = math.inf  # leaving out a short piece no merge takes (off: at 1-3 it dropped real
 # digits of validation writers; MNIST numbers gained half a point)
 # --- verdicts -----------------------------------------------------------------------------
@@ -130,6 +134,7 @@ class NumberReading:
     polarity: str = "light-on-dark"
     steps: list[tuple[str, object]] = field(default_factory=list)
     line_height: float = 0.0  # the line's digit height in input pixels (0 when empty)
+    note: str = ""  # e.g. why the whole-digit verifier was not used
 
     @property
     def unsure(self) -> bool:
@@ -166,16 +171,18 @@ class ReadCache:
         self.hits = self.misses = 0
         self._owner: object = None
         self._func: object = None
+        self._verifier: object = None
         self._store: OrderedDict = OrderedDict()
 
     def clear(self) -> None:
         self._store.clear()
 
-    def _use(self, classify: Classify) -> None:
+    def _use(self, classify: Classify, verifier: object = None) -> None:
         owner, func = getattr(classify, "__self__", classify), getattr(classify, "__func__", classify)
-        if owner is not self._owner or func is not self._func:
-            self.clear()
-            self._owner, self._func = owner, func  # held: an id is never reused while cached
+        if owner is not self._owner or func is not self._func or verifier is not self._verifier:
+            self.clear()  # the verifier's convolution outputs are cached too
+            # held: an id is never reused while cached
+            self._owner, self._func, self._verifier = owner, func, verifier
 
     def get(self, key):
         hit = self._store.get(key)
@@ -208,20 +215,24 @@ def _bounded(arr: np.ndarray) -> np.ndarray:
 
 class _Reader:
     def __init__(self, ink: np.ndarray, scale: float, polarity: str, classify: Classify,
-                 keep_steps: bool, cache: ReadCache | None) -> None:
+                 keep_steps: bool, cache: ReadCache | None, verifier: Verifier | None = None,
+                 note: str = "") -> None:
         self.ink, self.scale, self.polarity = ink, scale, polarity
         self.classify = classify
+        self.verifier, self.note = verifier, note
+        self.graph: tuple | None = None  # (candidates, H, pieces): the last segmentation graph
+        if cache is not None:
+            cache._use(classify, verifier)
         self.keep = keep_steps
         self.cache = cache
-        if cache is not None:
-            cache._use(classify)
         self.steps: list[tuple[str, object]] = []
 
     def result(self, status, reason="", digits=(), H=0.0) -> NumberReading:
         digits = list(digits)
         number = "".join(str(d.digit) for d in digits) if status == "number" else ""
         conf = float(np.prod([d.confidence for d in digits])) if status == "number" and digits else 0.0
-        return NumberReading(status, digits, number, conf, reason, self.polarity, self.steps, float(H))
+        return NumberReading(status, digits, number, conf, reason, self.polarity, self.steps, float(H),
+                             self.note)
 
     def read(self) -> NumberReading:
         ink, scale = self.ink, self.scale
@@ -264,6 +275,10 @@ class _Reader:
         digits = self._segment(pieces, H)
         if digits is None:
             return self.result("not a number", "too much ink to examine for a number", H=H)
+        return self.verdict(digits, H)
+
+    def verdict(self, digits: list[DigitRead], H: float) -> NumberReading:
+        """The reading of a path's digits: a number, or not one (too many, read too unsurely)."""
         if len(digits) > MAX_DIGITS:
             return self.result("not a number", f"{len(digits)} digits: more than a number's {MAX_DIGITS}",
                                digits, H)
@@ -415,6 +430,7 @@ class _Reader:
                                     "paths": [[(x0 + float(x), y0 + y) for y, x in enumerate(q)] for q in p.cuts]}
             if tried:
                 self.steps.append(("cuts tried", tried))
+        self.graph = (cands, H, n)
         return self._best_path(cands, H, n)
 
     def _classify(self, cands: list["_Cand"]) -> None:
@@ -430,23 +446,44 @@ class _Reader:
                 key = (c.off, ink.shape, ink.dtype.str, hashlib.blake2b(ink, digest_size=16).digest())
                 hit = self.cache.get(key)
                 if hit is not None:
-                    c.pre, c.probs = hit
+                    c.pre, c.probs, c.feat = hit
                     continue
             c.pre = preprocess_ink(c.ink, self.scale, self.polarity, keep_steps=True, offset=c.off)
             if c.pre.image is None:
                 c.probs = np.zeros(10, np.float32)
                 continue
             todo.append((c, key))
+        if todo:
+            images = np.stack([c.pre.image for c, _ in todo])
+            probs = np.asarray(self.classify(images), np.float32)
+            if probs.shape != (len(todo), 10):
+                raise ValueError(f"classify gave shape {probs.shape} for {len(todo)} images; want ({len(todo)}, 10)")
+            feats = self.verifier.features(images) if self.verifier is not None else [None] * len(todo)
+            for (c, key), row, feat in zip(todo, probs, feats):
+                c.probs, c.feat = row, feat
+                if key is not None:
+                    self.cache.put(key, (c.pre, row, feat))
+        if self.verifier is not None:
+            self._verify(cands)
+
+    def _verify(self, cands: list["_Cand"]) -> None:
+        """Each candidate's log P(one whole digit), in one batch. Only the convolutions' part
+        (``feat``, from the 28x28 input alone) is cached: the rest depends on the line's
+        height, which a new stroke may change."""
+        todo = [c for c in cands if c.whole is None and c.pre is not None and c.pre.image is not None
+                and c.pre.bbox is not None]
         if not todo:
             return
-        images = np.stack([c.pre.image for c, _ in todo])
-        probs = np.asarray(self.classify(images), np.float32)
-        if probs.shape != (len(todo), 10):
-            raise ValueError(f"classify gave shape {probs.shape} for {len(todo)} images; want ({len(todo)}, 10)")
-        for (c, key), row in zip(todo, probs):
-            c.probs = row
-            if key is not None:
-                self.cache.put(key, (c.pre, row))
+        missing = [c for c in todo if c.feat is None]  # cached by a reading without the verifier
+        if missing:
+            for c, feat in zip(missing, self.verifier.features(np.stack([c.pre.image for c in missing]))):
+                c.feat = feat
+        H = max(float(self.H), 1.0)
+        geo = np.array([[(c.pre.bbox[3] - c.pre.bbox[1]) / H, (c.pre.bbox[2] - c.pre.bbox[0]) / H]
+                        for c in todo], np.float32)
+        whole = self.verifier.log_sigmoid(self.verifier.head(np.stack([c.feat for c in todo]), geo))
+        for c, w in zip(todo, whole):
+            c.whole = float(w)
 
     def _best_path(self, cands: list["_Cand"], H: float, n: int) -> list[DigitRead]:
         def key(node):
@@ -479,6 +516,8 @@ class _Reader:
                 if c.v[0] == "c":
                     s -= CUT_FIXED
                 s -= WIDE * max(0.0, w / max(h, 1) - WIDE_FROM[int(c.probs.argmax())])
+                if c.whole is not None:
+                    s += VERIFY_WEIGHT * c.whole
                 if h < MIN_HEIGHT * H:
                     s -= LOW
                 elif (c.u[0] == "c" or c.v[0] == "c") and h < CUT_SHORT_FROM * H:
@@ -527,6 +566,8 @@ class _Cand:
     skip_cost: float = math.inf
     pre: Preprocessed | None = None
     probs: np.ndarray | None = None
+    whole: float | None = None  # the verifier's log P(one whole digit), when one is used
+    feat: np.ndarray | None = None  # the verifier's convolution outputs for this candidate
 
 
 def unsure_read(probs: np.ndarray) -> tuple[bool, int | None]:
@@ -539,7 +580,9 @@ def unsure_read(probs: np.ndarray) -> tuple[bool, int | None]:
 
 
 def read_number(image: ImageInput, classify: Classify, polarity: Polarity = "auto",
-                keep_steps: bool = False, cache: ReadCache | None = None) -> NumberReading:
+                keep_steps: bool = False, cache: ReadCache | None = None,
+                verifier: Verifier | None | Literal["shipped"] = "shipped",
+                graph: list | None = None) -> NumberReading:
     """Read the number written in ``image`` (gray/RGB/RGBA array or path, either polarity).
 
     ``classify`` is a predictor's ``probs_batch``. With ``keep_steps`` the reading's
@@ -550,7 +593,12 @@ def read_number(image: ImageInput, classify: Classify, polarity: Polarity = "aut
     crosses the piece's middle row; "paths": each cut as points in image pixels);
     ("digits", [box, ...]) the path chosen. Boxes are (x0, y0, x1, y1). ``cache`` (a
     :class:`ReadCache` kept between calls) spares re-reading unchanged candidates. An
-    unreadable image raises ImageError, like ``preprocess``.
+    unreadable image raises ImageError, like ``preprocess``. ``verifier``: the whole-digit
+    verifier whose log-probability joins each candidate's score (``verifier.py``); "shipped"
+    takes resources/verifier.safetensors, and when that cannot be read the number is read
+    without one and the reading's ``note`` says why; None reads without one. ``graph`` (a
+    list, for scripts/train_verifier.py) gets the reader, whose ``graph`` holds the
+    segmentation graph's candidates, the line height and the piece count.
     """
     if isinstance(image, (str, os.PathLike)):
         image = load_image(image)
@@ -558,5 +606,13 @@ def read_number(image: ImageInput, classify: Classify, polarity: Polarity = "aut
         from PIL import Image
 
         image = _pil_to_array(image) if isinstance(image, Image.Image) else np.asarray(image)
+    note = ""
+    if isinstance(verifier, str):
+        if verifier != "shipped":
+            raise ValueError(f"verifier must be a Verifier, None or 'shipped', not {verifier!r}")
+        verifier, note = shipped_verifier()
     ink, scale, pol = ink_image(_bounded(image), polarity)
-    return _Reader(ink, scale, pol, classify, keep_steps, cache).read()
+    reader = _Reader(ink, scale, pol, classify, keep_steps, cache, verifier, note)
+    if graph is not None:
+        graph.append(reader)
+    return reader.read()
