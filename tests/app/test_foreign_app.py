@@ -115,3 +115,31 @@ def test_model_option_reaches_the_window(monkeypatch, tmp_path):
     monkeypatch.setattr(main, "run_app", lambda argv: seen.append(argv) or 0)
     assert cli.main(["--model", str(tmp_path / "m.onnx")]) == 0
     assert seen and seen[0][-2:] == ["--model", str(tmp_path / "m.onnx")]
+
+
+def test_number_mode_reads_with_an_onnx_model_without_a_batch_axis(window, tmp_path, qtbot):
+    """Number mode with a foreign model: the reader's one batch goes through the ONNX model
+    (here a fixed batch of one, so image by image) and the chosen digit's maps are its nodes'."""
+    import numpy as np
+    from PySide6.QtCore import Qt
+
+    from test_number_mode import FOUR, SEVEN, TWO, draw, read
+
+    torch.manual_seed(0)
+    path = tmp_path / "fixed.onnx"
+    torch.onnx.export(SmallCNN().eval(), torch.zeros(1, 1, 28, 28), str(path), dynamo=False)
+    tab = window.draw_tab
+    job = window.open_model(str(path))
+    assert job.wait(), job.error
+    entry = tab.current_entry()
+    assert entry.arch == "onnx" and not entry.predictor.batched
+    qtbot.mouseClick(tab.mode_button, Qt.MouseButton.LeftButton)
+    assert tab.number.state.active
+    draw(qtbot, tab.number.canvas, FOUR + TWO + SEVEN)
+    r = read(qtbot, tab)
+    assert len(r.digits) == 3  # three pieces, whatever an untrained model makes of them
+    alone = entry.predictor.probs_batch(np.stack([d.pre.image for d in r.digits]))
+    np.testing.assert_allclose(np.stack([d.probs for d in r.digits]), alone, atol=1e-5)
+    qtbot.waitUntil(lambda: tab.last_prediction is not None and not tab.last_prediction.empty)
+    np.testing.assert_allclose(tab.prediction.probs, r.digits[-1].probs, atol=1e-4)
+    assert list(tab.last_prediction.maps) == list(tab.maps.layers) and len(tab.maps.layers) == 4
