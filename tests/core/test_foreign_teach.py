@@ -55,3 +55,22 @@ def test_teach_and_train_an_onnx_model_say_why_not_in_one_line(samples, tmp_path
         err = capsys.readouterr().err.strip()
         assert "ONNX" in err and "not trained or taught" in err and "\n" not in err, err
     assert not (tmp_path / "t.safetensors").exists() and not (tmp_path / "r.safetensors").exists()
+
+
+def test_continue_training_a_lesson_state_dict_keeps_its_input(tiny_mnist, tmp_path):
+    """train --resume model.pth: the lesson's weights go on reading ToTensor input (the step
+    loop trains them behind their input layer) and the new file records it; model.pth untouched."""
+    lesson = train_lesson_model(tiny_mnist)
+    path = tmp_path / "model.pth"
+    torch.save(lesson.state_dict(), path)
+    before = path.read_bytes(), path.stat().st_mtime_ns
+    out = tmp_path / "more.safetensors"
+    assert cli.main(["train", "--resume", str(path), "--epochs", "1", "--batch-size", "64",
+                     "--lr", "1e-7", "--device", "cpu", "--data", str(tiny_mnist),
+                     "--out", str(out)]) == 0
+    assert (path.read_bytes(), path.stat().st_mtime_ns) == before
+    more = load_checkpoint(out)
+    assert more.arch == "lenet" and more.meta["input"] == "totensor"
+    x = to_float_images(load_split(tiny_mnist, train=False)[0])
+    with torch.no_grad():  # a tiny learning rate: it still reads as the lesson's network
+        assert torch.allclose(build_checkpoint(more).logits(x), lesson(x), atol=1e-2)
