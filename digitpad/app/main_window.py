@@ -593,9 +593,13 @@ class MainWindow(QMainWindow):
     # --- Lab and Mistakes: fed from the Draw tab (tabs never import each other) -------------
 
     def _model_to_lab_tabs(self, entry: ModelEntry) -> None:
-        if self.lab_tab is None or self.mistakes_tab is None or not entry.torch_weights:
+        if self.lab_tab is None or self.mistakes_tab is None:
             return
         pred = entry.predictor
+        if not entry.torch_weights:  # ONNX: Mistakes scores its forward pass; the Lab needs weights
+            self.mistakes_tab.set_model(entry.label, entry.arch, {}, entry.key, pred.meta,
+                                        predictor=pred)
+            return
         self.lab_tab.set_model(entry.arch, pred.kernels())
         if entry.source == "live":
             return  # weights change every epoch: score the model once it is kept

@@ -20,7 +20,8 @@ def cmd_teach(args: argparse.Namespace) -> int:
     if args.steps is not None:
         config.steps = args.steps
         config.validate()
-    base = load_checkpoint(resolve_model_path(args.model))
+    # a user's own state dict has its input scored on the MNIST teaching uses
+    base = load_checkpoint(resolve_model_path(args.model), data_dir=args.data)
     with _claim(out, args.overwrite) as claim:  # before any work: a busy file is found now
         return _teach_into(args, out, claim, base, config)
 

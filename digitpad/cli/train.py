@@ -28,7 +28,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                      device=args.device, seed=args.seed, permute=args.permute or None)
     if args.resume:
-        resumed = load_checkpoint(resolve_model_path(args.resume))  # a shipped name too
+        # a shipped name too; a user's own state dict has its input scored on --data's MNIST
+        resumed = load_checkpoint(resolve_model_path(args.resume), data_dir=args.data)
         if model is not None and model != resumed.arch:
             raise CliError(f"--resume {args.resume} holds a {resumed.arch} model, not {model}; "
                            f"drop --model or use --model {resumed.arch}.")
@@ -75,7 +76,8 @@ def _train_into(args, out: Path, claim, config, model: str, recipe: str, resumed
         start_val_acc=plan.start_val_acc if plan else None,
         output=claim, name=claim.path.stem,
         resume=plan.resume if plan else None, run_id=plan.run_id if plan else None,
-        owns_out=bool(plan and plan.resume is not None and same_file))
+        owns_out=bool(plan and plan.resume is not None and same_file),
+        input_convention=resumed.meta.get("input") if resumed is not None else None)
     bar = None
     previous_handler = _install_sigint(session.control)
     try:

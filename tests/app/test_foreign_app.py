@@ -115,3 +115,100 @@ def test_model_option_reaches_the_window(monkeypatch, tmp_path):
     monkeypatch.setattr(main, "run_app", lambda argv: seen.append(argv) or 0)
     assert cli.main(["--model", str(tmp_path / "m.onnx")]) == 0
     assert seen and seen[0][-2:] == ["--model", str(tmp_path / "m.onnx")]
+
+
+def test_number_mode_reads_with_an_onnx_model_without_a_batch_axis(window, tmp_path, qtbot):
+    """Number mode with a foreign model: the reader's one batch goes through the ONNX model
+    (here a fixed batch of one, so image by image) and the chosen digit's maps are its nodes'."""
+    import numpy as np
+    from PySide6.QtCore import Qt
+
+    from test_number_mode import FOUR, SEVEN, TWO, draw, read
+
+    torch.manual_seed(0)
+    path = tmp_path / "fixed.onnx"
+    torch.onnx.export(SmallCNN().eval(), torch.zeros(1, 1, 28, 28), str(path), dynamo=False)
+    tab = window.draw_tab
+    job = window.open_model(str(path))
+    assert job.wait(), job.error
+    entry = tab.current_entry()
+    assert entry.arch == "onnx" and not entry.predictor.batched
+    qtbot.mouseClick(tab.mode_button, Qt.MouseButton.LeftButton)
+    assert tab.number.state.active
+    draw(qtbot, tab.number.canvas, FOUR + TWO + SEVEN)
+    r = read(qtbot, tab)
+    assert len(r.digits) == 3  # three pieces, whatever an untrained model makes of them
+    alone = entry.predictor.probs_batch(np.stack([d.pre.image for d in r.digits]))
+    np.testing.assert_allclose(np.stack([d.probs for d in r.digits]), alone, atol=1e-5)
+    qtbot.waitUntil(lambda: tab.last_prediction is not None and not tab.last_prediction.empty)
+    np.testing.assert_allclose(tab.prediction.probs, r.digits[-1].probs, atol=1e-4)
+    assert list(tab.last_prediction.maps) == list(tab.maps.layers) and len(tab.maps.layers) == 4
+
+
+def test_compare_and_mistakes_with_an_onnx_model(window, tmp_path, stroke, qtbot, tiny_mnist):
+    """Compare lists the ONNX model beside the shipped ones; Mistakes scores it on the test
+    set through its own forward pass (it used to keep showing the previous model)."""
+    import numpy as np
+
+    from digitpad.app.settings import DATA_DIR
+    from digitpad.core.data.mnist import load_test_set
+
+    torch.manual_seed(0)
+    path = tmp_path / "other.onnx"
+    torch.onnx.export(SmallCNN().eval(), torch.zeros(1, 1, 28, 28), str(path), dynamo=False,
+                      input_names=["x"], dynamic_axes={"x": {0: "n"}})
+    window.mistakes_tab.settings.setValue(DATA_DIR, str(tiny_mnist))
+    tab = window.draw_tab
+    assert window.open_model(str(path)).wait()
+    pred = tab.current_entry().predictor
+    stroke(tab.canvas, SEVEN)
+    qtbot.waitUntil(lambda: tab.last_prediction is not None and not tab.last_prediction.empty)
+    panel = tab.inside
+    panel.toggle.setChecked(True)
+    with qtbot.waitSignal(panel.computed, timeout=30000, check_params_cb=lambda k: k == "compare"):
+        panel.pages.setCurrentIndex(1)
+    names = [panel.compare_table.item(r, 0).text() for r in range(panel.compare_table.rowCount())]
+    assert names[-1] == "other.onnx" and len(names) >= 2, names
+    row = len(names) - 1
+    assert panel.compare_table.item(row, 1).text() == str(tab.last_prediction.digit)
+    assert panel.compare_table.item(row, 3).text() == f"{pred.parameters:,}"
+    mt = window.mistakes_tab
+    assert mt.state.model is not None and mt.state.model.arch == "onnx"
+    with qtbot.waitSignal(mt.scored, timeout=60000):
+        assert mt.start()
+    x, y = load_test_set(tiny_mnist)
+    own = pred.probs_batch(x[:, 0].numpy()).argmax(1)
+    assert mt.state.mistakes.n == 100
+    np.testing.assert_array_equal(mt.state.mistakes.preds, own)
+
+
+def test_mistakes_of_a_state_dict_follow_its_input(qtbot, tiny_mnist, tmp_path):
+    """A user's state dict scored in Mistakes with its input convention; another convention
+    for the same file is scored again, not taken from the first one's cache."""
+    from digitpad.app.mistakes.tab import MistakesTab
+    from digitpad.app.settings import DATA_DIR, make_settings
+    from digitpad.core.data.mnist import load_test_set
+    from digitpad.core.reading.predict import open_model_file
+
+    path = tmp_path / "model.pth"
+    model = train_lesson_model(tiny_mnist)
+    torch.save(model.state_dict(), path)
+    settings = make_settings()
+    settings.setValue(DATA_DIR, str(tiny_mnist))
+    mt = MistakesTab(settings)
+    qtbot.addWidget(mt)
+    x, y = load_test_set(tiny_mnist)
+    with torch.no_grad():
+        true_preds = model(x).argmax(1).numpy()
+    try:
+        results = {}
+        for convention in ("totensor", "totensor-dark"):
+            pred, ckpt = open_model_file(path, convention, tiny_mnist)
+            with qtbot.waitSignal(mt.scored, timeout=60000):
+                mt.set_model("model.pth", ckpt.arch, pred.state_dict(), str(path), pred.meta)
+                assert mt.start()
+            results[convention] = (mt.state.mistakes.preds.copy(), mt.state.cached)
+    finally:
+        mt.shutdown()
+    assert (results["totensor"][0] == true_preds).all()
+    assert not results["totensor-dark"][1] and (results["totensor-dark"][0] != true_preds).any()

@@ -423,3 +423,48 @@ def test_a_zip_is_refused_past_its_decoding_budget(tmp_path, monkeypatch):
     assert len(decodes) <= 5, len(decodes)
     assert any("budget" in why for _, why in getattr(report, "problems", [])) or \
         "budget" in str(report), report
+
+
+def _hostile_onnx(good: bytes) -> dict:
+    """Cases of issue 25's list not covered above, each built from a good export."""
+    import onnx
+
+    def edited(change):
+        model = onnx.load_model_from_string(good)
+        change(max(model.graph.initializer, key=lambda t: len(t.raw_data)), model)
+        return model.SerializeToString()
+
+    def short(init, _):
+        init.raw_data = init.raw_data[:100]  # truncated raw_data: fewer bytes than its dims
+
+    def two_gb(init, _):
+        del init.dims[:]
+        init.dims.extend([512, 1024, 1024])  # 2 GiB of float32 declared, 27 kB held
+
+    def wrong_type(_, model):
+        model.graph.initializer[0].data_type = onnx.TensorProto.STRING  # a conv weight as text
+
+    rng = np.random.default_rng(0)
+    return {"short raw_data": (edited(short), "cannot be run"),
+            "2 GB declared": (edited(two_gb), "declares 536,870,912 values"),
+            "wrong data type": (edited(wrong_type), "does not match its type"),
+            "wrong wire type": (b"\x08\x07\x38\x96\x01" + good[2:50], "damaged"),
+            "truncated": (good[: len(good) // 2], "damaged"),
+            "garbage": (bytes(rng.integers(0, 256, 4096, dtype=np.uint8)), "damaged"),
+            "huge length": (b"\x3a\xff\xff\xff\xff\x07" + bytes(64), "damaged")}
+
+
+def test_hostile_onnx_files_are_one_line_each_without_memory(tmp_path, foreign_blobs):
+    import resource
+
+    from digitpad.core.nets.errors import CheckpointError
+    from digitpad.core.reading.onnx_predict import open_onnx
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for name, (blob, words) in _hostile_onnx(foreign_blobs[1]).items():
+        path = tmp_path / "case.onnx"
+        path.write_bytes(blob)
+        with pytest.raises(CheckpointError, match=words) as err:
+            open_onnx(path, "totensor")
+        assert "\n" not in str(err.value), name
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 300_000  # kB: no 2 GB

@@ -66,9 +66,13 @@ class InsidePanel(QWidget):
 
     computed = Signal(str)  # "why", "field", "compare", "shift", "shuffle": a result is shown
 
-    def __init__(self, models: Callable[[], list], parent: QWidget | None = None) -> None:
+    def __init__(self, models: Callable[[], list], parent: QWidget | None = None,
+                 compared: Callable[[], list] | None = None) -> None:
         super().__init__(parent)
         self._models = models
+        # compare: the shipped models plus the one drawn with when it is not shipped (a
+        # user's own state dict or ONNX model), which the shift test leaves out
+        self._compared = compared or models
         self.image: np.ndarray | None = None  # the network's 28x28 input
         self.digit: int | None = None
         self.arch: str | None = None
@@ -394,7 +398,7 @@ class InsidePanel(QWidget):
     # --- compare, shift test, reshuffled pixels --------------------------------------------
 
     def run_compare(self) -> None:
-        models = list(self._models())  # (name, arch, predictor): predictors are thread-safe
+        models = list(self._compared())  # (name, arch, predictor): predictors are thread-safe
         image = None if self.image is None else self.image.copy()
 
         def work(control):
@@ -402,7 +406,8 @@ class InsidePanel(QWidget):
             from digitpad.core.nets.spec import parameter_count
 
             for name, arch, pred in models:
-                params = parameter_count(arch)
+                # an ONNX model counts its initialisers; a state dict is one of the spec's
+                params = pred.parameters if arch == "onnx" else parameter_count(arch)
                 if image is None:
                     rows.append((name, "–", None, pred.test_acc, params, None))
                     continue

@@ -255,7 +255,7 @@ class DrawTab(QWidget):
         rv = QVBoxLayout(right)
         rv.setContentsMargins(6, 6, 6, 6)
         rv.addWidget(self.maps)
-        self.inside = InsidePanel(self._shipped_predictors)
+        self.inside = InsidePanel(self._shipped_predictors, compared=self._compared_predictors)
         rv.addWidget(self.inside)
         self.maps.unit_clicked.connect(self.inside.show_unit)
         self.prediction_shown.connect(self._feed_inside)
@@ -298,6 +298,14 @@ class DrawTab(QWidget):
     def _shipped_predictors(self) -> list:
         return [(e.label.split(" · ")[0], e.arch, e.predictor) for k in SHIPPED_ORDER
                 if (e := self.entries.get(k)) is not None]
+
+    def _compared_predictors(self) -> list:
+        """Compare's rows: the shipped models, then the one drawn with when it is a file."""
+        rows = self._shipped_predictors()
+        e = self.current_entry()
+        if e is not None and e.source == "file" and not any(p is e.predictor for *_, p in rows):
+            rows.append((e.label.split(" · ")[0], e.arch, e.predictor))
+        return rows
 
     def _feed_inside(self) -> None:
         p = self.last_prediction

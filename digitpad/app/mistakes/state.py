@@ -29,6 +29,7 @@ class ModelRef:
     path: str | None  # a model file (hashed for the cache), or None for in-memory weights
     generation: int = 0  # bumps for every new model, so a late result for an old one is dropped
     meta: dict | None = None  # the model's metadata: the builder reads its config (permute)
+    predictor: object = None  # an ONNX model (no torch weights): scored through its own forward pass
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,9 @@ class MistakesState:
         self._generation = 0
 
     def set_model(self, label: str, arch: str, state: dict, path: str | None,
-                  meta: dict | None = None) -> ModelRef:
+                  meta: dict | None = None, predictor=None) -> ModelRef:
         self._generation += 1
-        self.model = ModelRef(label, arch, state, path, self._generation, meta)
+        self.model = ModelRef(label, arch, state, path, self._generation, meta, predictor)
         self.phase, self.mistakes, self.error, self.selected = IDLE, None, None, None
         self.done = self.total = 0
         return self.model

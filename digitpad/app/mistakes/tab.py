@@ -47,7 +47,9 @@ def score_events(ref, data_dir, control):
     x, y = load_test_set(data_dir)
     yield _TestImages((x[:, 0] * 255).round().to(torch.uint8).numpy())
     key = file_key(ref.path) if ref.path else state_key(ref.arch, ref.state)
-    model = build(ref.arch, ref.state, ref.meta)
+    if (ref.meta or {}).get("foreign"):  # the same file fed another input convention scores otherwise
+        key += "-" + str(ref.meta.get("input", ""))
+    model = ref.predictor.as_module() if ref.predictor is not None else build(ref.arch, ref.state, ref.meta)
     yield from iter_mistakes(model, x, y, key, should_stop=lambda: control.stop_requested)
 
 
@@ -169,9 +171,10 @@ class MistakesTab(QWidget):
     # --- model and scoring ------------------------------------------------------------------
 
     def set_model(self, label: str, arch: str, state: dict, path: str | None = None,
-                  meta: dict | None = None) -> None:
+                  meta: dict | None = None, predictor=None) -> None:
+        """``predictor``: an ONNX model, scored through its own forward pass (no weights)."""
         self._stop_worker()
-        self.state.set_model(label, arch, state, path, meta)
+        self.state.set_model(label, arch, state, path, meta, predictor)
         self._render()
         if self.isVisible():
             self.start()

@@ -484,7 +484,8 @@ class TrainingTab(QWidget):
         session = TrainingSession(
             config, data=data, data_dir=data_dir, initial_state=initial, started_from=from_name,
             start_val_acc=self._current.val_acc if initial is not None else None,
-            control=control)
+            control=control,
+            input_convention=(self._current.meta or {}).get("input") if initial is not None else None)
         handle = WorkerHandle(lambda c: session_events(session, c), control=control, parent=self,
                               name="digitpad-training")
         handle.yielded.connect(self._on_event)

@@ -37,7 +37,7 @@ class TrainingSession:
                  started_from: str | None = None, start_val_acc: float | None = None,
                  output=None, name: str | None = None, control=None,
                  resume: dict | None = None, run_id: str | None = None,
-                 owns_out: bool = False) -> None:
+                 owns_out: bool = False, input_convention: str | None = None) -> None:
         import uuid
 
         from .control import TrainControl
@@ -47,6 +47,8 @@ class TrainingSession:
         self.data = data
         self.data_dir = data_dir
         self.initial_state = initial_state
+        # a user's own state dict continued: its input convention stays in front (and in the file)
+        self.input_convention = input_convention if initial_state is not None else None
         self.started_from = started_from
         self.start_val_acc = start_val_acc
         self.output = output
@@ -103,7 +105,8 @@ class TrainingSession:
         from .training import run
 
         gen = run(self.config, self.data, self.control, initial_state=self.initial_state,
-                  data_dir=self.data_dir, resume=self.resume, start_val_acc=self.start_val_acc)
+                  data_dir=self.data_dir, resume=self.resume, start_val_acc=self.start_val_acc,
+                  input_convention=self.input_convention)
         try:
             for ev in gen:
                 if isinstance(ev, Started):
@@ -209,7 +212,7 @@ class TrainingSession:
             epochs=int(epoch), epochs_run=len(history.epochs), config=self.config.to_dict(),
             history=history.to_dict(), train_seconds=round(self.active_seconds(), 3),
             started_from=self.started_from, run_id=self.run_id, notes=list(self.notes) or None,
-            **extra)
+            input=self.input_convention, **extra)
 
     def live_checkpoint(self, ev):
         """The weights after an epoch, for the app's live predictions (not a saved model)."""

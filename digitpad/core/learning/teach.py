@@ -393,6 +393,9 @@ def taught_checkpoint(base: Checkpoint, result: Taught) -> Checkpoint:
         base.arch, name=taught_name(base.name), test_acc=_round(rep.after.mnist_acc),
         val_acc=_round(rep.after.held_out_acc), val_data=result.val_data,
         epochs=base.meta.get("epochs"), config=base.meta.get("config"),
+        # a user's own state dict keeps the input it was trained on (ToTensor, 0-255, ...):
+        # the builder puts that layer in front again, as it did while teaching
+        input=base.meta.get("input"),
         taught={
             "base": base.name, "base_path": str(base.path) if base.path else None,
             "base_test_acc": base.test_acc, "samples": sum(rep.train_counts),

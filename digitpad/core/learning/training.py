@@ -21,6 +21,7 @@ from ..data.augment import AugmentSpec, augment
 from ..data.fingerprint import fingerprint
 from ..data.mnist import MnistTensors, load_mnist
 from ..nets.devices import resolve_device
+from ..nets.builder import build
 from ..nets.models import create_model
 from .config import TrainConfig
 from .control import TrainControl
@@ -146,7 +147,8 @@ def epoch_seed(seed: int, epoch: int) -> int:
 def run(config: TrainConfig, data: MnistTensors | None = None,
         control: TrainControl | None = None, initial_state: dict | None = None,
         data_dir: str | None = None, resume: dict | None = None,
-        start_val_acc: float | None = None) -> Iterator[Event]:
+        start_val_acc: float | None = None,
+        input_convention: str | None = None) -> Iterator[Event]:
     """Train ``config.model`` and yield events; see the module docstring.
 
     ``initial_state`` continues from existing weights (a loaded checkpoint); otherwise the
@@ -178,9 +180,14 @@ def run(config: TrainConfig, data: MnistTensors | None = None,
         if config.permute:
             data = permuted(data)
         torch.manual_seed(config.seed)
-        model = create_model(config.model)
         if initial_state is not None:
-            model.load_state_dict(initial_state)
+            # the one builder, trainable: a user's own state dict keeps its input layer
+            # (``input_convention``, the ToTensor / 0-255 ... its weights were trained on)
+            model = build(config.model, initial_state,
+                          {"input": input_convention} if input_convention else None,
+                          inference=False)
+        else:
+            model = create_model(config.model)
         model.to(device)
         if config.channels_last:
             model.to(memory_format=torch.channels_last)

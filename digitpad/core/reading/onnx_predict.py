@@ -124,7 +124,12 @@ class OnnxPredictor:
         self._kernels = OrderedDict()
         for i, node in enumerate(g.node):
             if node.op_type == "Conv" and len(node.input) > 1 and node.input[1] in inits:
-                w = onnx.numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
+                try:
+                    w = onnx.numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
+                except (ValueError, TypeError) as exc:  # data not of its declared type or shape
+                    raise CheckpointError(f"{path.name}: initialiser {node.input[1]} holds data "
+                                          "that does not match its type and shape.", path,
+                                          "corrupt") from exc
                 if w.ndim == 4:
                     self._kernels[node.name or f"conv{i}"] = w
         self.parameters = int(sum(np.prod(list(t.dims)) for t in g.initializer))
