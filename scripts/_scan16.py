@@ -28,8 +28,6 @@ from dataclasses import dataclass
 import numpy as np
 
 SCAN = 16
-K = 4  # drawing resolution, times the scan's
-OFFSETS = ((0, 1), (1, 0), (1, 1), (1, -1))  # each 8-neighbour pair of skeleton pixels once
 
 
 @dataclass(frozen=True)
@@ -49,36 +47,25 @@ class ScanSpec:
 
 def skeleton_segments(images: np.ndarray, scale: int = 2) -> list[np.ndarray]:
     """Per 28x28 uint8 digit (ink bright), its skeleton as segments (M, 2, 2) of (x, y) points
-    in 28-px coordinates (pixel centres), from core.data.augment's batched thinning."""
+    in 28-px coordinates (pixel edges), from core.data.augment's batched skeleton_segments."""
     import torch
-    import torch.nn.functional as F
 
-    from digitpad.core.data.augment import skeleton
+    from digitpad.core.data.augment import skeleton_segments as batched
 
     t = torch.from_numpy(np.ascontiguousarray(images)).float().div(255).unsqueeze(1)
-    big = F.interpolate(t, scale_factor=scale, mode="bilinear", align_corners=False)
-    peak = big.flatten(1).amax(1).clamp_min(1e-6).view(-1, 1, 1, 1)
-    skel = skeleton(big > 0.35 * peak)[:, 0].numpy()
-    out = []
-    for s in skel:
-        ys, xs = np.nonzero(s)
-        segs = []
-        for dy, dx in OFFSETS:
-            y2, x2 = ys + dy, xs + dx
-            ok = (y2 < s.shape[0]) & (x2 >= 0) & (x2 < s.shape[1])
-            ok[ok] = s[y2[ok], x2[ok]]
-            segs.append(np.stack([np.stack([xs[ok], ys[ok]], 1), np.stack([x2[ok], y2[ok]], 1)], 1))
-        # isolated pixels (a dot) become zero-length segments
-        segs.append(np.stack([np.stack([xs, ys], 1)] * 2, 1))
-        out.append((np.concatenate(segs).astype(np.float32) + 0.5) / scale)
-    return out
+    segs, owner = batched(t, scale)
+    counts = torch.bincount(owner, minlength=len(images)).tolist()
+    return [part.numpy() for part in torch.split(segs, counts)]
 
 
 def ink_box(img: np.ndarray) -> tuple[float, float, float, float]:
     """(x0, y0, x1, y1) of a 28x28 digit's ink (a quarter of its peak), pixel edges."""
-    rows = np.flatnonzero(img.max(axis=1) > 0.25 * img.max())
-    cols = np.flatnonzero(img.max(axis=0) > 0.25 * img.max())
-    return float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1)
+    import torch
+
+    from digitpad.core.data.augment import ink_boxes
+
+    t = torch.from_numpy(np.ascontiguousarray(img)).float().div(255).view(1, 1, *img.shape)
+    return tuple(float(v) for v in ink_boxes(t)[0])
 
 
 def _points(segs: np.ndarray) -> np.ndarray:
@@ -137,34 +124,20 @@ def four_closed(segs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 EDITS = {9: ("p_nine_tail", nine_tail), 1: ("p_one_flag", one_flag), 4: ("p_four_closed", four_closed)}
 
 
-def _raster(segs: np.ndarray, box: tuple[float, float, float, float], size: int) -> np.ndarray:
-    """The segments' points mapped from ``box`` onto a size x size grid, as a 1-px line mask."""
-    x0, y0, x1, y1 = box
-    sx, sy = size / max(x1 - x0, 1e-3), size / max(y1 - y0, 1e-3)
-    a = (segs[:, 0] - (x0, y0)) * (sx, sy)
-    b = (segs[:, 1] - (x0, y0)) * (sx, sy)
-    n = int(np.ceil(np.abs(b - a).max() * 2)) + 1 if len(segs) else 1
-    t = np.linspace(0, 1, n, dtype=np.float32).reshape(1, -1, 1)
-    pts = (a[:, None] + (b - a)[:, None] * t).reshape(-1, 2)
-    ij = np.clip(np.floor(pts).astype(int), 0, size - 1)
-    mask = np.zeros((size, size), bool)
-    mask[ij[:, 1], ij[:, 0]] = True
-    return mask
-
-
 def thin_pen_scans(images: np.ndarray, labels: np.ndarray, spec: ScanSpec = ScanSpec(),
                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(N, 16, 16) uint8 binary scans (0 / 255) of 28x28 uint8 MNIST digits, and which digits
     had a writer's shape edit drawn in (bool (N,))."""
     import torch
-    import torch.nn.functional as F
+
+    from digitpad.core.data.augment import SCAN_K, ink_boxes, pen_scan, raster_lines
 
     rng = np.random.default_rng(seed)
-    size = SCAN * K
-    masks = np.zeros((len(images), 1, size, size), bool)
     edited = np.zeros(len(images), bool)
-    for i, (img, segs) in enumerate(zip(images, skeleton_segments(images))):
-        box = ink_box(img)
+    all_segs, boxes = [], []
+    ink = ink_boxes(torch.from_numpy(np.ascontiguousarray(images)).float().div(255).unsqueeze(1))
+    for i, segs in enumerate(skeleton_segments(images)):
+        box = tuple(float(v) for v in ink[i])
         edit = EDITS.get(int(labels[i]))
         if edit is not None and len(segs) and rng.random() < getattr(spec, edit[0]):
             segs = edit[1](segs, rng)
@@ -173,18 +146,11 @@ def thin_pen_scans(images: np.ndarray, labels: np.ndarray, spec: ScanSpec = Scan
             p = _points(segs)
             box = (min(box[0], p[:, 0].min() - 1.2), min(box[1], p[:, 1].min() - 1.2),
                    max(box[2], p[:, 0].max() + 1.2), max(box[3], p[:, 1].max() + 1.2))
-        masks[i, 0] = _raster(segs, box, size)
+        all_segs.append(segs.astype(np.float32))
+        boxes.append(box)
     pen = rng.uniform(*spec.pen, size=len(images))
-    radius = np.round(pen * K / 2)
-    out = np.zeros((len(images), SCAN, SCAN), np.uint8)
-    r_max = int(radius.max())
-    k = np.arange(-r_max, r_max + 1)
-    d2 = k[:, None] ** 2 + k[None, :] ** 2
-    m = torch.from_numpy(masks).float()
-    for r in np.unique(radius):
-        pick = np.flatnonzero(radius == r)
-        disc = torch.from_numpy((d2 <= r * r + 1e-6).astype(np.float32)).view(1, 1, *d2.shape)
-        ink = (F.conv2d(m[pick], disc, padding=r_max) > 0.5).float()
-        cover = F.avg_pool2d(ink, K)[:, 0].numpy()
-        out[pick] = (cover >= 0.5).astype(np.uint8) * 255
-    return out, edited
+    owner = torch.from_numpy(np.repeat(np.arange(len(images)), [len(s) for s in all_segs]))
+    segs_t = torch.from_numpy(np.concatenate(all_segs)) if all_segs else torch.zeros(0, 2, 2)
+    lines = raster_lines(segs_t, owner, torch.tensor(boxes, dtype=torch.float32), len(images), SCAN * SCAN_K)
+    scans = pen_scan(lines, torch.from_numpy(pen).float())[:, 0].numpy()
+    return (scans * 255).astype(np.uint8), edited

@@ -13,6 +13,9 @@ into every batch. After training, each model is also scored on a validation set 
 synthesised styles (a seed no training pool uses), per style. The file's metadata records
 test_acc, val_acc, the style validation figures and the synthesis spec. Files are written
 atomically. --limit-train / --epochs / --synth-share / --no-save are for quick experiments.
+--scan-share S (or a trial's p_scan=S) gives that share of each batch as a scan-like input
+(core.data.augment.scan_like: the 16 px scan's generic pipeline, never the proxy's writers'
+shapes); the proxy itself is scored with scripts/bench_proxy.py --model FILE.
 
 Every model is also scored on the proxy's validation versions (scripts/_proxy.py): the MNIST
 validation digits box-normalised (stretched to fill a square, then preprocess) and as 16x16
@@ -232,6 +235,9 @@ def main() -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--epochs", type=int, default=None, help="override every model's epochs")
     ap.add_argument("--synth-share", type=float, default=None, help="override the synthesised share")
+    ap.add_argument("--scan-share", type=float, default=None,
+                    help="share of each batch as a scan-like 16 px input (AugmentSpec.p_scan; "
+                         "models with augmentation only)")
     ap.add_argument("--limit-train", type=int, default=None, help="first N training images only")
     ap.add_argument("--json", metavar="PATH", help="append one JSON line per model with the figures")
     ap.add_argument("--sweep", nargs="+", type=float, metavar="SHARE",
@@ -258,6 +264,8 @@ def main() -> int:
             settings["epochs"] = args.epochs
         if args.lr:
             settings["lr"] = args.lr
+        if args.scan_share is not None and settings.get("augment"):  # dense trains unaugmented
+            settings["p_scan"] = args.scan_share
         if args.synth_share is not None and settings.get("synth_share", 0) > 0:  # dense stays MNIST-only
             settings["synth_share"] = args.synth_share
         if args.sweep and settings.get("synth_share", 0) > 0:

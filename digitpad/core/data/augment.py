@@ -33,6 +33,9 @@ class AugmentSpec:
     # box-normalised share: chosen on box-normalised MNIST validation digits and the held-out
     # styles (scripts/bench_robustness.py --proxy), never on the test set
     p_box: float = 0.15
+    # scan-like share: the digit as a box-filled thin-pen binary 16 px scan read back to 28x28
+    # (scan_like: the scanner's generic pipeline, never the proxy's writers' shapes); 0: none
+    p_scan: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -214,18 +217,142 @@ def repen(x: torch.Tensor, width: torch.Tensor, scale: int = 4, threshold: float
     return F.avg_pool2d(pen, scale)
 
 
-def thin_scan(x: torch.Tensor, pen: torch.Tensor, pixels: int = 16) -> torch.Tensor:
-    """Each digit as a box-filled thin-pen binary scan: its ink stretched to fill a pixels x pixels
-    square both ways, redrawn with a pen ``pen`` scan pixels wide ((N,), 1-2 as real 16 px scans
-    of thin pens are), binarised there. (N, 1, pixels, pixels) of 0 / 1."""
-    square = stretch_to(x, pixels * 4)
-    k = 4
+SCAN_K = 4  # a scan's line is drawn at this many times the scan's resolution
+
+
+def pen_scan(line: torch.Tensor, pen: torch.Tensor, k: int = SCAN_K) -> torch.Tensor:
+    """A 1-px line mask (N, 1, k*S, k*S) drawn with a round pen ``pen`` scan pixels wide ((N,)
+    or a number) and binarised at S px: ink where at least half a scan pixel is covered, as a
+    scanner's threshold leaves it. (N, 1, S, S) float of 0 / 1. The one pen of the 16 px scans:
+    ``thin_scan`` (training) and scripts/_scan16.py (the proxy) both draw with it."""
+    n = line.shape[0]
+    radius = torch.as_tensor(pen, dtype=torch.float32, device=line.device).expand(n) * k / 2
+    cover = F.avg_pool2d(_disc_dilate(line.bool(), radius.round()).float(), k)
+    return (cover >= 0.5).float()
+
+
+# each 8-neighbour pair of skeleton pixels once: (dy, dx)
+_NEIGHBOURS = ((0, 1), (1, 0), (1, 1), (1, -1))
+
+
+def skeleton_segments(x: torch.Tensor, scale: int = 2, threshold: float = 0.35
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each digit's skeleton (thinned at ``scale`` times x's resolution) as line segments:
+    ``segs`` (M, 2, 2) of (x, y) end points in x's pixel coordinates (pixel edges, so a pixel's
+    centre is i + 0.5) and ``owner`` (M,), the image each belongs to; an isolated skeleton
+    pixel (a dot) is a segment of length 0. Per image, segments come neighbour direction by
+    direction in reading order, then the dots, so a caller editing one digit's segments
+    (scripts/_scan16.py's writers' shapes) sees them in a fixed order."""
     n = x.shape[0]
-    peak = square.flatten(1).amax(1).clamp_min(1e-6).view(n, 1, 1, 1)
-    line = skeleton(square > 0.35 * peak)
-    radius = torch.as_tensor(pen, dtype=torch.float32, device=x.device).expand(n) * k / 2
-    cover = F.avg_pool2d(_disc_dilate(line, radius.round()).float(), k)
-    return (cover >= 0.5).to(x.dtype)
+    big = F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
+    peak = big.flatten(1).amax(1).clamp_min(1e-6).view(n, 1, 1, 1)
+    skel = skeleton(big > threshold * peak)[:, 0]
+    h, w = skel.shape[1:]
+    pad = F.pad(skel, (1, 1, 0, 1))  # so every neighbour of a pixel can be looked up
+    segs, owner = [], []
+    for dy, dx in _NEIGHBOURS:
+        pair = skel & pad[:, dy:dy + h, 1 + dx:1 + dx + w]
+        i, ys, xs = pair.nonzero(as_tuple=True)
+        a = torch.stack([xs, ys], 1)
+        segs.append(torch.stack([a, a + torch.tensor([dx, dy], device=x.device)], 1))
+        owner.append(i)
+    i, ys, xs = skel.nonzero(as_tuple=True)
+    a = torch.stack([xs, ys], 1)
+    segs.append(torch.stack([a, a], 1))
+    owner.append(i)
+    segs_t, owner_t = torch.cat(segs), torch.cat(owner)
+    order = torch.sort(owner_t, stable=True).indices  # grouped by image, each group's order kept
+    return (segs_t[order].float() + 0.5) / scale, owner_t[order]
+
+
+def raster_lines(segs: torch.Tensor, owner: torch.Tensor, boxes: torch.Tensor, n: int,
+                 size: int) -> torch.Tensor:
+    """Segments (M, 2, 2) of image ``owner`` mapped from its box ((n, 4): x0, y0, x1, y1) onto a
+    size x size grid and drawn as 1-px lines: (n, 1, size, size) bool. Each image's segments are
+    sampled at its own step (twice per grid pixel of its longest segment), so stretching a digit
+    into the box never breaks its line."""
+    out = torch.zeros(n, size, size, dtype=torch.bool, device=segs.device)
+    if not segs.shape[0]:
+        return out.unsqueeze(1)
+    # double precision, the samples' fractions in single: where a sample lands on a pixel's
+    # edge, the pixel it falls in stays the one the proxy's figures were measured with
+    box = boxes.double()[owner]
+    lo = box[:, :2]
+    sc = size / (box[:, 2:] - lo).clamp_min(1e-3)
+    a = (segs[:, 0].double() - lo) * sc
+    b = (segs[:, 1].double() - lo) * sc
+    longest = torch.zeros(n, dtype=torch.float64, device=segs.device).scatter_reduce(
+        0, owner, (b - a).abs().amax(1), "amax", include_self=True)
+    steps = (torch.ceil(longest * 2) + 1).long()  # samples per segment, per image
+    k = int(steps.max())
+    per = steps[owner].view(-1, 1)
+    i = torch.arange(k, device=segs.device).view(1, -1).minimum(per - 1)
+    t = (i * (1.0 / (per - 1).clamp_min(1).double())).float()
+    t = torch.where(i == per - 1, 1.0, t).double().unsqueeze(-1)
+    pts = (a.unsqueeze(1) + (b - a).unsqueeze(1) * t).reshape(-1, 2)
+    ij = torch.floor(pts).long().clamp_(0, size - 1)
+    img = owner.repeat_interleave(k)
+    out[img, ij[:, 1], ij[:, 0]] = True
+    return out.unsqueeze(1)
+
+
+def ink_boxes(x: torch.Tensor) -> torch.Tensor:
+    """(N, 4) x0, y0, x1, y1 of each image's ink (a quarter of its peak), pixel edges."""
+    x0, x1, y0, y1 = _ink_extent(x[:, 0])
+    return torch.stack([x0, y0, x1, y1], 1)
+
+
+def thin_scan(x: torch.Tensor, pen: torch.Tensor, pixels: int = 16) -> torch.Tensor:
+    """Each digit as a box-filled thin-pen binary scan: thinned to its skeleton (at 2x), the
+    skeleton mapped into a pixels x pixels square by the ink's box (so it fills the square both
+    ways, its line still 1 px), redrawn with a pen ``pen`` scan pixels wide ((N,), 1-2 as real
+    16 px scans of thin pens are) and binarised there. (N, 1, pixels, pixels) of 0 / 1; a blank
+    image gives a blank scan. Thinning before stretching keeps a 1 a line (stretched first, its
+    stroke would fill the square)."""
+    n = x.shape[0]
+    segs, owner = skeleton_segments(x)
+    boxes = ink_boxes(x)
+    line = raster_lines(segs, owner, boxes, n, pixels * SCAN_K)
+    return pen_scan(line, pen).to(x.dtype)
+
+
+def fit_box(x: torch.Tensor, box: int = 20, field: int = 28, centre: float = 14.0) -> torch.Tensor:
+    """preprocess's last steps, batched: each image's ink box (a quarter of its peak) scaled to
+    fit a box x box square keeping its shape (bilinear), put in a field x field image with its
+    centre of mass at ``centre``. Any input size (a 16 px scan); a blank image gives a blank one."""
+    n, _, h, w = x.shape
+    x0, x1, y0, y1 = _ink_extent(x[:, 0])
+    blank = x1 <= x0
+    x1, y1 = torch.where(blank, x0 + 1, x1), torch.where(blank, y0 + 1, y1)
+    s = box / torch.maximum(x1 - x0, y1 - y0)  # output pixels per input pixel
+    img = x[:, 0]
+    mass = img.sum((1, 2)).clamp_min(1e-6)
+    cx = (img.sum(1) * (torch.arange(w, device=x.device) + 0.5)).sum(1) / mass
+    cy = (img.sum(2) * (torch.arange(h, device=x.device) + 0.5)).sum(1) / mass
+    # output pixel u (edge coordinates) reads input (u - c_out) / s + c: the mass lands on c_out,
+    # pixel index ``centre`` as preprocess.place_by_mass puts it
+    half, c_out = field / 2.0, centre + 0.5
+    theta = torch.zeros(n, 2, 3, device=x.device)
+    theta[:, 0, 0] = field / (s * w)
+    theta[:, 1, 1] = field / (s * h)
+    theta[:, 0, 2] = ((half - c_out) / s + cx) * 2 / w - 1
+    theta[:, 1, 2] = ((half - c_out) / s + cy) * 2 / h - 1
+    grid = F.affine_grid(theta, [n, 1, field, field], align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return torch.where(blank.view(n, 1, 1, 1), torch.zeros_like(out), out)
+
+
+def scan_like(x: torch.Tensor, gen: torch.Generator | None = None,
+              pen: tuple[float, float] = (1.0, 2.0), pixels: int = 16) -> torch.Tensor:
+    """Each digit as a box-filled thin-pen binary scan read back to 28x28, as a 16 px scan
+    reaches the model: ``thin_scan`` with a pen drawn from ``pen`` (scan pixels), then
+    ``fit_box`` (preprocess's 20 px box and centre of mass). Only the scanner's generic
+    pipeline: no writer's shape is changed (those edits stay in scripts/_scan16.py, the proxy)."""
+    n = x.shape[0]
+    if n == 0:
+        return x
+    width = torch.rand(n, generator=gen, device=x.device) * (pen[1] - pen[0]) + pen[0]
+    return fit_box(thin_scan(x, width, pixels)).clamp_(0.0, 1.0).to(x.dtype)
 
 
 def elastic(x: torch.Tensor, alpha: float = 34.0, sigma: float = 4.0,
@@ -263,6 +390,7 @@ def augment(x: torch.Tensor, spec: AugmentSpec = AugmentSpec(),
     n = x.shape[0]
     dev = x.device
     x = _affine(x, spec, gen)
+    warped = x
     if spec.p_box > 0:
         boxed = (torch.rand(n, generator=gen, device=dev) < spec.p_box).view(n, 1, 1, 1)
         x = torch.where(boxed, box_fill(x), x)
@@ -276,4 +404,11 @@ def augment(x: torch.Tensor, spec: AugmentSpec = AugmentSpec(),
     x = torch.where(thin, _erode2(x), x)
     x = torch.where(binary, (x > 0.45).to(x.dtype), x)
     x = torch.where(lowres, _lowres(x, gen if gen is None or gen.device.type == "cpu" else None), x)
+    if spec.p_scan > 0:
+        # in place of the box and pen changes (a scan has its own box, pen and binarising), from
+        # the warped digit; only the picked digits are thinned (the skeleton is the costly part)
+        scanned = (torch.rand(n, generator=gen, device=dev) < spec.p_scan).nonzero().flatten()
+        if scanned.numel():
+            x = x.clone()
+            x[scanned] = scan_like(warped[scanned].clamp(0.0, 1.0), gen)
     return x.clamp_(0.0, 1.0)
