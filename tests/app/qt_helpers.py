@@ -64,3 +64,13 @@ def reread(qtbot, tab) -> None:
 def written(qtbot, writes) -> None:
     """Every sample write asked of a ``workers.Writes`` is on disk and reported."""
     qtbot.waitUntil(lambda: writes.pending == 0, timeout=20000)
+
+
+def open_inside_page(qtbot, tab, kind: str, index: int, timeout: int = 10000):
+    """Unfold the Draw tab's Inside panel on page ``index`` and wait for its ``kind``
+    ("compare", "shift", ...) to be computed for the drawing there; the panel."""
+    panel = tab.inside
+    panel.toggle.setChecked(True)
+    with qtbot.waitSignal(panel.computed, timeout=timeout, check_params_cb=lambda k: k == kind):
+        panel.pages.setCurrentIndex(index)
+    return panel

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from lesson_network import train_lesson_model
+from qt_helpers import open_inside_page
 
 SEVEN = [(80, 60), (140, 60), (200, 60), (185, 95), (170, 130), (155, 170), (140, 210), (130, 235)]
 
@@ -163,10 +164,7 @@ def test_compare_and_mistakes_with_an_onnx_model(window, tmp_path, stroke, qtbot
     pred = tab.current_entry().predictor
     stroke(tab.canvas, SEVEN)
     qtbot.waitUntil(lambda: tab.last_prediction is not None and not tab.last_prediction.empty)
-    panel = tab.inside
-    panel.toggle.setChecked(True)
-    with qtbot.waitSignal(panel.computed, timeout=30000, check_params_cb=lambda k: k == "compare"):
-        panel.pages.setCurrentIndex(1)
+    panel = open_inside_page(qtbot, tab, "compare", 1, timeout=30000)
     names = [panel.compare_table.item(r, 0).text() for r in range(panel.compare_table.rowCount())]
     assert names[-1] == "other.onnx" and len(names) >= 2, names
     row = len(names) - 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from qt_helpers import open_inside_page
+
 TWO = [(90, 70), (140, 50), (190, 70), (190, 110), (150, 160), (100, 210), (200, 210)]
 
 
@@ -9,11 +11,7 @@ def shift_page(window, stroke, qtbot):
     tab = window.draw_tab
     stroke(tab.canvas, TWO)
     qtbot.waitUntil(lambda: tab.last_prediction is not None and not tab.last_prediction.empty)
-    panel = tab.inside
-    panel.toggle.setChecked(True)
-    with qtbot.waitSignal(panel.computed, timeout=10000, check_params_cb=lambda k: k == "shift"):
-        panel.pages.setCurrentIndex(2)
-    return tab, panel
+    return tab, open_inside_page(qtbot, tab, "shift", 2)
 
 
 def test_the_predicted_digit_is_not_called_the_true_one(lenet_window, stroke, qtbot):

@@ -7,6 +7,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from digitpad.core.data.augment import AugmentSpec, augment, fit_box, scan_like, thin_scan
+from digitpad.core.reading import number_pieces
 
 
 def digits(width: int = 3) -> torch.Tensor:
@@ -21,24 +22,9 @@ def digits(width: int = 3) -> torch.Tensor:
 
 
 def components(mask: np.ndarray) -> int:
-    """8-connected pieces of a boolean image."""
-    seen = np.zeros_like(mask)
-    count = 0
-    for y, x in zip(*np.nonzero(mask)):
-        if seen[y, x]:
-            continue
-        count += 1
-        stack = [(y, x)]
-        seen[y, x] = True
-        while stack:
-            cy, cx = stack.pop()
-            for dy in (-1, 0, 1):
-                for dx in (-1, 0, 1):
-                    ny, nx = cy + dy, cx + dx
-                    if 0 <= ny < mask.shape[0] and 0 <= nx < mask.shape[1] and mask[ny, nx] and not seen[ny, nx]:
-                        seen[ny, nx] = True
-                        stack.append((ny, nx))
-    return count
+    """8-connected pieces of a boolean image: the number reader's own labelling, which
+    test_number holds to a flood fill."""
+    return len(number_pieces.components(mask))
 
 
 def test_scan_like_is_a_28_px_input_in_range_and_seeded():
